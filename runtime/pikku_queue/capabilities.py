@@ -1,0 +1,122 @@
+"""What each backend honours, as data.
+
+One declaration feeds three readers: the generator (an option a configured runtime cannot
+honour is a diagnostic at generate time), the README's support table (generated from it), and
+the conformance suite (which skips a scenario a backend declares unsupported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Feature = Literal[
+    "priority",
+    "delay",
+    "cron",
+    "job_id",
+    "global_concurrency",
+    "results",
+    "progress",
+    "timeout",
+    "batch",
+    "stalled_recovery",
+    "events",
+    "dead_letter",
+    "metrics",
+]
+
+FEATURE_TITLES: dict[Feature, str] = {
+    "priority": "priority",
+    "delay": "delay",
+    "cron": "repeat (cron)",
+    "job_id": "job_id idempotency",
+    "global_concurrency": "max_concurrency (global)",
+    "results": "results (`JobHandle.result`)",
+    "progress": "progress",
+    "timeout": "timeout",
+    "batch": "batch",
+    "stalled_recovery": "stalled-job recovery",
+    "events": "events",
+    "dead_letter": "dead-letter queue",
+    "metrics": "monitor stats",
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    backend: str
+    title: str
+    supported: frozenset[Feature]
+    #: Longest delay the backend can hold, in ms (None: unlimited).
+    max_delay_ms: int | None = None
+    #: Largest payload in bytes (None: unlimited).
+    max_payload_bytes: int | None = None
+    #: Extra rule for queue names on this backend (a regex), with the reason.
+    queue_name_pattern: str | None = None
+    queue_name_rule: str | None = None
+    #: Why a feature is missing or partial, shown in diagnostics and the support table.
+    notes: dict[Feature, str] = field(default_factory=dict)
+
+    def supports(self, feature: Feature) -> bool:
+        return feature in self.supported
+
+
+_ALL: frozenset[Feature] = frozenset(FEATURE_TITLES)
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "memory": Capabilities(
+        backend="memory",
+        title="memory:// (tests)",
+        supported=_ALL,
+    ),
+    "sqlite": Capabilities(
+        backend="sqlite",
+        title="sqlite:/// (embedded default)",
+        supported=_ALL,
+    ),
+    "redis": Capabilities(
+        backend="redis",
+        title="redis:// (BullMQ)",
+        supported=_ALL,
+    ),
+    "sqs": Capabilities(
+        backend="sqs",
+        title="sqs:// + Lambda",
+        supported=_ALL - {"priority", "global_concurrency", "results", "progress"},
+        max_delay_ms=900_000,
+        max_payload_bytes=1_048_576,
+        notes={
+            "priority": "SQS has no message priority",
+            "global_concurrency": "Lambda: set by the event source mapping's MaximumConcurrency",
+            "results": "SQS stores no job results",
+            "progress": "SQS stores no job progress",
+            "delay": "at most 900 s (DelaySeconds)",
+        },
+    ),
+    "cloudflare": Capabilities(
+        backend="cloudflare",
+        title="Cloudflare Queues",
+        supported=_ALL - {"priority", "results", "progress", "job_id", "global_concurrency"},
+        max_delay_ms=86_400_000,
+        max_payload_bytes=128_000,
+        queue_name_pattern=r"^[a-z0-9-]{1,63}$",
+        queue_name_rule="Cloudflare queue names hold only lowercase letters, digits and '-'",
+        notes={
+            "priority": "Cloudflare Queues have no priority",
+            "results": "Cloudflare Queues store no job results",
+            "progress": "Cloudflare Queues store no job progress",
+            "job_id": "Cloudflare Queues have no deduplication by id",
+            "global_concurrency": "set by the consumer's max_concurrency in wrangler config",
+            "delay": "at most 24 h (delaySeconds)",
+        },
+    ),
+}
+
+
+def capabilities_for(backend: str) -> Capabilities:
+    try:
+        return CAPABILITIES[backend]
+    except KeyError:
+        known = ", ".join(sorted(CAPABILITIES))
+        raise ValueError(f"unknown runtime {backend!r}; known: {known}") from None

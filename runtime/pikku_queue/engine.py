@@ -1,0 +1,328 @@
+"""The engine: one delivery in, one outcome out.
+
+Every backend delivers jobs differently (a worker loop pulls from SQLite or Redis, Lambda and
+Cloudflare push a batch), but what happens to a delivered job is the same everywhere: validate
+the payload, run the processor under its timeout, and decide Completed, Retry or DeadLetter.
+Keeping that decision here is what gives every backend the same semantics; adapters only
+translate the verdict into their backend's verbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import random
+import time
+import traceback
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from pikku_queue.context import JobContext, Progress, ProgressSink
+from pikku_queue.declarations import ProcessorSpec
+from pikku_queue.errors import JobTimeoutError, NonRetryableError
+from pikku_queue.events import EventBus, JobEvent
+from pikku_queue.options import ProcessorOptions
+
+logger = logging.getLogger("pikku_queue")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One job handed to the engine by a backend."""
+
+    job_id: str
+    queue: str
+    payload: Any  # decoded JSON
+    attempt: int  # 1-based: the first try is attempt 1
+    enqueued_at_ms: int
+    progress: ProgressSink | None = None
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(type=type(exc).__name__, message=str(exc), traceback=text)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True)
+class Completed:
+    result: Any  # JSON-ready (already dumped through the output type)
+    kind: Literal["completed"] = "completed"
+
+
+@dataclass(frozen=True)
+class Retry:
+    delay_ms: int
+    error: ErrorInfo
+    kind: Literal["retry"] = "retry"
+
+
+DeadLetterReason = Literal["invalid_payload", "non_retryable", "attempts_exhausted", "stalled"]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: DeadLetterReason
+    error: ErrorInfo
+    kind: Literal["dead_letter"] = "dead_letter"
+
+
+Outcome = Completed | Retry | DeadLetter
+
+
+def _payload_parameter(func: Callable[..., Any]) -> tuple[inspect.Parameter, bool]:
+    """The payload parameter and whether a context parameter comes before it.
+
+    Processors take `(ctx, data)` or just `(data)`.
+    """
+    params = [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) == 2:
+        return params[1], True
+    if len(params) == 1:
+        return params[0], False
+    raise TypeError(
+        f"processor {func.__qualname__} must take (ctx, data) or (data); "
+        f"it takes {len(params)} positional parameters"
+    )
+
+
+def _unwrap_list(annotation: Any, what: str, func: Callable[..., Any]) -> Any:
+    if typing.get_origin(annotation) in (list, Sequence) and typing.get_args(annotation):
+        return typing.get_args(annotation)[0]
+    raise TypeError(f"batch processor {func.__qualname__} must take and return lists ({what})")
+
+
+@dataclass(frozen=True)
+class Processor:
+    """A processor resolved for running: its function, options and type adapters."""
+
+    name: str
+    func: Callable[..., Any]
+    options: ProcessorOptions
+    input_adapter: TypeAdapter[Any]
+    output_adapter: TypeAdapter[Any]
+    takes_context: bool
+    is_async: bool
+
+    @property
+    def is_batch(self) -> bool:
+        return self.options.batch is not None
+
+    @classmethod
+    def from_spec(cls, spec: ProcessorSpec) -> Processor:
+        return cls.from_function(spec.name, spec.func, spec.options)
+
+    @classmethod
+    def from_function(
+        cls, name: str, func: Callable[..., Any], options: ProcessorOptions | None = None
+    ) -> Processor:
+        options = options or ProcessorOptions()
+        hints = typing.get_type_hints(func)
+        param, takes_context = _payload_parameter(func)
+        input_type = hints.get(param.name, Any)
+        output_type = hints.get("return", Any)
+        if options.batch is not None:
+            input_type = _unwrap_list(input_type, "input", func)
+            output_type = _unwrap_list(output_type, "output", func)
+        return cls(
+            name=name,
+            func=func,
+            options=options,
+            input_adapter=TypeAdapter(input_type),
+            output_adapter=TypeAdapter(output_type),
+            takes_context=takes_context,
+            is_async=inspect.iscoroutinefunction(func),
+        )
+
+
+def _jittered(delay_ms: int, jitter: float, rng: random.Random) -> int:
+    if jitter <= 0 or delay_ms <= 0:
+        return delay_ms
+    spread = delay_ms * jitter
+    return max(0, int(delay_ms - spread + rng.random() * spread))
+
+
+@dataclass
+class Engine:
+    """Runs deliveries of one processor and returns outcomes. One per queue per worker."""
+
+    processor: Processor
+    services: Any = None
+    events: EventBus = field(default_factory=EventBus)
+    rng: random.Random = field(default_factory=random.Random)
+    log: logging.Logger = logger
+    #: Caps the attempt timeout from outside (Lambda's remaining time), in ms.
+    timeout_cap_ms: Callable[[], int | None] = lambda: None
+
+    def retry_delay_ms(self, failed_attempt: int) -> int:
+        retry = self.processor.options.retry_options
+        return _jittered(retry.base_delay_ms(failed_attempt), retry.jitter, self.rng)
+
+    def _timeout_s(self) -> float | None:
+        limits = [t for t in (self.processor.options.timeout, self.timeout_cap_ms()) if t]
+        return min(limits) / 1000 if limits else None
+
+    def _failure(self, delivery: Delivery, exc: BaseException) -> Outcome:
+        error = ErrorInfo.from_exception(exc)
+        if isinstance(exc, NonRetryableError):
+            return DeadLetter("non_retryable", error)
+        if delivery.attempt >= self.processor.options.retry_options.attempts:
+            return DeadLetter("attempts_exhausted", error)
+        return Retry(self.retry_delay_ms(delivery.attempt), error)
+
+    def _context(self, delivery: Delivery, job_ids: tuple[str, ...] = ()) -> JobContext:
+        return JobContext(
+            job_id=delivery.job_id,
+            queue=delivery.queue,
+            attempt=delivery.attempt,
+            logger=self.log.getChild(self.processor.name),
+            services=self.services,
+            progress=Progress(self._progress_sink(delivery), asyncio.get_running_loop()),
+            job_ids=job_ids,
+        )
+
+    def _progress_sink(self, delivery: Delivery) -> ProgressSink:
+        def sink(data: dict[str, Any]) -> Any:
+            self._emit("progress", delivery, {"progress": data})
+            return delivery.progress(data) if delivery.progress is not None else None
+
+        return sink
+
+    async def _call(self, ctx: JobContext, data: Any) -> Any:
+        proc = self.processor
+        args = (ctx, data) if proc.takes_context else (data,)
+        if proc.is_async:
+            call: Any = proc.func(*args)
+        else:
+            call = asyncio.to_thread(functools.partial(proc.func, *args))
+        timeout = self._timeout_s()
+        if timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except TimeoutError:
+            raise JobTimeoutError(
+                f"attempt {ctx.attempt} of job {ctx.job_id} exceeded the timeout of "
+                f"{int(timeout * 1000)} ms"
+            ) from None
+
+    def _validate(self, delivery: Delivery) -> Any:
+        return self.processor.input_adapter.validate_python(delivery.payload)
+
+    def _invalid(self, delivery: Delivery, exc: ValidationError) -> DeadLetter:
+        outcome = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
+        self._report(delivery, outcome)
+        return outcome
+
+    async def run(self, delivery: Delivery) -> Outcome:
+        """Run one job and decide what happens to it. Never raises for a processor's error."""
+        if self.processor.is_batch:
+            return (await self.run_batch([delivery]))[0]
+        try:
+            data = self._validate(delivery)
+        except ValidationError as exc:
+            return self._invalid(delivery, exc)
+        started = time.monotonic()
+        ctx = self._context(delivery)
+        try:
+            raw = await self._call(ctx, data)
+            result = self.processor.output_adapter.dump_python(
+                self.processor.output_adapter.validate_python(raw), mode="json"
+            )
+        except Exception as exc:
+            outcome = self._failure(delivery, exc)
+        else:
+            outcome = Completed(result)
+        self._report(delivery, outcome, time.monotonic() - started)
+        return outcome
+
+    async def run_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Run a batch processor once over the valid items; each item gets its own outcome."""
+        outcomes: dict[int, Outcome] = {}
+        valid: list[tuple[int, Delivery, Any]] = []
+        for index, delivery in enumerate(deliveries):
+            try:
+                valid.append((index, delivery, self._validate(delivery)))
+            except ValidationError as exc:
+                outcomes[index] = self._invalid(delivery, exc)
+        if valid:
+            started = time.monotonic()
+            first = valid[0][1]
+            ctx = self._context(first, tuple(d.job_id for _, d, _ in valid))
+            try:
+                results = await self._call(ctx, [data for _, _, data in valid])
+                if not isinstance(results, list) or len(results) != len(valid):
+                    got = len(results) if isinstance(results, list) else type(results).__name__
+                    raise TypeError(
+                        f"batch processor returned {got} results for {len(valid)} items"
+                    )
+            except Exception as exc:
+                for index, delivery, _ in valid:
+                    outcomes[index] = self._failure(delivery, exc)
+            else:
+                for position, (index, delivery, _) in enumerate(valid):
+                    failed = ctx.failed_items.get(position)
+                    if failed is not None:
+                        outcomes[index] = self._failure(delivery, failed)
+                        continue
+                    try:
+                        adapter = self.processor.output_adapter
+                        dumped = adapter.dump_python(
+                            adapter.validate_python(results[position]), mode="json"
+                        )
+                        outcomes[index] = Completed(dumped)
+                    except Exception as exc:
+                        outcomes[index] = self._failure(delivery, exc)
+            elapsed = time.monotonic() - started
+            for index, delivery, _ in valid:
+                self._report(delivery, outcomes[index], elapsed)
+        return [outcomes[i] for i in range(len(deliveries))]
+
+    def _report(self, delivery: Delivery, outcome: Outcome, elapsed_s: float = 0.0) -> None:
+        if isinstance(outcome, Completed):
+            self._emit("completed", delivery, {"result": outcome.result, "elapsed_s": elapsed_s})
+            return
+        self.log.warning(
+            "%s job %s attempt %d failed: %s: %s",
+            delivery.queue,
+            delivery.job_id,
+            delivery.attempt,
+            outcome.error.type,
+            outcome.error.message,
+        )
+        self._emit("failed", delivery, {"error": outcome.error.as_dict()})
+        if isinstance(outcome, Retry):
+            self._emit("retrying", delivery, {"delay_ms": outcome.delay_ms})
+        else:
+            self._emit("dead_lettered", delivery, {"reason": outcome.reason})
+
+    def _emit(self, name: str, delivery: Delivery, data: dict[str, Any]) -> None:
+        if name in self.processor.options.events:
+            self.events.emit(
+                JobEvent(
+                    name=name,
+                    queue=delivery.queue,
+                    job_id=delivery.job_id,
+                    attempt=delivery.attempt,
+                    data=data,
+                )
+            )

@@ -1,0 +1,45 @@
+"""Job events delivered to subscribed callbacks.
+
+A callback that raises is logged and skipped: an observer must never change a job's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("pikku_queue.events")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    name: str  # completed | failed | stalled | retrying | dead_lettered | progress
+    queue: str
+    job_id: str
+    attempt: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EventCallback = Callable[[JobEvent], None]
+
+
+class EventBus:
+    """Callbacks keyed by event name; `"*"` receives every event."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[EventCallback]] = defaultdict(list)
+
+    def subscribe(self, name: str, callback: EventCallback) -> Callable[[], None]:
+        """Subscribe and return a function that unsubscribes."""
+        self._subscribers[name].append(callback)
+        return lambda: self._subscribers[name].remove(callback)
+
+    def emit(self, event: JobEvent) -> None:
+        for callback in (*self._subscribers.get(event.name, ()), *self._subscribers.get("*", ())):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("event callback for %r raised; ignored", event.name)
