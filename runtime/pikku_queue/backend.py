@@ -1,0 +1,211 @@
+"""The adapter protocol every backend implements.
+
+A backend has two faces. The producer face (enqueue, look up a job, count, dead letters) is the
+same for all. The consumer face differs: pull backends (memory, SQLite, an SQS long-poll loop)
+hand jobs to a worker loop, push backends (Lambda's SQS event, a Cloudflare batch) are handed
+deliveries by the platform. Both end in the engine's Outcome, which the backend applies.
+
+Third-party backends implement `Backend` (and `PullSource` to reuse the generic worker loop),
+register a URL scheme with `pikku_queue.adapters.register_scheme`, and run
+`pikku_queue.conformance` against themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pikku_queue.capabilities import Capabilities
+from pikku_queue.engine import Delivery, ErrorInfo, Outcome
+from pikku_queue.events import EventBus
+from pikku_queue.options import Repeat
+
+if TYPE_CHECKING:
+    from pikku_queue.engine import Processor
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    DELAYED = "delayed"  # waiting for its delay or its retry backoff to pass
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"  # failed for good, and the processor names no dead-letter queue
+    DEAD_LETTERED = "dead_lettered"  # failed for good and copied to the dead-letter queue
+
+
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED})
+
+
+@dataclass(frozen=True)
+class EnqueueRequest:
+    """A validated job, ready for a backend. The payload is JSON-ready (already dumped)."""
+
+    queue: str
+    payload: Any
+    job_id: str | None = None
+    delay_ms: int = 0
+    priority: int | None = None
+    repeat: Repeat | None = None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    queue: str
+    state: JobState
+    payload: Any
+    attempts_made: int = 0
+    progress: dict[str, Any] | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    enqueued_at_ms: int = 0
+    finished_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    waiting: int = 0
+    active: int = 0
+    delayed: int = 0
+    completed: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """One finished job, for throughput, latency and error-rate figures."""
+
+    enqueued_at_ms: int
+    finished_at_ms: int
+    succeeded: bool
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    """A job in a dead-letter queue. Its payload in the DLQ is `as_payload()`, the same envelope
+    on every backend, so a processor registered on the DLQ receives this shape."""
+
+    id: str  # the id of the record inside the dead-letter queue
+    queue: str  # the queue the job failed on
+    job_id: str  # its id there
+    payload: Any  # the original payload, unchanged
+    attempts: int
+    reason: str  # DeadLetterReason
+    error: ErrorInfo
+    failed_at_ms: int
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "job_id": self.job_id,
+            "payload": self.payload,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "error": self.error.as_dict(),
+            "failed_at_ms": self.failed_at_ms,
+        }
+
+    @classmethod
+    def from_payload(cls, record_id: str, data: dict[str, Any]) -> DeadLetterRecord:
+        error = data.get("error") or {}
+        return cls(
+            id=record_id,
+            queue=str(data["queue"]),
+            job_id=str(data["job_id"]),
+            payload=data.get("payload"),
+            attempts=int(data.get("attempts", 0)),
+            reason=str(data.get("reason", "")),
+            error=ErrorInfo(
+                type=str(error.get("type", "")),
+                message=str(error.get("message", "")),
+                traceback=str(error.get("traceback", "")),
+            ),
+            failed_at_ms=int(data.get("failed_at_ms", 0)),
+        )
+
+
+@dataclass
+class WorkerOptions:
+    """How a worker runs: which processors, how many at once, when to stop."""
+
+    processors: Sequence[Processor]
+    #: Overrides each processor's `concurrency` when set.
+    concurrency: int | None = None
+    #: Exit once every queue is drained (no waiting, delayed or active jobs).
+    burst: bool = False
+    services: Any = None
+    events: EventBus = field(default_factory=EventBus)
+    #: Set to stop taking jobs; active ones get `grace_period_s` to finish, the rest are released.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    grace_period_s: float = 30.0
+    #: How long a reserved job stays leased before another worker may take it back.
+    lease_ms: int = 30_000
+    worker_id: str | None = None
+
+
+@dataclass
+class WorkerReport:
+    completed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    stalled: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The producer face plus a way to run workers; every backend implements it."""
+
+    url: str
+    capabilities: Capabilities
+
+    async def enqueue(self, request: EnqueueRequest) -> str:
+        """Store a job; return its id. An existing `job_id` returns that id, no duplicate."""
+        ...
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None: ...
+
+    async def counts(self, queue: str) -> QueueCounts: ...
+
+    async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]: ...
+
+    async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]: ...
+
+    async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
+        """Move records (all when `ids` is None) back to their queue; return how many."""
+        ...
+
+    async def run_worker(self, options: WorkerOptions) -> WorkerReport:
+        """Consume the processors' queues until `options.stop` is set (or drained, if burst)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class PullSource(Protocol):
+    """What the generic worker loop (`pikku_queue.worker`) needs from a pull backend."""
+
+    async def reserve(
+        self, queue: str, limit: int, lease_ms: int, worker_id: str
+    ) -> list[Delivery]: ...
+
+    async def settle(
+        self, delivery: Delivery, outcome: Outcome, dead_letter_queue: str | None
+    ) -> None: ...
+
+    async def extend_lease(self, queue: str, job_ids: Sequence[str], lease_ms: int) -> None: ...
+
+    async def release(self, queue: str, job_ids: Sequence[str]) -> None:
+        """Give back leased jobs untouched (graceful shutdown)."""
+        ...
+
+    async def recover_stalled(self, queue: str, max_stalled_count: int) -> list[str]:
+        """Return expired leases to waiting (or fail them past `max_stalled_count`)."""
+        ...
+
+    async def active_count(self, queue: str) -> int: ...
