@@ -57,6 +57,8 @@ class Capabilities:
     queue_name_rule: str | None = None
     #: Why a feature is missing or partial, shown in diagnostics and the support table.
     notes: dict[Feature, str] = field(default_factory=dict)
+    #: False for a backend whose rules the generator knows but whose adapter is not built yet.
+    implemented: bool = True
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.supported
@@ -110,6 +112,7 @@ CAPABILITIES: dict[str, Capabilities] = {
             "global_concurrency": "set by the consumer's max_concurrency in wrangler config",
             "delay": "at most 24 h (delaySeconds)",
         },
+        implemented=False,
     ),
 }
 
