@@ -1,0 +1,106 @@
+"""Checks that need the configuration: what each configured runtime cannot honour.
+
+Pikku checks adapter support only when a worker starts; here every declared option is held
+against every runtime in `[tool.pikkugen] runtimes` at generate time. The rules come from the
+one capability declaration in `pikku_queue.capabilities`, so the support table, the
+conformance suite and these diagnostics cannot drift apart. A mismatch is a warning (the
+runtime ignores or clamps the option), or an error under `strict`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from pikku_queue.capabilities import CAPABILITIES, Capabilities, Feature
+from pikku_queue.options import ALL_EVENTS, ProcessorOptions
+
+from pikkugen.config import Config
+from pikkugen.model import Diagnostic, Level, ProcessorDecl
+
+UNSUPPORTED = "PK801"
+OUT_OF_RANGE = "PK802"
+NAME_FORBIDDEN = "PK803"
+
+_DEFAULTS = ProcessorOptions()
+
+
+def check_runtimes(config: Config, processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
+    """Every option of every processor that a configured runtime cannot honour."""
+    level: Level = "error" if config.strict else "warning"
+    found: list[Diagnostic] = []
+    for runtime in config.runtimes:
+        caps = CAPABILITIES[runtime]
+        for decl in processors:
+            for code, message, hint in _problems(decl, caps):
+                loc = decl.location
+                found.append(
+                    Diagnostic(
+                        level=level,
+                        code=code,
+                        message=message,
+                        hint=hint,
+                        path=loc.path,
+                        line=loc.line,
+                        column=loc.column,
+                    )
+                )
+    return sorted(found, key=Diagnostic.sort_key)
+
+
+def _used_features(options: ProcessorOptions) -> Iterator[tuple[Feature, str]]:
+    """The runtime features a processor's options ask for, with the option that asks."""
+    if options.priority is not None:
+        yield "priority", f"priority={options.priority}"
+    if options.delay:
+        yield "delay", f"delay={options.delay}"
+    if options.max_concurrency is not None:
+        yield "global_concurrency", f"max_concurrency={options.max_concurrency}"
+    if options.timeout is not None:
+        yield "timeout", f"timeout={options.timeout}"
+    if options.batch is not None:
+        yield "batch", f"batch=BatchOptions(size={options.batch.size})"
+    if options.dead_letter_queue is not None:
+        yield "dead_letter", f"dead_letter_queue={options.dead_letter_queue!r}"
+    if options.metrics:
+        yield "metrics", "metrics=True"
+    if options.events != ALL_EVENTS:
+        yield "events", "events=[...]"
+    if options.max_stalled_count != _DEFAULTS.max_stalled_count:
+        yield "stalled_recovery", f"max_stalled_count={options.max_stalled_count}"
+
+
+def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, str, str]]:
+    runtime = caps.backend
+    drop = f"drop {runtime!r} from [tool.pikkugen] runtimes"
+    for feature, option in _used_features(decl.options):
+        if not caps.supports(feature):
+            why = caps.notes.get(feature)
+            reason = f": {why}" if why else ""
+            yield (
+                UNSUPPORTED,
+                f"queue {decl.name!r} sets {option}, which the {runtime} runtime cannot "
+                f"honour{reason}",
+                f"remove the option, or {drop}",
+            )
+    limit = caps.max_delay_ms
+    if limit is not None and decl.options.delay > limit:
+        yield (
+            OUT_OF_RANGE,
+            f"queue {decl.name!r} sets delay={decl.options.delay} ms, beyond the {runtime} "
+            f"runtime's limit of {limit} ms",
+            f"use a delay of at most {limit} ms, or {drop}",
+        )
+    if caps.queue_name_pattern is not None:
+        pattern = re.compile(caps.queue_name_pattern)
+        named = [("queue name", decl.name)]
+        if decl.options.dead_letter_queue is not None:
+            named.append(("dead_letter_queue", decl.options.dead_letter_queue))
+        for what, name in named:
+            if not pattern.fullmatch(name):
+                rule = caps.queue_name_rule or f"names must match {caps.queue_name_pattern}"
+                yield (
+                    NAME_FORBIDDEN,
+                    f"{what} {name!r} is not allowed on the {runtime} runtime: {rule}",
+                    f"rename the queue, or {drop}",
+                )

@@ -1,0 +1,305 @@
+"""JSON Schemas for every processor's input and output type, made in one child process.
+
+A schema needs the type itself, and the type lives in user code, so its module has to be
+imported. That happens in a child interpreter: a module that crashes, exits, prints, hangs or
+leaves global state behind cannot take the generator down with it, and each failure comes back
+as a diagnostic naming the module and the exception. One child serves the whole generation
+(interpreter and pydantic start-up dominate), and its answer is cached under
+`.pikkugen_cache/` keyed on the requested types and the project's source files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pydantic
+
+from pikkugen.config import Config
+from pikkugen.model import Diagnostic, ProcessorDecl, TypeRef
+
+Schema = dict[str, Any]
+CHILD_TIMEOUT_S = 120.0
+CACHE_FOLDER = ".pikkugen_cache"
+_IMPORTING = "PIKKUGEN-IMPORTING "
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
+
+
+@dataclass(frozen=True)
+class SchemaResult:
+    #: queue name -> (input schema, output schema); queues whose types failed are absent.
+    schemas: dict[str, tuple[Schema, Schema]] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def import_root(decl: ProcessorDecl, root: Path) -> Path:
+    """The sys.path entry `decl`'s module is imported from: its file's folder, minus one
+    folder per dotted part of the module name (`src/shop/email.py`, `shop.email` -> `src`)."""
+    file = root / PurePosixPath(decl.location.path)
+    depth = decl.module.count(".") + 1
+    if file.name == "__init__.py":
+        depth += 1
+    folder = file
+    for _ in range(depth):
+        folder = folder.parent
+    return folder
+
+
+def build_schemas(config: Config, processors: Sequence[ProcessorDecl]) -> SchemaResult:
+    """Schemas for `processors`, from the cache when nothing they could depend on changed."""
+    if not processors:
+        return SchemaResult()
+    roots = sorted({import_root(p, config.root) for p in processors} | set(_path_roots(config)))
+    types = _requested_types(processors)
+    request = {"sys_path": [str(r) for r in roots], "types": types}
+    cache_file = _cache_file(config, request) if config.cache else None
+    if cache_file is not None and cache_file.is_file():
+        try:
+            answer = json.loads(cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            answer = None
+    else:
+        answer = None
+    if answer is None:
+        answer, crash = _run_child(request, cwd=config.root)
+        if crash is not None:
+            return SchemaResult(diagnostics=(crash,))
+        if cache_file is not None and not answer["errors"]:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(answer), encoding="utf-8")
+            tmp.replace(cache_file)
+    return _collect(processors, answer)
+
+
+def _path_roots(config: Config) -> Iterator[Path]:
+    """Scanned folders that are not packages are import roots themselves (a `src/` layout)."""
+    for path in config.paths:
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            yield path
+
+
+def _requested_types(processors: Sequence[ProcessorDecl]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for decl in processors:
+        for mode, ref in (("validation", decl.input), ("serialization", decl.output)):
+            key = (mode, ref.annotation, ref.modules)
+            seen.setdefault(
+                key, {"mode": mode, "annotation": ref.annotation, "modules": list(ref.modules)}
+            )
+    return [seen[k] for k in sorted(seen)]
+
+
+def _type_key(mode: str, ref: TypeRef) -> str:
+    return json.dumps([mode, ref.annotation, list(ref.modules)])
+
+
+def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> SchemaResult:
+    schemas: dict[str, tuple[Schema, Schema]] = {}
+    diagnostics: list[Diagnostic] = []
+    module_errors: dict[str, str] = answer["module_errors"]
+    type_errors: dict[str, str] = answer["errors"]
+    results: dict[str, Schema] = answer["schemas"]
+    reported_modules: set[tuple[str, str]] = set()
+    for decl in processors:
+        pair: list[Schema] = []
+        for mode, ref, what in (
+            ("validation", decl.input, "input"),
+            ("serialization", decl.output, "output"),
+        ):
+            key = _type_key(mode, ref)
+            if key in results:
+                pair.append(results[key])
+                continue
+            broken = [m for m in ref.modules if m in module_errors]
+            loc = decl.location
+            if broken:
+                for module in broken:
+                    if (module, loc.path) in reported_modules:
+                        continue
+                    reported_modules.add((module, loc.path))
+                    diagnostics.append(
+                        Diagnostic(
+                            level="error",
+                            code="PK701",
+                            message=f"cannot import module {module!r} for the {what} type of "
+                            f"queue {decl.name!r}: {module_errors[module]}",
+                            hint="the generator imports type modules (not processor modules) "
+                            "in a child process to build JSON Schemas; make the import work "
+                            "without side effects",
+                            path=loc.path,
+                            line=loc.line,
+                            column=loc.column,
+                        )
+                    )
+            else:
+                diagnostics.append(
+                    Diagnostic(
+                        level="error",
+                        code="PK702",
+                        message=f"no JSON Schema for the {what} type {ref.annotation!r} of "
+                        f"queue {decl.name!r}: {type_errors.get(key, 'unknown error')}",
+                        hint="payload and result types must be something pydantic can "
+                        "validate: a BaseModel, TypedDict, dataclass, enum, builtin or a "
+                        "generic of those",
+                        path=loc.path,
+                        line=loc.line,
+                        column=loc.column,
+                    )
+                )
+        if len(pair) == 2:
+            schemas[decl.name] = (pair[0], pair[1])
+    return SchemaResult(schemas=schemas, diagnostics=tuple(diagnostics))
+
+
+def _cache_file(config: Config, request: dict[str, Any]) -> Path:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(request, sort_keys=True).encode())
+    digest.update(f"{sys.version}\0{pydantic.VERSION}\0".encode())
+    for entry in _fingerprint(Path(p) for p in request["sys_path"]):
+        digest.update(entry.encode("utf-8", "surrogateescape"))
+    return config.root / CACHE_FOLDER / "schemas" / f"{digest.hexdigest()[:32]}.json"
+
+
+def _fingerprint(roots: Iterable[Path]) -> list[str]:
+    """Path, size and mtime of every Python file under the import roots: any edit to a module
+    a type could come from (or its dependencies inside the project) changes the cache key."""
+    entries: list[str] = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            for name in sorted(files):
+                if name.endswith((".py", ".pyi", ".pth")):
+                    path = os.path.join(folder, name)
+                    try:
+                        stat = os.stat(path)
+                    except OSError:
+                        continue
+                    entries.append(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n")
+    return entries
+
+
+def _run_child(request: dict[str, Any], *, cwd: Path) -> tuple[dict[str, Any], Diagnostic | None]:
+    command = [sys.executable, "-c", "from pikkugen.schemas import child_main; child_main()"]
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.run(
+            [*command, str(write_fd)],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+            timeout=CHILD_TIMEOUT_S,
+            pass_fds=(write_fd,),
+            check=False,
+        )
+        os.close(write_fd)
+        write_fd = -1
+        with os.fdopen(read_fd, "r", encoding="utf-8") as reader:
+            read_fd = -1
+            output = reader.read()
+    except subprocess.TimeoutExpired as exc:
+        module = _last_import(exc.stderr)
+        return {}, _child_failure(f"timed out after {CHILD_TIMEOUT_S:.0f} s", module)
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+    if proc.returncode != 0 or not output:
+        return {}, _child_failure(
+            f"exited with status {proc.returncode}", _last_import(proc.stderr)
+        )
+    try:
+        answer: dict[str, Any] = json.loads(output)
+    except ValueError:
+        return {}, _child_failure("wrote an unreadable answer", _last_import(proc.stderr))
+    return answer, None
+
+
+def _last_import(stderr: str | bytes | None) -> str | None:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    module = None
+    for line in (stderr or "").splitlines():
+        if line.startswith(_IMPORTING):
+            module = line[len(_IMPORTING) :].strip()
+    return module
+
+
+def _child_failure(what: str, module: str | None) -> Diagnostic:
+    during = f" while importing module {module!r}" if module else ""
+    return Diagnostic(
+        level="error",
+        code="PK703",
+        message=f"the schema process {what}{during}",
+        hint="a type module must import quickly and without exiting the interpreter",
+    )
+
+
+# --- the child side -------------------------------------------------------------------------
+
+
+def child_main() -> None:
+    """Entry point of the child process: request on stdin, answer on the fd named in argv.
+
+    The answer goes to its own pipe, not stdout, so whatever user modules print cannot corrupt
+    it; stdout is pointed at stderr for the same reason.
+    """
+    answer_fd = int(sys.argv[1])
+    request = json.loads(sys.stdin.read())
+    sys.stdout = sys.stderr
+    for entry in reversed(request["sys_path"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    answer = compute(request["types"])
+    with os.fdopen(answer_fd, "w", encoding="utf-8") as writer:
+        writer.write(json.dumps(answer))
+
+
+def compute(types: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Import each module once, then evaluate each annotation and ask pydantic for its schema."""
+    import importlib
+
+    modules: dict[str, Any] = {}
+    module_errors: dict[str, str] = {}
+    for name in sorted({m for t in types for m in t["modules"]}):
+        print(f"{_IMPORTING}{name}", file=sys.stderr, flush=True)
+        try:
+            modules[name] = importlib.import_module(name)
+        except BaseException as exc:  # SystemExit from user code is data too
+            module_errors[name] = _describe(exc)
+    schemas: dict[str, Schema] = {}
+    errors: dict[str, str] = {}
+    for item in types:
+        ref = TypeRef(annotation=item["annotation"], modules=tuple(item["modules"]))
+        key = _type_key(item["mode"], ref)
+        if any(m in module_errors for m in ref.modules):
+            continue
+        namespace: dict[str, Any] = {}
+        for name in ref.modules:
+            top = name.partition(".")[0]
+            namespace.setdefault(top, sys.modules.get(top))
+        try:
+            # The scanner rebuilt the annotation from names, subscripts and constants only.
+            annotation = eval(ref.annotation, namespace)
+            adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+            schemas[key] = adapter.json_schema(mode=item["mode"])
+        except BaseException as exc:
+            errors[key] = _describe(exc)
+    return {"schemas": schemas, "errors": errors, "module_errors": module_errors}
+
+
+def _describe(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__
