@@ -1,0 +1,350 @@
+"""The `redis://` / `rediss://` backend, on the official `bullmq` package.
+
+Every pikkugen queue is a BullMQ queue and every job's data is the plain JSON payload, so a
+Node BullMQ worker, a Node producer and BullMQ dashboards see our jobs as their own. BullMQ's
+Lua scripts own the job lifecycle (priority, delay, locks, stalled recovery, schedulers,
+global concurrency); the engine still decides each outcome, and `redis_worker` turns the
+verdict into BullMQ's verbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+from bullmq import Queue
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+
+from pikku_queue.backend import (
+    DeadLetterRecord,
+    EnqueueRequest,
+    FinishedJob,
+    JobInfo,
+    QueueCounts,
+    WorkerOptions,
+    WorkerReport,
+)
+from pikku_queue.capabilities import CAPABILITIES
+from pikku_queue.errors import BackendError
+from pikku_queue.options import ProcessorOptions, Repeat
+
+from .redis_jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .redis_url import KeepJobs, RedisSettings, parse_redis_url
+
+#: Most finished jobs `finished_since` reads per state (figures only need a recent window).
+FINISHED_SCAN_LIMIT = 100_000
+#: How many dead-lettered job ids a queue remembers for `counts()` (older ones age out).
+DEAD_SET_LIMIT = 100_000
+
+
+def explain_connection_error(settings: RedisSettings, exc: Exception) -> BackendError:
+    """A `BackendError` that says what to change, for the errors users actually meet."""
+    message = str(exc)
+    where = settings.display_url
+    if isinstance(exc, redis_errors.AuthenticationError) or "NOAUTH" in message:
+        if "NOAUTH" in message or "Authentication required" in message:
+            return BackendError(
+                f"Redis at {where} needs a password: put it in the URL as "
+                f"redis://:PASSWORD@host:port/db ({message})"
+            )
+        return BackendError(f"Redis at {where} refused the URL's credentials ({message})")
+    if isinstance(exc, redis_errors.ConnectionError | OSError):
+        return BackendError(f"cannot connect to Redis at {where}: {message}")
+    return BackendError(f"Redis error at {where}: {type(exc).__name__}: {message}")
+
+
+def new_client(settings: RedisSettings, *, retries: int = 5) -> aioredis.Redis:
+    """A redis-py client as BullMQ needs it (decoded responses), retrying dropped connections
+    briefly so a Redis restart does not surface as an error."""
+    return aioredis.Redis.from_url(
+        settings.connection_url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries) if retries else None,
+        retry_on_error=[redis_errors.BusyLoadingError, redis_errors.TimeoutError]
+        if retries
+        else None,
+    )
+
+
+async def check_connection(settings: RedisSettings) -> None:
+    """Fail fast with a clear message (wrong password, nothing listening) instead of letting
+    a retrying client hide the cause behind minutes of backoff."""
+    client = aioredis.Redis.from_url(
+        settings.connection_url, decode_responses=True, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        await client.ping()
+    except (redis_errors.RedisError, OSError) as exc:
+        raise explain_connection_error(settings, exc) from exc
+    finally:
+        await client.aclose()
+
+
+class RedisBackend:
+    """A `Backend` over BullMQ queues in one Redis database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        remove_on_complete: KeepJobs | None = None,
+        remove_on_fail: KeepJobs | None = None,
+        queue_options: Mapping[str, ProcessorOptions] | None = None,
+    ) -> None:
+        settings = parse_redis_url(url)
+        if prefix is not None:
+            settings = replace(settings, prefix=prefix)
+        if remove_on_complete is not None:
+            settings = replace(settings, remove_on_complete=remove_on_complete)
+        if remove_on_fail is not None:
+            settings = replace(settings, remove_on_fail=remove_on_fail)
+        self.url = url
+        self.settings = settings
+        self.capabilities = CAPABILITIES["redis"]
+        self._queue_options: dict[str, ProcessorOptions] = dict(queue_options or {})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: aioredis.Redis | None = None
+        self._queues: dict[str, Queue] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.settings.display_url!r})"
+
+    def set_queue_options(self, name: str, options: ProcessorOptions) -> None:
+        """Let jobs enqueued here carry the processor's attempts and backoff in their BullMQ
+        opts, so a Node worker retries them as ours would."""
+        self._queue_options[name] = options
+
+    # -- connections -------------------------------------------------------------------
+
+    async def client(self) -> aioredis.Redis:
+        """The producer connection of the running event loop (redis-py clients are bound to
+        the loop that opened them; a new loop gets a new connection)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            await check_connection(self.settings)
+            self._client = new_client(self.settings)
+            self._loop = loop
+            self._queues = {}
+        return self._client
+
+    async def queue(self, name: str) -> Queue:
+        client = await self.client()
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = Queue(
+                name,
+                {
+                    "connection": client,
+                    "prefix": self.settings.prefix,
+                    "defaultJobOptions": self.settings.default_job_options(),
+                },
+            )
+            self._queues[name] = queue
+        return queue
+
+    def key(self, queue: str, suffix: str) -> str:
+        return f"{self.settings.prefix}:{queue}:{suffix}"
+
+    @contextlib.asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BackendError:
+            raise
+        except (redis_errors.RedisError, OSError) as exc:
+            raise explain_connection_error(self.settings, exc) from exc
+
+    # -- producer face -----------------------------------------------------------------
+
+    async def enqueue(self, request: EnqueueRequest) -> str:
+        opts = job_options(request, self._queue_options.get(request.queue))
+        async with self._errors():
+            queue = await self.queue(request.queue)
+            if request.repeat is not None:
+                return await self._schedule(queue, request, request.repeat, opts)
+            job = await queue.add(request.queue, request.payload, opts)
+        return str(job.id)
+
+    async def _schedule(
+        self, queue: Queue, request: EnqueueRequest, repeat: Repeat, opts: dict[str, Any]
+    ) -> str:
+        """A BullMQ job scheduler. Its id is `job_id` or derived from the schedule, so calling
+        this again at every start updates the schedule instead of adding a second one."""
+        repeat_opts: dict[str, Any] = (
+            {"pattern": repeat.cron, "tz": "UTC"} if repeat.cron else {"every": repeat.every}
+        )
+        if repeat.limit is not None:
+            repeat_opts["limit"] = repeat.limit
+        scheduler_id = (
+            request.job_id
+            or "pikku-"
+            + hashlib.sha256(json.dumps(repeat_opts, sort_keys=True).encode()).hexdigest()[:16]
+        )
+        opts.pop("jobId", None)
+        opts.pop("delay", None)
+        # bullmq-python takes these positionally (the Node client takes a template object).
+        job = await queue.upsertJobScheduler(
+            scheduler_id, repeat_opts, request.queue, request.payload, opts
+        )
+        if job is None:
+            raise BackendError(f"the schedule {repeat_opts} of {request.queue!r} never fires")
+        return str(job.id)
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
+        async with self._errors():
+            bull = await self.queue(queue)
+            raw = await bull.backend.getJobData(job_id)
+            if not raw:
+                return None
+            state = await bull.getJobState(job_id)
+        return job_info(queue, job_id, dict(raw), str(state))
+
+    async def counts(self, queue: str) -> QueueCounts:
+        async with self._errors():
+            bull = await self.queue(queue)
+            raw = await bull.getJobCounts(
+                "waiting", "prioritized", "paused", "waiting-children", "active", "delayed",
+                "completed", "failed",
+            )  # fmt: skip
+            dead = await self._dead_lettered_count(queue)
+        failed = int(raw.get("failed", 0))
+        return QueueCounts(
+            waiting=sum(
+                int(raw.get(k, 0)) for k in ("waiting", "prioritized", "paused", "waiting-children")
+            ),
+            active=int(raw.get("active", 0)),
+            delayed=int(raw.get("delayed", 0)),
+            completed=int(raw.get("completed", 0)),
+            failed=max(failed - dead, 0),
+            dead_lettered=dead,
+        )
+
+    async def _dead_lettered_count(self, queue: str) -> int:
+        """Dead-lettered jobs still in BullMQ's failed set (a replayed one leaves that set)."""
+        client = await self.client()
+        members = [str(m) for m in await client.zrange(self.key(queue, "pikku:dead"), 0, -1)]
+        if not members:
+            return 0
+        scores = await client.zmscore(self.key(queue, "failed"), members)
+        return sum(1 for score in scores if score is not None)
+
+    async def mark_final(
+        self, queue: str, job_id: str, outcome: str, error: dict[str, str]
+    ) -> None:
+        """Record why a job failed for good before BullMQ moves it to its failed set."""
+        client = await self.client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.key(queue, job_id),
+                mapping={OUTCOME_FIELD: outcome, ERROR_FIELD: json.dumps(error)},
+            )
+            if outcome == "dead_lettered":
+                dead = self.key(queue, "pikku:dead")
+                pipe.zadd(dead, {job_id: int(time.time() * 1000)})
+                pipe.zremrangebyrank(dead, 0, -DEAD_SET_LIMIT - 1)
+            await pipe.execute()
+
+    async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
+        async with self._errors():
+            client = await self.client()
+            finished: list[FinishedJob] = []
+            for state, succeeded in (("completed", True), ("failed", False)):
+                found = await client.zrangebyscore(
+                    self.key(queue, state), since_ms, "+inf", start=0, num=FINISHED_SCAN_LIMIT
+                )
+                ids = [str(job_id) for job_id in found]
+                if not ids:
+                    continue
+                async with client.pipeline(transaction=False) as pipe:
+                    for job_id in ids:
+                        pipe.hmget(self.key(queue, job_id), "timestamp", "finishedOn")
+                    rows = await pipe.execute()
+                for enqueued, done in rows:
+                    if enqueued and done:
+                        finished.append(FinishedJob(int(enqueued), int(done), succeeded))
+        finished.sort(key=lambda job: job.finished_at_ms)
+        return finished
+
+    async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
+        async with self._errors():
+            bull = await self.queue(dlq)
+            jobs = await bull.getJobs(
+                ["waiting", "prioritized", "paused", "delayed"], 0, max(limit - 1, 0), True
+            )
+        records = [
+            DeadLetterRecord.from_payload(str(job.id), job.data)
+            for job in jobs
+            if isinstance(job.data, dict) and "queue" in job.data and "job_id" in job.data
+        ]
+        records.sort(key=lambda record: (record.failed_at_ms, record.id))
+        return records[:limit]
+
+    async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
+        """Send dead-lettered jobs back. The original job is retried in place when BullMQ still
+        holds it (same id, so a waiting `JobHandle` sees it finish); otherwise it is re-added
+        under its old id."""
+        async with self._errors():
+            wanted = set(ids) if ids is not None else None
+            replayed = 0
+            while True:
+                records = await self.dead_letters(dlq, limit=1000)
+                batch = [r for r in records if wanted is None or r.id in wanted]
+                if not batch:
+                    return replayed
+                for record in batch:
+                    await self._replay_one(dlq, record)
+                    replayed += 1
+                if wanted is not None:
+                    return replayed
+
+    async def _replay_one(self, dlq: str, record: DeadLetterRecord) -> None:
+        client = await self.client()
+        source = await self.queue(record.queue)
+        state = await source.getJobState(record.job_id)
+        if state == "failed":
+            job = await source.getJob(record.job_id)
+            await job.retry("failed", {"resetAttemptsMade": True})
+            await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
+        elif state in ("unknown", None):
+            opts = job_options(
+                EnqueueRequest(record.queue, record.payload, job_id=record.job_id),
+                self._queue_options.get(record.queue),
+            )
+            await source.add(record.queue, record.payload, opts)
+        await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)
+        await (await self.queue(dlq)).remove(record.id)
+
+    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> None:
+        """Store a record in the dead-letter queue (a plain BullMQ queue). Its id is derived
+        from the failed job, so a worker that dies after this and re-runs the job does not
+        write the record twice."""
+        queue = await self.queue(dlq)
+        await queue.add(dlq, record.as_payload(), {"jobId": record.id})
+
+    # -- consumer face -----------------------------------------------------------------
+
+    async def run_worker(self, options: WorkerOptions) -> WorkerReport:
+        from .redis_worker import RedisWorker
+
+        return await RedisWorker(self, options).run()
+
+    async def close(self) -> None:
+        client, self._client, self._loop, self._queues = self._client, None, None, {}
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+def from_url(url: str) -> RedisBackend:
+    """The factory `pikku_queue.adapters.connect` calls for redis:// and rediss:// URLs."""
+    return RedisBackend(url)

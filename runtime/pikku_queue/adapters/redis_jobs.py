@@ -1,0 +1,125 @@
+"""Translation between pikkugen's job records and BullMQ's job hash.
+
+Kept apart from the connection code so the mapping (which fields a Node worker reads, which
+state names mean what) can be read in one place and tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pikku_queue.backend import EnqueueRequest, JobInfo, JobState
+from pikku_queue.engine import ErrorInfo
+from pikku_queue.options import ProcessorOptions, RetryOptions
+
+#: Extra fields pikkugen writes into a BullMQ job hash when a job fails for good. BullMQ (Node
+#: and Python) ignores hash fields it does not know, so a dashboard still shows a failed job.
+OUTCOME_FIELD = "pikkuOutcome"  # "dead_lettered" | "failed"
+ERROR_FIELD = "pikkuError"  # ErrorInfo as JSON
+#: The backoff type our worker sets (in memory only) so BullMQ asks our strategy for the delay.
+PIKKU_BACKOFF = "pikku"
+
+_STATES: dict[str, JobState] = {
+    "waiting": JobState.WAITING,
+    "wait": JobState.WAITING,
+    "prioritized": JobState.WAITING,
+    "paused": JobState.WAITING,
+    "waiting-children": JobState.WAITING,
+    "delayed": JobState.DELAYED,
+    "active": JobState.ACTIVE,
+    "completed": JobState.COMPLETED,
+    "failed": JobState.FAILED,
+}
+
+
+def backoff_is_native(retry: RetryOptions) -> bool:
+    """Whether BullMQ's own strategy computes exactly our delays (so a Node worker agrees)."""
+    if retry.jitter > 0:
+        return False
+    if retry.backoff == "fixed":
+        return True
+    return retry.factor == 2.0 and retry.max_delay is None
+
+
+def native_backoff(retry: RetryOptions) -> dict[str, Any] | None:
+    """The BullMQ backoff stored in the job's opts: exact when `backoff_is_native`, otherwise
+    the nearest native one, so a Node worker still retries sensibly and never meets an
+    unknown strategy name. Our own worker always applies the engine's exact delay."""
+    if retry.attempts <= 1 or retry.delay <= 0:
+        return None
+    return {"type": retry.backoff, "delay": retry.delay}
+
+
+def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> dict[str, Any]:
+    """BullMQ job opts for a request; the processor's retry policy rides along when known."""
+    opts: dict[str, Any] = {}
+    if request.job_id is not None:
+        opts["jobId"] = request.job_id
+    if request.delay_ms > 0:
+        opts["delay"] = request.delay_ms
+    if request.priority is not None:
+        opts["priority"] = request.priority
+    if options is not None:
+        retry = options.retry_options
+        opts["attempts"] = retry.attempts
+        backoff = native_backoff(retry)
+        if backoff is not None:
+            opts["backoff"] = backoff
+    return opts
+
+
+def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
+    """Our recorded error if there is one, else BullMQ's `failedReason` and last stacktrace."""
+    stored = raw.get(ERROR_FIELD)
+    if stored:
+        try:
+            data = json.loads(stored)
+            return ErrorInfo(
+                type=str(data.get("type", "")),
+                message=str(data.get("message", "")),
+                traceback=str(data.get("traceback", "")),
+            )
+        except (ValueError, AttributeError):
+            pass
+    reason = raw.get("failedReason")
+    if not reason:
+        return None
+    try:
+        stack = json.loads(raw.get("stacktrace") or "[]")
+    except ValueError:
+        stack = []
+    last = str(stack[-1]) if isinstance(stack, list) and stack else ""
+    return ErrorInfo(type="Error", message=str(reason), traceback=last)
+
+
+def _json_field(raw: dict[str, Any], name: str, default: Any) -> Any:
+    text = raw.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> JobInfo:
+    """A `JobInfo` from a BullMQ job hash (`HGETALL`) and its state name."""
+    state = _STATES.get(bull_state, JobState.WAITING)
+    if state is JobState.FAILED and raw.get(OUTCOME_FIELD) == "dead_lettered":
+        state = JobState.DEAD_LETTERED
+    progress = _json_field(raw, "progress", None)
+    finished = raw.get("finishedOn")
+    attempts = raw.get("atm") or raw.get("attemptsMade") or "0"
+    return JobInfo(
+        id=job_id,
+        queue=queue,
+        state=state,
+        payload=_json_field(raw, "data", None),
+        attempts_made=int(attempts),
+        progress=progress if isinstance(progress, dict) else None,
+        result=_json_field(raw, "returnvalue", None) if state is JobState.COMPLETED else None,
+        error=error_from_hash(raw) if state in (JobState.FAILED, JobState.DEAD_LETTERED) else None,
+        enqueued_at_ms=int(raw.get("timestamp") or 0),
+        finished_at_ms=int(finished) if finished else None,
+    )

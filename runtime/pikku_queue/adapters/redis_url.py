@@ -1,0 +1,108 @@
+"""Reading a `redis://` / `rediss://` URL into connection settings and BullMQ options.
+
+One URL must carry everything a worker or a producer needs (it travels through an environment
+variable or a CLI flag), so the BullMQ options of the seed's `BullQueueAdapter` ride along as
+query parameters. Ours are removed before redis-py sees the URL: redis-py rejects unknown ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pikku_queue.errors import BackendError
+
+#: Query parameters pikkugen reads itself; every other one goes to redis-py unchanged.
+OWN_PARAMETERS = ("prefix", "remove_on_complete", "remove_on_fail")
+
+#: BullMQ's `removeOnComplete` / `removeOnFail`: a flag, a count to keep, or `{age, count}`.
+KeepJobs = bool | int | dict[str, int]
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    connection_url: str  # what redis-py's `from_url` receives
+    display_url: str  # the URL with its password masked, for messages and logs
+    prefix: str = "bull"
+    remove_on_complete: KeepJobs | None = None
+    remove_on_fail: KeepJobs | None = None
+
+    def default_job_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.remove_on_complete is not None:
+            options["removeOnComplete"] = self.remove_on_complete
+        if self.remove_on_fail is not None:
+            options["removeOnFail"] = self.remove_on_fail
+        return options
+
+
+def parse_keep_jobs(name: str, text: str) -> KeepJobs:
+    """`true`/`false`, a count (`1000`), or `age:3600` / `age:3600,count:100` (age in s)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered.isdigit():
+        return int(lowered)
+    keep: dict[str, int] = {}
+    for part in lowered.split(","):
+        key, _, value = part.partition(":")
+        if key not in ("age", "count") or not value.isdigit() or key in keep:
+            raise BackendError(
+                f"{name}={text!r} is not understood; use true, false, a count (1000), "
+                "or age:SECONDS and/or count:N (age:3600,count:100)"
+            )
+        keep[key] = int(value)
+    return keep
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def parse_redis_url(url: str) -> RedisSettings:
+    """Split a backend URL into redis-py's URL and pikkugen's BullMQ options."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise BackendError(f"not a Redis URL (redis:// or rediss://): {_masked(url)!r}")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise BackendError(f"bad port in {_masked(url)!r}: {exc}") from None
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise BackendError(
+            f"the path of a Redis URL is the database number, got {path!r} in {_masked(url)!r}"
+        )
+    own: dict[str, str] = {}
+    passed: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in OWN_PARAMETERS:
+            own[key] = value
+        else:
+            passed.append((key, value))
+    prefix = own.get("prefix", "bull") or "bull"
+    if ":" in prefix or " " in prefix:
+        raise BackendError(f"prefix={prefix!r}: a key prefix cannot hold ':' or spaces")
+    connection_url = urlunsplit(parts._replace(query=urlencode(passed)))
+    return RedisSettings(
+        connection_url=connection_url,
+        display_url=_masked(url),
+        prefix=prefix,
+        remove_on_complete=(
+            parse_keep_jobs("remove_on_complete", own["remove_on_complete"])
+            if "remove_on_complete" in own
+            else None
+        ),
+        remove_on_fail=(
+            parse_keep_jobs("remove_on_fail", own["remove_on_fail"])
+            if "remove_on_fail" in own
+            else None
+        ),
+    )

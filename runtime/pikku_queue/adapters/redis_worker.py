@@ -1,0 +1,385 @@
+"""Running processors on BullMQ workers, with the engine deciding every outcome.
+
+BullMQ's `Worker` keeps what it is good at: fetching by priority and delay, job locks and
+their renewal, stalled-job recovery, global concurrency. Our processor callback hands each job
+to the engine and translates the Outcome into BullMQ's verbs:
+
+- Completed(result)      → return the result (BullMQ's moveToCompleted stores it).
+- Retry(delay_ms, error) → raise; the job's backoff is switched, in memory only, to a custom
+                           strategy that answers `delay_ms`, so BullMQ's own moveToFailed
+                           moves it to delayed (or straight back to wait) with our exact delay.
+                           The stored opts keep a native backoff, so a Node worker still reads
+                           the job without meeting an unknown strategy.
+- DeadLetter(reason)     → write the `DeadLetterRecord` into the dead-letter queue (a plain
+                           BullMQ queue), mark the job, raise BullMQ's UnrecoverableError.
+
+A worker whose run loop ends while it should be running (bullmq-python can stop after Redis
+connection trouble) is replaced, so a Redis restart never leaves a silent worker behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from bullmq import UnrecoverableError, Worker
+
+from pikku_queue.backend import DeadLetterRecord, WorkerOptions, WorkerReport
+from pikku_queue.engine import (
+    Completed,
+    DeadLetter,
+    Delivery,
+    Engine,
+    ErrorInfo,
+    Outcome,
+    Processor,
+    Retry,
+)
+from pikku_queue.events import JobEvent
+
+from .redis import RedisBackend, check_connection
+from .redis_jobs import OUTCOME_FIELD, PIKKU_BACKOFF
+
+logger = logging.getLogger("pikku_queue.redis")
+
+#: BullMQ's message for a job that stalled more often than `maxStalledCount` allows.
+STALLED_REASON = "job stalled more than allowable limit"
+#: Seconds between checks of `stop`, of burst completion and of the workers' health.
+POLL_S = 0.1
+#: Seconds to wait before replacing a worker whose loop ended.
+RESTART_DELAY_S = 0.5
+
+
+class RetryLater(Exception):
+    """Raised to BullMQ for a Retry outcome; carries the engine's delay to our strategy."""
+
+    def __init__(self, outcome: Retry) -> None:
+        super().__init__(f"{outcome.error.type}: {outcome.error.message}")
+        self.delay_ms = outcome.delay_ms
+
+
+def backoff_strategy(attempts_made: int, backoff_type: str, err: Any, job: Any) -> int:
+    """BullMQ's custom backoff hook: the delay the engine computed (fixed, exponential with
+    factor and max_delay, jitter)."""
+    return err.delay_ms if isinstance(err, RetryLater) else 0
+
+
+def _keep_traceback(job: Any, error: ErrorInfo) -> None:
+    """Make BullMQ store the processor's traceback rather than the one of our own raise."""
+
+    def update() -> None:
+        job.stacktrace.append(error.traceback or f"{error.type}: {error.message}")
+
+    job.updateStacktrace = update
+
+
+class _Batcher:
+    """Gathers deliveries for a batch processor: a batch runs when `size` jobs are in hand or
+    `timeout` ms after the first arrived. Each job keeps its own BullMQ lock meanwhile."""
+
+    def __init__(self, engine: Engine, size: int, timeout_ms: int) -> None:
+        self.engine = engine
+        self.size = size
+        self.timeout_s = timeout_ms / 1000
+        self.pending: list[tuple[Delivery, asyncio.Future[Outcome]]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.running: set[asyncio.Task[None]] = set()
+
+    async def submit(self, delivery: Delivery) -> Outcome:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self.pending.append((delivery, future))
+        if len(self.pending) >= self.size:
+            self.flush()
+        elif self.timer is None:
+            self.timer = loop.call_later(self.timeout_s, self.flush)
+        return await future
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.pending = self.pending, []
+        if batch:
+            task = asyncio.ensure_future(self._run(batch))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+    async def _run(self, batch: list[tuple[Delivery, asyncio.Future[Outcome]]]) -> None:
+        try:
+            outcomes = await self.engine.run_batch([delivery for delivery, _ in batch])
+        except BaseException as exc:  # the engine does not raise; never strand a job anyway
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+
+class _QueueRunner:
+    """One processor: its engine, its BullMQ worker, and the translation between them."""
+
+    def __init__(self, owner: RedisWorker, processor: Processor) -> None:
+        self.owner = owner
+        self.backend = owner.backend
+        self.processor = processor
+        self.name = processor.name
+        options = owner.options
+        self.engine = Engine(processor, services=options.services, events=options.events)
+        batch = processor.options.batch
+        self.batcher = _Batcher(self.engine, batch.size, batch.timeout) if batch else None
+        self.worker: Any = None
+        self.task: asyncio.Task[Any] | None = None
+        self.last_sweep_ms = int(time.time() * 1000) - options.lease_ms * 4
+        self.next_sweep = 0.0
+
+    # -- BullMQ worker ------------------------------------------------------------------
+
+    def _worker_options(self) -> dict[str, Any]:
+        options = self.owner.options
+        settings = self.backend.settings
+        concurrency = options.concurrency or self.processor.options.concurrency
+        if self.processor.options.batch is not None:
+            concurrency *= self.processor.options.batch.size
+        lease = max(options.lease_ms, 1000)
+        opts: dict[str, Any] = {
+            "connection": settings.connection_url,
+            "prefix": settings.prefix,
+            "concurrency": concurrency,
+            "lockDuration": lease,
+            "stalledInterval": lease,
+            "maxStalledCount": self.processor.options.max_stalled_count,
+            "runRetryDelay": 1000,
+            "drainDelay": 5,
+            "autorun": False,
+            "name": self.owner.worker_id,
+            "settings": {"backoffStrategy": backoff_strategy},
+        }
+        opts.update(settings.default_job_options())
+        return opts
+
+    async def configure(self) -> None:
+        """Declared options are authoritative: set (or clear) BullMQ's global concurrency."""
+        queue = await self.backend.queue(self.name)
+        limit = self.processor.options.max_concurrency
+        if limit is not None:
+            await queue.setGlobalConcurrency(limit)
+        else:
+            await queue.removeGlobalConcurrency()
+        self.backend.set_queue_options(self.name, self.processor.options)
+
+    async def start(self) -> None:
+        self.worker = Worker(self.name, self._process, self._worker_options())
+        self.worker.on("stalled", self._on_stalled)
+        self.worker.on("error", self._on_error)
+        # bullmq-python never asks the blocking connection for the server version, so it
+        # assumes an old Redis and rounds every blocking wait up to whole seconds: a retry
+        # backoff of 50 ms would wait 1 s. Asking once enables sub-second waits.
+        blocking = getattr(self.worker, "blockingRedisConnection", None)
+        if blocking is not None:
+            with contextlib.suppress(Exception):
+                await blocking.getRedisVersion()
+        self.task = asyncio.ensure_future(self.worker.run())
+
+    async def supervise(self) -> None:
+        """Replace a worker whose loop ended on its own (a lost connection, a bullmq bug)."""
+        if self.task is None or not self.task.done():
+            return
+        error = None if self.task.cancelled() else self.task.exception()
+        logger.warning("%s: BullMQ worker stopped (%r); starting a new one", self.name, error)
+        old = self.worker
+        with contextlib.suppress(Exception):
+            await old.close(force=True)
+        await asyncio.sleep(RESTART_DELAY_S)
+        await self.start()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.worker.jobs) if self.worker is not None else 0
+
+    async def close(self, grace_s: float) -> None:
+        worker = self.worker
+        if worker is None:
+            return
+        closing = asyncio.ensure_future(worker.close())
+        done, _ = await asyncio.wait({closing}, timeout=grace_s)
+        if not done:
+            await self._release(worker)
+            worker.forceClosing = True
+            worker.cancelProcessing()
+        with contextlib.suppress(Exception):
+            await closing
+        if self.task is not None:
+            with contextlib.suppress(BaseException):
+                await self.task
+
+    async def _release(self, worker: Any) -> None:
+        """Give back jobs still running after the grace period, untouched: moved to delayed
+        with no delay and without counting an attempt, they are due again at once."""
+        for job, token in list(worker.jobs):
+            with contextlib.suppress(Exception):
+                await job.moveToDelayed(int(time.time() * 1000), token)
+
+    def _on_stalled(self, job_id: Any, *_: Any) -> None:
+        self.owner.report.stalled += 1
+        if "stalled" in self.processor.options.events:
+            self.owner.options.events.emit(
+                JobEvent(name="stalled", queue=self.name, job_id=str(job_id), attempt=0)
+            )
+
+    def _on_error(self, error: Any, *_: Any) -> None:
+        logger.warning("%s: BullMQ worker error: %s", self.name, error)
+
+    # -- one job ------------------------------------------------------------------------
+
+    async def _process(self, job: Any, token: str) -> Any:
+        delivery = Delivery(
+            job_id=str(job.id),
+            queue=self.name,
+            payload=job.data,
+            attempt=int(job.attemptsMade) + 1,
+            enqueued_at_ms=int(job.timestamp),
+            progress=job.updateProgress,
+        )
+        if self.batcher is not None:
+            outcome = await self.batcher.submit(delivery)
+        else:
+            outcome = await self.engine.run(delivery)
+        return await self._apply(job, delivery, outcome)
+
+    async def _apply(self, job: Any, delivery: Delivery, outcome: Outcome) -> Any:
+        report = self.owner.report
+        if isinstance(outcome, Completed):
+            report.completed += 1
+            return outcome.result
+        _keep_traceback(job, outcome.error)
+        if isinstance(outcome, Retry):
+            report.retried += 1
+            job.opts["backoff"] = {"type": PIKKU_BACKOFF, "delay": outcome.delay_ms}
+            job.opts["attempts"] = max(int(job.opts.get("attempts") or 0), delivery.attempt + 1)
+            raise RetryLater(outcome)
+        await self._finish_failed(job, delivery.attempt, outcome)
+        raise UnrecoverableError(f"{outcome.error.type}: {outcome.error.message}")
+
+    async def _finish_failed(self, job: Any, attempt: int, outcome: DeadLetter) -> None:
+        dlq = self.processor.options.dead_letter_queue
+        job_id = str(job.id)
+        if dlq is None:
+            self.owner.report.failed += 1
+            await self.backend.mark_final(self.name, job_id, "failed", outcome.error.as_dict())
+            return
+        record = DeadLetterRecord(
+            id=f"{self.name}-{job_id}-{int(job.attemptsStarted or attempt)}",
+            queue=self.name,
+            job_id=job_id,
+            payload=job.data,
+            attempts=attempt,
+            reason=outcome.reason,
+            error=outcome.error,
+            failed_at_ms=int(time.time() * 1000),
+        )
+        await self.backend.add_dead_letter(dlq, record)
+        await self.backend.mark_final(self.name, job_id, "dead_lettered", outcome.error.as_dict())
+        self.owner.report.dead_lettered += 1
+
+    async def sweep_stalled(self) -> None:
+        """Dead-letter jobs BullMQ itself failed for stalling past `max_stalled_count`: its Lua
+        script moves them to failed without asking us, so we pick them up afterwards."""
+        if time.monotonic() < self.next_sweep:
+            return
+        self.next_sweep = time.monotonic() + max(self.owner.options.lease_ms, 1000) / 2000
+        client = await self.backend.client()
+        since = self.last_sweep_ms
+        self.last_sweep_ms = int(time.time() * 1000)
+        found = await client.zrangebyscore(self.backend.key(self.name, "failed"), since, "+inf")
+        ids = [str(job_id) for job_id in found]
+        for job_id in ids:
+            key = self.backend.key(self.name, job_id)
+            fields = await client.hmget(key, "failedReason", OUTCOME_FIELD, "data", "atm")
+            reason, marked, data, attempts = (None if v is None else str(v) for v in fields)
+            if marked or not reason or STALLED_REASON not in reason:
+                continue
+            error = ErrorInfo(type="StalledJobError", message=reason)
+            job = _StalledJob(job_id, data, attempts)
+            await self._finish_failed(job, int(attempts or 0) + 1, DeadLetter("stalled", error))
+            if "dead_lettered" in self.processor.options.events:
+                self.owner.options.events.emit(
+                    JobEvent(
+                        name="dead_lettered",
+                        queue=self.name,
+                        job_id=job_id,
+                        attempt=int(attempts or 0) + 1,
+                        data={"reason": "stalled"},
+                    )
+                )
+
+
+class _StalledJob:
+    """The few fields `_finish_failed` reads, for a job BullMQ failed on its own."""
+
+    def __init__(self, job_id: str, data: str | None, attempts: str | None) -> None:
+        self.id = job_id
+        self.data = json.loads(data) if data else None
+        self.attemptsStarted = int(attempts or 0) + 1
+
+
+class RedisWorker:
+    """Runs a `_QueueRunner` per processor until `options.stop` is set (or, in burst mode,
+    until every queue is drained)."""
+
+    def __init__(self, backend: RedisBackend, options: WorkerOptions) -> None:
+        self.backend = backend
+        self.options = options
+        self.report = WorkerReport()
+        self.worker_id = options.worker_id or f"pikku-{uuid.uuid4().hex[:12]}"
+
+    async def run(self) -> WorkerReport:
+        await check_connection(self.backend.settings)
+        runners = [_QueueRunner(self, processor) for processor in self.options.processors]
+        for runner in runners:
+            await runner.configure()
+        for runner in runners:
+            await runner.start()
+        try:
+            while not self.options.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.options.stop.wait(), POLL_S)
+                for runner in runners:
+                    await runner.supervise()
+                    await self._quietly(runner.sweep_stalled())
+                if self.options.burst and await self._drained(runners):
+                    break
+        finally:
+            await asyncio.gather(
+                *(runner.close(self.options.grace_period_s) for runner in runners),
+                return_exceptions=True,
+            )
+        return self.report
+
+    async def _quietly(self, step: Any) -> None:
+        try:
+            await step
+        except Exception as exc:  # Redis away for a moment: the next poll tries again
+            logger.debug("redis worker housekeeping failed: %s", exc)
+
+    async def _drained(self, runners: list[_QueueRunner]) -> bool:
+        if any(runner.in_flight for runner in runners):
+            return False
+        try:
+            for runner in runners:
+                queue = await self.backend.queue(runner.name)
+                counts = await queue.getJobCounts(
+                    "waiting", "prioritized", "paused", "active", "delayed"
+                )
+                if any(int(value or 0) for value in counts.values()):
+                    return False
+        except Exception:
+            return False
+        return not any(runner.batcher and runner.batcher.pending for runner in runners)

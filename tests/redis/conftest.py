@@ -1,0 +1,45 @@
+"""One private redis-server for the whole test session, and a fresh key prefix per test so
+tests never see each other's queues."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pikku_queue.adapters.redis import RedisBackend
+from redis_server import MISSING_REASON, REDIS_SERVER, RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if REDIS_SERVER is None:
+        pytest.skip(MISSING_REASON)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server's URL with a prefix of its own: a clean namespace per test."""
+    return f"{redis_server.url}?prefix=t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend(redis_url)
+    try:
+        yield backend
+    finally:
+        await backend.close()
