@@ -191,8 +191,17 @@ class PullSource(Protocol):
     """What the generic worker loop (`pikku_queue.worker`) needs from a pull backend."""
 
     async def reserve(
-        self, queue: str, limit: int, lease_ms: int, worker_id: str
-    ) -> list[Delivery]: ...
+        self,
+        queue: str,
+        limit: int,
+        lease_ms: int,
+        worker_id: str,
+        max_active: int | None = None,
+    ) -> list[Delivery]:
+        """Lease up to `limit` due jobs, best priority first, then FIFO. With `max_active`, never
+        let the queue's active jobs (across every worker) exceed it: the check and the lease
+        must be one atomic step, or two workers could both see a free slot."""
+        ...
 
     async def settle(
         self, delivery: Delivery, outcome: Outcome, dead_letter_queue: str | None
@@ -204,8 +213,11 @@ class PullSource(Protocol):
         """Give back leased jobs untouched (graceful shutdown)."""
         ...
 
-    async def recover_stalled(self, queue: str, max_stalled_count: int) -> list[str]:
-        """Return expired leases to waiting (or fail them past `max_stalled_count`)."""
+    async def recover_stalled(
+        self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None
+    ) -> list[str]:
+        """Return expired leases to waiting (or fail them past `max_stalled_count`, into
+        `dead_letter_queue` when given)."""
         ...
 
     async def active_count(self, queue: str) -> int: ...

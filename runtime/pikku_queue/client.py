@@ -1,0 +1,328 @@
+"""The producer API: typed queues, `queue_job`, and handles to follow a job.
+
+A payload is validated against the queue's input type before anything is sent, so a bad job
+fails in the code that made it (with the field that is wrong), not minutes later in a worker.
+It is then dumped to JSON-ready data: what crosses the backend is always plain JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from pikku_queue.adapters import connect
+from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
+from pikku_queue.capabilities import Feature
+from pikku_queue.errors import BackendError, JobFailedError, PayloadValidationError
+from pikku_queue.options import ProcessorOptions, Repeat
+
+T = TypeVar("T")
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+_default_backend: Backend | None = None
+#: Every TypedQueue created in this process, by name: `queue_job` validates through them.
+known_queues: dict[str, TypedQueue[Any, Any]] = {}
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def set_default_backend(backend: Backend | str | None) -> None:
+    """Use this backend (or URL) when a call names none; None goes back to `$PIKKU_QUEUE_URL`."""
+    global _default_backend
+    _default_backend = connect(backend) if isinstance(backend, str) else backend
+
+
+def get_default_backend() -> Backend:
+    """The backend set by `set_default_backend`, else the one `$PIKKU_QUEUE_URL` names (the
+    SQLite file by default), opened once."""
+    global _default_backend
+    if _default_backend is None:
+        _default_backend = connect()
+    return _default_backend
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code (Django/Flask views), even under a running loop: there it
+    runs on a helper thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="pikku-queue-sync")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+class JobHandle(Generic[T]):
+    """A job that was enqueued: its id and queue, and ways to follow it."""
+
+    def __init__(
+        self,
+        id: str,
+        queue: str,
+        backend: Backend,
+        output: TypeAdapter[T] | None = None,
+    ) -> None:
+        self.id = id
+        self.queue = queue
+        self.backend = backend
+        self._output = output
+
+    def __repr__(self) -> str:
+        return f"JobHandle(queue={self.queue!r}, id={self.id!r})"
+
+    async def info(self) -> JobInfo | None:
+        return await self.backend.get_job(self.queue, self.id)
+
+    async def status(self) -> JobState:
+        info = await self.info()
+        if info is None:
+            raise BackendError(
+                f"job {self.id} of queue {self.queue!r} is not in {self.backend.url}"
+            )
+        return info.state
+
+    async def progress(self) -> dict[str, Any] | None:
+        info = await self.info()
+        return None if info is None else info.progress
+
+    async def result(self, timeout: float | None = None) -> T:
+        """Wait until the job finishes and return its result (typed through the queue's output
+        type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s."""
+
+        async def wait() -> JobInfo:
+            pause = 0.01
+            while True:
+                info = await self.info()
+                if info is not None and info.state in FINAL_STATES:
+                    return info
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, 0.25)
+
+        info = await asyncio.wait_for(wait(), timeout)
+        if info.state != JobState.COMPLETED:
+            error = info.error
+            detail = f"{error.type}: {error.message}" if error else "no error recorded"
+            raise JobFailedError(
+                f"job {self.id} of queue {self.queue!r} ended {info.state.value} after "
+                f"{info.attempts_made} attempt(s): {detail}"
+            )
+        if self._output is None:
+            return info.result  # type: ignore[no-any-return]
+        return self._output.validate_python(info.result)
+
+
+def _check_supported(backend: Backend, feature: Feature, what: str) -> None:
+    if not backend.capabilities.supports(feature):
+        note = backend.capabilities.notes.get(feature, "")
+        raise BackendError(
+            f"{backend.url} does not support {what}" + (f" ({note})" if note else "")
+        )
+
+
+def _request(
+    backend: Backend,
+    queue: str,
+    payload: Any,
+    *,
+    delay: int | None,
+    priority: int | None,
+    job_id: str | None,
+    repeat: Repeat | None,
+    options: ProcessorOptions | None,
+) -> EnqueueRequest:
+    if options is not None:
+        delay = options.delay if delay is None else delay
+        priority = options.priority if priority is None else priority
+    delay = delay or 0
+    if delay < 0:
+        raise BackendError("delay must be >= 0 ms")
+    if delay:
+        _check_supported(backend, "delay", "delayed jobs")
+        limit = backend.capabilities.max_delay_ms
+        if limit is not None and delay > limit:
+            raise BackendError(f"{backend.url} holds a delay of at most {limit} ms (got {delay})")
+    if priority is not None:
+        _check_supported(backend, "priority", "priorities")
+    if job_id is not None:
+        _check_supported(backend, "job_id", "job ids")
+    if repeat is not None:
+        _check_supported(backend, "cron", "repeat schedules")
+    return EnqueueRequest(
+        queue=queue,
+        payload=payload,
+        job_id=job_id,
+        delay_ms=delay,
+        priority=priority,
+        repeat=repeat,
+    )
+
+
+class TypedQueue(Generic[In, Out]):
+    """A queue with its payload and result types: what the generated client builds per queue."""
+
+    def __init__(
+        self,
+        name: str,
+        input: TypeAdapter[In],
+        output: TypeAdapter[Out],
+        options: ProcessorOptions | None = None,
+    ) -> None:
+        self.name = name
+        self.input = input
+        self.output = output
+        self.options = options
+        known_queues[name] = self
+
+    def dump(self, data: In) -> Any:
+        """Validate `data` against the input type and return its JSON-ready form."""
+        try:
+            return self.input.dump_python(self.input.validate_python(data), mode="json")
+        except ValidationError as exc:
+            raise PayloadValidationError(self.name, str(exc)) from None
+
+    async def enqueue(
+        self,
+        data: In,
+        *,
+        delay: int | None = None,
+        priority: int | None = None,
+        job_id: str | None = None,
+        repeat: Repeat | None = None,
+        backend: Backend | None = None,
+    ) -> JobHandle[Out]:
+        target = backend or get_default_backend()
+        request = _request(
+            target,
+            self.name,
+            self.dump(data),
+            delay=delay,
+            priority=priority,
+            job_id=job_id,
+            repeat=repeat,
+            options=self.options,
+        )
+        job = await target.enqueue(request)
+        return JobHandle(job, self.name, target, self.output)
+
+    def enqueue_sync(
+        self,
+        data: In,
+        *,
+        delay: int | None = None,
+        priority: int | None = None,
+        job_id: str | None = None,
+        repeat: Repeat | None = None,
+        backend: Backend | None = None,
+    ) -> JobHandle[Out]:
+        """`enqueue` for sync code."""
+        return run_sync(
+            self.enqueue(
+                data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
+            )
+        )
+
+    async def enqueue_many(
+        self,
+        items: Sequence[In],
+        *,
+        delay: int | None = None,
+        priority: int | None = None,
+        backend: Backend | None = None,
+    ) -> list[JobHandle[Out]]:
+        """Enqueue many jobs in one round trip when the backend can (SQLite, memory)."""
+        target = backend or get_default_backend()
+        requests = [
+            _request(
+                target,
+                self.name,
+                self.dump(item),
+                delay=delay,
+                priority=priority,
+                job_id=None,
+                repeat=None,
+                options=self.options,
+            )
+            for item in items
+        ]
+        bulk = getattr(target, "enqueue_many", None)
+        if bulk is not None:
+            ids: list[str] = await bulk(requests)
+        else:
+            ids = list(await asyncio.gather(*(target.enqueue(r) for r in requests)))
+        return [JobHandle(job, self.name, target, self.output) for job in ids]
+
+
+async def queue_job(
+    queue: str,
+    data: Any,
+    *,
+    delay: int | None = None,
+    priority: int | None = None,
+    job_id: str | None = None,
+    repeat: Repeat | None = None,
+    backend: Backend | None = None,
+) -> JobHandle[Any]:
+    """Enqueue by queue name. Validated when the queue is known in this process (the generated
+    client registers every queue), else only checked to be JSON-ready."""
+    known = known_queues.get(queue)
+    if known is not None:
+        handle: JobHandle[Any] = await known.enqueue(
+            data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
+        )
+        return handle
+    target = backend or get_default_backend()
+    try:
+        payload = _ANY.dump_python(data, mode="json")
+    except Exception as exc:
+        raise PayloadValidationError(queue, f"not JSON-serialisable: {exc}") from None
+    request = _request(
+        target,
+        queue,
+        payload,
+        delay=delay,
+        priority=priority,
+        job_id=job_id,
+        repeat=repeat,
+        options=None,
+    )
+    return JobHandle(await target.enqueue(request), queue, target)
+
+
+def queue_job_sync(
+    queue: str,
+    data: Any,
+    *,
+    delay: int | None = None,
+    priority: int | None = None,
+    job_id: str | None = None,
+    repeat: Repeat | None = None,
+    backend: Backend | None = None,
+) -> JobHandle[Any]:
+    """`queue_job` for sync code."""
+    return run_sync(
+        queue_job(
+            queue,
+            data,
+            delay=delay,
+            priority=priority,
+            job_id=job_id,
+            repeat=repeat,
+            backend=backend,
+        )
+    )

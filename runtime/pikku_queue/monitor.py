@@ -1,0 +1,114 @@
+"""Queue statistics with one interface on every backend.
+
+Built only on `Backend.counts` and `Backend.finished_since`, so a new backend gets the monitor
+for free, and the numbers mean the same thing everywhere: latency is enqueue → finish (what a
+user waits), throughput counts finished jobs in the window, error rate is the share of them that
+failed for good.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pikku_queue.backend import Backend
+from pikku_queue.errors import UnknownQueueError
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    waiting: int
+    active: int
+    delayed: int
+    completed: int
+    failed: int
+    dead_lettered: int
+    #: Jobs finished per minute over the window.
+    throughput_per_minute: float
+    #: Enqueue → finish latency of jobs finished in the window, ms (None: nothing finished).
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    #: Share of jobs finished in the window that failed for good (0.0–1.0).
+    error_rate: float
+    #: Jobs not yet finished: waiting + active + delayed.
+    queue_size: int
+    window_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+class QueueMonitor:
+    """Stats for the given queues over a sliding window (default: the last 5 minutes)."""
+
+    def __init__(
+        self,
+        queues: Sequence[str],
+        backend: Backend | None = None,
+        *,
+        window_ms: int = 300_000,
+    ) -> None:
+        self.queues = list(queues)
+        self._backend = backend
+        self.window_ms = window_ms
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from pikku_queue.client import get_default_backend
+
+            self._backend = get_default_backend()
+        return self._backend
+
+    def _now_ms(self) -> int:
+        clock = getattr(self.backend, "clock", None)
+        return int(clock.now_ms()) if clock is not None else time.time_ns() // 1_000_000
+
+    async def get_stats(self, name: str) -> QueueStats:
+        if name not in self.queues:
+            raise UnknownQueueError(f"queue {name!r} is not monitored; monitored: {self.queues}")
+        backend = self.backend
+        counts = await backend.counts(name)
+        now = self._now_ms()
+        since = now - self.window_ms
+        finished = await backend.finished_since(name, since)
+        latencies = [float(job.finished_at_ms - job.enqueued_at_ms) for job in finished]
+        failures = sum(1 for job in finished if not job.succeeded)
+        # Throughput over the part of the window that saw work, so a burst a minute ago is not
+        # diluted by an idle window: from the first finish (or window start) to now.
+        span_ms = self.window_ms
+        if finished:
+            first = min(job.finished_at_ms for job in finished)
+            span_ms = max(now - min(first, now), 1)
+            span_ms = max(span_ms, 1000)  # at least a second, so one job is not "infinite"
+        return QueueStats(
+            queue=name,
+            waiting=counts.waiting,
+            active=counts.active,
+            delayed=counts.delayed,
+            completed=counts.completed,
+            failed=counts.failed,
+            dead_lettered=counts.dead_lettered,
+            throughput_per_minute=round(len(finished) * 60_000 / span_ms, 2),
+            latency_p50_ms=percentile(latencies, 0.50),
+            latency_p95_ms=percentile(latencies, 0.95),
+            error_rate=round(failures / len(finished), 4) if finished else 0.0,
+            queue_size=counts.waiting + counts.active + counts.delayed,
+            window_ms=self.window_ms,
+        )
+
+    async def all_stats(self) -> list[QueueStats]:
+        return [await self.get_stats(name) for name in self.queues]

@@ -1,0 +1,325 @@
+"""The generic pull loop: lease jobs from a `PullSource`, run them through the engine, settle.
+
+Memory and SQLite use it as is; a third-party pull backend only implements `PullSource`.
+Choices worth knowing:
+
+* One coordinating loop for all queues. Each queue has its own concurrency; a queue leases new
+  jobs only when a quarter of its slots are free (or it is idle), so 50 slots finishing one by
+  one cost a handful of lease transactions rather than one each.
+* Leases are extended by a housekeeping task while jobs run, and the same task returns expired
+  leases of dead workers (`recover_stalled`), emitting `stalled` events.
+* Batch processors: a lease of up to `size` jobs starts a gathering task that tops up until
+  `size` is reached or `timeout` ms passed since the first job, then makes one call.
+* Burst mode exits when no job is waiting, active or delayed, ignoring the next run of repeat
+  schedules (they never drain).
+* Graceful stop (`options.stop`): take no new jobs, give active ones `grace_period_s`, cancel
+  the rest and release their leases so another worker takes them at once. A sync processor
+  running in a thread cannot be interrupted: its job is released and may run twice
+  (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pikku_queue.backend import Backend, PullSource, WorkerOptions, WorkerReport
+from pikku_queue.clock import SYSTEM_CLOCK, Clock
+from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
+from pikku_queue.events import JobEvent
+
+logger = logging.getLogger("pikku_queue.worker")
+
+
+@runtime_checkable
+class Drainable(Protocol):
+    """Optional: how many jobs of a queue a burst worker must still wait for."""
+
+    async def pending_count(self, queue: str) -> int: ...
+
+
+@runtime_checkable
+class Scheduled(Protocol):
+    """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
+
+    async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
+
+
+@runtime_checkable
+class BatchSettler(Protocol):
+    """Optional: apply several verdicts in one round trip."""
+
+    async def settle_many(
+        self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
+    ) -> None: ...
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _QueueState:
+    processor: Processor
+    engine: Engine
+    concurrency: int
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Jobs this worker holds a lease on, by id (running or being gathered into a batch).
+    leased: dict[str, Delivery] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.tasks)
+
+
+class _PullWorker:
+    def __init__(
+        self,
+        source: PullSource,
+        backend: Backend,
+        options: WorkerOptions,
+        clock: Clock,
+        poll_interval_s: float,
+    ) -> None:
+        self.source = source
+        self.backend = backend
+        self.options = options
+        self.clock = clock
+        self.poll = poll_interval_s
+        self.worker_id = options.worker_id or default_worker_id()
+        self.report = WorkerReport()
+        self.queues: dict[str, _QueueState] = {}
+        for processor in options.processors:
+            engine = Engine(processor, services=options.services, events=options.events)
+            concurrency = options.concurrency or processor.options.concurrency
+            self.queues[processor.name] = _QueueState(processor, engine, max(concurrency, 1))
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> WorkerReport:
+        for state in self.queues.values():
+            await self._recover(state)
+        housekeeping = asyncio.create_task(self._housekeeping())
+        try:
+            while not self.options.stop.is_set():
+                if await self._fill():
+                    await asyncio.sleep(0)
+                    continue
+                if self.options.burst and not self._tasks() and await self._drained():
+                    break
+                await self._idle()
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            await self._shutdown()
+        return self.report
+
+    def _tasks(self) -> set[asyncio.Task[None]]:
+        return set().union(*(s.tasks for s in self.queues.values()))
+
+    async def _fill(self) -> bool:
+        took = False
+        for state in self.queues.values():
+            threshold = max(1, state.concurrency // 4)
+            if state.free <= 0 or (state.tasks and state.free < threshold):
+                continue
+            batch = state.processor.options.batch
+            limit = batch.size if batch is not None else state.free
+            deliveries = await self.source.reserve(
+                state.name,
+                limit,
+                self.options.lease_ms,
+                self.worker_id,
+                max_active=state.processor.options.max_concurrency,
+            )
+            if not deliveries:
+                continue
+            took = True
+            for delivery in deliveries:
+                state.leased[delivery.job_id] = delivery
+            if batch is not None:
+                self._start(state, self._run_batch(state, deliveries))
+            else:
+                for delivery in deliveries:
+                    self._start(state, self._run_one(state, delivery))
+        return took
+
+    def _start(self, state: _QueueState, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    async def _idle(self) -> None:
+        tasks = self._tasks()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+            return
+        delay = self.poll
+        if isinstance(self.source, Scheduled):
+            due = await self.source.next_due_ms(self.queues)
+            if due is not None:
+                until_due = max(due - self.clock.now_ms(), 0) / 1000
+                delay = until_due if self.clock.jumps else min(until_due, self.poll)
+        if self.clock.jumps:
+            await self.clock.sleep(delay)
+            return
+        stop = asyncio.create_task(self.options.stop.wait())
+        try:
+            await asyncio.wait({stop}, timeout=delay)
+        finally:
+            stop.cancel()
+
+    async def _drained(self) -> bool:
+        for name in self.queues:
+            if isinstance(self.source, Drainable):
+                pending = await self.source.pending_count(name)
+            else:
+                counts = await self.backend.counts(name)
+                pending = counts.waiting + counts.active + counts.delayed
+            if pending:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ running jobs
+
+    async def _run_one(self, state: _QueueState, delivery: Delivery) -> None:
+        try:
+            outcome = await state.engine.run(delivery)
+        except Exception:  # the engine never raises for a processor's error; this is a bug
+            logger.exception("%s job %s: the engine failed", state.name, delivery.job_id)
+            return
+        await self._settle(state, [(delivery, outcome)])
+
+    async def _run_batch(self, state: _QueueState, deliveries: list[Delivery]) -> None:
+        batch = state.processor.options.batch
+        assert batch is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + batch.timeout / 1000
+        while len(deliveries) < batch.size and not self.options.stop.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            more = await self.source.reserve(
+                state.name,
+                batch.size - len(deliveries),
+                self.options.lease_ms,
+                self.worker_id,
+                max_active=state.processor.options.max_concurrency,
+            )
+            for delivery in more:
+                state.leased[delivery.job_id] = delivery
+            deliveries.extend(more)
+            if not more:
+                if self.options.burst:
+                    break
+                await asyncio.sleep(min(self.poll, remaining))
+        try:
+            outcomes = await state.engine.run_batch(deliveries)
+        except Exception:
+            logger.exception("%s: the engine failed on a batch", state.name)
+            return
+        await self._settle(state, list(zip(deliveries, outcomes, strict=True)))
+
+    async def _settle(self, state: _QueueState, settled: list[tuple[Delivery, Outcome]]) -> None:
+        dlq = state.processor.options.dead_letter_queue
+        try:
+            if isinstance(self.source, BatchSettler):
+                await self.source.settle_many(settled, dlq)
+            else:
+                for delivery, outcome in settled:
+                    await self.source.settle(delivery, outcome, dlq)
+        except Exception:
+            # The lease will expire and another attempt will settle the job: at-least-once.
+            logger.exception(
+                "%s: could not record the outcome of %d job(s)", state.name, len(settled)
+            )
+            return
+        for delivery, outcome in settled:
+            state.leased.pop(delivery.job_id, None)
+            self._count(outcome, dlq)
+
+    def _count(self, outcome: Outcome, dlq: str | None) -> None:
+        if isinstance(outcome, Completed):
+            self.report.completed += 1
+        elif isinstance(outcome, Retry):
+            self.report.retried += 1
+        elif isinstance(outcome, DeadLetter) and dlq:
+            self.report.dead_lettered += 1
+        else:
+            self.report.failed += 1
+
+    # ------------------------------------------------------------------ leases
+
+    async def _housekeeping(self) -> None:
+        lease_s = self.options.lease_ms / 1000
+        interval = max(min(lease_s / 3, 10.0), 0.02)
+        recover_every = max(1, round((lease_s / 2) / interval))
+        tick = 0
+        while True:
+            await asyncio.sleep(interval)
+            tick += 1
+            for state in self.queues.values():
+                try:
+                    if state.leased:
+                        await self.source.extend_lease(
+                            state.name, list(state.leased), self.options.lease_ms
+                        )
+                    if tick % recover_every == 0:
+                        await self._recover(state)
+                except Exception:
+                    logger.exception("%s: lease housekeeping failed; retrying", state.name)
+
+    async def _recover(self, state: _QueueState) -> None:
+        options = state.processor.options
+        stalled = await self.source.recover_stalled(
+            state.name, options.max_stalled_count, options.dead_letter_queue
+        )
+        for job_id in stalled:
+            self.report.stalled += 1
+            logger.warning("%s job %s stalled (its lease expired); recovered", state.name, job_id)
+            if "stalled" in options.events:
+                self.options.events.emit(
+                    JobEvent(name="stalled", queue=state.name, job_id=job_id, attempt=0)
+                )
+
+    async def _shutdown(self) -> None:
+        tasks = self._tasks()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.options.grace_period_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for state in self.queues.values():
+            if state.leased:
+                ids = list(state.leased)
+                state.leased.clear()
+                try:
+                    await self.source.release(state.name, ids)
+                except Exception:
+                    logger.exception("%s: could not release %d job(s)", state.name, len(ids))
+
+
+async def run_pull_worker(
+    source: PullSource,
+    backend: Backend,
+    options: WorkerOptions,
+    *,
+    clock: Clock | None = None,
+    poll_interval_s: float | None = None,
+) -> WorkerReport:
+    """Consume `options.processors` from `source` until stopped (or drained, in burst mode)."""
+    clock = clock or getattr(source, "clock", None) or SYSTEM_CLOCK
+    poll = poll_interval_s or float(getattr(source, "poll_interval_s", 0.05))
+    return await _PullWorker(source, backend, options, clock, poll).run()
