@@ -61,6 +61,10 @@ class Config:
         except ValueError:
             return path.as_posix()
 
+    def relative_paths(self) -> str:
+        """The scanned paths as a generated file's `# source:` line shows them."""
+        return ", ".join(self.relative(p) for p in self.paths)
+
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml at or above `start` that has a `[tool.pikkugen]` table."""
