@@ -1,0 +1,208 @@
+"""Our jobs as SQS messages, and SQS messages (polled or from a Lambda event) as deliveries.
+
+The body is the plain JSON payload, so any SQS consumer (or the AWS console) reads it as is;
+our bookkeeping rides in message attributes, which SQS keeps through redrive:
+
+    pikku_job_id         the job's id (SQS's MessageId changes when a message is re-sent)
+    pikku_queue          our queue name (the SQS name may carry a stack prefix)
+    pikku_enqueued_at    epoch ms of the original enqueue
+    pikku_attempts_made  attempts spent before this message was sent (a replay resets it, a
+                         release on shutdown carries it), added to ApproximateReceiveCount
+
+A message sent by something else (no attributes) still runs: its id is the MessageId and its
+enqueue time SentTimestamp.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pikku_queue.adapters.sqs_config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
+from pikku_queue.engine import DeadLetter, Delivery, ErrorInfo
+from pikku_queue.errors import BackendError
+
+JOB_ID = "pikku_job_id"
+QUEUE = "pikku_queue"
+ENQUEUED_AT = "pikku_enqueued_at"
+ATTEMPTS_MADE = "pikku_attempts_made"
+ATTRIBUTE_NAMES = (JOB_ID, QUEUE, ENQUEUED_AT, ATTEMPTS_MADE)
+
+
+def encode_body(payload: Any) -> str:
+    """Compact JSON, ASCII only: SQS rejects some Unicode code points in bodies, escapes pass."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def delay_seconds(delay_ms: int) -> int:
+    """DelaySeconds for a delay in ms, rounded up (a job never runs early)."""
+    seconds = math.ceil(delay_ms / 1000) if delay_ms > 0 else 0
+    if seconds > MAX_DELAY_SECONDS:
+        raise BackendError(
+            f"SQS delays a message at most {MAX_DELAY_SECONDS} s (DelaySeconds); "
+            f"a delay of {delay_ms} ms cannot be sent"
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to send, checked against SQS's limits before any request is made."""
+
+    queue: str
+    job_id: str
+    body: str
+    enqueued_at_ms: int
+    attempts_made: int = 0
+    delay_ms: int = 0
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        return {
+            JOB_ID: {"DataType": "String", "StringValue": self.job_id},
+            QUEUE: {"DataType": "String", "StringValue": self.queue},
+            ENQUEUED_AT: {"DataType": "Number", "StringValue": str(self.enqueued_at_ms)},
+            ATTEMPTS_MADE: {"DataType": "Number", "StringValue": str(self.attempts_made)},
+        }
+
+    def size_bytes(self) -> int:
+        """SQS counts the body plus each attribute's name, type and value toward the limit."""
+        size = len(self.body.encode())
+        for name, value in self.attributes().items():
+            size += len(name) + len(value["DataType"]) + len(value["StringValue"].encode())
+        return size
+
+    def send_kwargs(
+        self, queue_url: str, *, fifo: bool, group_id: str | None = None
+    ) -> dict[str, Any]:
+        """SendMessage arguments; raises BackendError for what SQS would refuse."""
+        size = self.size_bytes()
+        if size > MAX_MESSAGE_BYTES:
+            raise BackendError(
+                f"job for queue {self.queue!r} is {size} bytes as an SQS message; SQS takes at "
+                f"most {MAX_MESSAGE_BYTES} bytes (1 MiB): store the data elsewhere (S3) and "
+                "send a reference"
+            )
+        kwargs: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MessageBody": self.body,
+            "MessageAttributes": self.attributes(),
+        }
+        seconds = delay_seconds(self.delay_ms)
+        if fifo:
+            if seconds:
+                raise BackendError(
+                    f"queue {self.queue!r} is a FIFO queue: SQS allows no per-message delay "
+                    "there (set DelaySeconds on the queue instead)"
+                )
+            kwargs["MessageGroupId"] = group_id or self.queue
+            kwargs["MessageDeduplicationId"] = self.job_id[:128]
+        elif seconds:
+            kwargs["DelaySeconds"] = seconds
+        return kwargs
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A received message, the same whether ReceiveMessage or a Lambda event delivered it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    sent_at_ms: int
+    attributes: Mapping[str, str]
+    #: The SQS queue it came from, when known (a Lambda record's eventSourceARN).
+    source_arn: str | None = None
+
+    @classmethod
+    def from_received(cls, message: Mapping[str, Any]) -> InboundMessage:
+        """From one entry of ReceiveMessage's `Messages` (boto3 shape)."""
+        system = message.get("Attributes") or {}
+        custom = message.get("MessageAttributes") or {}
+        return cls(
+            message_id=str(message["MessageId"]),
+            receipt_handle=str(message["ReceiptHandle"]),
+            body=str(message.get("Body", "")),
+            receive_count=int(system.get("ApproximateReceiveCount", "1")),
+            sent_at_ms=int(system.get("SentTimestamp", "0")),
+            attributes={k: str(v["StringValue"]) for k, v in custom.items() if "StringValue" in v},
+        )
+
+    @classmethod
+    def from_lambda_record(cls, record: Mapping[str, Any]) -> InboundMessage:
+        """From one entry of a Lambda SQS event's `Records` (camelCase keys, string values)."""
+        system = record.get("attributes") or {}
+        custom = record.get("messageAttributes") or {}
+        return cls(
+            message_id=str(record["messageId"]),
+            receipt_handle=str(record["receiptHandle"]),
+            body=str(record.get("body", "")),
+            receive_count=int(system.get("ApproximateReceiveCount", "1")),
+            sent_at_ms=int(system.get("SentTimestamp", "0")),
+            attributes={
+                k: str(v["stringValue"])
+                for k, v in custom.items()
+                if v.get("stringValue") is not None
+            },
+            source_arn=record.get("eventSourceARN"),
+        )
+
+    @property
+    def job_id(self) -> str:
+        return self.attributes.get(JOB_ID) or self.message_id
+
+    @property
+    def queue(self) -> str | None:
+        return self.attributes.get(QUEUE)
+
+    @property
+    def attempts_made(self) -> int:
+        return _int(self.attributes.get(ATTEMPTS_MADE), 0)
+
+    @property
+    def attempt(self) -> int:
+        """1-based: SQS counts every receive, so a crashed attempt counts too."""
+        return self.attempts_made + max(self.receive_count, 1)
+
+    @property
+    def enqueued_at_ms(self) -> int:
+        return _int(self.attributes.get(ENQUEUED_AT), self.sent_at_ms)
+
+    def payload(self) -> Any:
+        """The decoded body; raises ValueError for a body that is not JSON."""
+        return json.loads(self.body)
+
+    def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
+        """The delivery for the engine, or (when the body is not JSON) the verdict at once:
+        a poison message goes to the dead-letter queue instead of looping until redrive."""
+        verdict: DeadLetter | None = None
+        try:
+            payload: Any = json.loads(self.body)
+        except ValueError as exc:
+            payload = self.body
+            verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
+        delivery = Delivery(
+            job_id=self.job_id,
+            queue=queue,
+            payload=payload,
+            attempt=self.attempt,
+            enqueued_at_ms=self.enqueued_at_ms,
+        )
+        return delivery, verdict
+
+
+def queue_name_from_arn(arn: str | None) -> str | None:
+    """`arn:aws:sqs:region:account:name` → `name`."""
+    if not arn:
+        return None
+    return arn.rsplit(":", 1)[-1] or None
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default

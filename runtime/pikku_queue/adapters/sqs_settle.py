@@ -1,0 +1,151 @@
+"""The engine's verdict in SQS verbs, shared by the long-poll worker and the Lambda handler.
+
+    Completed   → done: the worker deletes the message, Lambda deletes what is not reported
+    Retry       → ChangeMessageVisibility(backoff): the message reappears when the backoff ends;
+                  not done (the worker leaves it, Lambda reports it in batchItemFailures)
+    DeadLetter  → DeadLetterRecord.as_payload() sent to the dead-letter queue, then done; with
+                  no dead-letter queue anywhere the job is dropped and counted failed
+
+Completed/failed counters live here, in the process that settles jobs (a worker, or one Lambda
+container): SQS itself keeps no history, so `counts()` reports what this process saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from pikku_queue.adapters.sqs_client import SQSApi, is_fifo
+from pikku_queue.adapters.sqs_config import MAX_VISIBILITY_SECONDS
+from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage, encode_body
+from pikku_queue.backend import DeadLetterRecord, FinishedJob
+from pikku_queue.engine import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.errors import BackendError
+
+logger = logging.getLogger("pikku_queue.sqs")
+
+#: How many finished jobs per queue are kept for `finished_since` (throughput figures).
+FINISHED_HISTORY = 10_000
+#: The end of a traceback kept in a dead-letter record (the payload needs the room more).
+TRACEBACK_CHARS = 8_000
+
+
+@dataclass
+class SettleStats:
+    """What this process settled, per queue."""
+
+    counters: dict[str, Counter[str]] = field(default_factory=dict)
+    finished: dict[str, deque[FinishedJob]] = field(default_factory=dict)
+
+    def record(self, queue: str, outcome: str, delivery: Delivery | None = None) -> None:
+        self.counters.setdefault(queue, Counter())[outcome] += 1
+        if delivery is not None and outcome in ("completed", "dead_lettered", "failed"):
+            history = self.finished.setdefault(queue, deque(maxlen=FINISHED_HISTORY))
+            history.append(
+                FinishedJob(
+                    enqueued_at_ms=delivery.enqueued_at_ms,
+                    finished_at_ms=int(time.time() * 1000),
+                    succeeded=outcome == "completed",
+                )
+            )
+
+    def count(self, queue: str, outcome: str) -> int:
+        return self.counters.get(queue, Counter())[outcome]
+
+
+def retry_visibility_seconds(delay_ms: int) -> int:
+    seconds = math.ceil(delay_ms / 1000) if delay_ms > 0 else 0
+    if seconds > MAX_VISIBILITY_SECONDS:
+        logger.warning(
+            "retry backoff of %d ms exceeds SQS's longest visibility timeout; using %d s",
+            delay_ms,
+            MAX_VISIBILITY_SECONDS,
+        )
+    return min(seconds, MAX_VISIBILITY_SECONDS)
+
+
+async def send_to_url(
+    api: SQSApi, url: str, queue: str, payload: object, job_id: str, attempts_made: int = 0
+) -> None:
+    message = OutboundMessage(
+        queue=queue,
+        job_id=job_id,
+        body=encode_body(payload),
+        enqueued_at_ms=int(time.time() * 1000),
+        attempts_made=attempts_made,
+    )
+    await api.send(message.send_kwargs(url, fifo=is_fifo(url), group_id=queue))
+
+
+#: What became of a message: `completed`, `dead_lettered` and `failed` (no DLQ anywhere) are
+#: finished and deleted; `retried` waits for its backoff; `kept` (the DLQ send failed) comes
+#: back after its visibility timeout.
+Settled = Literal["completed", "retried", "dead_lettered", "failed", "kept"]
+FINISHED: frozenset[Settled] = frozenset({"completed", "dead_lettered", "failed"})
+
+
+class Settler:
+    """Applies outcomes for messages of one SQS endpoint."""
+
+    def __init__(self, api: SQSApi, stats: SettleStats) -> None:
+        self.api = api
+        self.stats = stats
+
+    async def apply(
+        self,
+        queue_url: str,
+        message: InboundMessage,
+        delivery: Delivery,
+        outcome: Outcome,
+        dead_letter_queue: str | None,
+    ) -> Settled:
+        """Apply `outcome`; the result says whether the message must now be deleted."""
+        if isinstance(outcome, Completed):
+            self.stats.record(delivery.queue, "completed", delivery)
+            return "completed"
+        if isinstance(outcome, Retry):
+            seconds = retry_visibility_seconds(outcome.delay_ms)
+            await self.api.set_visibility(queue_url, message.receipt_handle, seconds)
+            self.stats.record(delivery.queue, "retried")
+            return "retried"
+        return await self._dead_letter(delivery, outcome, dead_letter_queue)
+
+    async def _dead_letter(
+        self, delivery: Delivery, outcome: DeadLetter, dead_letter_queue: str | None
+    ) -> Settled:
+        dlq_url = await self.api.dead_letter_url(delivery.queue, dead_letter_queue)
+        if dlq_url is None:
+            logger.error(
+                "%s job %s failed for good (%s) and the queue has no dead-letter queue; dropped",
+                delivery.queue,
+                delivery.job_id,
+                outcome.reason,
+            )
+            self.stats.record(delivery.queue, "failed", delivery)
+            return "failed"
+        try:
+            dlq_name = dead_letter_queue or dlq_url.rsplit("/", 1)[-1]
+            record = DeadLetterRecord(
+                id="",
+                queue=delivery.queue,
+                job_id=delivery.job_id,
+                payload=delivery.payload,
+                attempts=delivery.attempt,
+                reason=outcome.reason,
+                error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
+                failed_at_ms=int(time.time() * 1000),
+            )
+            await send_to_url(self.api, dlq_url, dlq_name, record.as_payload(), delivery.job_id)
+        except BackendError:
+            # Not deleting keeps the job: it comes back, and the queue's redrive policy (the
+            # SAM template sets one) moves it to the DLQ after maxReceiveCount receives.
+            logger.exception(
+                "%s job %s: sending to the DLQ failed", delivery.queue, delivery.job_id
+            )
+            return "kept"
+        self.stats.record(delivery.queue, "dead_lettered", delivery)
+        return "dead_lettered"

@@ -1,0 +1,251 @@
+"""The long-poll worker: `pikkugen worker --backend sqs://…` on a VM or in a container.
+
+One loop per queue long-polls (WaitTimeSeconds, 20 s by default), runs up to `concurrency`
+jobs at once through the engine, and settles each verdict (`sqs_settle`). A received message is
+hidden for the worker's lease; a heartbeat keeps extending that while the job runs, so a job
+longer than the queue's visibility timeout is not handed to a second consumer. On stop, running
+jobs get the grace period; what is left (and anything a long poll returns after the stop) is
+given back: re-sent with its attempts carried over on standard queues, made visible at once on
+FIFO queues (where re-sending would break the group's order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from pikku_queue.adapters.sqs_client import is_fifo
+from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage
+from pikku_queue.adapters.sqs_settle import FINISHED
+from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.engine import Delivery, Engine, Outcome, Processor
+from pikku_queue.errors import BackendError
+
+if TYPE_CHECKING:
+    from pikku_queue.adapters.sqs import SQSQueueAdapter
+
+logger = logging.getLogger("pikku_queue.sqs")
+
+#: Pause after a failed ReceiveMessage before polling again.
+_ERROR_PAUSE_S = 1.0
+
+
+async def run_long_poll_worker(adapter: SQSQueueAdapter, options: WorkerOptions) -> WorkerReport:
+    report = WorkerReport()
+    idle: set[str] = set()
+    loops = [_QueueLoop(adapter, p, options, report, idle) for p in options.processors]
+    await asyncio.gather(*(loop.run() for loop in loops))
+    return report
+
+
+class _QueueLoop:
+    def __init__(
+        self,
+        adapter: SQSQueueAdapter,
+        processor: Processor,
+        options: WorkerOptions,
+        report: WorkerReport,
+        idle: set[str],
+    ) -> None:
+        self.adapter = adapter
+        self.api = adapter.api
+        self.processor = processor
+        self.options = options
+        self.report = report
+        #: Queues found drained in burst mode; the worker ends when all of them are.
+        self.idle = idle
+        self.engine = Engine(processor, services=options.services, events=options.events)
+        self.limit = options.concurrency or processor.options.concurrency
+        self.lease_s = max(1, math.ceil(options.lease_ms / 1000))
+        self.running: dict[asyncio.Task[None], list[InboundMessage]] = {}
+        self.url = ""
+
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
+    async def run(self) -> None:
+        self.url = await self.api.queue_url(self.name)
+        stop = asyncio.ensure_future(self.options.stop.wait())
+        pending: asyncio.Task[list[InboundMessage]] | None = None
+        try:
+            while not self.options.stop.is_set():
+                if len(self.running) >= self.limit:
+                    await asyncio.wait({*self.running, stop}, return_when="FIRST_COMPLETED")
+                    continue
+                receive = asyncio.create_task(self._receive())
+                await asyncio.wait({receive, stop}, return_when="FIRST_COMPLETED")
+                if not receive.done():
+                    pending = receive
+                    break
+                messages = receive.result()
+                if messages:
+                    self.idle.discard(self.name)
+                    self._dispatch(messages)
+                elif self.options.burst and await self._drained():
+                    break
+        finally:
+            stop.cancel()
+        await self._shutdown(pending)
+
+    async def _receive(self) -> list[InboundMessage]:
+        batch = self.processor.options.batch
+        limit = batch.size if batch is not None else self.limit - len(self.running)
+        try:
+            messages = await self.api.receive(
+                self.url,
+                limit=limit,
+                wait_seconds=self.adapter.settings.wait_time_seconds,
+                visibility_seconds=self.lease_s,
+            )
+        except BackendError:
+            logger.exception("%s: receiving failed; polling again shortly", self.name)
+            await asyncio.sleep(_ERROR_PAUSE_S)
+            return []
+        if batch is not None and messages:
+            try:
+                messages = await self._fill_batch(messages, batch.size, batch.timeout / 1000)
+            except BackendError:
+                logger.exception("%s: receiving failed while filling a batch", self.name)
+        return messages
+
+    async def _fill_batch(
+        self, messages: list[InboundMessage], size: int, timeout_s: float
+    ) -> list[InboundMessage]:
+        """Keep receiving until the batch is full or `timeout_s` after its first message."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(messages) < size and not self.options.stop.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            wait = min(int(remaining), self.adapter.settings.wait_time_seconds)
+            more = await self.api.receive(
+                self.url,
+                limit=size - len(messages),
+                wait_seconds=wait,
+                visibility_seconds=self.lease_s,
+            )
+            messages.extend(more)
+            if not more and wait == 0:
+                await asyncio.sleep(min(remaining, 0.05))
+        return messages
+
+    def _dispatch(self, messages: list[InboundMessage]) -> None:
+        if self.processor.is_batch:
+            self._spawn(self._run_batch(messages), messages)
+            return
+        for message in messages:
+            self._spawn(self._run_one(message), [message])
+
+    def _spawn(self, work: Awaitable[None], messages: list[InboundMessage]) -> None:
+        task = asyncio.ensure_future(work)
+        self.running[task] = messages
+        task.add_done_callback(lambda t: self.running.pop(t, None))
+
+    async def _drained(self) -> bool:
+        if self.running:
+            return False
+        try:
+            attrs = await self.api.attributes(
+                self.url,
+                [
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )
+        except BackendError:
+            logger.exception("%s: reading queue attributes failed", self.name)
+            return False
+        if any(int(v) for v in attrs.values()):
+            self.idle.discard(self.name)
+            return False
+        self.idle.add(self.name)
+        return len(self.idle) >= len(self.options.processors)
+
+    async def _heartbeat(self, messages: list[InboundMessage]) -> None:
+        """Extend the lease of running messages every half lease."""
+        while True:
+            await asyncio.sleep(self.lease_s / 2)
+            for message in messages:
+                try:
+                    await self.api.set_visibility(self.url, message.receipt_handle, self.lease_s)
+                except BackendError:
+                    logger.warning("%s job %s: lease extension failed", self.name, message.job_id)
+
+    async def _run_one(self, message: InboundMessage) -> None:
+        delivery, verdict = message.delivery(self.name)
+        heartbeat = asyncio.create_task(self._heartbeat([message]))
+        try:
+            outcome = verdict or await self.engine.run(delivery)
+        finally:
+            heartbeat.cancel()
+        await self._settle(message, delivery, outcome)
+
+    async def _run_batch(self, messages: list[InboundMessage]) -> None:
+        decoded = [m.delivery(self.name) for m in messages]
+        valid = [d for d, verdict in decoded if verdict is None]
+        heartbeat = asyncio.create_task(self._heartbeat(messages))
+        try:
+            results = iter(await self.engine.run_batch(valid) if valid else [])
+        finally:
+            heartbeat.cancel()
+        for message, (delivery, verdict) in zip(messages, decoded, strict=True):
+            await self._settle(message, delivery, verdict or next(results))
+
+    async def _settle(self, message: InboundMessage, delivery: Delivery, outcome: Outcome) -> None:
+        try:
+            settled = await self.adapter.settler.apply(
+                self.url, message, delivery, outcome, self.processor.options.dead_letter_queue
+            )
+            if settled in FINISHED:
+                await self.api.delete(self.url, message.receipt_handle)
+        except BackendError:
+            logger.exception("%s job %s: settling failed", self.name, delivery.job_id)
+            return
+        if settled == "completed":
+            self.report.completed += 1
+        elif settled == "retried":
+            self.report.retried += 1
+        elif settled == "dead_lettered":
+            self.report.dead_lettered += 1
+        elif settled == "failed":
+            self.report.failed += 1
+
+    async def _shutdown(self, pending: asyncio.Task[list[InboundMessage]] | None) -> None:
+        if self.running:
+            _, unfinished = await asyncio.wait(
+                set(self.running), timeout=self.options.grace_period_s
+            )
+            left = [m for task in unfinished for m in self.running.get(task, [])]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            await self._release(left)
+        if pending is not None:
+            try:
+                await self._release(await pending)
+            except BackendError:
+                logger.exception("%s: the last long poll failed", self.name)
+
+    async def _release(self, messages: list[InboundMessage]) -> None:
+        for message in messages:
+            try:
+                if is_fifo(self.url):
+                    await self.api.set_visibility(self.url, message.receipt_handle, 0)
+                    continue
+                copy = OutboundMessage(
+                    queue=message.queue or self.name,
+                    job_id=message.job_id,
+                    body=message.body,
+                    enqueued_at_ms=message.enqueued_at_ms,
+                    attempts_made=message.attempt - 1,
+                )
+                await self.api.send(copy.send_kwargs(self.url, fifo=False))
+                await self.api.delete(self.url, message.receipt_handle)
+            except BackendError:
+                logger.exception("%s job %s: release failed", self.name, message.job_id)

@@ -1,0 +1,285 @@
+"""The AWS Lambda entry point for SQS event source mappings.
+
+The generated `sqs_lambda.py` is just `handler = make_handler(REGISTRY)`. Each record goes
+through the engine with attempt = ApproximateReceiveCount (plus attempts carried by a re-sent
+message), and the verdict becomes SQS verbs (`adapters.sqs_settle`):
+
+- Completed: not reported, so Lambda deletes it.
+- Retry: ChangeMessageVisibility to the backoff, then reported in `batchItemFailures`, so it
+  comes back when the backoff ends (not after the queue's whole visibility timeout).
+- DeadLetter: the record (payload, error, reason, attempts) is sent to the dead-letter queue
+  and not reported, so Lambda deletes it. If that send fails the message is reported instead:
+  the queue's RedrivePolicy still catches it after maxReceiveCount receives.
+
+One bad record never fails the batch: every record is settled on its own and an unexpected
+error is reported for that record only. On a FIFO queue the first record that is not finished
+stops the batch and the rest are reported unprocessed, which keeps each group in order. The
+attempt timeout is the processor's `timeout` or Lambda's remaining time (less a margin to
+settle), whichever is less.
+
+The backend URL is `$PIKKU_QUEUE_URL` (the SAM template sets it); a function serves the queue in
+`$PIKKU_QUEUE`, else the queue named by the record's eventSourceARN or its `pikku_queue`
+attribute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
+from pikku_queue.adapters.sqs_client import is_fifo
+from pikku_queue.adapters.sqs_messages import InboundMessage, queue_name_from_arn
+from pikku_queue.adapters.sqs_settle import FINISHED
+from pikku_queue.engine import Delivery, Engine, Outcome, Processor
+from pikku_queue.events import EventBus
+
+logger = logging.getLogger("pikku_queue.lambda")
+
+#: Time kept back from the attempt timeout to settle the batch before Lambda's deadline.
+SETTLE_MARGIN_MS = 1_000
+QUEUE_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE"
+URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
+
+
+class RegistryLike(Protocol):
+    """What the handler needs from the generated registry (`pikku_queue.registry.Registry`)."""
+
+    def load(self, names: Iterable[str] | None = None) -> list[Processor]: ...
+
+    def create_services(self) -> Any: ...
+
+
+@dataclass
+class HandlerState:
+    """Built on the first invocation (the cold start) and kept for the container's life: the
+    event loop, services, backend and one engine per queue."""
+
+    registry: RegistryLike
+    backend_url: str | None = None
+    events: EventBus = field(default_factory=EventBus)
+    loop: asyncio.AbstractEventLoop | None = None
+    backend: SQSQueueAdapter | None = None
+    engines: dict[str, Engine] = field(default_factory=dict)
+
+    def start(self) -> tuple[asyncio.AbstractEventLoop, SQSQueueAdapter]:
+        if self.loop is not None and self.backend is not None:
+            return self.loop, self.backend
+        loop = asyncio.new_event_loop()
+        url = self.backend_url or os.environ.get(URL_ENVIRONMENT_VARIABLE) or "sqs://"
+        backend = from_url(url)
+        services = loop.run_until_complete(self._services())
+        for processor in self.registry.load():
+            self.engines[processor.name] = Engine(processor, services=services, events=self.events)
+            backend.dead_letter_names[processor.name] = processor.options.dead_letter_queue
+        self.loop, self.backend = loop, backend
+        return loop, backend
+
+    async def _services(self) -> Any:
+        value = self.registry.create_services()
+        return await value if inspect.isawaitable(value) else value
+
+
+class SQSLambdaHandler:
+    """`handler(event, context)` for an SQS event source mapping with ReportBatchItemFailures.
+
+    A callable object rather than a closure so tests (and a long-lived process hosting it) can
+    reach its events and close its loop."""
+
+    def __init__(self, registry: RegistryLike, *, backend_url: str | None = None) -> None:
+        self.state = HandlerState(registry, backend_url)
+
+    @property
+    def events(self) -> EventBus:
+        return self.state.events
+
+    def __call__(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        loop, backend = self.state.start()
+        failures = loop.run_until_complete(_handle(self.state, backend, event, context))
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in failures]}
+
+    def close(self) -> None:
+        """Release the backend and the event loop (Lambda itself never needs this)."""
+        loop, backend = self.state.loop, self.state.backend
+        if loop is not None:
+            if backend is not None:
+                loop.run_until_complete(backend.close())
+            loop.close()
+        self.state.loop = self.state.backend = None
+
+
+def make_handler(registry: RegistryLike, *, backend_url: str | None = None) -> SQSLambdaHandler:
+    """The generated `sqs_lambda.py` calls this once at import: `handler = make_handler(REGISTRY)`."""
+    return SQSLambdaHandler(registry, backend_url=backend_url)
+
+
+def _remaining_ms(context: Any) -> Callable[[], int | None]:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return lambda: None
+    return lambda: max(1, int(remaining()) - SETTLE_MARGIN_MS)
+
+
+def _queue_of(state: HandlerState, backend: SQSQueueAdapter, message: InboundMessage) -> str | None:
+    configured = os.environ.get(QUEUE_ENVIRONMENT_VARIABLE)
+    if configured:
+        return configured
+    sqs_name = queue_name_from_arn(message.source_arn)
+    if sqs_name is not None:
+        prefix = backend.settings.prefix.rsplit("/", 1)[-1]
+        for name in state.engines:
+            if sqs_name in (name, prefix + name):
+                return name
+    return message.queue
+
+
+async def _handle(
+    state: HandlerState, backend: SQSQueueAdapter, event: Mapping[str, Any], context: Any
+) -> list[str]:
+    groups: dict[str, list[InboundMessage]] = {}
+    failures: list[str] = []
+    for record in event.get("Records", ()):
+        try:
+            message = InboundMessage.from_lambda_record(record)
+        except (KeyError, TypeError, ValueError):
+            logger.exception("unreadable SQS record; reported failed")
+            if isinstance(record, Mapping) and record.get("messageId"):
+                failures.append(str(record["messageId"]))
+            continue
+        queue = _queue_of(state, backend, message)
+        if queue is None or queue not in state.engines:
+            logger.error("no processor for queue %r (message %s)", queue, message.message_id)
+            failures.append(message.message_id)
+            continue
+        groups.setdefault(queue, []).append(message)
+    cap = _remaining_ms(context)
+    results = await asyncio.gather(
+        *(_handle_queue(backend, state.engines[q], ms, cap) for q, ms in groups.items())
+    )
+    for failed in results:
+        failures.extend(failed)
+    return failures
+
+
+async def _handle_queue(
+    backend: SQSQueueAdapter,
+    engine: Engine,
+    messages: Sequence[InboundMessage],
+    cap: Callable[[], int | None],
+) -> list[str]:
+    """The ids of `messages` that must be reported failed."""
+    engine.timeout_cap_ms = cap
+    queue = engine.processor.name
+    started = time.monotonic()
+    try:
+        url = await backend.api.queue_url(queue)
+    except Exception:
+        logger.exception("%s: the queue URL is unknown; the whole group is reported", queue)
+        return [m.message_id for m in messages]
+    run = _Run(backend, engine, url)
+    if engine.processor.is_batch:
+        failed = await run.batches(messages)
+    elif is_fifo(url):
+        failed = await run.in_order(messages)
+    else:
+        failed = await run.concurrently(messages)
+    if engine.processor.options.metrics:
+        _print_metrics(queue, run.settled, time.monotonic() - started)
+    return failed
+
+
+@dataclass
+class _Run:
+    backend: SQSQueueAdapter
+    engine: Engine
+    url: str
+    settled: dict[str, int] = field(default_factory=dict)
+
+    async def _settle(self, message: InboundMessage, delivery: Delivery, outcome: Outcome) -> bool:
+        """True when the message is finished (Lambda may delete it)."""
+        processor = self.engine.processor
+        try:
+            settled = await self.backend.settler.apply(
+                self.url, message, delivery, outcome, processor.options.dead_letter_queue
+            )
+        except Exception:
+            logger.exception("%s job %s: settling failed", processor.name, delivery.job_id)
+            settled = "kept"
+        self.settled[settled] = self.settled.get(settled, 0) + 1
+        return settled in FINISHED
+
+    async def one(self, message: InboundMessage) -> bool:
+        try:
+            delivery, verdict = message.delivery(self.engine.processor.name)
+            outcome = verdict or await self.engine.run(delivery)
+        except Exception:
+            logger.exception("%s: record %s crashed the handler", self.url, message.message_id)
+            return False
+        return await self._settle(message, delivery, outcome)
+
+    async def concurrently(self, messages: Sequence[InboundMessage]) -> list[str]:
+        slots = asyncio.Semaphore(self.engine.processor.options.concurrency)
+
+        async def guarded(message: InboundMessage) -> bool:
+            async with slots:
+                return await self.one(message)
+
+        done = await asyncio.gather(*(guarded(m) for m in messages))
+        return [m.message_id for m, ok in zip(messages, done, strict=True) if not ok]
+
+    async def in_order(self, messages: Sequence[InboundMessage]) -> list[str]:
+        for index, message in enumerate(messages):
+            if not await self.one(message):
+                return [m.message_id for m in messages[index:]]
+        return []
+
+    async def batches(self, messages: Sequence[InboundMessage]) -> list[str]:
+        batch = self.engine.processor.options.batch
+        size = batch.size if batch is not None else len(messages)
+        failed: list[str] = []
+        for start in range(0, len(messages), size):
+            failed.extend(await self._batch(messages[start : start + size]))
+        return failed
+
+    async def _batch(self, messages: Sequence[InboundMessage]) -> list[str]:
+        decoded = [m.delivery(self.engine.processor.name) for m in messages]
+        valid = [d for d, verdict in decoded if verdict is None]
+        try:
+            outcomes = iter(await self.engine.run_batch(valid) if valid else [])
+        except Exception:
+            logger.exception("%s: the batch crashed the handler", self.engine.processor.name)
+            return [m.message_id for m in messages]
+        failed = []
+        for message, (delivery, verdict) in zip(messages, decoded, strict=True):
+            if not await self._settle(message, delivery, verdict or next(outcomes)):
+                failed.append(message.message_id)
+        return failed
+
+
+def _print_metrics(queue: str, settled: Mapping[str, int], elapsed_s: float) -> None:
+    """One CloudWatch Embedded Metric Format line: Lambda's log becomes metrics, no API call."""
+    names = ("completed", "retried", "dead_lettered", "failed")
+    line = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "pikku_queue",
+                    "Dimensions": [["queue"]],
+                    "Metrics": [{"Name": n, "Unit": "Count"} for n in names]
+                    + [{"Name": "batch_seconds", "Unit": "Seconds"}],
+                }
+            ],
+        },
+        "queue": queue,
+        **{n: settled.get(n, 0) for n in names},
+        "batch_seconds": round(elapsed_s, 3),
+    }
+    print(json.dumps(line), flush=True)

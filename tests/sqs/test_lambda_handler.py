@@ -1,0 +1,311 @@
+"""The Lambda handler against moto: records are real messages received from the endpoint, and
+after each call the test does what Lambda does (delete every record not reported failed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+from pikku_queue import BatchOptions, JobContext, NonRetryableError
+from pikku_queue.engine import Processor
+from pikku_queue.lambda_handler import SQSLambdaHandler, make_handler
+from pikku_queue.options import ProcessorOptions
+from pydantic import BaseModel
+from sqs_support import FakeLambdaContext, Queues
+
+pytestmark = pytest.mark.sqs
+
+
+class Order(BaseModel):
+    n: int
+
+
+class Done(BaseModel):
+    n: int
+    attempt: int
+
+
+calls: list[tuple[str, int, int]] = []
+
+
+async def odd_fails(ctx: JobContext, data: Order) -> Done:
+    calls.append((ctx.job_id, data.n, ctx.attempt))
+    if data.n % 2:
+        raise RuntimeError(f"odd order {data.n}")
+    return Done(n=data.n, attempt=ctx.attempt)
+
+
+async def refuses(ctx: JobContext, data: Order) -> Done:
+    raise NonRetryableError(f"order {data.n} can never be shipped")
+
+
+async def slow(ctx: JobContext, data: Order) -> Done:
+    await asyncio.sleep(5)
+    return Done(n=data.n, attempt=ctx.attempt)
+
+
+batch_calls: list[list[int]] = []
+
+
+async def totals(ctx: JobContext, items: list[Order]) -> list[Done]:
+    batch_calls.append([item.n for item in items])
+    for index, item in enumerate(items):
+        if item.n < 0:
+            ctx.fail_item(index, f"negative order {item.n}")
+    return [Done(n=item.n, attempt=ctx.attempt) for item in items]
+
+
+class Registry:
+    """The part of the generated registry the handler uses: processors and services."""
+
+    def __init__(self, *processors: Processor) -> None:
+        self.processors = list(processors)
+        self.services_built = 0
+
+    def load(self, names: Iterable[str] | None = None) -> list[Processor]:
+        return self.processors
+
+    def create_services(self) -> Any:
+        self.services_built += 1
+        return {"built": self.services_built}
+
+
+@pytest.fixture
+def new_handler(backend_url: str) -> Iterator[Callable[[Registry], SQSLambdaHandler]]:
+    """Handlers keep an event loop for their container's life; each is closed at test end."""
+    made: list[SQSLambdaHandler] = []
+
+    def build(registry: Registry) -> SQSLambdaHandler:
+        made.append(make_handler(registry, backend_url=backend_url))
+        return made[-1]
+
+    yield build
+    for handler in made:
+        handler.close()
+
+
+NewHandler = Callable[[Registry], SQSLambdaHandler]
+
+
+def processor(name: str, func: Any, **options: Any) -> Processor:
+    return Processor.from_function(name, func, ProcessorOptions.model_validate(options))
+
+
+def send(queues: Queues, name: str, *bodies: Any) -> None:
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        queues.sqs.send_message(QueueUrl=queues.url(name), MessageBody=text)
+
+
+def invoke(
+    handler: SQSLambdaHandler,
+    queues: Queues,
+    name: str,
+    *,
+    wait: int = 0,
+    remaining_ms: int = 60_000,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    messages = queues.receive(name, wait=wait)
+    event = queues.lambda_event(name, messages)
+    response = handler(event, FakeLambdaContext(remaining_ms))
+    queues.lambda_deletes(name, event, response)
+    return event, response
+
+
+def bodies_of(event: dict[str, Any], failed: dict[str, Any]) -> list[Any]:
+    ids = {f["itemIdentifier"] for f in failed["batchItemFailures"]}
+    return sorted(json.loads(r["body"])["n"] for r in event["Records"] if r["messageId"] in ids)
+
+
+def test_partial_batch_failure_reports_only_failed_records(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    queues.create("orders-dlq")
+    queues.create("orders", dlq="orders-dlq")
+    registry = Registry(processor("orders", odd_fails, retry_options={"attempts": 3}))
+    handler = new_handler(registry)
+    send(queues, "orders", *({"n": n} for n in range(6)))
+
+    event, response = invoke(handler, queues, "orders")
+
+    assert len(event["Records"]) == 6
+    assert bodies_of(event, response) == [1, 3, 5]
+    # the successes were deleted, the failures come back (backoff 0) on their second receive
+    again = queues.receive("orders", wait=1)
+    assert sorted(json.loads(m["Body"])["n"] for m in again) == [1, 3, 5]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in again} == {"2"}
+    assert registry.services_built == 1
+
+
+def test_retry_hides_the_message_for_its_backoff(queues: Queues, new_handler: NewHandler) -> None:
+    queues.create("mail")
+    registry = Registry(processor("mail", odd_fails, retry_options={"attempts": 3, "delay": 2_000}))
+    handler = new_handler(registry)
+    send(queues, "mail", {"n": 1})
+
+    _, response = invoke(handler, queues, "mail")
+
+    assert len(response["batchItemFailures"]) == 1
+    # not visible now: the backoff became its visibility timeout…
+    assert queues.receive("mail") == []
+    assert queues.depth("mail")["in_flight"] == 1
+    # …and it returns once the backoff has passed, as attempt 2
+    calls.clear()
+    _, response = invoke(handler, queues, "mail", wait=5)
+    assert [attempt for _, n, attempt in calls] == [2]
+
+
+def test_last_attempt_goes_to_the_dead_letter_queue_not_reported(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    queues.create("orders-dlq")
+    queues.create("orders")
+    registry = Registry(
+        processor(
+            "orders",
+            odd_fails,
+            retry_options={"attempts": 2},
+            dead_letter_queue="orders-dlq",
+        )
+    )
+    handler = new_handler(registry)
+    send(queues, "orders", {"n": 7})
+
+    _, first = invoke(handler, queues, "orders")
+    _, second = invoke(handler, queues, "orders", wait=1)
+
+    assert len(first["batchItemFailures"]) == 1
+    assert second["batchItemFailures"] == []
+    assert queues.depth("orders") == {"visible": 0, "in_flight": 0, "delayed": 0}
+    [record] = queues.receive("orders-dlq")
+    envelope = json.loads(record["Body"])
+    assert envelope["payload"] == {"n": 7}
+    assert envelope["reason"] == "attempts_exhausted"
+    assert envelope["attempts"] == 2
+    assert envelope["error"]["type"] == "RuntimeError"
+
+
+def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    queues.create("ship-dlq")
+    queues.create("ship", dlq="ship-dlq")  # no dead_letter_queue option: the redrive target
+    registry = Registry(processor("ship", refuses, retry_options={"attempts": 5}))
+    handler = new_handler(registry)
+    send(queues, "ship", "this is not JSON", {"n": "not a number"}, {"n": 3})
+
+    _, response = invoke(handler, queues, "ship")
+
+    assert response["batchItemFailures"] == []
+    assert queues.depth("ship") == {"visible": 0, "in_flight": 0, "delayed": 0}
+    records = [json.loads(m["Body"]) for m in queues.receive("ship-dlq")]
+    reasons = sorted((r["reason"], r["error"]["type"]) for r in records)
+    assert reasons == [
+        ("invalid_payload", "JSONDecodeError"),
+        ("invalid_payload", "ValidationError"),
+        ("non_retryable", "NonRetryableError"),
+    ]
+    assert {r["attempts"] for r in records} == {1}
+    assert "this is not JSON" in [r["payload"] for r in records]
+
+
+def test_redrive_policy_moves_a_crashing_message_to_the_dlq(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    """The safety net for a consumer that dies before giving any verdict: SQS itself moves the
+    message after maxReceiveCount receives, with our attributes intact."""
+    queues.create("crashy-dlq")
+    queues.create("crashy", dlq="crashy-dlq", max_receive_count=2)
+    send(queues, "crashy", {"n": 1})
+    for _ in range(2):  # two receives that never settle (the function timed out, say)
+        assert len(queues.receive("crashy", visibility=0)) == 1
+    assert queues.receive("crashy") == []  # the third receive finds it gone
+    [moved] = queues.receive("crashy-dlq")
+    assert json.loads(moved["Body"]) == {"n": 1}
+
+
+def test_batch_processor_gets_the_records_as_one_list(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    queues.create("totals")
+    queues.create("totals-dlq")
+    registry = Registry(
+        processor(
+            "totals",
+            totals,
+            batch=BatchOptions(size=10),
+            retry_options={"attempts": 2},
+            dead_letter_queue="totals-dlq",
+        )
+    )
+    handler = new_handler(registry)
+    send(queues, "totals", {"n": 1}, {"n": -2}, {"n": 3}, "{broken")
+    batch_calls.clear()
+
+    event, response = invoke(handler, queues, "totals")
+
+    assert len(event["Records"]) == 4
+    assert [sorted(c) for c in batch_calls] == [[-2, 1, 3]]  # one call, the poison left out
+    assert [
+        json.loads(r["body"])
+        for r in event["Records"]
+        if r["messageId"] in {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    ] == [{"n": -2}]
+    # the failed item is retried alone
+    _, again = invoke(handler, queues, "totals", wait=1)
+    assert batch_calls[-1] == [-2]
+    assert again["batchItemFailures"] == []  # attempts exhausted: dead-lettered
+    reasons = sorted(json.loads(m["Body"])["reason"] for m in queues.receive("totals-dlq"))
+    assert reasons == ["attempts_exhausted", "invalid_payload"]
+
+
+def test_attempt_timeout_is_capped_by_lambdas_remaining_time(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    queues.create("slow")
+    registry = Registry(processor("slow", slow, retry_options={"attempts": 2}, timeout=60_000))
+    handler = new_handler(registry)
+    send(queues, "slow", {"n": 1})
+    failures: list[str] = []
+    handler.events.subscribe("failed", lambda e: failures.append(e.data["error"]["type"]))
+
+    # 1.3 s left in the invocation, 1 s kept back to settle: the attempt gets 0.3 s, not 60 s
+    _, response = invoke(handler, queues, "slow", remaining_ms=1_300)
+
+    assert len(response["batchItemFailures"]) == 1
+    assert failures == ["JobTimeoutError"]
+
+
+def test_unknown_queue_is_reported_not_dropped(queues: Queues, new_handler: NewHandler) -> None:
+    queues.create("stray")
+    handler = new_handler(Registry(processor("orders", odd_fails)))
+    send(queues, "stray", {"n": 2})
+
+    event, response = invoke(handler, queues, "stray")
+
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        event["Records"][0]["messageId"]
+    ]
+
+
+def test_fifo_stops_at_the_first_failure(queues: Queues, new_handler: NewHandler) -> None:
+    queues.create("seq.fifo")
+    registry = Registry(processor("seq.fifo", odd_fails, retry_options={"attempts": 3}))
+    handler = new_handler(registry)
+    for n in (2, 3, 4):
+        queues.sqs.send_message(
+            QueueUrl=queues.url("seq.fifo"),
+            MessageBody=json.dumps({"n": n}),
+            MessageGroupId="g",
+            MessageDeduplicationId=f"d{n}-{time.time()}",
+        )
+    calls.clear()
+
+    event, response = invoke(handler, queues, "seq.fifo")
+
+    assert [n for _, n, _ in calls] == [2, 3]  # 4 never ran: it must not overtake 3
+    assert bodies_of(event, response) == [3, 4]
