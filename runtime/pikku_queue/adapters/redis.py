@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
@@ -51,7 +52,7 @@ def explain_connection_error(settings: RedisSettings, exc: Exception) -> Backend
     message = str(exc)
     where = settings.display_url
     if isinstance(exc, redis_errors.AuthenticationError) or "NOAUTH" in message:
-        if "NOAUTH" in message or "Authentication required" in message:
+        if urlsplit(settings.connection_url).password is None:
             return BackendError(
                 f"Redis at {where} needs a password: put it in the URL as "
                 f"redis://:PASSWORD@host:port/db ({message})"

@@ -139,6 +139,7 @@ class _QueueRunner:
         self.task: asyncio.Task[Any] | None = None
         self.last_sweep_ms = int(time.time() * 1000) - options.lease_ms * 4
         self.next_sweep = 0.0
+        self.housekeeping: set[asyncio.Task[None]] = set()
 
     # -- BullMQ worker ------------------------------------------------------------------
 
@@ -179,6 +180,9 @@ class _QueueRunner:
         self.worker = Worker(self.name, self._process, self._worker_options())
         self.worker.on("stalled", self._on_stalled)
         self.worker.on("error", self._on_error)
+        if self.processor.options.max_concurrency is not None:
+            self.worker.on("completed", self._wake_waiting)
+            self.worker.on("failed", self._wake_waiting)
         # bullmq-python never asks the blocking connection for the server version, so it
         # assumes an old Redis and rounds every blocking wait up to whole seconds: a retry
         # backoff of 50 ms would wait 1 s. Asking once enables sub-second waits.
@@ -233,6 +237,19 @@ class _QueueRunner:
             self.owner.options.events.emit(
                 JobEvent(name="stalled", queue=self.name, job_id=str(job_id), attempt=0)
             )
+
+    def _wake_waiting(self, *_: Any) -> None:
+        """Under a global concurrency cap, a worker that met a full queue sleeps on BullMQ's
+        marker until its drain delay ends: bullmq-python finishes jobs without fetching the
+        next, and BullMQ's script adds no marker when a slot frees up. Add it ourselves."""
+        task = asyncio.ensure_future(self._add_marker())
+        self.housekeeping.add(task)
+        task.add_done_callback(self.housekeeping.discard)
+
+    async def _add_marker(self) -> None:
+        with contextlib.suppress(Exception):
+            client = await self.backend.client()
+            await client.zadd(self.backend.key(self.name, "marker"), {"0": 0})
 
     def _on_error(self, error: Any, *_: Any) -> None:
         logger.warning("%s: BullMQ worker error: %s", self.name, error)
@@ -332,7 +349,7 @@ class _StalledJob:
 
 class RedisWorker:
     """Runs a `_QueueRunner` per processor until `options.stop` is set (or, in burst mode,
-    until every queue is drained)."""
+    until no job is waiting, active or delayed, the next run of repeat schedules aside)."""
 
     def __init__(self, backend: RedisBackend, options: WorkerOptions) -> None:
         self.backend = backend
@@ -378,7 +395,11 @@ class RedisWorker:
                 counts = await queue.getJobCounts(
                     "waiting", "prioritized", "paused", "active", "delayed"
                 )
+                delayed = int(counts.pop("delayed", 0) or 0)
                 if any(int(value or 0) for value in counts.values()):
+                    return False
+                # A repeat schedule always holds its next run in delayed: that never drains.
+                if delayed > int(await queue.getJobSchedulersCount()):
                     return False
         except Exception:
             return False

@@ -1,0 +1,320 @@
+"""The Redis backend against a real redis-server: every option lands in BullMQ's own records,
+and the engine's verdicts come out as BullMQ states."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from bullmq import Queue
+from pikku_queue.adapters import connect
+from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions, WorkerReport
+from pikku_queue.context import JobContext
+from pikku_queue.engine import Processor
+from pikku_queue.errors import BackendError, NonRetryableError
+from pikku_queue.events import JobEvent
+from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
+from pydantic import BaseModel
+
+pytestmark = pytest.mark.redis
+
+
+class Order(BaseModel):
+    n: int
+
+
+async def run_burst(backend: RedisBackend, *processors: Processor, **kw: Any) -> WorkerReport:
+    return await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=processors, burst=True, **kw)), 60
+    )
+
+
+async def raw_hash(backend: RedisBackend, queue: str, job_id: str) -> dict[str, str]:
+    client = await backend.client()
+    return dict(await client.hgetall(backend.key(queue, job_id)))
+
+
+async def test_connect_opens_a_redis_backend_from_the_url(redis_url: str) -> None:
+    backend = connect(redis_url)
+    assert isinstance(backend, RedisBackend)
+    assert backend.settings.prefix == redis_url.rsplit("prefix=", 1)[1]
+    assert backend.capabilities.backend == "redis"
+
+
+async def test_completes_jobs_and_stores_results_progress_and_plain_json_data(
+    backend: RedisBackend,
+) -> None:
+    async def double(ctx: JobContext, data: Order) -> int:
+        await ctx.progress.update(processed=1, total=4)
+        return data.n * 2
+
+    ids = [await backend.enqueue(EnqueueRequest("orders", {"n": n})) for n in range(5)]
+    report = await run_burst(backend, Processor.from_function("orders", double))
+    assert report.completed == 5
+    info = await backend.get_job("orders", ids[3])
+    assert info is not None
+    assert (info.state, info.result, info.attempts_made) == (JobState.COMPLETED, 6, 1)
+    assert info.progress == {"processed": 1, "total": 4, "percentage": 25.0}
+    assert info.finished_at_ms is not None and info.finished_at_ms >= info.enqueued_at_ms
+    # What a Node worker reads: the job's data is the payload itself, as JSON.
+    assert (await raw_hash(backend, "orders", ids[0]))["data"] == '{"n":0}'
+    counts = await backend.counts("orders")
+    assert (counts.completed, counts.waiting, counts.failed) == (5, 0, 0)
+    finished = await backend.finished_since("orders", 0)
+    assert len(finished) == 5 and all(job.succeeded for job in finished)
+    assert await backend.get_job("orders", "no-such-job") is None
+
+
+async def test_retries_use_our_backoff_not_bullmqs(backend: RedisBackend) -> None:
+    # BullMQ's exponential would wait 100 then 200 ms; ours (factor 3, max 250) 100 then 250.
+    retry = RetryOptions(attempts=3, backoff="exponential", delay=100, factor=3, max_delay=250)
+    delays: list[int] = []
+
+    async def always_fails(data: Order) -> None:
+        raise RuntimeError(f"no {data.n}")
+
+    events = WorkerOptions(processors=()).events
+    events.subscribe("retrying", lambda e: delays.append(e.data["delay_ms"]))
+    options = ProcessorOptions(retry_options=retry)
+    backend.set_queue_options("flaky", options)
+    job_id = await backend.enqueue(EnqueueRequest("flaky", {"n": 1}))
+    stored = await raw_hash(backend, "flaky", job_id)
+    report = await run_burst(
+        backend, Processor.from_function("flaky", always_fails, options), events=events
+    )
+    assert (report.retried, report.failed) == (2, 1)
+    assert delays == [100, 250]
+    # BullMQ's event stream records when each retry became due; the gap to the event's own
+    # time is the delay BullMQ applied (native exponential would have given 200, not 250).
+    client = await backend.client()
+    applied = [
+        int(fields["delay"]) - int(entry_id.split("-")[0])
+        for entry_id, fields in await client.xrange(backend.key("flaky", "events"))
+        if fields.get("event") == "delayed"
+    ]
+    assert len(applied) == 2
+    assert abs(applied[0] - 100) <= 25 and abs(applied[1] - 250) <= 25, applied
+    assert '"attempts":3' in stored["opts"] or "attempts" in stored["opts"]
+    info = await backend.get_job("flaky", job_id)
+    assert info is not None and info.state is JobState.FAILED and info.attempts_made == 3
+    assert info.error is not None and info.error.type == "RuntimeError"
+    assert "no 1" in info.error.message and "always_fails" in info.error.traceback
+
+
+async def test_non_retryable_goes_to_the_dead_letter_queue_and_replays(
+    backend: RedisBackend,
+) -> None:
+    healthy = False
+
+    async def picky(data: Order) -> str:
+        if not healthy:
+            raise NonRetryableError("refused")
+        return "ok"
+
+    options = ProcessorOptions(
+        retry_options=RetryOptions(attempts=5), dead_letter_queue="picky-dlq"
+    )
+    processor = Processor.from_function("picky", picky, options)
+    job_id = await backend.enqueue(EnqueueRequest("picky", {"n": 7}))
+    report = await run_burst(backend, processor)
+    assert (report.dead_lettered, report.retried) == (1, 0)
+    info = await backend.get_job("picky", job_id)
+    assert info is not None and info.state is JobState.DEAD_LETTERED and info.attempts_made == 1
+    counts = await backend.counts("picky")
+    assert (counts.dead_lettered, counts.failed) == (1, 0)
+    [record] = await backend.dead_letters("picky-dlq")
+    assert (record.queue, record.job_id, record.payload) == ("picky", job_id, {"n": 7})
+    assert (record.reason, record.error.type) == ("non_retryable", "NonRetryableError")
+    dlq = await backend.queue("picky-dlq")
+    assert (await dlq.getJob(record.id)).data == record.as_payload()
+
+    healthy = True
+    assert await backend.replay("picky-dlq") == 1
+    assert await backend.dead_letters("picky-dlq") == []
+    await run_burst(backend, processor)
+    info = await backend.get_job("picky", job_id)
+    assert info is not None and info.state is JobState.COMPLETED and info.result == "ok"
+    assert (await backend.counts("picky")).dead_lettered == 0
+
+
+async def test_invalid_payload_from_raw_bullmq_is_dead_lettered_and_the_worker_goes_on(
+    backend: RedisBackend,
+) -> None:
+    done: list[int] = []
+
+    async def handle(data: Order) -> None:
+        done.append(data.n)
+
+    queue = Queue(
+        "typed", {"connection": await backend.client(), "prefix": backend.settings.prefix}
+    )
+    bad = await queue.add("typed", {"n": "not a number"})
+    good = await queue.add("typed", {"n": 5})
+    options = ProcessorOptions(dead_letter_queue="typed-dlq")
+    report = await run_burst(backend, Processor.from_function("typed", handle, options))
+    assert done == [5] and report.dead_lettered == 1
+    [record] = await backend.dead_letters("typed-dlq")
+    assert (record.job_id, record.reason) == (bad.id, "invalid_payload")
+    info = await backend.get_job("typed", good.id)
+    assert info is not None and info.state is JobState.COMPLETED
+
+
+async def test_priority_follows_bullmq_order_and_delay_and_job_id(backend: RedisBackend) -> None:
+    seen: list[int] = []
+
+    async def record(data: Order) -> None:
+        seen.append(data.n)
+
+    for n, priority in ((1, 5), (2, 1), (3, 10), (4, 1)):
+        await backend.enqueue(EnqueueRequest("prio", {"n": n}, priority=priority))
+    later = await backend.enqueue(EnqueueRequest("prio", {"n": 9}, delay_ms=600_000))
+    info = await backend.get_job("prio", later)
+    assert info is not None and info.state is JobState.DELAYED
+    first = await backend.enqueue(EnqueueRequest("prio", {"n": 0}, job_id="order-42"))
+    again = await backend.enqueue(EnqueueRequest("prio", {"n": 99}, job_id="order-42"))
+    assert first == again == "order-42"
+    counts = await backend.counts("prio")
+    assert (counts.waiting, counts.delayed) == (5, 1)
+
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(
+        backend.run_worker(
+            WorkerOptions(processors=[Processor.from_function("prio", record)], stop=stop)
+        )
+    )
+    while len(seen) < 5:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    # BullMQ's native order: jobs without a priority first, then priority 1 (FIFO within), 5, 10.
+    assert seen == [0, 2, 4, 1, 3]
+    job = await backend.get_job("prio", "order-42")
+    assert job is not None and job.payload == {"n": 0}
+
+
+async def test_repeat_uses_a_job_scheduler_once_per_schedule(backend: RedisBackend) -> None:
+    request = EnqueueRequest("cleanup", {}, repeat=Repeat(cron="0 2 * * *"))
+    first = await backend.enqueue(request)
+    second = await backend.enqueue(request)
+    await backend.enqueue(EnqueueRequest("cleanup", {}, repeat=Repeat(every=60_000, limit=3)))
+    queue = await backend.queue("cleanup")
+    assert await queue.getJobSchedulersCount() == 2
+    assert first == second
+    info = await backend.get_job("cleanup", first)
+    assert info is not None and info.state is JobState.DELAYED
+    schedulers = await queue.getJobSchedulers()
+    assert {s.get("pattern") or s.get("every") for s in schedulers} == {"0 2 * * *", "60000"} or {
+        s.get("pattern") or s.get("every") for s in schedulers
+    } == {"0 2 * * *", 60000}
+
+
+async def test_timeout_fails_the_attempt(backend: RedisBackend) -> None:
+    async def slow(data: Order) -> None:
+        await asyncio.sleep(30)
+
+    options = ProcessorOptions(timeout=200)
+    job_id = await backend.enqueue(EnqueueRequest("slow", {"n": 1}))
+    await run_burst(backend, Processor.from_function("slow", slow, options))
+    info = await backend.get_job("slow", job_id)
+    assert info is not None and info.state is JobState.FAILED
+    assert info.error is not None and info.error.type == "JobTimeoutError"
+
+
+async def test_batch_processor_gets_lists_and_a_failed_item_retries_alone(
+    backend: RedisBackend,
+) -> None:
+    calls: list[list[int]] = []
+
+    async def batch(ctx: JobContext, items: list[Order]) -> list[int]:
+        calls.append([item.n for item in items])
+        for index, item in enumerate(items):
+            if item.n == 3 and ctx.attempt == 1:
+                ctx.fail_item(index, "three fails once")
+        return [item.n * 10 for item in items]
+
+    options = ProcessorOptions(
+        batch=BatchOptions(size=4, timeout=300), retry_options=RetryOptions(attempts=2)
+    )
+    ids = [await backend.enqueue(EnqueueRequest("batch", {"n": n})) for n in range(8)]
+    report = await run_burst(backend, Processor.from_function("batch", batch, options))
+    assert report.completed == 8 and report.retried == 1
+    assert sorted(n for call in calls for n in call) == sorted([*range(8), 3])
+    assert max(len(call) for call in calls) == 4
+    assert [3] in calls  # the failed item came back on its own
+    info = await backend.get_job("batch", ids[3])
+    assert info is not None and info.result == 30 and info.attempts_made == 2
+
+
+async def test_global_concurrency_is_set_from_max_concurrency(backend: RedisBackend) -> None:
+    running = 0
+    peak = 0
+
+    async def busy(data: Order) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+
+    options = ProcessorOptions(concurrency=8, max_concurrency=2)
+    for n in range(12):
+        await backend.enqueue(EnqueueRequest("capped", {"n": n}))
+    report = await run_burst(backend, Processor.from_function("capped", busy, options))
+    assert report.completed == 12
+    assert await (await backend.queue("capped")).getGlobalConcurrency() == 2
+    assert peak <= 2
+
+
+async def test_events_reach_the_bus(backend: RedisBackend) -> None:
+    seen: list[JobEvent] = []
+
+    async def ok(data: Order) -> int:
+        return data.n
+
+    options = WorkerOptions(processors=[Processor.from_function("ev", ok)], burst=True)
+    options.events.subscribe("*", seen.append)
+    job_id = await backend.enqueue(EnqueueRequest("ev", {"n": 3}))
+    await asyncio.wait_for(backend.run_worker(options), 60)
+    assert [(e.name, e.job_id) for e in seen if e.name == "completed"] == [("completed", job_id)]
+
+
+async def test_url_options_reach_bullmq(redis_server: Any) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    backend = RedisBackend(f"{redis_server.url}?prefix={prefix}&remove_on_complete=true")
+    try:
+
+        async def ok(data: Order) -> None:
+            return None
+
+        job_id = await backend.enqueue(EnqueueRequest("gone", {"n": 1}))
+        client = await backend.client()
+        assert await client.exists(f"{prefix}:gone:{job_id}") == 1
+        await run_burst(backend, Processor.from_function("gone", ok))
+        assert await client.exists(f"{prefix}:gone:{job_id}") == 0  # removed on completion
+        assert (await backend.counts("gone")).completed == 0
+    finally:
+        await backend.close()
+
+
+async def test_password_in_the_url_works_and_its_absence_fails_clearly(tmp_path: Any) -> None:
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path, password="s3cret-pw") as server:
+        backend = RedisBackend(server.url)
+        try:
+            job_id = await backend.enqueue(EnqueueRequest("auth", {"n": 1}))
+            assert (await backend.get_job("auth", job_id)) is not None
+        finally:
+            await backend.close()
+        anonymous = RedisBackend(server.url_without_password)
+        with pytest.raises(BackendError, match="needs a password"):
+            await anonymous.enqueue(EnqueueRequest("auth", {"n": 2}))
+        wrong = RedisBackend(server.url.replace("s3cret-pw", "wrong"))
+        with pytest.raises(BackendError, match="refused") as caught:
+            await wrong.enqueue(EnqueueRequest("auth", {"n": 3}))
+        assert "wrong" not in str(caught.value)  # the password is masked in messages
+        with pytest.raises(BackendError, match="needs a password"):
+            await anonymous.run_worker(WorkerOptions(processors=[], burst=True))
