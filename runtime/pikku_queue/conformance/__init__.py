@@ -1,0 +1,30 @@
+"""One conformance suite for every backend: the same scenarios, the same expectations.
+
+Every backend (memory, SQLite, Redis, SQS, a third party's) promises the same semantics; this
+suite is how that promise is checked. Scenarios a backend's `capabilities` declare unsupported
+are skipped, so the skips in a report are exactly the gaps in the support table.
+
+Run it against a backend by subclassing `BackendConformance` in a test module and providing a
+`backend` fixture (pytest-asyncio is required; in its strict mode decorate the fixture with
+`pytest_asyncio.fixture`)::
+
+    import pytest
+    from pikku_queue.conformance import BackendConformance
+
+    class TestMyBackend(BackendConformance):
+        lease_ms = 1000      # short leases so the stalled-job scenarios finish quickly
+
+        @pytest.fixture
+        async def backend(self, tmp_path):
+            backend = MyBackend(...)
+            yield backend
+            await backend.close()
+
+Knobs (class attributes): `lease_ms`, `backoff_ms`, `delay_ms`, `run_timeout_s`. Override
+`abandon(backend, queue)` if your backend is not a `PullSource`: it must lease one job of
+`queue` as a worker that then dies (for the stalled-job scenarios), or skip.
+"""
+
+from pikku_queue.conformance.suite import BackendConformance, Doubled, Item
+
+__all__ = ["BackendConformance", "Doubled", "Item"]

@@ -1,0 +1,614 @@
+"""The scenarios. Each test makes its own uniquely named queue, so a shared server is fine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, TypeAdapter
+
+from pikku_queue.backend import (
+    Backend,
+    EnqueueRequest,
+    JobInfo,
+    JobState,
+    PullSource,
+    WorkerOptions,
+    WorkerReport,
+)
+from pikku_queue.capabilities import Feature
+from pikku_queue.client import JobHandle, TypedQueue
+from pikku_queue.context import JobContext
+from pikku_queue.engine import Processor
+from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidationError
+from pikku_queue.events import JobEvent
+from pikku_queue.monitor import QueueMonitor
+from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
+
+
+class Item(BaseModel):
+    n: int
+
+
+class Doubled(BaseModel):
+    n: int
+
+
+class BackendConformance:
+    """Subclass as `Test<YourBackend>` and provide a `backend` fixture (see the package doc)."""
+
+    #: Lease length for workers in these scenarios; stalled-job scenarios wait about this long.
+    lease_ms: int = 1000
+    #: Base retry delay; backoff scenarios check the gaps between tries are at least this.
+    backoff_ms: int = 100
+    #: The delay of the delayed-job scenario.
+    delay_ms: int = 500
+    #: A scenario's worker is abandoned (test fails) after this long.
+    run_timeout_s: float = 30.0
+
+    # ------------------------------------------------------------------ helpers
+
+    @pytest.fixture
+    def queue(self) -> str:
+        return f"conf-{uuid.uuid4().hex[:12]}"
+
+    def require(self, backend: Backend, feature: Feature) -> None:
+        if not backend.capabilities.supports(feature):
+            pytest.skip(f"{backend.capabilities.backend} does not support {feature}")
+
+    def processor(self, name: str, func: Callable[..., Any], **options: Any) -> Processor:
+        return Processor.from_function(name, func, ProcessorOptions(**options))
+
+    def typed(
+        self, name: str, options: ProcessorOptions | None = None
+    ) -> TypedQueue[Item, Doubled]:
+        return TypedQueue(name, TypeAdapter(Item), TypeAdapter(Doubled), options)
+
+    def worker_options(self, processors: Sequence[Processor], **kw: Any) -> WorkerOptions:
+        kw.setdefault("lease_ms", self.lease_ms)
+        kw.setdefault("grace_period_s", 5.0)
+        return WorkerOptions(processors=processors, burst=True, **kw)
+
+    async def run_burst(
+        self, backend: Backend, processors: Sequence[Processor], **kw: Any
+    ) -> WorkerReport:
+        options = self.worker_options(processors, **kw)
+        return await asyncio.wait_for(backend.run_worker(options), self.run_timeout_s)
+
+    async def enqueue_raw(self, backend: Backend, queue: str, payload: Any, **kw: Any) -> str:
+        return await backend.enqueue(EnqueueRequest(queue=queue, payload=payload, **kw))
+
+    async def job(self, backend: Backend, queue: str, job_id: str) -> JobInfo:
+        info = await backend.get_job(queue, job_id)
+        assert info is not None, f"job {job_id} of {queue} vanished"
+        return info
+
+    async def abandon(self, backend: Backend, queue: str) -> str:
+        """Lease one job of `queue` as a worker that then dies; return its id."""
+        if not isinstance(backend, PullSource):
+            pytest.skip("override BackendConformance.abandon for a backend that is no PullSource")
+        leased = await backend.reserve(queue, 1, self.lease_ms, "a-worker-that-died")
+        assert len(leased) == 1
+        return leased[0].job_id
+
+    # ------------------------------------------------------------------ validation
+
+    async def test_validation_at_enqueue_sends_nothing(self, backend: Backend, queue: str) -> None:
+        with pytest.raises(PayloadValidationError) as caught:
+            await self.typed(queue).enqueue({"n": "not a number"}, backend=backend)  # type: ignore[arg-type]
+        assert "n" in str(caught.value)
+        counts = await backend.counts(queue)
+        assert counts.waiting + counts.delayed + counts.active == 0
+
+    async def test_invalid_payload_at_worker_dead_letters_and_worker_goes_on(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+        seen: list[int] = []
+
+        async def double(ctx: JobContext, data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n * 2)
+
+        bad = await self.enqueue_raw(backend, queue, {"n": "not a number"})
+        good = await self.enqueue_raw(backend, queue, {"n": 2})
+        await self.run_burst(
+            backend,
+            [self.processor(queue, double, dead_letter_queue=dlq, retry_options={"attempts": 3})],
+        )
+        assert seen == [2]
+        assert (await self.job(backend, queue, bad)).state == JobState.DEAD_LETTERED
+        good_info = await self.job(backend, queue, good)
+        assert good_info.state == JobState.COMPLETED
+        assert good_info.result == {"n": 4}
+        [record] = await backend.dead_letters(dlq)
+        assert record.reason == "invalid_payload"
+        assert record.job_id == bad
+        assert record.payload == {"n": "not a number"}
+        assert record.attempts == 1
+
+    # ------------------------------------------------------------------ retries
+
+    async def test_attempts_count_the_first_try(self, backend: Backend, queue: str) -> None:
+        dlq = f"{queue}-dlq"
+        calls: list[int] = []
+
+        async def always_fails(ctx: JobContext, data: Item) -> Doubled:
+            calls.append(ctx.attempt)
+            raise RuntimeError(f"failure {ctx.attempt}")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 1})
+        retry = RetryOptions(attempts=3, backoff="fixed", delay=self.backoff_ms // 4)
+        report = await self.run_burst(
+            backend,
+            [self.processor(queue, always_fails, retry_options=retry, dead_letter_queue=dlq)],
+        )
+        assert calls == [1, 2, 3]
+        info = await self.job(backend, queue, job)
+        assert info.state == JobState.DEAD_LETTERED
+        assert info.attempts_made == 3
+        assert info.error is not None and info.error.message == "failure 3"
+        assert report.retried == 2 and report.dead_lettered == 1
+
+    async def _retry_gaps(
+        self, backend: Backend, queue: str, retry: RetryOptions, fail_times: int
+    ) -> list[float]:
+        started: list[float] = []
+
+        async def flaky(ctx: JobContext, data: Item) -> Doubled:
+            started.append(time.monotonic())
+            if ctx.attempt <= fail_times:
+                raise RuntimeError("not yet")
+            return Doubled(n=data.n)
+
+        job = await self.enqueue_raw(backend, queue, {"n": 5})
+        await self.run_burst(backend, [self.processor(queue, flaky, retry_options=retry)])
+        assert (await self.job(backend, queue, job)).state == JobState.COMPLETED
+        assert len(started) == fail_times + 1
+        return [b - a for a, b in zip(started, started[1:], strict=False)]
+
+    async def test_fixed_backoff_waits_the_delay(self, backend: Backend, queue: str) -> None:
+        retry = RetryOptions(attempts=3, backoff="fixed", delay=self.backoff_ms)
+        gaps = await self._retry_gaps(backend, queue, retry, fail_times=2)
+        slack = 0.005  # stored times are whole milliseconds
+        assert all(gap >= self.backoff_ms / 1000 - slack for gap in gaps), gaps
+
+    async def test_exponential_backoff_grows_by_factor(self, backend: Backend, queue: str) -> None:
+        retry = RetryOptions(attempts=3, backoff="exponential", delay=self.backoff_ms, factor=3)
+        gaps = await self._retry_gaps(backend, queue, retry, fail_times=2)
+        slack = 0.005
+        assert gaps[0] >= self.backoff_ms / 1000 - slack, gaps
+        assert gaps[1] >= 3 * self.backoff_ms / 1000 - slack, gaps
+
+    async def test_non_retryable_error_dead_letters_at_once(
+        self, backend: Backend, queue: str
+    ) -> None:
+        dlq = f"{queue}-dlq"
+        calls: list[int] = []
+
+        async def refuses(ctx: JobContext, data: Item) -> Doubled:
+            calls.append(ctx.attempt)
+            raise NonRetryableError("this can never work")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 1})
+        await self.run_burst(
+            backend,
+            [self.processor(queue, refuses, retry_options={"attempts": 5}, dead_letter_queue=dlq)],
+        )
+        assert calls == [1]
+        assert (await self.job(backend, queue, job)).state == JobState.DEAD_LETTERED
+        [record] = await backend.dead_letters(dlq)
+        assert record.reason == "non_retryable"
+        assert record.error.type == "NonRetryableError"
+
+    # ------------------------------------------------------------------ dead-letter queue
+
+    async def test_dead_letter_record_and_replay(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+        broken = True
+
+        async def until_fixed(ctx: JobContext, data: Item) -> Doubled:
+            if broken:
+                raise RuntimeError("downstream is down")
+            return Doubled(n=data.n * 2)
+
+        processor = self.processor(
+            queue,
+            until_fixed,
+            retry_options={"attempts": 2, "delay": 1},
+            dead_letter_queue=dlq,
+        )
+        job = await self.enqueue_raw(backend, queue, {"n": 7})
+        await self.run_burst(backend, [processor])
+        assert (await self.job(backend, queue, job)).state == JobState.DEAD_LETTERED
+        [record] = await backend.dead_letters(dlq)
+        assert (record.queue, record.job_id, record.payload) == (queue, job, {"n": 7})
+        assert record.attempts == 2
+        assert record.reason == "attempts_exhausted"
+        assert record.error.type == "RuntimeError"
+        assert record.error.message == "downstream is down"
+        assert "Traceback" in record.error.traceback
+        assert record.failed_at_ms > 0
+        counts = await backend.counts(queue)
+        assert counts.dead_lettered == 1
+
+        broken = False
+        assert await backend.replay(dlq) == 1
+        assert await backend.dead_letters(dlq) == []
+        await self.run_burst(backend, [processor])
+        info = await self.job(backend, queue, job)
+        assert info.state == JobState.COMPLETED
+        assert info.result == {"n": 14}
+
+    async def test_replay_by_id_moves_only_that_record(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def refuses(data: Item) -> Doubled:
+            raise NonRetryableError("no")
+
+        for n in (1, 2):
+            await self.enqueue_raw(backend, queue, {"n": n})
+        await self.run_burst(backend, [self.processor(queue, refuses, dead_letter_queue=dlq)])
+        records = await backend.dead_letters(dlq)
+        assert sorted(r.payload["n"] for r in records) == [1, 2]
+        assert await backend.replay(dlq, [records[0].id]) == 1
+        [left] = await backend.dead_letters(dlq)
+        assert left.id == records[1].id
+        assert (await backend.counts(queue)).waiting == 1
+
+    async def test_without_dead_letter_queue_the_job_fails(
+        self, backend: Backend, queue: str
+    ) -> None:
+        async def refuses(data: Item) -> Doubled:
+            raise NonRetryableError("no")
+
+        handle = await self.typed(queue).enqueue(Item(n=1), backend=backend)
+        await self.run_burst(backend, [self.processor(queue, refuses)])
+        assert await handle.status() == JobState.FAILED
+        with pytest.raises(JobFailedError, match="NonRetryableError: no"):
+            await handle.result(timeout=5)
+
+    # ------------------------------------------------------------------ timeout
+
+    async def test_timeout_fails_the_attempt(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "timeout")
+        dlq = f"{queue}-dlq"
+        calls: list[int] = []
+
+        async def hangs(ctx: JobContext, data: Item) -> Doubled:
+            calls.append(ctx.attempt)
+            await asyncio.sleep(30)
+            return Doubled(n=0)
+
+        job = await self.enqueue_raw(backend, queue, {"n": 1})
+        await self.run_burst(
+            backend,
+            [
+                self.processor(
+                    queue,
+                    hangs,
+                    timeout=100,
+                    retry_options={"attempts": 2, "delay": 1},
+                    dead_letter_queue=dlq,
+                )
+            ],
+        )
+        assert calls == [1, 2]  # a timeout is retried like any failure
+        info = await self.job(backend, queue, job)
+        assert info.state == JobState.DEAD_LETTERED
+        assert info.error is not None and info.error.type == "JobTimeoutError"
+
+    # ------------------------------------------------------------------ ordering and timing
+
+    async def test_priority_one_is_served_first(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "priority")
+        order: list[int] = []
+
+        async def record(data: Item) -> Doubled:
+            order.append(data.n)
+            return Doubled(n=data.n)
+
+        typed = self.typed(queue)
+        for priority in (5, 1, 3, 1):
+            await typed.enqueue(Item(n=priority), priority=priority, backend=backend)
+        await self.run_burst(backend, [self.processor(queue, record, concurrency=1)])
+        assert order == [1, 1, 3, 5]
+
+    async def test_processor_default_priority_and_delay_apply(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "delay")
+        options = ProcessorOptions(delay=self.delay_ms)
+        handle = await self.typed(queue, options).enqueue(Item(n=1), backend=backend)
+        assert await handle.status() == JobState.DELAYED
+        now = await self.typed(queue, options).enqueue(Item(n=2), delay=0, backend=backend)
+        assert await now.status() == JobState.WAITING
+
+    async def test_delayed_job_waits(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "delay")
+
+        async def double(data: Item) -> Doubled:
+            return Doubled(n=data.n * 2)
+
+        handle = await self.typed(queue).enqueue(Item(n=4), delay=self.delay_ms, backend=backend)
+        assert await handle.status() == JobState.DELAYED
+        assert (await backend.counts(queue)).delayed == 1
+        await self.run_burst(backend, [self.processor(queue, double)])
+        info = await handle.info()
+        assert info is not None and info.state == JobState.COMPLETED
+        assert info.finished_at_ms is not None
+        assert info.finished_at_ms - info.enqueued_at_ms >= self.delay_ms
+
+    async def test_job_id_is_idempotent(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "job_id")
+        seen: list[int] = []
+
+        async def record(data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n)
+
+        typed = self.typed(queue)
+        first = await typed.enqueue(Item(n=1), job_id="order-42", backend=backend)
+        second = await typed.enqueue(Item(n=2), job_id="order-42", backend=backend)
+        assert first.id == second.id == "order-42"
+        assert (await backend.counts(queue)).waiting == 1
+        await self.run_burst(backend, [self.processor(queue, record)])
+        assert seen == [1]
+        again = await typed.enqueue(Item(n=3), job_id="order-42", backend=backend)
+        assert again.id == "order-42"
+        assert await again.status() == JobState.COMPLETED  # still the first job, not a new one
+
+    async def test_repeat_every_runs_on_schedule_up_to_limit(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "cron")
+        seen: list[int] = []
+
+        async def record(data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n)
+
+        processor = self.processor(queue, record)
+        repeat = Repeat(every=1000, limit=2)
+        await self.typed(queue).enqueue(Item(n=9), repeat=repeat, backend=backend)
+        await self.run_burst(backend, [processor])  # the first run is immediate
+        assert seen == [9]
+        assert (await backend.counts(queue)).delayed == 1  # the next run is scheduled
+        await asyncio.sleep(1.1)
+        await self.run_burst(backend, [processor])
+        assert seen == [9, 9]
+        counts = await backend.counts(queue)
+        assert (counts.waiting, counts.delayed, counts.completed) == (0, 0, 2)  # limit reached
+
+    async def test_repeat_cron_waits_for_its_time_and_is_not_duplicated(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "cron")
+        typed = self.typed(queue)
+        repeat = Repeat(cron="0 3 1 1 *")  # 03:00 UTC on January 1st
+        first = await typed.enqueue(Item(n=1), repeat=repeat, backend=backend)
+        second = await typed.enqueue(Item(n=1), repeat=repeat, backend=backend)
+        assert first.id == second.id
+        assert await first.status() == JobState.DELAYED
+        counts = await backend.counts(queue)
+        assert (counts.waiting, counts.delayed) == (0, 1)
+
+    # ------------------------------------------------------------------ stalled jobs
+
+    async def test_stalled_job_is_recovered(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "stalled_recovery")
+        seen: list[int] = []
+        stalled: list[JobEvent] = []
+
+        async def record(data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n)
+
+        job = await self.enqueue_raw(backend, queue, {"n": 3})
+        assert await self.abandon(backend, queue) == job
+        options = self.worker_options([self.processor(queue, record, max_stalled_count=1)])
+        options.events.subscribe("stalled", stalled.append)
+        report = await asyncio.wait_for(backend.run_worker(options), self.run_timeout_s)
+        assert seen == [3]
+        assert report.stalled == 1
+        assert [e.job_id for e in stalled] == [job]
+        info = await self.job(backend, queue, job)
+        assert info.state == JobState.COMPLETED
+        assert info.attempts_made == 1  # the attempt the dead worker lost does not count
+
+    async def test_stalled_past_max_stalled_count_dead_letters(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "stalled_recovery")
+        dlq = f"{queue}-dlq"
+
+        async def never_called(data: Item) -> Doubled:
+            raise AssertionError("a job past max_stalled_count must not run again")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 3})
+        await self.abandon(backend, queue)
+        processor = self.processor(queue, never_called, max_stalled_count=0, dead_letter_queue=dlq)
+        await self.run_burst(backend, [processor])
+        assert (await self.job(backend, queue, job)).state == JobState.DEAD_LETTERED
+        [record] = await backend.dead_letters(dlq)
+        assert record.reason == "stalled"
+
+    # ------------------------------------------------------------------ progress, results
+
+    async def test_progress_is_stored(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "progress")
+
+        async def steps(ctx: JobContext, data: Item) -> Doubled:
+            for done in range(1, data.n + 1):
+                await ctx.progress.update(processed=done, total=data.n)
+            return Doubled(n=data.n)
+
+        handle = await self.typed(queue).enqueue(Item(n=4), backend=backend)
+        await self.run_burst(backend, [self.processor(queue, steps)])
+        assert await handle.progress() == {"processed": 4, "total": 4, "percentage": 100.0}
+
+    async def test_sync_processor_runs_in_a_thread_with_progress(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "progress")
+
+        def blocking(ctx: JobContext, data: Item) -> Doubled:
+            time.sleep(0.01)
+            ctx.progress.update(percentage=50)
+            return Doubled(n=data.n + 1)
+
+        handle = await self.typed(queue).enqueue(Item(n=1), backend=backend)
+        await self.run_burst(backend, [self.processor(queue, blocking)])
+        assert await handle.result(timeout=5) == Doubled(n=2)
+        assert await handle.progress() == {"percentage": 50}
+
+    async def test_result_through_job_handle_is_typed(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "results")
+
+        async def double(data: Item) -> Doubled:
+            return Doubled(n=data.n * 2)
+
+        handle: JobHandle[Doubled] = await self.typed(queue).enqueue(Item(n=21), backend=backend)
+        assert await handle.status() == JobState.WAITING
+        worker = asyncio.create_task(self.run_burst(backend, [self.processor(queue, double)]))
+        result = await handle.result(timeout=self.run_timeout_s)
+        await worker
+        assert result == Doubled(n=42)
+        assert isinstance(result, Doubled)
+        assert await handle.status() == JobState.COMPLETED
+
+    # ------------------------------------------------------------------ batch
+
+    async def test_batch_gathers_and_retries_a_failed_item_alone(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "batch")
+        sizes: list[list[int]] = []
+        failed_once: set[int] = set()
+
+        async def handle_batch(ctx: JobContext, data: list[Item]) -> list[Doubled]:
+            sizes.append([item.n for item in data])
+            for index, item in enumerate(data):
+                if item.n == 1 and item.n not in failed_once:
+                    failed_once.add(item.n)
+                    ctx.fail_item(index, "item 1 is flaky")
+            return [Doubled(n=item.n * 2) for item in data]
+
+        ids = [await self.enqueue_raw(backend, queue, {"n": n}) for n in range(4)]
+        processor = self.processor(
+            queue,
+            handle_batch,
+            batch=BatchOptions(size=4, timeout=200),
+            retry_options={"attempts": 2, "delay": 1},
+        )
+        await self.run_burst(backend, [processor])
+        assert sizes == [[0, 1, 2, 3], [1]]
+        infos = [await self.job(backend, queue, job) for job in ids]
+        assert [i.state for i in infos] == [JobState.COMPLETED] * 4
+        assert [i.result for i in infos] == [{"n": 0}, {"n": 2}, {"n": 4}, {"n": 6}]
+        assert [i.attempts_made for i in infos] == [1, 2, 1, 1]
+
+    # ------------------------------------------------------------------ events
+
+    async def test_events_are_limited_to_the_declared_ones(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "events")
+
+        async def positive(data: Item) -> Doubled:
+            if data.n < 0:
+                raise NonRetryableError("negative")
+            return Doubled(n=data.n)
+
+        other = f"{queue}-all"
+        for name in (queue, other):
+            await self.enqueue_raw(backend, name, {"n": 1})
+            await self.enqueue_raw(backend, name, {"n": -1})
+        seen: list[JobEvent] = []
+        options = self.worker_options(
+            [
+                self.processor(queue, positive, events=["completed"]),
+                self.processor(other, positive),
+            ]
+        )
+        options.events.subscribe("*", seen.append)
+        await asyncio.wait_for(backend.run_worker(options), self.run_timeout_s)
+        assert {e.name for e in seen if e.queue == queue} == {"completed"}
+        assert {e.name for e in seen if e.queue == other} >= {
+            "completed",
+            "failed",
+            "dead_lettered",
+        }
+
+    # ------------------------------------------------------------------ monitor
+
+    async def test_monitor_stats(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "metrics")
+        dlq = f"{queue}-dlq"
+
+        async def positive(data: Item) -> Doubled:
+            if data.n < 0:
+                raise NonRetryableError("negative")
+            return Doubled(n=data.n)
+
+        for n in (1, 2, 3, -1):
+            await self.enqueue_raw(backend, queue, {"n": n})
+        await self.run_burst(backend, [self.processor(queue, positive, dead_letter_queue=dlq)])
+        await self.enqueue_raw(backend, queue, {"n": 4}, delay_ms=60_000)
+        stats = await QueueMonitor(queues=[queue], backend=backend).get_stats(queue)
+        assert (stats.completed, stats.dead_lettered, stats.failed) == (3, 1, 0)
+        assert (stats.waiting, stats.active, stats.delayed, stats.queue_size) == (0, 0, 1, 1)
+        assert stats.error_rate == 0.25
+        assert stats.throughput_per_minute > 0
+        assert stats.latency_p50_ms is not None and stats.latency_p95_ms is not None
+        assert 0 <= stats.latency_p50_ms <= stats.latency_p95_ms
+
+    # ------------------------------------------------------------------ concurrency
+
+    async def test_max_concurrency_caps_active_jobs_across_workers(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "global_concurrency")
+        active = 0
+        peak = 0
+
+        async def slow(data: Item) -> Doubled:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.05)
+            active -= 1
+            return Doubled(n=data.n)
+
+        for n in range(8):
+            await self.enqueue_raw(backend, queue, {"n": n})
+        processors = [self.processor(queue, slow, concurrency=4, max_concurrency=2)]
+        reports = await asyncio.gather(
+            self.run_burst(backend, processors), self.run_burst(backend, processors)
+        )
+        assert sum(r.completed for r in reports) == 8
+        assert peak <= 2
+
+    async def test_concurrency_runs_jobs_side_by_side(self, backend: Backend, queue: str) -> None:
+        active = 0
+        peak = 0
+
+        async def slow(data: Item) -> Doubled:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.05)
+            active -= 1
+            return Doubled(n=data.n)
+
+        for n in range(6):
+            await self.enqueue_raw(backend, queue, {"n": n})
+        await self.run_burst(backend, [self.processor(queue, slow, concurrency=3)])
+        assert 1 < peak <= 3
