@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from pikku_queue.adapters.memory import MemoryBackend
 from pikku_queue.adapters.sqlite import SqliteBackend
 from pikku_queue.conformance import BackendConformance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -170,7 +171,7 @@ class BackendConformance:
         await self.run_burst(backend, [self.processor(queue, flaky, retry_options=retry)])
         assert (await self.job(backend, queue, job)).state == JobState.COMPLETED
         assert len(started) == fail_times + 1
-        return [b - a for a, b in zip(started, started[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(started)]
 
     async def test_fixed_backoff_waits_the_delay(self, backend: Backend, queue: str) -> None:
         retry = RetryOptions(attempts=3, backoff="fixed", delay=self.backoff_ms)
