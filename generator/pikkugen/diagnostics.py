@@ -1,0 +1,51 @@
+"""The one place diagnostics become text, and the one rule for the process exit code.
+
+Format (like compilers, so editors and CI annotate the line):
+`path:line:col: error[PK103]: message` then `  hint: ...` on its own line when there is a hint.
+Missing parts are left out (`path: warning[PK003]: ...`, `pikkugen: error[PK004]: ...`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pikkugen.model import Diagnostic
+
+#: Exit codes: everything is current / `--check` found stale output / an error diagnostic.
+EXIT_OK = 0
+EXIT_STALE = 1
+EXIT_ERROR = 2
+
+
+def _where(d: Diagnostic) -> str:
+    if d.path is None:
+        return "pikkugen"
+    if d.line is None:
+        return d.path
+    if d.column is None:
+        return f"{d.path}:{d.line}"
+    return f"{d.path}:{d.line}:{d.column}"
+
+
+def _one_line(text: str) -> str:
+    """Messages quote user strings; a newline in one must not forge a second diagnostic line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def render(d: Diagnostic) -> str:
+    text = f"{_where(d)}: {d.level}[{d.code}]: {_one_line(d.message)}"
+    if d.hint:
+        text += f"\n  hint: {_one_line(d.hint)}"
+    return text
+
+
+def render_all(ds: Iterable[Diagnostic]) -> str:
+    """Every diagnostic in a stable order, one per entry, ending with a newline (or "")."""
+    ordered = sorted(ds, key=lambda d: d.sort_key())
+    return "".join(render(d) + "\n" for d in ordered)
+
+
+def exit_code(ds: Iterable[Diagnostic], *, stale: bool) -> int:
+    if any(d.is_error for d in ds):
+        return EXIT_ERROR
+    return EXIT_STALE if stale else EXIT_OK

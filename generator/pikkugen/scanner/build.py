@@ -1,0 +1,366 @@
+"""One declaration-shaped call → a `ProcessorDecl`, or the diagnostics saying why not.
+
+Options are validated with the runtime's own models (`ProcessorOptions`, `QueueDefinition`),
+so the generator accepts exactly what the worker would; each pydantic error is mapped back to
+the keyword or dict key it concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pikku_queue.options import ProcessorOptions, QueueDefinition, queue_name_problem
+from pydantic import ValidationError
+
+from pikkugen.model import Diagnostic, Location, ProcessorDecl, TypeRef
+from pikkugen.scanner.annotations import AnnotationReader, BadAnnotation
+from pikkugen.scanner.codes import diagnostic
+from pikkugen.scanner.discovery import SourceFile
+from pikkugen.scanner.link import Tree, pikku_kind
+from pikkugen.scanner.literals import Evaluator, NotLiteral, Place, Val
+from pikkugen.scanner.modules import is_importable
+from pikkugen.scanner.summary import Decl, Expr, FuncSig
+
+OPTION_NAMES: tuple[str, ...] = tuple(ProcessorOptions.model_fields)
+_DECLARATION_KINDS = {"decorator": "queue_processor", "call": "add_queue_processor"}
+
+
+class Builder:
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.evaluator = Evaluator(tree)
+
+    def build(self, file: SourceFile, decl: Decl) -> tuple[ProcessorDecl | None, list[Diagnostic]]:
+        call = decl["call"]
+        expected = _DECLARATION_KINDS[decl["form"]]
+        parts = [str(p) for p in call.get("func", [])]
+        targets = self.tree.resolve(file.module, parts) if parts else []
+        here = self.evaluator.place(file.module, call)
+        if expected not in {pikku_kind(t) for t in targets}:
+            if parts and parts[-1] == expected:
+                where = f"`{targets[0].qualname}`" if targets else "nothing known"
+                return None, [
+                    _at(
+                        "PK108",
+                        f"`{'.'.join(parts)}` resolves to {where}, not pikku_queue's {expected}; ignored",
+                        here,
+                    )
+                ]
+            return None, []
+        problems: list[Diagnostic] = []
+        if decl["nested"]:
+            return None, [
+                _at(
+                    "PK101",
+                    f"{expected} is used inside a function or class body; the generated registry "
+                    "imports processors by module path",
+                    here,
+                    hint="declare the processor on a module-level function",
+                )
+            ]
+        if call.get("bare"):
+            return None, [
+                _at(
+                    "PK102",
+                    "@queue_processor needs the queue name",
+                    here,
+                    hint='write @queue_processor("queue-name", ...)',
+                )
+            ]
+        kwargs: list[Expr] = list(call.get("kwargs", []))
+        args: list[Expr] = list(call.get("args", []))
+        name_expr: Expr | None = None
+        if expected == "queue_processor" and args:
+            name_expr, args = args[0], args[1:]
+        for arg in args:
+            problems.append(
+                _at(
+                    "PK105",
+                    f"{expected} takes the queue name and then keyword arguments only",
+                    self.evaluator.place(file.module, arg),
+                )
+            )
+        by_name: dict[str, Expr] = {}
+        for kwarg in kwargs:
+            by_name.setdefault(str(kwarg["name"]), kwarg)
+        if name_expr is None and "name" in by_name:
+            name_expr = by_name["name"]["value"]
+        queue, name_problems = self._queue_name(file, name_expr, here, expected)
+        problems.extend(name_problems)
+        function = self._function(file, decl, by_name, here, problems)
+        options = self._options(file, queue, by_name, expected, here, problems)
+        if queue is None or function is None or options is None:
+            return None, problems
+        func_module, sig = function
+        types = self._types(func_module, sig, options, problems)
+        if types is None or problems:
+            return None, problems
+        (input_ref, output_ref), takes_context = types
+        return (
+            ProcessorDecl(
+                name=queue,
+                function=f"{func_module}.{sig['name']}",
+                module=func_module,
+                input=input_ref,
+                output=output_ref,
+                is_async=sig["is_async"],
+                takes_context=takes_context,
+                location=Location(path=here.path, line=here.line, column=here.column),
+                options=options,
+            ),
+            problems,
+        )
+
+    # -- parts ------------------------------------------------------------------------------
+
+    def _queue_name(
+        self, file: SourceFile, expr: Expr | None, here: Place, expected: str
+    ) -> tuple[str | None, list[Diagnostic]]:
+        if expr is None:
+            return None, [_at("PK102", f"{expected} needs the queue name", here)]
+        try:
+            value = self.evaluator.evaluate(file.module, expr)
+        except NotLiteral as exc:
+            return None, [exc.problem]
+        if not isinstance(value.value, str):
+            return None, [
+                _at(
+                    "PK102",
+                    f"the queue name must be a string, not {type(value.value).__name__}",
+                    value.place,
+                )
+            ]
+        problem = queue_name_problem(value.value)
+        if problem is not None:
+            return None, [_at("PK103", f"{problem}: {value.value!r}", value.place)]
+        return value.value, []
+
+    def _function(
+        self,
+        file: SourceFile,
+        decl: Decl,
+        by_name: dict[str, Expr],
+        here: Place,
+        problems: list[Diagnostic],
+    ) -> tuple[str, FuncSig] | None:
+        if decl["form"] == "decorator":
+            sig = decl["func"]
+            if sig is None:
+                return None
+            module = file.module
+        else:
+            func = by_name.get("func")
+            if func is None or func["value"].get("k") != "name":
+                place = self.evaluator.place(file.module, func) if func else here
+                problems.append(
+                    _at(
+                        "PK106",
+                        "add_queue_processor needs func= naming a module-level function",
+                        place,
+                    )
+                )
+                return None
+            value: Expr = func["value"]
+            parts = [str(p) for p in value.get("parts", [])]
+            targets = self.tree.resolve(file.module, parts)
+            found = None
+            for target in targets[:1]:
+                if "." in target.qualname:
+                    module, name = target.qualname.rsplit(".", 1)
+                    summary = self.tree.summary(module)
+                    if summary is not None and name in summary["functions"]:
+                        found = (module, summary["functions"][name])
+            if found is None:
+                problems.append(
+                    _at(
+                        "PK107",
+                        f"`{'.'.join(parts)}` is not a module-level function of the scanned tree",
+                        self.evaluator.place(file.module, value),
+                        hint="pass a function defined with `def` in a module pikkugen scans",
+                    )
+                )
+                return None
+            module, sig = found
+        if not is_importable(module):
+            problems.append(
+                _at(
+                    "PK109",
+                    f"module `{module}` is not importable, so its processors cannot be registered",
+                    here,
+                    hint="rename the file (and folders) to Python identifiers",
+                )
+            )
+            return None
+        return module, sig
+
+    def _options(
+        self,
+        file: SourceFile,
+        queue: str | None,
+        by_name: dict[str, Expr],
+        expected: str,
+        here: Place,
+        problems: list[Diagnostic],
+    ) -> ProcessorOptions | None:
+        raw: dict[str, Any] = {}
+        vals: dict[str, Val] = {}
+        failed = False
+        for key, kwarg in by_name.items():
+            if key in ("name", "func") and (key == "name" or expected == "add_queue_processor"):
+                continue
+            place = self.evaluator.place(file.module, kwarg)
+            if key not in OPTION_NAMES:
+                problems.append(
+                    _at(
+                        "PK202",
+                        f"unknown option `{key}`; valid options: {', '.join(OPTION_NAMES)}",
+                        place,
+                    )
+                )
+                failed = True
+                continue
+            try:
+                value = self.evaluator.evaluate(file.module, kwarg["value"])
+            except NotLiteral as exc:
+                problems.append(exc.problem)
+                failed = True
+                continue
+            vals[key] = Val(value.value, place, value.children)
+            if value.value is None and key in ("retry_options", "events"):
+                continue  # the runtime treats None as "use the default"
+            raw[key] = value.value
+        if failed:
+            return None
+        try:
+            options = ProcessorOptions.model_validate(raw)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                place = _locate(vals, loc, here)
+                label = ".".join(str(p) for p in loc)
+                message = str(error["msg"]).removeprefix("Value error, ")
+                problems.append(_at("PK203", f"{label}: {message}" if label else message, place))
+            return None
+        if queue is not None and options.dead_letter_queue == queue:
+            problems.append(
+                _at(
+                    "PK205",
+                    f"dead_letter_queue cannot be the queue itself ({queue!r}): "
+                    "failed jobs would be retried forever",
+                    vals["dead_letter_queue"].place,
+                    hint="name a separate queue, e.g. " + repr(f"{queue}-dlq"[:80]),
+                )
+            )
+            return None
+        if queue is not None:
+            try:
+                QueueDefinition(name=queue, options=options)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                problems.append(
+                    _at(
+                        "PK203",
+                        str(first["msg"]).removeprefix("Value error, "),
+                        _first_place(vals, here),
+                    )
+                )
+                return None
+        return options
+
+    def _types(
+        self, module: str, sig: FuncSig, options: ProcessorOptions, problems: list[Diagnostic]
+    ) -> tuple[tuple[TypeRef, TypeRef], bool] | None:
+        file = self.tree.files[module]
+        positional = [p for p in sig["params"] if p["kind"] == "positional"]
+        pos = sig["p"]
+        where = Place(file.rel, int(pos[0]), int(pos[1]))
+        if len(positional) not in (1, 2):
+            problems.append(
+                _at(
+                    "PK305",
+                    f"`{sig['name']}` takes {len(positional)} positional parameters; "
+                    "a processor takes (data) or (ctx, data)",
+                    where,
+                )
+            )
+            return None
+        payload = positional[-1]
+        reader = AnnotationReader(self.tree, module, file.rel)
+        annotation = payload["ann"]
+        returns = sig["returns"]
+        missing = False
+        if annotation is None:
+            ppos = payload["p"]
+            problems.append(
+                _at(
+                    "PK301",
+                    f"parameter `{payload['name']}` of `{sig['name']}` has no annotation; "
+                    "pikkugen reads the payload type from it",
+                    Place(file.rel, int(ppos[0]), int(ppos[1])),
+                )
+            )
+            missing = True
+        if returns is None:
+            problems.append(
+                _at(
+                    "PK301",
+                    f"`{sig['name']}` has no return annotation; pikkugen reads the result type "
+                    "from it (write `-> None` if it returns nothing)",
+                    where,
+                )
+            )
+            missing = True
+        if missing or annotation is None or returns is None:
+            return None
+        if options.batch is not None:
+            element_in = reader.element(annotation)
+            element_out = reader.element(returns)
+            for element, expr, what in (
+                (element_in, annotation, "take"),
+                (element_out, returns, "return"),
+            ):
+                if element is None:
+                    epos = expr.get("p") or pos
+                    problems.append(
+                        _at(
+                            "PK304",
+                            f"a batch processor must {what} `list[X]`",
+                            Place(file.rel, int(epos[0]), int(epos[1])),
+                            hint="batch processors receive a list of payloads and return one result per item",
+                        )
+                    )
+            if element_in is None or element_out is None:
+                return None
+            annotation, returns = element_in, element_out
+        try:
+            input_ref = reader.type_ref(annotation)
+            output_ref = reader.type_ref(returns)
+        except BadAnnotation as exc:
+            problems.append(exc.problem)
+            return None
+        return (input_ref, output_ref), len(positional) == 2
+
+
+def _at(code: str, message: str, place: Place, hint: str | None = None) -> Diagnostic:
+    return diagnostic(
+        code, message, path=place.path, line=place.line, column=place.column, hint=hint
+    )
+
+
+def _locate(vals: dict[str, Val], loc: tuple[Any, ...], fallback: Place) -> Place:
+    """The most precise known position for a pydantic error location."""
+    if not loc or str(loc[0]) not in vals:
+        return _first_place(vals, fallback)
+    current = vals[str(loc[0])]
+    for part in loc[1:]:
+        child = current.children.get(part)
+        if child is None:
+            break
+        current = child
+    return current.place
+
+
+def _first_place(vals: dict[str, Val], fallback: Place) -> Place:
+    for val in vals.values():
+        return val.place
+    return fallback

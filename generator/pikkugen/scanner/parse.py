@@ -1,0 +1,437 @@
+"""The per-file pass: source bytes → `ModuleSummary`, with libcst and no import of the code.
+
+One walk over the top-level statements tracks imports by hand (RESEARCH.md: ~4× faster than
+libcst's scope/qualified-name providers) and collects what linking needs: bindings, literal
+constants, function signatures and every call that may be a declaration. Positions are computed
+afterwards for the few statements that hold something reportable (see `positions`).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import libcst as cst
+
+from pikkugen.scanner.exprs import PosOf, convert, convert_call, dotted
+from pikkugen.scanner.positions import Statement, first_lines, positions
+from pikkugen.scanner.summary import (
+    Binding,
+    Decl,
+    FuncSig,
+    ModuleSummary,
+    Param,
+    Problem,
+    empty_summary,
+)
+
+#: How many files this process has parsed with libcst (tests use it to prove cache hits).
+parse_count = 0
+
+_STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+_DECLARATION_NAMES = frozenset({"queue_processor", "add_queue_processor"})
+
+
+def summarize(data: bytes) -> ModuleSummary:
+    """Summarise one file. Never raises on bad input: problems land in `summary["problem"]`."""
+    global parse_count
+    text_or_problem = _decode(data)
+    if not isinstance(text_or_problem, str):
+        return empty_summary(text_or_problem)
+    text = text_or_problem
+    try:
+        parse_count += 1
+        module = cst.parse_module(text)
+    except RecursionError:
+        return empty_summary(_too_deep())
+    except Exception as exc:  # ParserSyntaxError, or libcst's own errors on odd input
+        return empty_summary(_syntax_problem(text, exc))
+    try:
+        return _Summarizer(module).run()
+    except RecursionError:
+        return empty_summary(_too_deep())
+    except Exception as exc:  # a scanner bug must not hide the other files' results
+        return empty_summary(
+            {"code": "PK900", "message": f"internal scanner error: {exc!r}", "line": 1, "column": 1}
+        )
+
+
+def _too_deep() -> Problem:
+    return {
+        "code": "PK006",
+        "message": "the file nests too deeply to analyse",
+        "line": 1,
+        "column": 1,
+    }
+
+
+def _decode(data: bytes) -> str | Problem:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        return {"code": "PK002", "message": str(exc.msg), "line": exc.lineno or 1, "column": 1}
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        return {
+            "code": "PK002",
+            "message": f"cannot decode byte 0x{data[exc.start]:02x} as {encoding}",
+            "line": line,
+            "column": column,
+        }
+
+
+def _syntax_problem(text: str, exc: Exception) -> Problem:
+    """libcst's positions for syntax errors can be wrong; CPython's parser gives the real ones."""
+    try:
+        compile(text, "<scanned>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as err:
+        return {
+            "code": "PK001",
+            "message": f"invalid syntax: {err.msg}",
+            "line": max(err.lineno or 1, 1),
+            "column": max(err.offset or 1, 1),
+        }
+    except ValueError as err:  # e.g. "source code string cannot contain null bytes"
+        index = text.find("\0")
+        before = text[: max(index, 0)]
+        return {
+            "code": "PK001",
+            "message": f"invalid source: {err}",
+            "line": before.count("\n") + 1,
+            "column": len(before) - (before.rfind("\n") + 1) + 1,
+        }
+    except (RecursionError, MemoryError):
+        return _too_deep()
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return {
+        "code": "PK005",
+        "message": f"libcst cannot parse this file although Python can: {first}",
+        "line": 1,
+        "column": 1,
+    }
+
+
+class _Nested(cst.CSTVisitor):
+    """Finds declaration-shaped calls inside function and class bodies (they would not be
+    importable processors, so they are reported rather than silently skipped)."""
+
+    def __init__(self, call_names: frozenset[str]) -> None:
+        self.call_names = call_names
+        self.decorated: list[cst.FunctionDef] = []
+        self.calls: list[cst.Call] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if any(_decorator_call(d) is not None for d in node.decorators):
+            self.decorated.append(node)
+        return True
+
+    def visit_Decorator(self, node: cst.Decorator) -> bool:
+        return False  # a decorator call is reported with its function, not as a call
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        parts = dotted(node.func)
+        if parts is not None and parts[-1] in self.call_names:
+            self.calls.append(node)
+        return True
+
+
+def _decorator_call(decorator: cst.Decorator) -> cst.Call | list[str] | None:
+    expr = decorator.decorator
+    if isinstance(expr, cst.Call):
+        return expr if dotted(expr.func) is not None else None
+    return dotted(expr)
+
+
+class _Summarizer:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.summary = empty_summary()
+        #: top-level index → the statement (possibly stubbed) whose positions are needed.
+        self.wanted: dict[int, Statement] = {}
+        self.jobs: list[Callable[[PosOf], None]] = []
+        self.call_names: set[str] = set(_DECLARATION_NAMES)
+
+    def run(self) -> ModuleSummary:
+        body = self.module.body
+        self._collect_imports(body)
+        for index, statement in enumerate(body):
+            self._top_level(index, statement)
+        if self.wanted:
+            lines = first_lines(self.module, max(self.wanted) + 1)
+            found = positions(self.module, ((lines[i], s) for i, s in self.wanted.items()))
+
+            def pos_of(node: cst.CSTNode) -> list[int]:
+                return found.get(node, [1, 1])
+
+            for job in self.jobs:
+                job(pos_of)
+        return self.summary
+
+    # -- bindings -----------------------------------------------------------------------------
+
+    def _bind(self, name: str, binding: Binding, conditional: bool) -> None:
+        bindings = self.summary["bindings"]
+        if conditional and name in bindings:
+            if binding not in bindings[name]:
+                bindings[name].append(binding)
+        else:
+            bindings[name] = [binding]
+
+    def _collect_imports(self, body: Sequence[cst.BaseStatement]) -> None:
+        """Names imported under an alias of `add_queue_processor` (for nested-call search)."""
+        for statement in body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.ImportFrom) and not isinstance(
+                        small.names, cst.ImportStar
+                    ):
+                        for alias in small.names:
+                            if (
+                                isinstance(alias.name, cst.Name)
+                                and alias.name.value in _DECLARATION_NAMES
+                            ):
+                                self.call_names.add(_alias_name(alias) or alias.name.value)
+
+    def _import(self, node: cst.Import, conditional: bool) -> None:
+        for alias in node.names:
+            parts = dotted(alias.name)
+            if parts is None:
+                continue
+            full = ".".join(parts)
+            asname = _alias_name(alias)
+            if asname is not None:
+                self._bind(asname, {"kind": "import", "module": full, "name": full}, conditional)
+            else:
+                self._bind(
+                    parts[0], {"kind": "import", "module": parts[0], "name": full}, conditional
+                )
+
+    def _import_from(self, node: cst.ImportFrom, conditional: bool) -> None:
+        level = len(node.relative)
+        module = ".".join(dotted(node.module) or []) if node.module is not None else ""
+        if isinstance(node.names, cst.ImportStar):
+            star = {"level": level, "module": module}
+            if star not in self.summary["stars"]:
+                self.summary["stars"].append({"level": level, "module": module})
+            return
+        for alias in node.names:
+            if not isinstance(alias.name, cst.Name):
+                continue
+            name = alias.name.value
+            local = _alias_name(alias) or name
+            self._bind(
+                local, {"kind": "from", "level": level, "module": module, "name": name}, conditional
+            )
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def _top_level(self, index: int, statement: cst.BaseStatement) -> None:
+        self._statement(index, statement, conditional=False)
+
+    def _statement(self, index: int, statement: cst.BaseStatement, conditional: bool) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                self._small(index, small, conditional)
+        elif isinstance(statement, cst.FunctionDef):
+            self._function(index, statement, conditional)
+        elif isinstance(statement, cst.ClassDef):
+            self._bind(statement.name.value, {"kind": "local"}, conditional)
+            self._nested(index, statement)
+        elif isinstance(statement, cst.If):
+            self._block(index, statement.body, True)
+            orelse = statement.orelse
+            while orelse is not None:
+                self._block(index, orelse.body, True)
+                orelse = orelse.orelse if isinstance(orelse, cst.If) else None
+        elif isinstance(statement, cst.Try | cst.TryStar):
+            self._block(index, statement.body, True)
+            for handler in statement.handlers:
+                self._block(index, handler.body, True)
+            if statement.orelse is not None:
+                self._block(index, statement.orelse.body, True)
+            if statement.finalbody is not None:
+                self._block(index, statement.finalbody.body, True)
+        elif isinstance(statement, cst.With | cst.For | cst.While):
+            self._block(index, statement.body, True)
+
+    def _block(self, index: int, block: cst.BaseSuite, conditional: bool) -> None:
+        if isinstance(block, cst.IndentedBlock):
+            for statement in block.body:
+                self._statement(index, statement, conditional)
+        elif isinstance(block, cst.SimpleStatementSuite):
+            for small in block.body:
+                self._small(index, small, conditional)
+
+    def _want(self, index: int) -> None:
+        """Positions are needed inside top-level statement `index` (never a stub then)."""
+        self.wanted[index] = self.module.body[index]
+
+    def _small(
+        self,
+        index: int,
+        small: cst.BaseSmallStatement,
+        conditional: bool,
+    ) -> None:
+        if isinstance(small, cst.Import):
+            self._import(small, conditional)
+        elif isinstance(small, cst.ImportFrom):
+            self._import_from(small, conditional)
+        elif isinstance(small, cst.Assign | cst.AnnAssign):
+            value = small.value
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            if value is None:
+                return
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    name = target.value
+                    self._bind(name, {"kind": "local", "const": True}, conditional)
+                    self._want(index)
+                    self.jobs.append(partial(self._constant, name, value))
+                else:
+                    for inner in _target_names(target):
+                        self._bind(inner, {"kind": "local"}, conditional)
+            if isinstance(value, cst.Call) and dotted(value.func) is not None:
+                self._want(index)
+                self.jobs.append(partial(self._call_decl, value, False))
+        elif isinstance(small, cst.AugAssign):
+            if isinstance(small.target, cst.Name):
+                self._bind(small.target.value, {"kind": "local"}, conditional)
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            call = small.value
+            if dotted(call.func) is not None:
+                self._want(index)
+                self.jobs.append(partial(self._call_decl, call, False))
+        elif isinstance(small, cst.TypeAlias):
+            self._bind(small.name.value, {"kind": "local"}, conditional)
+
+    def _constant(self, name: str, value: cst.BaseExpression, pos_of: PosOf) -> None:
+        self.summary["constants"][name] = convert(value, pos_of)
+
+    def _call_decl(self, call: cst.Call, nested: bool, pos_of: PosOf) -> None:
+        decl: Decl = {
+            "form": "call",
+            "call": convert_call(call, pos_of),
+            "func": None,
+            "nested": nested,
+        }
+        self.summary["decls"].append(decl)
+
+    def _function(self, index: int, node: cst.FunctionDef, conditional: bool) -> None:
+        self._bind(node.name.value, {"kind": "local"}, conditional)
+        has_nested = self._nested(index, node)
+        top = self.module.body[index]
+        if top is node and not has_nested:
+            node = node.with_changes(body=_STUB)
+            self.wanted[index] = node
+        else:
+            self.wanted[index] = top
+        self.jobs.append(partial(self._record_function, node))
+
+    def _record_function(self, node: cst.FunctionDef, pos_of: PosOf) -> None:
+        sig = _signature(node, pos_of)
+        self.summary["functions"][sig["name"]] = sig
+        for decorator in node.decorators:
+            self._decorator_decl(decorator, sig, pos_of, nested=False)
+
+    def _decorator_decl(
+        self, decorator: cst.Decorator, sig: FuncSig, pos_of: PosOf, *, nested: bool
+    ) -> None:
+        found = _decorator_call(decorator)
+        if found is None:
+            return
+        if isinstance(found, cst.Call):
+            call = convert_call(found, pos_of)
+        else:
+            call = {
+                "k": "call",
+                "func": found,
+                "args": [],
+                "kwargs": [],
+                "bare": True,
+                "p": pos_of(decorator.decorator),
+            }
+        self.summary["decls"].append(
+            {"form": "decorator", "call": call, "func": sig, "nested": nested}
+        )
+
+    def _nested(self, index: int, node: cst.FunctionDef | cst.ClassDef) -> bool:
+        finder = _Nested(frozenset(self.call_names))
+        node.body.visit(finder)
+        if not finder.decorated and not finder.calls:
+            return False
+        self.wanted[index] = self.module.body[index]
+        for inner in finder.decorated:
+            self.jobs.append(partial(self._nested_function, inner))
+        for call in finder.calls:
+            self.jobs.append(partial(self._call_decl, call, True))
+        return True
+
+    def _nested_function(self, node: cst.FunctionDef, pos_of: PosOf) -> None:
+        sig = _signature(node, pos_of)
+        for decorator in node.decorators:
+            self._decorator_decl(decorator, sig, pos_of, nested=True)
+
+
+def _alias_name(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is None:
+        return None
+    name = alias.asname.name
+    return name.value if isinstance(name, cst.Name) else None
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, cst.Tuple | cst.List):
+        names: list[str] = []
+        for element in target.elements:
+            names.extend(_target_names(element.value))
+        return names
+    return []
+
+
+def _signature(node: cst.FunctionDef, pos_of: PosOf) -> FuncSig:
+    params: list[Param] = []
+    ps = node.params
+
+    def add(param: cst.Param, kind: str) -> None:
+        annotation = param.annotation
+        params.append(
+            {
+                "name": param.name.value,
+                "ann": convert(annotation.annotation, pos_of, annotation=True)
+                if annotation
+                else None,
+                "p": pos_of(param.name),
+                "kind": kind,  # type: ignore[typeddict-item]
+                "default": param.default is not None,
+            }
+        )
+
+    for param in [*ps.posonly_params, *ps.params]:
+        add(param, "positional")
+    if isinstance(ps.star_arg, cst.Param):
+        add(ps.star_arg, "vararg")
+    for param in ps.kwonly_params:
+        add(param, "keyword")
+    if ps.star_kwarg is not None:
+        add(ps.star_kwarg, "varkw")
+    returns = node.returns
+    return {
+        "name": node.name.value,
+        "is_async": node.asynchronous is not None,
+        "p": pos_of(node.name),
+        "params": params,
+        "returns": convert(returns.annotation, pos_of, annotation=True) if returns else None,
+    }

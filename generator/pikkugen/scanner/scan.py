@@ -1,0 +1,241 @@
+"""`scan()`: paths → `ScanResult`, in stages that keep most files unparsed.
+
+1. discover and read every file; parse only those whose bytes mention `pikku_queue`;
+2. names those modules bind to pikku_queue things can be imported elsewhere under those names
+   (re-exports), so files mentioning such a name are parsed too, until nothing new appears;
+3. link: resolve each declaration-shaped call, read its options and types (modules a constant
+   or a function is imported from are summarised on demand, even if the pre-filter skipped
+   them), validate, and report duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
+from pikkugen.scanner.build import Builder
+from pikkugen.scanner.cache import SummaryCache
+from pikkugen.scanner.codes import diagnostic
+from pikkugen.scanner.discovery import SourceFile, discover, read
+from pikkugen.scanner.link import Tree
+from pikkugen.scanner.pool import summarize_all
+from pikkugen.scanner.summary import ModuleSummary, empty_summary
+
+MARKER = b"pikku_queue"
+
+
+@dataclass
+class ScanStats:
+    """What a scan did, for benchmarks and tests (pass one to `scan(stats=...)`)."""
+
+    files: int = 0
+    candidates: int = 0
+    parsed: int = 0
+    cache_hits: int = 0
+    stages: int = 0
+    lazily_loaded: list[str] = field(default_factory=list)
+
+
+def scan(
+    paths: Sequence[Path],
+    *,
+    root: Path,
+    exclude: Sequence[str] = (),
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    max_file_bytes: int = 1_000_000,
+    stats: ScanStats | None = None,
+) -> ScanResult:
+    """Find every queue processor under `paths` without importing them. Never raises on user
+    input: problems are diagnostics (a scanner bug becomes PK900 rather than a traceback)."""
+    stats = stats if stats is not None else ScanStats()
+    try:
+        return _Scan(root, exclude, cache_dir, jobs, max_file_bytes, stats).run(paths)
+    except Exception as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return ScanResult(
+            diagnostics=(
+                diagnostic(
+                    "PK900",
+                    f"internal scanner error: {exc!r} at {Path(frame.filename).name}:{frame.lineno}",
+                    hint="this is a bug in pikkugen; please report it with the file that triggers it",
+                ),
+            )
+        )
+
+
+class _Scan:
+    def __init__(
+        self,
+        root: Path,
+        exclude: Sequence[str],
+        cache_dir: Path | None,
+        jobs: int | None,
+        max_file_bytes: int,
+        stats: ScanStats,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.exclude = tuple(exclude)
+        self.cache = SummaryCache(cache_dir) if cache_dir is not None else None
+        self.jobs = jobs
+        self.max_file_bytes = max_file_bytes
+        self.stats = stats
+        self.diagnostics: list[Diagnostic] = []
+        self.skipped: set[str] = set()  # modules that could not be read
+
+    def run(self, paths: Sequence[Path]) -> ScanResult:
+        files, problems = discover(paths, self.root, self.exclude)
+        self.diagnostics.extend(problems)
+        by_module: dict[str, SourceFile] = {}
+        for file in files:
+            if file.module in by_module:
+                first = by_module[file.module]
+                self.diagnostics.append(
+                    diagnostic(
+                        "PK007",
+                        f"module `{file.module}` is also {first.rel}; this file is ignored",
+                        path=file.rel,
+                        hint="scan one import root per package, or exclude the copy",
+                    )
+                )
+            else:
+                by_module[file.module] = file
+        self.stats.files = len(by_module)
+        tree = Tree(by_module, self._load_one)
+        candidates: list[tuple[SourceFile, bytes]] = []
+        rest: list[SourceFile] = []
+        for file in by_module.values():
+            data = read(file, self.max_file_bytes)
+            if not isinstance(data, bytes):
+                self.diagnostics.append(data)
+                self.skipped.add(file.module)
+            elif MARKER in data:
+                candidates.append((file, data))
+            else:
+                rest.append(file)
+        self._summarize(tree, candidates)
+        self._reexport_stages(tree, rest)
+        return self._link(tree)
+
+    def _summarize(self, tree: Tree, batch: list[tuple[SourceFile, bytes]]) -> None:
+        if not batch:
+            return
+        self.stats.stages += 1
+        self.stats.candidates += len(batch)
+        summaries, parsed = summarize_all(
+            [data for _, data in batch], cache=self.cache, jobs=self.jobs
+        )
+        self.stats.parsed += parsed
+        self.stats.cache_hits += len(batch) - parsed
+        for (file, _), summary in zip(batch, summaries, strict=True):
+            tree.summaries[file.module] = summary
+
+    def _load_one(self, file: SourceFile) -> ModuleSummary:
+        """A module needed for linking that the pre-filter skipped."""
+        if file.module in self.skipped:
+            return empty_summary()
+        data = read(file, self.max_file_bytes)
+        if not isinstance(data, bytes):
+            self.diagnostics.append(data)
+            self.skipped.add(file.module)
+            return empty_summary()
+        self.stats.lazily_loaded.append(file.module)
+        summaries, parsed = summarize_all([data], cache=self.cache, jobs=1)
+        self.stats.parsed += parsed
+        self.stats.cache_hits += 1 - parsed
+        return summaries[0]
+
+    def _reexport_stages(self, tree: Tree, rest: list[SourceFile]) -> None:
+        """Parse files that may use a name another module bound to pikku_queue, until no new
+        such name appears. Most trees need one extra pass over bytes and parse nothing."""
+        searched: set[str] = set()
+        checked: set[str] = set()
+        while True:
+            tokens: set[str] = set()
+            for module in sorted(tree.summaries):
+                if module not in checked:
+                    checked.add(module)
+                    tokens.update(tree.reexported_names(module))
+            tokens -= searched
+            if not tokens:
+                return
+            searched |= tokens
+            pattern = re.compile(
+                rb"\b(?:" + b"|".join(re.escape(t.encode()) for t in sorted(tokens)) + rb")\b"
+            )
+            found: list[tuple[SourceFile, bytes]] = []
+            remaining: list[SourceFile] = []
+            for file in rest:
+                if file.module in tree.summaries:
+                    continue
+                data = read(file, self.max_file_bytes)
+                if isinstance(data, bytes) and pattern.search(data):
+                    found.append((file, data))
+                else:
+                    remaining.append(file)
+            rest = remaining
+            self._summarize(tree, found)
+
+    def _link(self, tree: Tree) -> ScanResult:
+        builder = Builder(tree)
+        processors: list[ProcessorDecl] = []
+        done: set[str] = set()
+        while True:  # linking may load more modules; their declarations count too
+            pending = sorted(set(tree.summaries) - done, key=lambda m: tree.files[m].rel)
+            if not pending:
+                break
+            for module in pending:
+                done.add(module)
+                file = tree.files[module]
+                summary = tree.summaries[module]
+                problem = summary["problem"]
+                if problem is not None:
+                    self.diagnostics.append(
+                        diagnostic(
+                            problem["code"],
+                            problem["message"],
+                            path=file.rel,
+                            line=problem["line"],
+                            column=problem["column"],
+                        )
+                    )
+                    continue
+                for decl in summary["decls"]:
+                    processor, problems = builder.build(file, decl)
+                    self.diagnostics.extend(problems)
+                    if processor is not None:
+                        processors.append(processor)
+        unique = self._duplicates(processors)
+        diagnostics = sorted(set(self.diagnostics), key=lambda d: d.sort_key())
+        return ScanResult(
+            processors=tuple(sorted(unique, key=lambda p: p.name)),
+            diagnostics=tuple(diagnostics),
+        )
+
+    def _duplicates(self, processors: list[ProcessorDecl]) -> list[ProcessorDecl]:
+        first: dict[str, ProcessorDecl] = {}
+        ordered = sorted(
+            processors, key=lambda p: (p.location.path, p.location.line, p.location.column)
+        )
+        for processor in ordered:
+            seen = first.get(processor.name)
+            if seen is None:
+                first[processor.name] = processor
+                continue
+            where = seen.location
+            self.diagnostics.append(
+                diagnostic(
+                    "PK104",
+                    f"queue {processor.name!r} is already declared by `{seen.function}`",
+                    path=processor.location.path,
+                    line=processor.location.line,
+                    column=processor.location.column,
+                    hint=f"first declared at {where.path}:{where.line}:{where.column}; "
+                    "queue names must be unique",
+                )
+            )
+        return list(first.values())
