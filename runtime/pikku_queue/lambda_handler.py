@@ -25,21 +25,21 @@ attribute.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs_client import is_fifo
 from pikku_queue.adapters.sqs_messages import InboundMessage, queue_name_from_arn
 from pikku_queue.adapters.sqs_settle import FINISHED
-from pikku_queue.engine import Delivery, Engine, Outcome, Processor
+from pikku_queue.engine import Delivery, Engine, Outcome
 from pikku_queue.events import EventBus
+from pikku_queue.registry import Registry
 
 logger = logging.getLogger("pikku_queue.lambda")
 
@@ -49,20 +49,12 @@ QUEUE_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE"
 URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
 
 
-class RegistryLike(Protocol):
-    """What the handler needs from the generated registry (`pikku_queue.registry.Registry`)."""
-
-    def load(self, names: Iterable[str] | None = None) -> list[Processor]: ...
-
-    def create_services(self) -> Any: ...
-
-
 @dataclass
 class HandlerState:
     """Built on the first invocation (the cold start) and kept for the container's life: the
     event loop, services, backend and one engine per queue."""
 
-    registry: RegistryLike
+    registry: Registry
     backend_url: str | None = None
     events: EventBus = field(default_factory=EventBus)
     loop: asyncio.AbstractEventLoop | None = None
@@ -83,8 +75,7 @@ class HandlerState:
         return loop, backend
 
     async def _services(self) -> Any:
-        value = self.registry.create_services()
-        return await value if inspect.isawaitable(value) else value
+        return await self.registry.acreate_services()
 
 
 class SQSLambdaHandler:
@@ -93,7 +84,7 @@ class SQSLambdaHandler:
     A callable object rather than a closure so tests (and a long-lived process hosting it) can
     reach its events and close its loop."""
 
-    def __init__(self, registry: RegistryLike, *, backend_url: str | None = None) -> None:
+    def __init__(self, registry: Registry, *, backend_url: str | None = None) -> None:
         self.state = HandlerState(registry, backend_url)
 
     @property
@@ -115,7 +106,7 @@ class SQSLambdaHandler:
         self.state.loop = self.state.backend = None
 
 
-def make_handler(registry: RegistryLike, *, backend_url: str | None = None) -> SQSLambdaHandler:
+def make_handler(registry: Registry, *, backend_url: str | None = None) -> SQSLambdaHandler:
     """The generated `sqs_lambda.py` calls this once at import: `handler = make_handler(REGISTRY)`."""
     return SQSLambdaHandler(registry, backend_url=backend_url)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from pikku_queue import BatchOptions, JobContext, NonRetryableError
-from pikku_queue.engine import Processor
 from pikku_queue.lambda_handler import SQSLambdaHandler, make_handler
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.registry import QueueEntry, Registry
 from pydantic import BaseModel
 from sqs_support import FakeLambdaContext, Queues
 
@@ -59,19 +59,25 @@ async def totals(ctx: JobContext, items: list[Order]) -> list[Done]:
     return [Done(n=item.n, attempt=ctx.attempt) for item in items]
 
 
-class Registry:
-    """The part of the generated registry the handler uses: processors and services."""
+services_built: list[int] = []
 
-    def __init__(self, *processors: Processor) -> None:
-        self.processors = list(processors)
-        self.services_built = 0
 
-    def load(self, names: Iterable[str] | None = None) -> list[Processor]:
-        return self.processors
+def create_services() -> dict[str, int]:
+    services_built.append(1)
+    return {"built": len(services_built)}
 
-    def create_services(self) -> Any:
-        self.services_built += 1
-        return {"built": self.services_built}
+
+def registry(*entries: QueueEntry) -> Registry:
+    """A registry like the generated one; the functions are imported by name from this module."""
+    return Registry(entries, services=f"{__name__}:create_services")
+
+
+def entry(name: str, func: Any, **options: Any) -> QueueEntry:
+    return QueueEntry(
+        name=name,
+        function=f"{__name__}.{func.__name__}",
+        options=ProcessorOptions.model_validate(options),
+    )
 
 
 @pytest.fixture
@@ -79,8 +85,8 @@ def new_handler(backend_url: str) -> Iterator[Callable[[Registry], SQSLambdaHand
     """Handlers keep an event loop for their container's life; each is closed at test end."""
     made: list[SQSLambdaHandler] = []
 
-    def build(registry: Registry) -> SQSLambdaHandler:
-        made.append(make_handler(registry, backend_url=backend_url))
+    def build(reg: Registry) -> SQSLambdaHandler:
+        made.append(make_handler(reg, backend_url=backend_url))
         return made[-1]
 
     yield build
@@ -89,10 +95,6 @@ def new_handler(backend_url: str) -> Iterator[Callable[[Registry], SQSLambdaHand
 
 
 NewHandler = Callable[[Registry], SQSLambdaHandler]
-
-
-def processor(name: str, func: Any, **options: Any) -> Processor:
-    return Processor.from_function(name, func, ProcessorOptions.model_validate(options))
 
 
 def send(queues: Queues, name: str, *bodies: Any) -> None:
@@ -126,25 +128,28 @@ def test_partial_batch_failure_reports_only_failed_records(
 ) -> None:
     queues.create("orders-dlq")
     queues.create("orders", dlq="orders-dlq")
-    registry = Registry(processor("orders", odd_fails, retry_options={"attempts": 3}))
-    handler = new_handler(registry)
+    reg = registry(entry("orders", odd_fails, retry_options={"attempts": 3}))
+    handler = new_handler(reg)
     send(queues, "orders", *({"n": n} for n in range(6)))
+    built_before = len(services_built)
 
     event, response = invoke(handler, queues, "orders")
 
     assert len(event["Records"]) == 6
     assert bodies_of(event, response) == [1, 3, 5]
     # the successes were deleted, the failures come back (backoff 0) on their second receive
-    again = queues.receive("orders", wait=1)
-    assert sorted(json.loads(m["Body"])["n"] for m in again) == [1, 3, 5]
-    assert {m["Attributes"]["ApproximateReceiveCount"] for m in again} == {"2"}
-    assert registry.services_built == 1
+    calls.clear()
+    event, response = invoke(handler, queues, "orders", wait=1)
+    assert sorted(json.loads(r["body"])["n"] for r in event["Records"]) == [1, 3, 5]
+    assert sorted((n, attempt) for _, n, attempt in calls) == [(1, 2), (3, 2), (5, 2)]
+    # services are built once per container, not per invocation
+    assert len(services_built) - built_before == 1
 
 
 def test_retry_hides_the_message_for_its_backoff(queues: Queues, new_handler: NewHandler) -> None:
     queues.create("mail")
-    registry = Registry(processor("mail", odd_fails, retry_options={"attempts": 3, "delay": 2_000}))
-    handler = new_handler(registry)
+    reg = registry(entry("mail", odd_fails, retry_options={"attempts": 3, "delay": 2_000}))
+    handler = new_handler(reg)
     send(queues, "mail", {"n": 1})
 
     _, response = invoke(handler, queues, "mail")
@@ -164,15 +169,15 @@ def test_last_attempt_goes_to_the_dead_letter_queue_not_reported(
 ) -> None:
     queues.create("orders-dlq")
     queues.create("orders")
-    registry = Registry(
-        processor(
+    reg = registry(
+        entry(
             "orders",
             odd_fails,
             retry_options={"attempts": 2},
             dead_letter_queue="orders-dlq",
         )
     )
-    handler = new_handler(registry)
+    handler = new_handler(reg)
     send(queues, "orders", {"n": 7})
 
     _, first = invoke(handler, queues, "orders")
@@ -194,8 +199,8 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
 ) -> None:
     queues.create("ship-dlq")
     queues.create("ship", dlq="ship-dlq")  # no dead_letter_queue option: the redrive target
-    registry = Registry(processor("ship", refuses, retry_options={"attempts": 5}))
-    handler = new_handler(registry)
+    reg = registry(entry("ship", refuses, retry_options={"attempts": 5}))
+    handler = new_handler(reg)
     send(queues, "ship", "this is not JSON", {"n": "not a number"}, {"n": 3})
 
     _, response = invoke(handler, queues, "ship")
@@ -233,8 +238,8 @@ def test_batch_processor_gets_the_records_as_one_list(
 ) -> None:
     queues.create("totals")
     queues.create("totals-dlq")
-    registry = Registry(
-        processor(
+    reg = registry(
+        entry(
             "totals",
             totals,
             batch=BatchOptions(size=10),
@@ -242,7 +247,7 @@ def test_batch_processor_gets_the_records_as_one_list(
             dead_letter_queue="totals-dlq",
         )
     )
-    handler = new_handler(registry)
+    handler = new_handler(reg)
     send(queues, "totals", {"n": 1}, {"n": -2}, {"n": 3}, "{broken")
     batch_calls.clear()
 
@@ -267,8 +272,8 @@ def test_attempt_timeout_is_capped_by_lambdas_remaining_time(
     queues: Queues, new_handler: NewHandler
 ) -> None:
     queues.create("slow")
-    registry = Registry(processor("slow", slow, retry_options={"attempts": 2}, timeout=60_000))
-    handler = new_handler(registry)
+    reg = registry(entry("slow", slow, retry_options={"attempts": 2}, timeout=60_000))
+    handler = new_handler(reg)
     send(queues, "slow", {"n": 1})
     failures: list[str] = []
     handler.events.subscribe("failed", lambda e: failures.append(e.data["error"]["type"]))
@@ -282,7 +287,7 @@ def test_attempt_timeout_is_capped_by_lambdas_remaining_time(
 
 def test_unknown_queue_is_reported_not_dropped(queues: Queues, new_handler: NewHandler) -> None:
     queues.create("stray")
-    handler = new_handler(Registry(processor("orders", odd_fails)))
+    handler = new_handler(registry(entry("orders", odd_fails)))
     send(queues, "stray", {"n": 2})
 
     event, response = invoke(handler, queues, "stray")
@@ -294,8 +299,8 @@ def test_unknown_queue_is_reported_not_dropped(queues: Queues, new_handler: NewH
 
 def test_fifo_stops_at_the_first_failure(queues: Queues, new_handler: NewHandler) -> None:
     queues.create("seq.fifo")
-    registry = Registry(processor("seq.fifo", odd_fails, retry_options={"attempts": 3}))
-    handler = new_handler(registry)
+    reg = registry(entry("seq.fifo", odd_fails, retry_options={"attempts": 3}))
+    handler = new_handler(reg)
     for n in (2, 3, 4):
         queues.sqs.send_message(
             QueueUrl=queues.url("seq.fifo"),

@@ -1,0 +1,159 @@
+"""The long-poll worker against moto: draining, retries through visibility, dead letters,
+lease extension for long jobs, batches, and giving jobs back on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from pikku_queue import BatchOptions, JobContext
+from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs_messages import InboundMessage
+from pikku_queue.backend import EnqueueRequest, WorkerOptions
+from pikku_queue.engine import Processor
+from pikku_queue.options import ProcessorOptions
+from pydantic import BaseModel
+from sqs_support import Queues
+
+pytestmark = pytest.mark.sqs
+
+
+class Job(BaseModel):
+    n: int
+
+
+seen: list[tuple[int, int]] = []
+
+
+async def record(ctx: JobContext, data: Job) -> int:
+    seen.append((data.n, ctx.attempt))
+    return data.n * 2
+
+
+async def fails_first(ctx: JobContext, data: Job) -> int:
+    seen.append((data.n, ctx.attempt))
+    if ctx.attempt == 1 or data.n < 0:
+        raise RuntimeError(f"attempt {ctx.attempt} of {data.n} failed")
+    return data.n
+
+
+def processor(name: str, func: Any, **options: Any) -> Processor:
+    return Processor.from_function(name, func, ProcessorOptions.model_validate(options))
+
+
+async def fill(backend: SQSQueueAdapter, queue: str, *numbers: int) -> None:
+    for n in numbers:
+        await backend.enqueue(EnqueueRequest(queue=queue, payload={"n": n}))
+
+
+async def test_worker_drains_a_queue(queues: Queues, backend: SQSQueueAdapter) -> None:
+    queues.create("drain")
+    await fill(backend, "drain", *range(25))
+    seen.clear()
+
+    report = await backend.run_worker(
+        WorkerOptions(processors=[processor("drain", record, concurrency=5)], burst=True)
+    )
+
+    assert report.completed == 25
+    assert sorted(n for n, _ in seen) == list(range(25))
+    counts = await backend.counts("drain")
+    assert (counts.waiting, counts.active, counts.delayed, counts.completed) == (0, 0, 0, 25)
+    assert len(await backend.finished_since("drain", 0)) == 25
+
+
+async def test_worker_retries_through_visibility_then_dead_letters(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    queues.create("flaky-dlq")
+    queues.create("flaky")
+    await fill(backend, "flaky", 1, -1)
+    seen.clear()
+    proc = processor(
+        "flaky",
+        fails_first,
+        retry_options={"attempts": 2, "delay": 1_000},
+        dead_letter_queue="flaky-dlq",
+    )
+
+    report = await backend.run_worker(WorkerOptions(processors=[proc], burst=True))
+
+    assert (report.completed, report.retried, report.dead_lettered) == (1, 2, 1)
+    assert sorted(seen) == [(-1, 1), (-1, 2), (1, 1), (1, 2)]
+    [record_] = await backend.dead_letters("flaky-dlq")
+    assert (record_.job_id != "", record_.payload, record_.attempts) == (True, {"n": -1}, 2)
+    assert record_.reason == "attempts_exhausted"
+
+
+async def test_worker_extends_the_lease_of_a_long_job(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    queues.create("long")
+    await fill(backend, "long", 1)
+    visible_during_job: list[int] = []
+
+    async def long_job(ctx: JobContext, data: Job) -> int:
+        await asyncio.sleep(2.5)  # 2.5 leases of 1 s
+        depth = await asyncio.to_thread(queues.depth, "long")
+        visible_during_job.append(depth["visible"])
+        seen.append((data.n, ctx.attempt))
+        return 0
+
+    seen.clear()
+    report = await backend.run_worker(
+        WorkerOptions(processors=[processor("long", long_job)], burst=True, lease_ms=1_000)
+    )
+
+    assert report.completed == 1
+    assert visible_during_job == [0]  # never handed out again while it ran
+    assert seen == [(1, 1)]
+
+
+async def test_batch_processor_receives_lists(queues: Queues, backend: SQSQueueAdapter) -> None:
+    queues.create("batched")
+    await fill(backend, "batched", *range(7))
+    sizes: list[int] = []
+
+    async def total(ctx: JobContext, items: list[Job]) -> list[int]:
+        sizes.append(len(items))
+        return [item.n for item in items]
+
+    proc = processor("batched", total, batch=BatchOptions(size=5, timeout=500))
+    report = await backend.run_worker(WorkerOptions(processors=[proc], burst=True))
+
+    assert report.completed == 7
+    assert sum(sizes) == 7
+    assert max(sizes) <= 5
+    assert len(sizes) < 7  # gathered, not one call per job
+
+
+async def test_stop_gives_running_jobs_back_with_their_attempts(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    queues.create("held")
+    await fill(backend, "held", 1)
+    queues.receive("held", visibility=0)  # an earlier consumer died: this is now attempt 2
+    started = asyncio.Event()
+    attempts: list[int] = []
+
+    async def blocks(ctx: JobContext, data: Job) -> int:
+        attempts.append(ctx.attempt)
+        started.set()
+        await asyncio.sleep(3600)
+        return 0
+
+    options = WorkerOptions(processors=[processor("held", blocks)], grace_period_s=0.1)
+    worker = asyncio.create_task(backend.run_worker(options))
+    await asyncio.wait_for(started.wait(), 10)
+    options.stop.set()
+    report = await asyncio.wait_for(worker, 10)
+
+    assert report.completed == 0
+    [message] = queues.receive("held")
+    returned = InboundMessage.from_received(message)
+    assert json.loads(message["Body"]) == {"n": 1}
+    # the copy carries the attempt that was spent before the one interrupted by the stop
+    assert (returned.attempts_made, returned.attempt) == (1, 2)
+    assert attempts == [2]
