@@ -306,10 +306,10 @@ class _QueueRunner:
         await self.backend.mark_final(self.name, job_id, "dead_lettered", outcome.error.as_dict())
         self.owner.report.dead_lettered += 1
 
-    async def sweep_stalled(self) -> None:
+    async def sweep_stalled(self, force: bool = False) -> None:
         """Dead-letter jobs BullMQ itself failed for stalling past `max_stalled_count`: its Lua
         script moves them to failed without asking us, so we pick them up afterwards."""
-        if time.monotonic() < self.next_sweep:
+        if not force and time.monotonic() < self.next_sweep:
             return
         self.next_sweep = time.monotonic() + max(self.owner.options.lease_ms, 1000) / 2000
         client = await self.backend.client()
@@ -390,6 +390,8 @@ class RedisWorker:
         if any(runner.in_flight for runner in runners):
             return False
         try:
+            for runner in runners:  # before leaving, pick up jobs BullMQ failed on its own
+                await runner.sweep_stalled(force=True)
             for runner in runners:
                 queue = await self.backend.queue(runner.name)
                 counts = await queue.getJobCounts(
