@@ -1,9 +1,475 @@
-"""Placeholder: commands are registered here by the module's owner."""
+"""Run-time commands: `worker`, `enqueue`, `dlq list`, `dlq replay`.
+
+They work from the generated registry (`<out_package>.registry.REGISTRY`), found through the
+same `[tool.pikkugen]` config as `scan`, so the worker serves exactly the queues the generator
+found, with the options it validated. The runtime itself never imports typer or rich: the
+terminal display lives here.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect
+from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
+from pikku_queue.client import TypedQueue
+from pikku_queue.errors import PikkuQueueError
+from pikku_queue.monitor import QueueMonitor, QueueStats
+from pikku_queue.options import Repeat
+from pikku_queue.registry import Registry
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from pikkugen.config import Config, ConfigError, load_config
+
+dlq_app = typer.Typer(help="Inspect and redrive dead-letter queues.", no_args_is_help=True)
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help=f"Backend URL (default: ${URL_ENVIRONMENT_VARIABLE}, [tool.pikkugen] backend, "
+        f"then {DEFAULT_URL}).",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _config() -> Config:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        raise _fail(exc.message) from None
+
+
+def import_roots(config: Config) -> list[Path]:
+    """Folders that must be on sys.path to import the generated package and the processors."""
+    from pikkugen.scanner.modules import import_root_for
+
+    roots = [config.out.parents[config.out_package.count(".")]]
+    for path in config.paths:
+        roots.append(import_root_for(path / "__init__.py" if path.is_dir() else path))
+    roots.append(config.root)
+    unique: list[Path] = []
+    for root in roots:
+        if root not in unique:
+            unique.append(root)
+    return unique
+
+
+def load_registry(config: Config) -> tuple[Registry, str | None]:
+    """The generated REGISTRY and the generated default backend URL."""
+    for root in reversed(import_roots(config)):
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+    module_name = f"{config.out_package}.registry"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _fail(
+            f"cannot import the generated registry {module_name!r} ({exc}); run `pikkugen scan`"
+        ) from None
+    registry = getattr(module, "REGISTRY", None)
+    if not isinstance(registry, Registry):
+        raise _fail(f"{module_name} has no REGISTRY; run `pikkugen scan` again")
+    backend_url = getattr(module, "BACKEND_URL", None)
+    return registry, backend_url if isinstance(backend_url, str) else None
+
+
+def backend_url(flag: str | None, config: Config, generated: str | None) -> str:
+    import os
+
+    return (
+        flag
+        or os.environ.get(URL_ENVIRONMENT_VARIABLE)
+        or config.backend
+        or generated
+        or DEFAULT_URL
+    )
+
+
+def _open(url: str) -> Backend:
+    try:
+        return connect(url)
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+
+
+# ---------------------------------------------------------------------- worker display
+
+
+def _stats_table(stats: list[QueueStats]) -> Table:
+    table = Table(title="queue stats")
+    for column in (
+        "queue",
+        "waiting",
+        "active",
+        "delayed",
+        "completed",
+        "failed",
+        "dead-lettered",
+        "jobs/min",
+        "p50 ms",
+        "p95 ms",
+        "error rate",
+    ):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for s in stats:
+        table.add_row(*_stats_cells(s))
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _stats_cells(s: QueueStats) -> list[str]:
+    return [
+        s.queue,
+        str(s.waiting),
+        str(s.active),
+        str(s.delayed),
+        str(s.completed),
+        str(s.failed),
+        str(s.dead_lettered),
+        f"{s.throughput_per_minute:.1f}",
+        _ms(s.latency_p50_ms),
+        _ms(s.latency_p95_ms),
+        f"{s.error_rate:.1%}",
+    ]
+
+
+def print_stats(stats: list[QueueStats], console: Console, tty: bool) -> None:
+    if tty:
+        console.print(_stats_table(stats))
+        return
+    for s in stats:
+        typer.echo(
+            f"stats {s.queue}: waiting={s.waiting} active={s.active} delayed={s.delayed}"
+            f" completed={s.completed} failed={s.failed} dead_lettered={s.dead_lettered}"
+            f" throughput_per_min={s.throughput_per_minute:.1f}"
+            f" p50_ms={_ms(s.latency_p50_ms)} p95_ms={_ms(s.latency_p95_ms)}"
+            f" error_rate={s.error_rate:.4f}"
+        )
+
+
+async def _watch(
+    monitor: QueueMonitor, stop: asyncio.Event, console: Console, tty: bool, interval: float
+) -> None:
+    """Live display until `stop`: bars on a terminal, a log line per change otherwise."""
+    baseline: dict[str, int] = {}
+    for name in monitor.queues:
+        c = await monitor.backend.counts(name)
+        baseline[name] = c.completed + c.failed + c.dead_lettered
+    progress: Progress | None = None
+    tasks: dict[str, TaskID] = {}
+    if tty:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            transient=False,
+        )
+        progress.start()
+        tasks = {q: progress.add_task(q, total=None, detail="") for q in monitor.queues}
+    last: dict[str, tuple[int, ...]] = {}
+    try:
+        while True:
+            for name in monitor.queues:
+                c = await monitor.backend.counts(name)
+                done = c.completed + c.failed + c.dead_lettered - baseline[name]
+                pending = c.waiting + c.active + c.delayed
+                detail = (
+                    f"active {c.active} · delayed {c.delayed} · failed {c.failed + c.dead_lettered}"
+                )
+                if progress is not None:
+                    progress.update(
+                        tasks[name], completed=done, total=done + pending, detail=detail
+                    )
+                else:
+                    snapshot = (done, c.waiting, c.active, c.delayed, c.failed, c.dead_lettered)
+                    if last.get(name) != snapshot:
+                        last[name] = snapshot
+                        typer.echo(
+                            f"{time.strftime('%H:%M:%S')} {name}: done={done} waiting={c.waiting}"
+                            f" active={c.active} delayed={c.delayed} failed={c.failed}"
+                            f" dead_lettered={c.dead_lettered}"
+                        )
+            if stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _install_signals(stop: asyncio.Event, main: asyncio.Task[Any]) -> None:
+    """First SIGTERM/SIGINT: graceful stop. Second: cancel at once."""
+    loop = asyncio.get_running_loop()
+
+    def handle(sig: signal.Signals) -> None:
+        if stop.is_set():
+            main.cancel()
+            return
+        logging.getLogger("pikku_queue").warning(
+            "%s: finishing active jobs, then stopping (again to stop now)", sig.name
+        )
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, handle, sig)
+
+
+async def _run_worker(
+    registry: Registry,
+    url: str,
+    queues: list[str],
+    concurrency: int | None,
+    burst: bool,
+    grace: float,
+    lease_ms: int,
+    tty: bool,
+    console: Console,
+) -> WorkerReport:
+    processors = registry.load(queues)
+    services = await registry.acreate_services()
+    backend = _open(url)
+    options = WorkerOptions(
+        processors=processors,
+        concurrency=concurrency,
+        burst=burst,
+        services=services,
+        grace_period_s=grace,
+        lease_ms=lease_ms,
+    )
+    current = asyncio.current_task()
+    assert current is not None
+    _install_signals(options.stop, current)
+    monitor = QueueMonitor(queues=queues, backend=backend)
+    display_stop = asyncio.Event()
+    display = asyncio.create_task(_watch(monitor, display_stop, console, tty, 0.5 if tty else 2.0))
+    try:
+        report = await backend.run_worker(options)
+    finally:
+        display_stop.set()
+        with contextlib.suppress(Exception):
+            await display
+        with contextlib.suppress(Exception):
+            print_stats(await monitor.all_stats(), console, tty)
+        await backend.close()
+    return report
+
+
+def worker(
+    backend: BackendOption = None,
+    queues: Annotated[
+        str | None, typer.Option("--queues", help="Comma-separated queues (default: all).")
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, help="Jobs at once per queue (default: each processor's)."
+        ),
+    ] = None,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Exit when the queues are drained.")
+    ] = False,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds active jobs get to finish on stop.")
+    ] = 30.0,
+    lease_ms: Annotated[
+        int,
+        typer.Option(
+            "--lease-ms", min=100, help="Job lease; a dead worker's jobs return after it."
+        ),
+    ] = 30_000,
+) -> None:
+    """Run the processors of the generated registry until stopped (or drained, with --burst)."""
+    config = _config()
+    registry, generated_url = load_registry(config)
+    names = registry.names() if not queues else [q.strip() for q in queues.split(",") if q.strip()]
+    try:
+        for name in names:
+            registry.get(name)
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+    if not names:
+        raise _fail("the registry has no queues; declare a processor and run `pikkugen scan`")
+    url = backend_url(backend, config, generated_url)
+    console = Console(stderr=False)
+    tty = console.is_terminal
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s" if tty else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False)] if tty else None,
+    )
+    typer.echo(f"worker on {url}: {', '.join(names)}{' (burst)' if burst else ''}")
+    report = asyncio.run(
+        _run_worker(registry, url, names, concurrency, burst, grace, lease_ms, tty, console)
+    )
+    typer.echo(
+        f"worker done: completed={report.completed} retried={report.retried}"
+        f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"
+    )
+
+
+# ---------------------------------------------------------------------- enqueue
+
+
+def enqueue(
+    queue: Annotated[str, typer.Argument(help="Queue name.")],
+    data: Annotated[str, typer.Option("--data", help="The payload as JSON.")] = "{}",
+    delay: Annotated[int | None, typer.Option("--delay", min=0, help="Delay in ms.")] = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", min=1, help="1 is the highest.")
+    ] = None,
+    job_id: Annotated[
+        str | None, typer.Option("--job-id", help="Idempotency key: an existing id is reused.")
+    ] = None,
+    cron: Annotated[str | None, typer.Option("--cron", help="Repeat on a cron schedule.")] = None,
+    every: Annotated[int | None, typer.Option("--every", help="Repeat every N ms.")] = None,
+    backend: BackendOption = None,
+) -> None:
+    """Validate a payload against the queue's input type and enqueue it."""
+    config = _config()
+    registry, generated_url = load_registry(config)
+    try:
+        processor = registry.get(queue).load()
+        payload = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--data is not valid JSON: {exc}") from None
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+    repeat = None
+    if cron is not None or every is not None:
+        try:
+            repeat = Repeat(cron=cron, every=every)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    typed: TypedQueue[Any, Any] = TypedQueue(
+        queue, processor.input_adapter, processor.output_adapter, processor.options
+    )
+    url = backend_url(backend, config, generated_url)
+
+    async def send() -> str:
+        target = _open(url)
+        try:
+            handle = await typed.enqueue(
+                payload,
+                delay=delay,
+                priority=priority,
+                job_id=job_id,
+                repeat=repeat,
+                backend=target,
+            )
+            return handle.id
+        finally:
+            await target.close()
+
+    try:
+        job = asyncio.run(send())
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(job)
+
+
+# ---------------------------------------------------------------------- dlq
+
+
+def _dlq_for(registry: Registry, queue: str) -> tuple[str, str | None]:
+    """(dead-letter queue, source queue filter): QUEUE may name a processor's queue or a DLQ."""
+    if queue in registry.names():
+        dlq = registry.get(queue).options.dead_letter_queue
+        if dlq is None:
+            raise _fail(f"queue {queue!r} has no dead_letter_queue: its failed jobs end 'failed'")
+        return dlq, queue
+    return queue, None
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    backend: BackendOption = None,
+) -> None:
+    """List dead-lettered jobs: id, queue, job id, attempts, reason, error."""
+    config = _config()
+    registry, generated_url = load_registry(config)
+    dlq, source = _dlq_for(registry, queue)
+    url = backend_url(backend, config, generated_url)
+
+    async def read() -> list[Any]:
+        target = _open(url)
+        try:
+            return await target.dead_letters(dlq, limit)
+        finally:
+            await target.close()
+
+    records = [r for r in asyncio.run(read()) if source is None or r.queue == source]
+    for record in records:
+        if as_json:
+            typer.echo(json.dumps({"id": record.id, **record.as_payload()}, sort_keys=True))
+        else:
+            typer.echo(
+                f"{record.id}  {record.queue}/{record.job_id}  attempts={record.attempts}"
+                f"  reason={record.reason}  {record.error.type}: {record.error.message}"
+                f"  payload={json.dumps(record.payload, sort_keys=True)}"
+            )
+    typer.echo(f"{len(records)} record(s) in {dlq}", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="Record id to replay (repeatable; default all)."),
+    ] = None,
+    backend: BackendOption = None,
+) -> None:
+    """Move dead-lettered jobs back to their queue, attempts reset."""
+    config = _config()
+    registry, generated_url = load_registry(config)
+    dlq, source = _dlq_for(registry, queue)
+    url = backend_url(backend, config, generated_url)
+
+    async def replay() -> int:
+        target = _open(url)
+        try:
+            chosen: list[str] | None = list(ids) if ids else None
+            if chosen is None and source is not None:
+                records = await target.dead_letters(dlq, 1_000_000)
+                chosen = [r.id for r in records if r.queue == source]
+            return await target.replay(dlq, chosen)
+        finally:
+            await target.close()
+
+    typer.echo(f"replayed {asyncio.run(replay())} job(s) from {dlq}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
+    app.command("worker")(worker)
+    app.command("enqueue")(enqueue)
+    app.add_typer(dlq_app, name="dlq")

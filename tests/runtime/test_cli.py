@@ -1,0 +1,171 @@
+"""`pikkugen worker / enqueue / dlq` as a user runs them: a real subprocess in a project folder
+with a `[tool.pikkugen]` config and a generated-style registry, on a real SQLite file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+PIKKUGEN = [str(Path(sys.executable).parent / "pikkugen")]
+
+JOBS = """
+from pydantic import BaseModel
+from pikku_queue import JobContext, NonRetryableError
+
+
+class Order(BaseModel):
+    id: int
+
+
+class Receipt(BaseModel):
+    order: int
+
+
+async def charge(ctx: JobContext, data: Order) -> Receipt:
+    if data.id < 0:
+        raise NonRetryableError("negative order id")
+    await ctx.progress.update(processed=1, total=1)
+    assert ctx.services == {"db": "fake"}
+    return Receipt(order=data.id)
+
+
+async def slow(ctx: JobContext, data: Order) -> Receipt:
+    import asyncio
+    await asyncio.sleep(1.0)
+    return Receipt(order=data.id)
+
+
+def create_services() -> dict[str, str]:
+    return {"db": "fake"}
+"""
+
+REGISTRY = """
+from pikku_queue.options import ProcessorOptions
+from pikku_queue.registry import QueueEntry, Registry
+
+BACKEND_URL: str | None = None
+
+REGISTRY = Registry(
+    [
+        QueueEntry(
+            name="charge",
+            function="shop.jobs.charge",
+            options=ProcessorOptions.model_validate(
+                {"concurrency": 2, "dead_letter_queue": "charge-dlq"}
+            ),
+            input="shop.jobs.Order",
+            output="shop.jobs.Receipt",
+        ),
+        QueueEntry(
+            name="slow",
+            function="shop.jobs.slow",
+            options=ProcessorOptions.model_validate({"concurrency": 4}),
+        ),
+    ],
+    services="shop.jobs:create_services",
+)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [tool.pikkugen]
+            paths = ["src"]
+            out = "src/shop/generated"
+            backend = "sqlite:///{(tmp_path / "queue.db").as_posix()}"
+            """
+        )
+    )
+    package = tmp_path / "src" / "shop"
+    (package / "generated").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "jobs.py").write_text(JOBS)
+    (package / "generated" / "__init__.py").write_text("")
+    (package / "generated" / "registry.py").write_text(REGISTRY)
+    return tmp_path
+
+
+def run(project: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("PIKKU_QUEUE_URL", None)
+    done = subprocess.run(
+        [*PIKKUGEN, *args], cwd=project, capture_output=True, text=True, env=env, timeout=120
+    )
+    if ok:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_enqueue_worker_and_dead_letter_round_trip(project: Path) -> None:
+    good = run(project, "enqueue", "charge", "--data", '{"id": 7}').stdout.strip()
+    assert len(good) == 32
+    run(project, "enqueue", "charge", "--data", '{"id": -1}', "--job-id", "bad-1")
+
+    worker = run(project, "worker", "--burst", "--queues", "charge")
+    assert "worker done: completed=1 retried=0 dead_lettered=1" in worker.stdout
+    # Not a terminal: plain stats lines, always printed at the end.
+    assert "stats charge: waiting=0 active=0 delayed=0 completed=1 failed=0" in worker.stdout
+    assert "dead_lettered=1" in worker.stdout
+
+    listed = run(project, "dlq", "list", "charge", "--json").stdout.strip().splitlines()
+    [record] = [json.loads(line) for line in listed]
+    assert record["job_id"] == "bad-1"
+    assert record["payload"] == {"id": -1}
+    assert record["reason"] == "non_retryable"
+    assert record["error"]["message"] == "negative order id"
+
+    replayed = run(project, "dlq", "replay", "charge", "--id", record["id"])
+    assert "replayed 1 job(s) from charge-dlq" in replayed.stdout
+    assert run(project, "dlq", "list", "charge-dlq").stdout.strip() == ""
+
+
+def test_enqueue_validates_against_the_processor_input(project: Path) -> None:
+    bad = run(project, "enqueue", "charge", "--data", '{"id": "seven"}', ok=False)
+    assert bad.returncode == 2
+    assert "invalid payload for queue 'charge'" in bad.stderr
+    unknown = run(project, "enqueue", "nope", "--data", "{}", ok=False)
+    assert unknown.returncode == 2
+    assert "no processor serves queue 'nope'; known: charge, slow" in unknown.stderr
+    not_json = run(project, "enqueue", "charge", "--data", "{id", ok=False)
+    assert "--data is not valid JSON" in not_json.stderr
+
+
+def test_sigterm_lets_active_jobs_finish(project: Path) -> None:
+    for n in range(4):
+        run(project, "enqueue", "slow", "--data", json.dumps({"id": n}))
+    env = {**os.environ}
+    env.pop("PIKKU_QUEUE_URL", None)
+    proc = subprocess.Popen(
+        [*PIKKUGEN, "worker", "--queues", "slow"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    # Wait until the worker has leased all four jobs (each sleeps 1 s), reading the file.
+    deadline = time.monotonic() + 60
+    active = 0
+    while active < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        with contextlib.closing(sqlite3.connect(project / "queue.db")) as db:
+            active = db.execute("SELECT count(*) FROM jobs WHERE state = 'active'").fetchone()[0]
+    assert active == 4
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "finishing active jobs" in out
+    assert "worker done: completed=4" in out
