@@ -125,6 +125,17 @@ class RedisBackend:
         opts, so a Node worker retries them as ours would."""
         self._queue_options[name] = options
 
+    def options_for(self, queue: str) -> ProcessorOptions | None:
+        """The processor options known for `queue`: set by a worker in this process, else
+        those of the generated client's `TypedQueue` (how a producer-only process knows)."""
+        options = self._queue_options.get(queue)
+        if options is None:
+            from pikku_queue.client import known_queues
+
+            known = known_queues.get(queue)
+            options = known.options if known is not None else None
+        return options
+
     # -- connections -------------------------------------------------------------------
 
     async def client(self) -> aioredis.Redis:
@@ -168,7 +179,7 @@ class RedisBackend:
     # -- producer face -----------------------------------------------------------------
 
     async def enqueue(self, request: EnqueueRequest) -> str:
-        opts = job_options(request, self._queue_options.get(request.queue))
+        opts = job_options(request, self.options_for(request.queue))
         async with self._errors():
             queue = await self.queue(request.queue)
             if request.repeat is not None:
@@ -319,7 +330,7 @@ class RedisBackend:
         elif state in ("unknown", None):
             opts = job_options(
                 EnqueueRequest(record.queue, record.payload, job_id=record.job_id),
-                self._queue_options.get(record.queue),
+                self.options_for(record.queue),
             )
             await source.add(record.queue, record.payload, opts)
         await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)

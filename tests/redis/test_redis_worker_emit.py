@@ -1,0 +1,182 @@
+"""The generated `redis_worker.py`: deterministic, formatted, strictly typed, and it runs
+(`python -m <out>.redis_worker --burst`) against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.backend import EnqueueRequest, JobState
+from pikku_queue.options import ProcessorOptions
+from pikkugen.config import Config
+from pikkugen.emit.base import HEADER_LINE
+from pikkugen.generate import generate
+from pikkugen.model import Location, ProcessorDecl, ScanResult, TypeRef
+from redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+JOBS = """
+from pikku_queue import JobContext, NonRetryableError
+
+
+async def double(ctx: JobContext, data: dict[str, int]) -> int:
+    if data["n"] < 0:
+        raise NonRetryableError("negative")
+    return data["n"] * 2
+
+
+def shout(data: str) -> str:
+    return data.upper()
+"""
+
+
+def _decl(name: str, function: str, input: str, output: str, **options: object) -> ProcessorDecl:
+    return ProcessorDecl(
+        name=name,
+        function=function,
+        module=function.rpartition(".")[0],
+        input=TypeRef(annotation=input),
+        output=TypeRef(annotation=output),
+        is_async=True,
+        location=Location(path="src/app/jobs.py", line=1, column=1),
+        options=ProcessorOptions.model_validate(options),
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("redisproj")
+    (root / "src" / "app").mkdir(parents=True)
+    (root / "src" / "app" / "__init__.py").write_text("")
+    (root / "src" / "app" / "jobs.py").write_text(textwrap.dedent(JOBS))
+    (root / "src" / "gen").mkdir()
+    config = Config(
+        root=root,
+        paths=(root / "src" / "app",),
+        out=root / "src" / "gen",
+        out_package="gen",
+        exclude=(),
+        runtimes=("redis",),
+        services=None,
+        strict=False,
+        backend=None,
+        cache=False,
+    )
+    scan = ScanResult(
+        processors=(
+            _decl("double-it", "app.jobs.double", "dict[str, int]", "int", dead_letter_queue="dlq"),
+            _decl("shout", "app.jobs.shout", "str", "str", concurrency=2),
+        )
+    )
+    result = generate(config, scan=scan)
+    assert not result.has_errors, result.diagnostics
+    again = generate(config, scan=scan)
+    assert again.files == result.files  # byte-for-byte deterministic
+    for path, text in result.files.items():
+        target = root / "src" / "gen" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return root, result.files
+
+
+def test_emits_a_headed_redis_worker(project: tuple[Path, dict[str, str]]) -> None:
+    _, files = project
+    text = files["redis_worker.py"]
+    assert text.startswith(HEADER_LINE + "\n# source: src/app\n")
+    assert "QUEUES: tuple[str, ...] = (\n" in text and '"double-it",' in text
+    assert "python -m gen.redis_worker" in text
+
+
+def test_generated_worker_is_ruff_and_mypy_strict_clean(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    root, _ = project
+    worker = root / "src" / "gen" / "redis_worker.py"
+    fmt = subprocess.run(
+        [VENV_BIN / "ruff", "format", "--check", "--isolated", "--line-length", "100", worker],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    lint = subprocess.run(
+        [VENV_BIN / "ruff", "check", "--isolated", "--line-length", "100", worker],
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    env = {**os.environ, "MYPYPATH": f"{root / 'src'}{os.pathsep}{REPO / 'runtime'}"}
+    typed = subprocess.run(
+        [
+            VENV_BIN / "mypy",
+            "--strict",
+            "--no-incremental",
+            "--follow-imports=silent",
+            "--config-file",
+            os.devnull,
+            "-p",
+            "gen.redis_worker",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root / "src",
+        env=env,
+    )
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+
+
+async def test_python_m_redis_worker_serves_every_queue(
+    project: tuple[Path, dict[str, str]], redis_server: RedisServer
+) -> None:
+    root, _ = project
+    url = f"{redis_server.url}?prefix=gen{uuid.uuid4().hex[:8]}"
+    backend = RedisBackend(url)
+    try:
+        doubled = await backend.enqueue(EnqueueRequest("double-it", {"n": 21}))
+        refused = await backend.enqueue(EnqueueRequest("double-it", {"n": -1}))
+        shouted = await backend.enqueue(EnqueueRequest("shout", "hi"))
+        env = {**os.environ, "PYTHONPATH": str(root / "src"), "PIKKU_QUEUE_URL": url}
+        done = subprocess.run(
+            [sys.executable, "-m", "gen.redis_worker", "--burst", "--log-level", "WARNING"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        info = await backend.get_job("double-it", doubled)
+        assert info is not None and (info.state, info.result) == (JobState.COMPLETED, 42)
+        info = await backend.get_job("shout", shouted)
+        assert info is not None and info.result == "HI"
+        info = await backend.get_job("double-it", refused)
+        assert info is not None and info.state is JobState.DEAD_LETTERED
+        [record] = await backend.dead_letters("dlq")
+        assert json.dumps(record.payload) == '{"n": -1}'
+    finally:
+        await backend.close()
+
+
+def test_a_non_redis_url_is_refused_clearly(project: tuple[Path, dict[str, str]]) -> None:
+    root, _ = project
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "PIKKU_QUEUE_URL": "sqlite:///x.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gen.redis_worker", "--burst"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "needs a redis:// or rediss:// URL" in done.stderr
