@@ -174,6 +174,8 @@ class SqliteBackend:
         self._pending: list[tuple[Tx[Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
         self._tokens: dict[tuple[str, str], int] = {}
+        #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
+        self._dead_letter_queues: dict[str, str | None] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         if not _inline:
@@ -407,7 +409,7 @@ class SqliteBackend:
             id=id_,
             queue=queue_,
             state=JobState(state),
-            payload=json.loads(payload),
+            payload=_loads_or_text(payload),
             attempts_made=attempts,
             progress=json.loads(progress) if progress else None,
             result=json.loads(result) if result is not None else None,
@@ -572,7 +574,27 @@ class SqliteBackend:
             ).fetchall()
             rows.sort(key=lambda r: (r[0], r[1]))
             leased: list[_Leased] = []
-            for _, _, id_, payload, attempts, enqueued_at, token, schedule, run_at in rows:
+            for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at in rows:
+                try:
+                    payload = json.loads(text)
+                except ValueError as exc:
+                    # Written by something other than pikku_queue: no processor can read it.
+                    error = ErrorInfo(
+                        type=type(exc).__name__, message=f"payload is not JSON: {exc}"
+                    )
+                    self._dead_letter(
+                        conn,
+                        queue,
+                        id_,
+                        text,
+                        attempts,
+                        DeadLetter("invalid_payload", error),
+                        self._dead_letter_queues.get(queue),
+                        now,
+                        " WHERE queue = ? AND id = ? AND token = ? AND state = 'active'",
+                        (queue, id_, token),
+                    )
+                    continue
                 if schedule is not None:
                     cron, every = conn.execute(
                         "SELECT cron, every FROM schedules WHERE queue = ? AND key = ?",
@@ -592,7 +614,7 @@ class SqliteBackend:
                 Delivery(
                     job_id=job.id,
                     queue=queue,
-                    payload=json.loads(job.payload),
+                    payload=job.payload,
                     attempt=job.attempt,
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
@@ -749,6 +771,7 @@ class SqliteBackend:
         self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None
     ) -> list[str]:
         now = self._now()
+        self._dead_letter_queues[queue] = dead_letter_queue
 
         def tx(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
@@ -771,7 +794,7 @@ class SqliteBackend:
                         conn,
                         queue,
                         job_id,
-                        json.loads(payload),
+                        _loads_or_text(payload),
                         attempts,
                         DeadLetter("stalled", error),
                         dead_letter_queue,
@@ -832,6 +855,13 @@ class SqliteBackend:
             return min(due) if due else None
 
         return await self._read(read)
+
+
+def _loads_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
