@@ -1,9 +1,274 @@
-"""Placeholder: commands are registered here by the module's owner."""
+"""Generate-time commands: `scan` (write or `--check`), `list`, `watch` and `client`.
 
-from __future__ import annotations
+Thin shells over `pikkugen.generate` and its sinks: each command turns flags into a `Config`,
+runs the pure pipeline, prints diagnostics to stderr and exits with
+`pikkugen.diagnostics.exit_code` (0 fine, 1 stale output, 2 any error).
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
+
+from pikkugen.config import Config, ConfigError, load_config
+from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
+
+PathsArgument = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Files or folders to scan (default: [tool.pikkugen] paths)."),
+]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Folder of the generated package.")]
+StrictOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strict/--no-strict",
+        help="Make options a configured runtime cannot honour errors, not warnings.",
+    ),
+]
+RuntimeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--runtime",
+        help="A runtime to generate for and check against (repeatable; replaces the config's).",
+    ),
+]
+NoCacheOption = Annotated[
+    bool, typer.Option("--no-cache", help="Ignore and do not write .pikkugen_cache/.")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
+    app.command("scan")(scan_command)
+    app.command("list")(list_command)
+    app.command("watch")(watch_command)
+    app.command("client")(client_command)
+
+
+def _emit_diagnostics(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
+    from pikkugen.diagnostics import render_all
+
+    if diagnostics:
+        text = render_all(diagnostics)
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def _exit(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic], *, stale: bool = False) -> None:
+    from pikkugen.diagnostics import exit_code
+
+    code = exit_code(list(diagnostics), stale=stale)
+    if code:
+        raise typer.Exit(code)
+
+
+def _config(
+    paths: list[Path] | None,
+    *,
+    out: Path | None = None,
+    strict: bool | None = None,
+    runtime: list[str] | None = None,
+    no_cache: bool = False,
+) -> Config:
+    try:
+        return load_config(
+            paths[0] if paths else None,
+            paths=paths or None,
+            out=out,
+            strict=strict,
+            runtimes=runtime or None,
+            cache=False if no_cache else None,
+        )
+    except ConfigError as exc:
+        _emit_diagnostics([exc.to_diagnostic()])
+        raise typer.Exit(2) from None
+
+
+def scan_command(
+    paths: PathsArgument = None,
+    out: OutOption = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 with a diff if output is stale."),
+    ] = False,
+    no_cache: NoCacheOption = False,
+    strict: StrictOption = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Find queue processors and write the generated package (or check it is current)."""
+    from pikkugen.emit.sinks import check_output, write_output
+    from pikkugen.generate import generate
+
+    config = _config(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
+    result = generate(config)
+    _emit_diagnostics(result.diagnostics)
+    where = config.relative(config.out)
+    if check:
+        if result.has_errors:
+            _exit(result.diagnostics)
+        report = check_output(config, result)
+        if report.is_stale:
+            sys.stdout.write(report.diff)
+            sys.stderr.write(
+                f"pikkugen: {len(report.stale)} generated file(s) in {where} are stale; "
+                "run `pikkugen scan` to update them\n"
+            )
+        _exit(result.diagnostics, stale=report.is_stale)
+        return
+    written = write_output(config, result)
+    _emit_diagnostics(written.diagnostics)
+    if written.refused:
+        sys.stderr.write(f"pikkugen: nothing written to {where}\n")
+        _exit([*result.diagnostics, *written.diagnostics])
+        raise typer.Exit(2)
+    count = len(result.scan.processors)
+    typer.echo(
+        f"pikkugen: {count} queue(s); {len(written.written)} file(s) written, "
+        f"{len(written.unchanged)} unchanged, {len(written.deleted)} deleted in {where}"
+    )
+    _exit(result.diagnostics)
+
+
+def processor_json(decl: ProcessorDecl) -> dict[str, Any]:
+    """One processor as `pikkugen list --format json` shows it (the README documents it)."""
+    return {
+        "name": decl.name,
+        "function": decl.function,
+        "input": decl.input.annotation,
+        "output": decl.output.annotation,
+        "location": decl.location.model_dump(mode="json"),
+        "options": decl.options.model_dump(mode="json"),
+    }
+
+
+def ir_json(scan: ScanResult, diagnostics: list[Diagnostic]) -> dict[str, Any]:
+    return {
+        "processors": [processor_json(p) for p in sorted(scan.processors, key=lambda p: p.name)],
+        "diagnostics": [
+            d.model_dump(mode="json") for d in sorted(diagnostics, key=Diagnostic.sort_key)
+        ],
+    }
+
+
+def list_command(
+    paths: PathsArgument = None,
+    format: Annotated[
+        Literal["table", "json"], typer.Option("--format", help="table (default) or json.")
+    ] = "table",
+    no_cache: NoCacheOption = False,
+    strict: StrictOption = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Show the queue processors found, as a table or as the IR's JSON."""
+    from pikkugen.generate import check_ir, scan_project
+
+    config = _config(paths, strict=strict, runtime=runtime, no_cache=no_cache)
+    scan = scan_project(config)
+    diagnostics = [*scan.diagnostics, *check_ir(config, scan)]
+    if format == "json":
+        sys.stdout.write(json.dumps(ir_json(scan, diagnostics), indent=2) + "\n")
+    else:
+        _emit_diagnostics(diagnostics)
+        _print_table(scan)
+    _exit(diagnostics)
+
+
+def _options_summary(decl: ProcessorDecl) -> str:
+    """The options that differ from the defaults, compactly."""
+    defaults = type(decl.options)().model_dump(mode="json")
+    changed = [
+        f"{key}={json.dumps(value, separators=(',', ':'))}"
+        for key, value in decl.options.model_dump(mode="json").items()
+        if value != defaults[key]
+    ]
+    return ", ".join(changed) or "defaults"
+
+
+def _print_table(scan: ScanResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(scan.processors)} queue processor(s)")
+    for column in ("queue", "function", "input -> output", "options", "location"):
+        table.add_column(column, overflow="fold")
+    for decl in sorted(scan.processors, key=lambda p: p.name):
+        loc = decl.location
+        table.add_row(
+            decl.name,
+            decl.function,
+            f"{decl.input.annotation} -> {decl.output.annotation}",
+            _options_summary(decl),
+            f"{loc.path}:{loc.line}:{loc.column}",
+        )
+    Console().print(table)
+
+
+def watch_command(
+    paths: PathsArgument = None,
+    out: OutOption = None,
+    no_cache: NoCacheOption = False,
+    strict: StrictOption = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Regenerate whenever a scanned file or pyproject.toml changes (Ctrl-C to stop)."""
+    from pikkugen.emit.watch import Round, watch
+
+    def load() -> Config:
+        return _config(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
+
+    def show(round_: Round) -> None:
+        if round_.error is not None:
+            _emit_diagnostics([round_.error.to_diagnostic()])
+            return
+        assert round_.result is not None and round_.report is not None
+        _emit_diagnostics([*round_.result.diagnostics, *round_.report.diagnostics])
+        report = round_.report
+        state = (
+            "not written (errors)"
+            if report.refused
+            else f"{len(report.written)} written, {len(report.deleted)} deleted"
+        )
+        typer.echo(f"pikkugen: {len(round_.result.scan.processors)} queue(s); {state}")
+
+    typer.echo("pikkugen: watching for changes (Ctrl-C to stop)")
+    watch(load, show)
+
+
+def client_command(
+    schemas_dir: Annotated[
+        Path, typer.Argument(help="A `schemas/` folder written by `pikkugen scan`.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder of the client package to write.")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if stale.")
+    ] = False,
+) -> None:
+    """Write a typed client package from JSON Schemas alone (for a service that only
+    enqueues and cannot import the worker's code)."""
+    from pikkugen.emit.sinks import check_output, write_output
+    from pikkugen.standalone import generate_standalone, standalone_config
+
+    try:
+        config = standalone_config(schemas_dir, out)
+    except ConfigError as exc:
+        _emit_diagnostics([exc.to_diagnostic()])
+        raise typer.Exit(2) from None
+    result = generate_standalone(schemas_dir, config)
+    _emit_diagnostics(result.diagnostics)
+    if result.has_errors:
+        _exit(result.diagnostics)
+    if check:
+        report = check_output(config, result)
+        sys.stdout.write(report.diff)
+        _exit(result.diagnostics, stale=report.is_stale)
+        return
+    written = write_output(config, result)
+    _emit_diagnostics(written.diagnostics)
+    if written.refused:
+        raise typer.Exit(2)
+    queues = sum(1 for path in result.files if path.startswith("models/q_"))
+    typer.echo(
+        f"pikkugen: client for {queues} queue(s); {len(written.written)} file(s) written to "
+        f"{config.relative(config.out)}"
+    )

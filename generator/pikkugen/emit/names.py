@@ -25,10 +25,14 @@ def base_identifier(name: str) -> str:
 
 def assign_identifiers(names: Iterable[str]) -> dict[str, str]:
     """Queue name -> identifier stem, unique even with the `_sync` twin every stem gets
-    (`a` would emit `enqueue_a_sync`, which `a-sync` must therefore not take)."""
+    (`a` would emit `enqueue_a_sync`, which `a-sync` must therefore not take).
+
+    A name that already is its own identifier (`email_queue`) is served first, so it keeps
+    its obvious function name whatever else collides with it; the rest go in sorted order.
+    """
     taken: set[str] = set()
     result: dict[str, str] = {}
-    for name in sorted(set(names)):
+    for name in sorted(set(names), key=lambda n: (base_identifier(n) != n, n)):
         base = base_identifier(name)
         stem, n = base, 1
         while stem in taken or f"{stem}_sync" in taken:

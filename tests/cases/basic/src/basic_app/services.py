@@ -1,0 +1,2 @@
+def create_services() -> dict[str, str]:
+    return {"smtp": "localhost"}

@@ -1,0 +1,5 @@
+raise RuntimeError("this module refuses to be imported")
+
+
+class Payload:
+    pass

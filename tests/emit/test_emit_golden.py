@@ -1,0 +1,117 @@
+"""Every golden case, byte for byte, through the real `pikkugen scan`; then `mypy --strict`
+over all expected packages at once, with each case's correct and wrong uses of its client."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from golden import CASES, case_names, out_folder, run_case
+
+REGEN = "scripts/regen-golden"
+RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
+
+
+def expected_files(name: str) -> dict[str, bytes]:
+    expected = CASES / name / "expected"
+    if not expected.is_dir():
+        return {}
+    return {
+        p.relative_to(expected).as_posix(): p.read_bytes()
+        for p in sorted(expected.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_golden_case(name: str, tmp_path: Path) -> None:
+    result = run_case(name, tmp_path)
+    expected = expected_files(name)
+    assert sorted(result.files) == sorted(expected), f"file list differs; run {REGEN} {name}"
+    for rel, data in expected.items():
+        assert result.files[rel] == data, f"{rel} differs; run {REGEN} {name}"
+    assert result.stderr == (CASES / name / "stderr.txt").read_text(encoding="utf-8")
+    assert result.exit_code == (2 if "error[" in result.stderr else 0)
+    assert bool(result.files) == (result.exit_code == 0)  # errors: nothing is written
+
+
+def test_every_case_kind_is_present() -> None:
+    assert {
+        "basic",
+        "every_option",
+        "batch",
+        "aliases",
+        "hostile_names",
+        "errors",
+        "capabilities",
+        "strict",
+        "types",
+    } <= set(case_names())
+
+
+def test_expected_python_is_ruff_formatted() -> None:
+    folders = [str(CASES / n / "expected") for n in case_names() if expected_files(n)]
+    ruff = [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--line-length=88"]
+    proc = subprocess.run([*ruff, *folders], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+MARK = "# mypy-error"
+
+
+@pytest.mark.slow
+def test_mypy_strict_accepts_good_uses_and_rejects_bad_ones(tmp_path: Path) -> None:
+    """One mypy run over every expected package (slow on 2 cores: run it once).
+
+    A line marked `# mypy-error` in a case's `use_bad.py` must be reported; nothing else may be.
+    """
+    search: list[str] = [str(RUNTIME)]
+    targets: list[str] = []
+    marked: set[tuple[str, int]] = set()
+    uses = tmp_path / "uses"
+    uses.mkdir()
+    for name in case_names():
+        if not expected_files(name):
+            continue
+        project = tmp_path / name
+        shutil.copytree(CASES / name, project, ignore=shutil.ignore_patterns("expected"))
+        out = out_folder(project)
+        shutil.copytree(CASES / name / "expected", out)
+        search.append(str(out.parent))
+        targets.append(str(out))
+        for use in sorted((CASES / name).glob("use_*.py")):
+            copy = uses / f"{name}_{use.name}"
+            shutil.copy(use, copy)
+            targets.append(str(copy))
+            for number, line in enumerate(use.read_text().splitlines(), start=1):
+                if line.rstrip().endswith(MARK):
+                    marked.add((copy.name, number))
+    assert marked, "the negative cases must mark the lines mypy has to reject"
+    config = tmp_path / "mypy.ini"
+    config.write_text(
+        "[mypy]\nstrict = True\nplugins = pydantic.mypy\n"
+        f"mypy_path = {':'.join(search)}\ncache_dir = {tmp_path / 'cache'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(config), *targets],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    reported: set[tuple[str, int]] = set()
+    unexpected: list[str] = []
+    for line in proc.stdout.splitlines():
+        match = re.match(r"(.+?):(\d+): error:", line)
+        if not match:
+            continue
+        where = (Path(match.group(1)).name, int(match.group(2)))
+        if Path(match.group(1)).parent == uses and where in marked:
+            reported.add(where)
+        else:
+            unexpected.append(line)
+    assert not unexpected, "\n".join(unexpected)
+    assert reported == marked, f"not rejected: {sorted(marked - reported)}\n{proc.stdout}"
