@@ -1,0 +1,141 @@
+"""The producer API against a real in-process backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import pytest
+from pikku_queue.adapters.memory import MemoryBackend
+from pikku_queue.backend import JobState
+from pikku_queue.capabilities import CAPABILITIES
+from pikku_queue.client import (
+    TypedQueue,
+    get_default_backend,
+    known_queues,
+    queue_job,
+    queue_job_sync,
+    set_default_backend,
+)
+from pikku_queue.errors import BackendError, PayloadValidationError
+from pikku_queue.options import ProcessorOptions, Repeat
+from pydantic import BaseModel, TypeAdapter
+
+
+class Email(BaseModel):
+    to: str
+    subject: str
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[MemoryBackend]:
+    backend = MemoryBackend()
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture
+def email_queue() -> Iterator[TypedQueue[Email, str]]:
+    queue = TypedQueue("email-client-test", TypeAdapter(Email), TypeAdapter(str))
+    yield queue
+    known_queues.pop(queue.name, None)
+
+
+async def test_enqueue_dumps_json_and_returns_a_handle(
+    backend: MemoryBackend, email_queue: TypedQueue[Email, str]
+) -> None:
+    handle = await email_queue.enqueue(Email(to="a@b.c", subject="hi"), backend=backend)
+    info = await handle.info()
+    assert info is not None
+    assert info.payload == {"to": "a@b.c", "subject": "hi"}
+    assert info.state == JobState.WAITING
+    assert (handle.queue, handle.backend) == (email_queue.name, backend)
+
+
+async def test_queue_job_validates_through_a_known_queue(
+    backend: MemoryBackend, email_queue: TypedQueue[Email, str]
+) -> None:
+    with pytest.raises(PayloadValidationError, match="subject"):
+        await queue_job(email_queue.name, {"to": "a@b.c"}, backend=backend)
+    assert (await backend.counts(email_queue.name)).waiting == 0
+    handle = await queue_job(email_queue.name, {"to": "a@b.c", "subject": "s"}, backend=backend)
+    assert await handle.status() == JobState.WAITING
+
+
+async def test_queue_job_on_an_unknown_queue_only_needs_json(backend: MemoryBackend) -> None:
+    handle = await queue_job("cleanup-task", {}, backend=backend)
+    assert (await handle.info()).payload == {}  # type: ignore[union-attr]
+    with pytest.raises(PayloadValidationError, match="not JSON-serialisable"):
+        await queue_job("cleanup-task", {"when": object()}, backend=backend)
+
+
+async def test_processor_defaults_apply_when_the_job_gives_none(backend: MemoryBackend) -> None:
+    queue = TypedQueue(
+        "defaults-test",
+        TypeAdapter(int),
+        TypeAdapter(int),
+        ProcessorOptions(delay=5000, priority=3),
+    )
+    try:
+        delayed = await queue.enqueue(1, backend=backend)
+        now = await queue.enqueue(2, delay=0, backend=backend)
+    finally:
+        known_queues.pop(queue.name)
+    assert await delayed.status() == JobState.DELAYED
+    assert await now.status() == JobState.WAITING
+
+
+async def test_unsupported_features_are_refused_before_sending(backend: MemoryBackend) -> None:
+    backend.capabilities = replace(CAPABILITIES["sqs"], backend="sqs")
+    with pytest.raises(BackendError, match="priorit"):
+        await queue_job("q", 1, priority=1, backend=backend)
+    with pytest.raises(BackendError, match="at most 900000 ms"):
+        await queue_job("q", 1, delay=900_001, backend=backend)
+    assert (await backend.counts("q")).waiting + (await backend.counts("q")).delayed == 0
+
+
+async def test_repeat_returns_one_schedule_per_key(backend: MemoryBackend) -> None:
+    first = await queue_job("cleanup", {}, repeat=Repeat(cron="0 2 * * *"), backend=backend)
+    again = await queue_job("cleanup", {}, repeat=Repeat(cron="0 2 * * *"), backend=backend)
+    other = await queue_job("cleanup", {"x": 1}, repeat=Repeat(cron="0 2 * * *"), backend=backend)
+    assert first.id == again.id != other.id
+    assert first.id.startswith("repeat:")
+
+
+async def test_enqueue_sync_works_inside_a_running_loop() -> None:
+    # Sync code called from async code (a Django view under ASGI): runs on a helper thread.
+    set_default_backend("memory://client-sync-test")
+    try:
+        handle = queue_job_sync("sync-q", {"a": 1})
+        assert await handle.status() == JobState.WAITING
+        assert get_default_backend() is handle.backend
+    finally:
+        await get_default_backend().close()
+        set_default_backend(None)
+
+
+def test_enqueue_sync_from_plain_sync_code(email_queue: TypedQueue[Email, str]) -> None:
+    backend = MemoryBackend()
+    handle = email_queue.enqueue_sync(Email(to="x@y.z", subject="s"), backend=backend)
+    assert asyncio.run(handle.status()) == JobState.WAITING
+
+
+async def test_result_times_out_while_the_job_waits(
+    backend: MemoryBackend, email_queue: TypedQueue[Email, str]
+) -> None:
+    handle = await email_queue.enqueue(Email(to="a@b.c", subject="s"), backend=backend)
+    with pytest.raises(TimeoutError):
+        await handle.result(timeout=0.05)
+
+
+async def test_enqueue_many_is_one_call(
+    backend: MemoryBackend, email_queue: TypedQueue[Email, str]
+) -> None:
+    handles = await email_queue.enqueue_many(
+        [Email(to=f"{n}@b.c", subject="s") for n in range(5)], backend=backend
+    )
+    assert len({h.id for h in handles}) == 5
+    assert (await backend.counts(email_queue.name)).waiting == 5
+    with pytest.raises(PayloadValidationError):
+        await email_queue.enqueue_many([{"to": "x"}], backend=backend)  # type: ignore[list-item]
