@@ -12,6 +12,8 @@ import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pikku_queue
+
 from pikkugen.scanner.discovery import SourceFile
 from pikkugen.scanner.modules import absolute_module
 from pikkugen.scanner.summary import Binding, ModuleSummary
@@ -22,6 +24,8 @@ PIKKU_NAMES = frozenset(
     {"queue_processor", "add_queue_processor", "RetryOptions", "BatchOptions", "Repeat"}
 )
 _BUILTINS = frozenset(dir(builtins))
+#: What `from pikku_queue import *` binds (the runtime is ours, so its `__all__` is known).
+_RUNTIME_EXPORTS = frozenset(pikku_queue.__all__) | PIKKU_NAMES
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,12 @@ class Tree:
         found = []
         for star in summary["stars"]:
             source = self.absolute(module, star["level"], star["module"])
-            if source is not None and self.summary(source) is not None:
+            if source is None:
+                continue
+            if is_runtime(source):
+                if name in _RUNTIME_EXPORTS:
+                    found.append(Target(f"{RUNTIME_PACKAGE}.{name}", RUNTIME_PACKAGE))
+            elif self.summary(source) is not None:
                 found.extend(self.resolve_in(source, name, seen))
         return _unique(found)
 

@@ -69,12 +69,14 @@ def _too_deep() -> Problem:
 
 
 def _decode(data: bytes) -> str | Problem:
+    cookie_problem: Problem | None = None
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        return {"code": "PK002", "message": str(exc.msg), "line": exc.lineno or 1, "column": 1}
+        encoding = "utf-8"  # undecodable first lines: find the byte below; else a bad cookie
+        cookie_problem = {"code": "PK002", "message": str(exc.msg), "line": 1, "column": 1}
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
@@ -85,27 +87,27 @@ def _decode(data: bytes) -> str | Problem:
             "line": line,
             "column": column,
         }
+    except LookupError as exc:  # a codec that is not a text encoding (e.g. rot13)
+        return {"code": "PK002", "message": str(exc), "line": 1, "column": 1}
+    return cookie_problem if cookie_problem is not None else text
 
 
 def _syntax_problem(text: str, exc: Exception) -> Problem:
     """libcst's positions for syntax errors can be wrong; CPython's parser gives the real ones."""
     try:
         compile(text, "<scanned>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as err:
+    except (SyntaxError, ValueError) as err:
+        # CPython reports NUL bytes without a position (ValueError before 3.12)
+        message = err.msg if isinstance(err, SyntaxError) else str(err)
+        line = err.lineno if isinstance(err, SyntaxError) else None
+        column = err.offset if isinstance(err, SyntaxError) else None
+        if line is None:
+            line, column = _position_of(text, text.find("\0")) if "\0" in text else (1, 1)
         return {
             "code": "PK001",
-            "message": f"invalid syntax: {err.msg}",
-            "line": max(err.lineno or 1, 1),
-            "column": max(err.offset or 1, 1),
-        }
-    except ValueError as err:  # e.g. "source code string cannot contain null bytes"
-        index = text.find("\0")
-        before = text[: max(index, 0)]
-        return {
-            "code": "PK001",
-            "message": f"invalid source: {err}",
-            "line": before.count("\n") + 1,
-            "column": len(before) - (before.rfind("\n") + 1) + 1,
+            "message": f"invalid syntax: {message}",
+            "line": max(line, 1),
+            "column": max(column or 1, 1),
         }
     except (RecursionError, MemoryError):
         return _too_deep()
@@ -116,6 +118,11 @@ def _syntax_problem(text: str, exc: Exception) -> Problem:
         "line": 1,
         "column": 1,
     }
+
+
+def _position_of(text: str, index: int) -> tuple[int, int]:
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
 class _Nested(cst.CSTVisitor):

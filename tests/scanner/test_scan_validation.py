@@ -1,0 +1,160 @@
+"""Every validation rule lands on the right line and column, with the runtime's message."""
+
+from __future__ import annotations
+
+import pytest
+from scanner_helpers import Tree, position_of
+
+HEADER = "from pikku_queue import queue_processor, add_queue_processor, RetryOptions\n"
+
+
+def scan_source(tree: Tree, body: str) -> tuple[str, list[tuple[str, int | None, int | None, str]]]:
+    source = HEADER + body
+    found = tree.write({"app/__init__.py": "", "app/tasks.py": source}).scan()
+    return source, [(d.code, d.line, d.column, d.message) for d in found.result.diagnostics]
+
+
+CASES: list[tuple[str, str, str, str, str]] = [
+    # (decorator arguments, code, text the diagnostic points at, message contains)
+    (
+        "'q', retry_options={'attempts': 0}",
+        "PK203",
+        "'attempts'",
+        "retry_options.attempts: Input should be greater than or equal to 1",
+    ),
+    (
+        "'q', retry_options=RetryOptions(backoff='linear')",
+        "PK203",
+        "backoff=",
+        "retry_options.backoff: Input should be 'fixed' or 'exponential'",
+    ),
+    (
+        "'q', retry_options={'delay': 500, 'max_delay': 10}",
+        "PK203",
+        "retry_options=",
+        "retry_options: max_delay (10) must be >= delay (500)",
+    ),
+    (
+        "'q', priority=0",
+        "PK203",
+        "priority=",
+        "priority: Input should be greater than or equal to 1",
+    ),
+    (
+        "'q', priority=2097153",
+        "PK203",
+        "priority=",
+        "priority: Input should be less than or equal to 2097152",
+    ),
+    ("'q', timeout=0", "PK203", "timeout=", "timeout: Input should be greater than 0"),
+    (
+        "'q', concurrency=-1",
+        "PK203",
+        "concurrency=",
+        "concurrency: Input should be greater than or equal to 1",
+    ),
+    ("'q', delay='soon'", "PK203", "delay=", "delay: Input should be a valid integer"),
+    (
+        "'q', events=['completed', 'exploded']",
+        "PK203",
+        "'exploded'",
+        "events.1: Input should be 'completed'",
+    ),
+    (
+        "'q', dead_letter_queue='bad name'",
+        "PK203",
+        "dead_letter_queue=",
+        "a queue name may only hold letters",
+    ),
+    (
+        "'q', dead_letter_queue='q'",
+        "PK205",
+        "dead_letter_queue=",
+        "dead_letter_queue cannot be the queue itself",
+    ),
+    ("'has space'", "PK103", "'has space'", "a queue name may only hold letters, digits"),
+    ("'" + "x" * 81 + "'", "PK103", "'xxx", "a queue name has at most 80 characters (got 81)"),
+    ("''", "PK103", "''", "a queue name cannot be empty"),
+    ("42", "PK102", "42", "the queue name must be a string, not int"),
+    ("concurrency=2", "PK102", "queue_processor(", "queue_processor needs the queue name"),
+    ("'q', 3", "PK105", "3", "takes the queue name and then keyword arguments only"),
+    (
+        "'q', retries=3",
+        "PK202",
+        "retries=",
+        "unknown option `retries`; valid options: concurrency, max_concurrency, retry_options",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "at", "message"), CASES, ids=[c[1] + ":" + c[0][:30] for c in CASES]
+)
+def test_rule_position_and_message(tree: Tree, args: str, code: str, at: str, message: str) -> None:
+    body = f"\n@queue_processor({args})\ndef handle(data: int) -> int:\n    return data\n"
+    source, diagnostics = scan_source(tree, body)
+    assert len(diagnostics) == 1, diagnostics
+    got_code, line, column, got_message = diagnostics[0]
+    nth = 1 if at == "queue_processor(" else 0
+    if at == "queue_processor(":
+        expected = position_of(source, "queue_processor(", 0)
+    else:
+        start = source.index("@queue_processor")
+        expected = position_of(source[start:], at, nth)
+        expected = (expected[0] + source[:start].count("\n"), expected[1])
+    assert got_code == code
+    assert (line, column) == expected
+    assert message in got_message
+
+
+def test_bare_decorator_and_add_queue_processor_shapes(tree: Tree) -> None:
+    body = (
+        "@queue_processor\n"
+        "def a(data: int) -> int: ...\n"
+        "add_queue_processor(name='b')\n"
+        "add_queue_processor(name='c', func=lambda d: d)\n"
+        "add_queue_processor(name='d', func=missing)\n"
+        "add_queue_processor('e', func=a)\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK102", *position_of(source, "queue_processor\n")),
+        ("PK106", *position_of(source, "add_queue_processor(name='b')")),
+        ("PK106", *position_of(source, "func=lambda")),
+        ("PK107", *position_of(source, "missing")),
+        ("PK102", *position_of(source, "add_queue_processor('e'")),
+        ("PK105", *position_of(source, "'e'")),
+    ]
+
+
+def test_duplicate_queue_names_across_files(tree: Tree) -> None:
+    first = HEADER + "@queue_processor('same')\ndef one(data: int) -> int: ...\n"
+    second = HEADER + "\n\n@queue_processor('same')\ndef two(data: int) -> int: ...\n"
+    found = tree.write({"app/__init__.py": "", "app/a.py": first, "app/b.py": second}).scan()
+    assert [p.function for p in found.result.processors] == ["app.a.one"]
+    d = found.only("PK104")
+    assert (d.path, d.line, d.column) == ("app/b.py", 4, 2)
+    assert d.hint is not None and "first declared at app/a.py:2:2" in d.hint
+    assert "app.a.one" in d.message
+
+
+def test_signature_and_annotation_rules(tree: Tree) -> None:
+    body = (
+        "@queue_processor('none')\n"
+        "def none() -> int: ...\n"
+        "@queue_processor('three')\n"
+        "def three(ctx, data: int, extra: int) -> int: ...\n"
+        "@queue_processor('untyped')\n"
+        "def untyped(ctx, data):\n"
+        "    ...\n"
+        "@queue_processor('batch', batch={'size': 5})\n"
+        "def batch(data: int) -> list[int]: ...\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK305", *position_of(source, "none()")),
+        ("PK305", *position_of(source, "three(")),
+        ("PK301", *position_of(source, "untyped(")),
+        ("PK301", *position_of(source, "data)")),
+        ("PK304", *position_of(source, "int) -> list")),
+    ]
