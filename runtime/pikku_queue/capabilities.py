@@ -85,15 +85,43 @@ CAPABILITIES: dict[str, Capabilities] = {
     "sqs": Capabilities(
         backend="sqs",
         title="sqs:// + Lambda",
-        supported=_ALL - {"priority", "global_concurrency", "results", "progress"},
+        supported=_ALL
+        - {
+            "priority",
+            "global_concurrency",
+            "results",
+            "progress",
+            "job_id",
+            "cron",
+            "stalled_recovery",
+        },
         max_delay_ms=900_000,
         max_payload_bytes=1_048_576,
+        queue_name_pattern=r"^(?:[A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)$",
+        queue_name_rule=(
+            "SQS queue names hold only letters, digits, '-' and '_' (at most 80 characters), "
+            "plus a final '.fifo' for FIFO queues"
+        ),
         notes={
             "priority": "SQS has no message priority",
-            "global_concurrency": "Lambda: set by the event source mapping's MaximumConcurrency",
-            "results": "SQS stores no job results",
+            "global_concurrency": (
+                "Lambda only: the SAM template sets the event source mapping's "
+                "MaximumConcurrency (at least 2); long-poll workers are not capped together"
+            ),
+            "results": "SQS stores no job results and cannot look a message up by id",
             "progress": "SQS stores no job progress",
-            "delay": "at most 900 s (DelaySeconds)",
+            "delay": "at most 900 s, standard queues only; backoff in whole seconds",
+            "job_id": "SQS deduplicates only on FIFO queues, for 5 minutes "
+            "(MessageDeduplicationId); a job_id on a standard queue is refused",
+            "cron": "SQS holds no schedules: use an EventBridge Scheduler schedule that sends "
+            "to the queue",
+            "stalled_recovery": "a crashed consumer's message comes back after the visibility "
+            "timeout and that receive counts as an attempt; RedrivePolicy maxReceiveCount, not "
+            "max_stalled_count, bounds it",
+            "dead_letter": "plus a RedrivePolicy for crashes",
+            "metrics": "completed/failed counted per worker process or Lambda container",
+            "timeout": "on Lambda also capped by the remaining invocation time",
+            "events": "in the process that ran the job",
         },
     ),
     "cloudflare": Capabilities(

@@ -124,9 +124,8 @@ def _queue_of(state: HandlerState, backend: SQSQueueAdapter, message: InboundMes
         return configured
     sqs_name = queue_name_from_arn(message.source_arn)
     if sqs_name is not None:
-        prefix = backend.settings.prefix.rsplit("/", 1)[-1]
         for name in state.engines:
-            if sqs_name in (name, prefix + name):
+            if sqs_name in (name, backend.settings.queue_name(name)):
                 return name
     return message.queue
 

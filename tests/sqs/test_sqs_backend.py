@@ -70,13 +70,13 @@ async def test_body_is_the_plain_payload_and_metadata_rides_in_attributes(
 ) -> None:
     queues.create("mail")
     job_id = await backend.enqueue(
-        EnqueueRequest(queue="mail", payload={"to": "ann@example.com", "n": 1}, job_id="job-1")
+        EnqueueRequest(queue="mail", payload={"to": "ann@example.com", "n": 1})
     )
     [message] = queues.receive("mail")
-    assert job_id == "job-1"
     assert json.loads(message["Body"]) == {"to": "ann@example.com", "n": 1}
     inbound = InboundMessage.from_received(message)
-    assert (inbound.job_id, inbound.queue, inbound.attempt) == ("job-1", "mail", 1)
+    assert (inbound.job_id, inbound.queue, inbound.attempt) == (job_id, "mail", 1)
+    assert job_id != message["MessageId"]  # ours, kept when a message is re-sent
     assert inbound.enqueued_at_ms > 0
 
 
@@ -88,6 +88,8 @@ async def test_limits_are_checked_before_anything_is_sent(
         await backend.enqueue(EnqueueRequest(queue="mail", payload={}, delay_ms=900_001))
     with pytest.raises(BackendError, match="1 MiB"):
         await backend.enqueue(EnqueueRequest(queue="mail", payload={"blob": "x" * 1_048_576}))
+    with pytest.raises(BackendError, match="cannot deduplicate by job_id"):
+        await backend.enqueue(EnqueueRequest(queue="mail", payload={}, job_id="order-42"))
     with pytest.raises(BackendError, match="no schedules"):
         await backend.enqueue(
             EnqueueRequest(queue="mail", payload={}, repeat=Repeat(cron="0 2 * * *"))
@@ -145,7 +147,7 @@ async def test_redelivery_after_visibility_expiry_counts_as_an_attempt(
     queues: Queues, backend: SQSQueueAdapter
 ) -> None:
     queues.create("jobs")
-    await backend.enqueue(EnqueueRequest(queue="jobs", payload={"n": 1}, job_id="j"))
+    job_id = await backend.enqueue(EnqueueRequest(queue="jobs", payload={"n": 1}))
     url = await backend.api.queue_url("jobs")
 
     [first] = await backend.api.receive(url, limit=1, wait_seconds=0, visibility_seconds=1)
@@ -153,7 +155,7 @@ async def test_redelivery_after_visibility_expiry_counts_as_an_attempt(
     [second] = await backend.api.receive(url, limit=1, wait_seconds=5, visibility_seconds=30)
 
     assert (first.attempt, second.attempt) == (1, 2)
-    assert second.job_id == first.job_id == "j"
+    assert second.job_id == first.job_id == job_id
 
 
 async def test_dead_letters_lists_our_records_and_redriven_messages_then_replays(
@@ -161,7 +163,7 @@ async def test_dead_letters_lists_our_records_and_redriven_messages_then_replays
 ) -> None:
     queues.create("jobs-dlq")
     queues.create("jobs", dlq="jobs-dlq", max_receive_count=1)
-    await backend.enqueue(EnqueueRequest(queue="jobs", payload={"n": 1}, job_id="crashed"))
+    crashed = await backend.enqueue(EnqueueRequest(queue="jobs", payload={"n": 1}))
     queues.receive("jobs", visibility=0)  # one receive that never settled…
     assert queues.receive("jobs") == []  # …so the next receive lets SQS redrive it
     queues.sqs.send_message(
@@ -182,7 +184,7 @@ async def test_dead_letters_lists_our_records_and_redriven_messages_then_replays
     records = await backend.dead_letters("jobs-dlq")
 
     assert sorted((r.job_id, r.queue, r.reason, json.dumps(r.payload)) for r in records) == [
-        ("crashed", "jobs", "stalled", '{"n": 1}'),
+        (crashed, "jobs", "stalled", '{"n": 1}'),
         ("refused", "jobs", "non_retryable", '{"n": 2}'),
     ]
     # listing hides nothing: both are visible again
@@ -190,7 +192,7 @@ async def test_dead_letters_lists_our_records_and_redriven_messages_then_replays
 
     refused = next(r for r in records if r.job_id == "refused")
     assert await backend.replay("jobs-dlq", [refused.id]) == 1
-    assert [r.job_id for r in await backend.dead_letters("jobs-dlq")] == ["crashed"]
+    assert [r.job_id for r in await backend.dead_letters("jobs-dlq")] == [crashed]
     [back] = queues.receive("jobs", wait=1)
     replayed = InboundMessage.from_received(back)
     assert (replayed.job_id, replayed.attempt, replayed.payload()) == ("refused", 1, {"n": 2})

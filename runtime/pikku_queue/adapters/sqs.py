@@ -5,7 +5,8 @@
 What SQS cannot do is refused or reported rather than faked: no priority (logged once per
 queue and ignored: the generator already warned), no job lookup or results (SQS cannot read a
 message by id), delays up to 900 s, messages up to 1 MiB, and job_id deduplication only on
-FIFO queues (SQS's MessageDeduplicationId, a 5-minute window).
+FIFO queues (SQS's MessageDeduplicationId, a 5-minute window): a job_id for a standard queue is
+refused rather than silently not deduplicated.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class SQSQueueAdapter:
         queue_urls: Mapping[str, str] | None = None,
         wait_time_seconds: int | None = None,
         group_key: str | None = None,
+        create_queues: bool | None = None,
         settings: SQSSettings | None = None,
         client: SQSClient | None = None,
         url: str | None = None,
@@ -74,6 +76,7 @@ class SQSQueueAdapter:
                 wait_time_seconds if wait_time_seconds is not None else base.wait_time_seconds
             ),
             group_key=group_key or base.group_key,
+            create_queues=create_queues if create_queues is not None else base.create_queues,
         )
         self.url = url or "sqs://"
         self.api = SQSApi(self.settings, credentials=credentials, client=client)
@@ -94,8 +97,13 @@ class SQSQueueAdapter:
         if request.priority is not None and request.queue not in self._priority_warned:
             self._priority_warned.add(request.queue)
             logger.warning("SQS has no message priority; priority of %r ignored", request.queue)
-        job_id = request.job_id or uuid.uuid4().hex
         url = await self.api.queue_url(request.queue)
+        if request.job_id is not None and not is_fifo(url):
+            raise BackendError(
+                f"queue {request.queue!r} is a standard SQS queue, which cannot deduplicate by "
+                "job_id; use a FIFO queue (name ending in .fifo) for job_id deduplication"
+            )
+        job_id = request.job_id or uuid.uuid4().hex
         message = OutboundMessage(
             queue=request.queue,
             job_id=job_id,

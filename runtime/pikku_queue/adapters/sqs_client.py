@@ -104,13 +104,20 @@ class SQSApi:
         url = self._urls.get(name) or self.settings.static_queue_url(name)
         if url is None:
             sqs_name = self.settings.queue_name(name)
-            response = await self._run(
-                f"GetQueueUrl({sqs_name})",
-                functools.partial(self.client.get_queue_url, QueueName=sqs_name),
-            )
-            url = response["QueueUrl"]
+            lookup = self._get_or_create if self.settings.create_queues else self._get
+            url = await self._run(f"GetQueueUrl({sqs_name})", functools.partial(lookup, sqs_name))
         self._urls[name] = url
         return url
+
+    def _get(self, sqs_name: str) -> str:
+        return self.client.get_queue_url(QueueName=sqs_name)["QueueUrl"]
+
+    def _get_or_create(self, sqs_name: str) -> str:
+        try:
+            return self._get(sqs_name)
+        except self.client.exceptions.QueueDoesNotExist:
+            attributes = {"FifoQueue": "true"} if sqs_name.endswith(".fifo") else {}
+            return self.client.create_queue(QueueName=sqs_name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
 
     async def send(self, kwargs: dict[str, Any]) -> str:
         response = await self._run(

@@ -11,10 +11,12 @@ SAM template without leaking anything.
           &endpoint_url=http://127.0.0.1:5000
           &wait_time_seconds=20
           &group_key=customer_id
+          &create_queues=true
 
 A queue's URL is, in this order: its `queue.<name>=` entry; `prefix` + name when `prefix` is a
 URL (holds `://`); otherwise the URL SQS returns for the queue named `prefix` + name
-(GetQueueUrl, looked up once).
+(GetQueueUrl, looked up once). `create_queues=true` (for local endpoints and tests) creates a
+queue that does not exist yet, without a redrive policy; in AWS the SAM template creates them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,15 @@ MAX_DELAY_SECONDS = 900
 #: SQS's largest message: body plus message attributes.
 MAX_MESSAGE_BYTES = 1_048_576
 
-_PARAMETERS = ("region", "endpoint_url", "prefix", "wait_time_seconds", "group_key", "queue.<name>")
+_PARAMETERS = (
+    "region",
+    "endpoint_url",
+    "prefix",
+    "wait_time_seconds",
+    "group_key",
+    "create_queues",
+    "queue.<name>",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class SQSSettings:
     #: FIFO queues only: the payload field whose value is the MessageGroupId (default: the
     #: queue name, which keeps the whole queue in order).
     group_key: str | None = None
+    #: Create a missing queue on first use (local development and tests only).
+    create_queues: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.wait_time_seconds <= MAX_WAIT_TIME_SECONDS:
@@ -64,13 +76,13 @@ class SQSSettings:
         """The queue's URL when the settings alone give it (no GetQueueUrl needed)."""
         if name in self.queue_urls:
             return self.queue_urls[name]
-        if "://" in self.prefix:
+        if "://" in self.prefix and not self.create_queues:
             return self.prefix + name
         return None
 
     def queue_name(self, name: str) -> str:
         """The SQS queue name to look up for one of our queue names."""
-        return name if "://" in self.prefix else self.prefix + name
+        return self.prefix.rsplit("/", 1)[-1] + name
 
 
 def parse_url(url: str) -> SQSSettings:
@@ -91,6 +103,10 @@ def parse_url(url: str) -> SQSSettings:
             values[key] = value
         elif key in ("region", "endpoint_url", "group_key"):
             values[key] = value or None
+        elif key == "create_queues":
+            if value not in ("true", "false"):
+                raise BackendError(f"create_queues must be true or false, got {value!r}")
+            values[key] = value == "true"
         elif key == "wait_time_seconds":
             if not value.isdigit():
                 raise BackendError(f"wait_time_seconds must be a whole number, got {value!r}")
