@@ -16,7 +16,7 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(
-    argv: list[str] | None = None, runner: Callable[[Any], Awaitable[Any]] | None = None
+    argv: list[str] | None = None,
+    runner: Callable[[Any], Coroutine[Any, Any, dict[str, Any]]] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "memory"])

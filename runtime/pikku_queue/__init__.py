@@ -4,6 +4,16 @@ Its core is pure Python + pydantic; backends that need a client library (redis, 
 it only when chosen.
 """
 
+from pikku_queue.adapters import connect
+from pikku_queue.backend import JobState
+from pikku_queue.client import (
+    JobHandle,
+    TypedQueue,
+    get_default_backend,
+    queue_job,
+    queue_job_sync,
+    set_default_backend,
+)
 from pikku_queue.context import JobContext, Progress
 from pikku_queue.declarations import ProcessorSpec, add_queue_processor, queue_processor
 from pikku_queue.errors import (
@@ -14,6 +24,7 @@ from pikku_queue.errors import (
     PikkuQueueError,
     UnknownQueueError,
 )
+from pikku_queue.monitor import QueueMonitor, QueueStats
 from pikku_queue.options import (
     BatchOptions,
     JobOptions,
@@ -27,7 +38,9 @@ __all__ = [
     "BatchOptions",
     "JobContext",
     "JobFailedError",
+    "JobHandle",
     "JobOptions",
+    "JobState",
     "JobTimeoutError",
     "NonRetryableError",
     "PayloadValidationError",
@@ -36,9 +49,17 @@ __all__ = [
     "ProcessorSpec",
     "Progress",
     "QueueDefinition",
+    "QueueMonitor",
+    "QueueStats",
     "Repeat",
     "RetryOptions",
+    "TypedQueue",
     "UnknownQueueError",
     "add_queue_processor",
+    "connect",
+    "get_default_backend",
+    "queue_job",
+    "queue_job_sync",
     "queue_processor",
+    "set_default_backend",
 ]
