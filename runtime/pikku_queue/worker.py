@@ -111,14 +111,25 @@ class _PullWorker:
         for state in self.queues.values():
             await self._recover(state)
         housekeeping = asyncio.create_task(self._housekeeping())
+        backoff = 0.1
         try:
             while not self.options.stop.is_set():
-                if await self._fill():
-                    await asyncio.sleep(0)
-                    continue
-                if self.options.burst and not self._tasks() and await self._drained():
-                    break
-                await self._idle()
+                try:
+                    if await self._fill():
+                        await asyncio.sleep(0)
+                        continue
+                    if self.options.burst and not self._tasks() and await self._drained():
+                        break
+                    await self._idle()
+                except Exception:
+                    # A backend hiccup (locked file, lost connection) must not end the worker:
+                    # jobs already running go on, leasing resumes when the backend answers.
+                    logger.exception("worker: backend call failed; retrying in %.1f s", backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.options.stop.wait(), backoff)
+                    backoff = min(backoff * 2, 5.0)
+                else:
+                    backoff = 0.1
         finally:
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,138 @@
+"""The generic pull loop: leases held while jobs run, batch gathering, backend hiccups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from pikku_queue.adapters.sqlite import SqliteBackend
+from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
+from pikku_queue.context import JobContext
+from pikku_queue.engine import Delivery, Processor
+from pikku_queue.errors import BackendError
+from pikku_queue.options import BatchOptions, ProcessorOptions
+from pikku_queue.worker import run_pull_worker
+
+
+async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None:
+    # Lease 200 ms, job 800 ms, and a second worker on the same file ready to take back
+    # any expired lease: only lease extension keeps the job from running twice.
+    db = tmp_path / "q.db"
+    first, second = SqliteBackend(db), SqliteBackend(db)
+    await first.enqueue(EnqueueRequest("long", 1))
+    runs: Counter[int] = Counter()
+
+    async def long(data: int) -> int:
+        runs[data] += 1
+        await asyncio.sleep(0.8)
+        return data
+
+    processor = Processor.from_function("long", long)
+    reports = await asyncio.gather(
+        first.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=200)),
+        second.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=200)),
+    )
+    assert runs == Counter({1: 1})
+    assert sum(r.stalled for r in reports) == 0
+    await first.close()
+    await second.close()
+
+
+async def test_batch_waits_for_its_timeout_to_fill_up(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "q.db")
+    calls: list[list[int]] = []
+
+    async def batch(ctx: JobContext, data: list[int]) -> list[int]:
+        calls.append(data)
+        return data
+
+    options = ProcessorOptions(batch=BatchOptions(size=5, timeout=300))
+    worker = WorkerOptions(processors=[Processor.from_function("b", batch, options)])
+    running = asyncio.create_task(backend.run_worker(worker))
+    await backend.enqueue(EnqueueRequest("b", 1))
+    await asyncio.sleep(0.1)  # inside the first job's 300 ms gathering window
+    await backend.enqueue(EnqueueRequest("b", 2))
+    while (await backend.counts("b")).completed < 2:
+        await asyncio.sleep(0.02)
+    worker.stop.set()
+    await running
+    assert calls == [[1, 2]]
+    await backend.close()
+
+
+class FlakySource(SqliteBackend):
+    """A real SQLite store whose first leases fail, like a briefly locked or lost backend."""
+
+    failures = 2
+
+    async def reserve(
+        self,
+        queue: str,
+        limit: int,
+        lease_ms: int,
+        worker_id: str,
+        max_active: int | None = None,
+    ) -> list[Delivery]:
+        if self.failures:
+            self.failures -= 1
+            raise BackendError("database is locked")
+        return await super().reserve(queue, limit, lease_ms, worker_id, max_active)
+
+
+async def test_worker_survives_backend_errors(tmp_path: Path) -> None:
+    backend = FlakySource(tmp_path / "q.db")
+    job = await backend.enqueue(EnqueueRequest("q", 5))
+
+    async def echo(data: int) -> int:
+        return data
+
+    options = WorkerOptions(processors=[Processor.from_function("q", echo)], burst=True)
+    report = await asyncio.wait_for(run_pull_worker(backend, backend, options), 30)
+    assert report.completed == 1
+    assert backend.failures == 0
+    info = await backend.get_job("q", job)
+    assert info is not None and info.state == JobState.COMPLETED
+    await backend.close()
+
+
+async def test_worker_concurrency_overrides_the_processor(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "q.db")
+    await backend.enqueue_many([EnqueueRequest("c", n) for n in range(6)])
+    active = peak = 0
+
+    async def slow(data: int) -> int:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.05)
+        active -= 1
+        return data
+
+    processor = Processor.from_function("c", slow, ProcessorOptions(concurrency=1))
+    await backend.run_worker(WorkerOptions(processors=[processor], burst=True, concurrency=3))
+    assert peak == 3
+    await backend.close()
+
+
+def _ids(deliveries: Sequence[Delivery]) -> list[str]:
+    return [d.job_id for d in deliveries]
+
+
+async def test_reserve_orders_by_priority_then_fifo_and_skips_delayed(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "q.db")
+    ids = await backend.enqueue_many(
+        [
+            EnqueueRequest("p", 0, job_id="plain-1"),
+            EnqueueRequest("p", 0, job_id="prio-2", priority=2),
+            EnqueueRequest("p", 0, job_id="prio-1", priority=1),
+            EnqueueRequest("p", 0, job_id="later", delay_ms=60_000),
+            EnqueueRequest("p", 0, job_id="plain-2"),
+        ]
+    )
+    assert ids == ["plain-1", "prio-2", "prio-1", "later", "plain-2"]
+    leased = await backend.reserve("p", 10, 30_000, "w")
+    # No priority sorts first (BullMQ: jobs without priority go before prioritised ones).
+    assert _ids(leased) == ["plain-1", "plain-2", "prio-1", "prio-2"]
+    await backend.close()
