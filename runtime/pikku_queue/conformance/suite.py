@@ -322,7 +322,7 @@ class BackendConformance:
         await self.run_burst(backend, [self.processor(queue, record, concurrency=1)])
         assert order == [1, 1, 3, 5]
 
-    async def test_processor_default_delay_applies_unless_the_job_overrides(
+    async def test_processor_default_priority_and_delay_apply(
         self, backend: Backend, queue: str
     ) -> None:
         self.require(backend, "delay")
