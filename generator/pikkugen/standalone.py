@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,8 @@ def generate_standalone(schemas_dir: Path, config: Config) -> GenerateResult:
                 name=queue.name,
                 function="",
                 module=dotted,
-                input=TypeRef(annotation=f"{dotted}.{in_alias}", modules=(dotted,)),
-                output=TypeRef(annotation=f"{dotted}.{out_alias}", modules=(dotted,)),
+                input=_ref(dotted, in_alias),
+                output=_ref(dotted, out_alias),
                 is_async=True,
                 location=Location(path=f"{source}/{INDEX}", line=1, column=1),
                 options=queue.options,
@@ -104,6 +105,12 @@ def generate_standalone(schemas_dir: Path, config: Config) -> GenerateResult:
     files["models/__init__.py"] = header(source) + '"""One module of models per queue."""\n'
     files[MANIFEST] = manifest_text(files)
     return GenerateResult(files=dict(sorted(files.items())))
+
+
+def _ref(module: str, alias: str | None) -> TypeRef:
+    if alias is None:
+        return TypeRef(annotation="None")
+    return TypeRef(annotation=f"{module}.{alias}", modules=(module,))
 
 
 def _read_index(schemas_dir: Path, config: Config) -> tuple[list[_Queue], list[Diagnostic]]:
@@ -179,8 +186,9 @@ def _is_named_type(schema: dict[str, Any]) -> bool:
     return "enum" in schema or (schema.get("type") == "object" and "properties" in schema)
 
 
-def models_module(queue: _Queue, source: str) -> tuple[str, str, str]:
-    """The models module's text and the names of its input and output type aliases."""
+def models_module(queue: _Queue, source: str) -> tuple[str, str | None, str | None]:
+    """The models module's text and the names of its input and output type aliases (None
+    where the type is `None` itself)."""
     from datamodel_code_generator import generate
     from datamodel_code_generator.enums import DataModelType, InputFileType
     from datamodel_code_generator.format import Formatter, PythonVersion
@@ -213,10 +221,13 @@ def models_module(queue: _Queue, source: str) -> tuple[str, str, str]:
         )
         if isinstance(target, ast.Name)
     } | {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    fields = _wrapper_fields(tree)
+    fields = _wrapper_fields(tree, code)
     aliases = []
-    names = []
+    names: list[str | None] = []
     for key, base in (("input", "QueueInput"), ("output", "QueueOutput")):
+        if fields[key] == "None":
+            names.append(None)  # `X = None` is no type alias to mypy: the client writes None
+            continue
         name = base
         while name in defined:
             name += "_"
@@ -230,21 +241,28 @@ def models_module(queue: _Queue, source: str) -> tuple[str, str, str]:
         header(source)
         + '"""Models of one queue\'s payload and result, made from its JSON Schemas."""\n\n'
         + body.rstrip()
-        + "\n\n\n"
-        + "\n".join(aliases)
+        + "".join(f"\n\n\n{line}" if i == 0 else f"\n{line}" for i, line in enumerate(aliases))
         + "\n"
     )
     return text, names[0], names[1]
 
 
-def _wrapper_fields(tree: ast.Module) -> dict[str, str]:
+def _wrapper_fields(tree: ast.Module, code: str) -> dict[str, str]:
+    """The wrapper model's `input` and `output` annotations, as datamodel-code-generator
+    wrote them (its quoting, which ruff keeps), joined onto one line."""
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == WRAPPER:
             found = {
-                item.target.id: ast.unparse(item.annotation)
+                item.target.id: _one_line(ast.get_source_segment(code, item.annotation) or "")
                 for item in node.body
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
             }
             if {"input", "output"} <= set(found):
                 return found
     raise ValueError("the generated module has no input/output wrapper model")
+
+
+def _one_line(annotation: str) -> str:
+    if "\n" not in annotation:
+        return annotation
+    return re.sub(r",\s*([\])])", r"\1", " ".join(annotation.split()))

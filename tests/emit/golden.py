@@ -42,11 +42,13 @@ def out_folder(project: Path) -> Path:
     return load_config(project).out
 
 
-def run_case(name: str, work: Path) -> CaseOutput:
+def run_case(name: str, work: Path, env: dict[str, str] | None = None) -> CaseOutput:
     """Copy case `name` into `work` and run `pikkugen scan` there."""
     project = work / name
     shutil.copytree(CASES / name, project, ignore=shutil.ignore_patterns(*NOT_COPIED))
-    proc = subprocess.run(COMMAND, cwd=project, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        COMMAND, cwd=project, capture_output=True, text=True, check=False, env=env
+    )
     out = out_folder(project)
     files = (
         {

@@ -3,6 +3,7 @@ over all expected packages at once, with each case's correct and wrong uses of i
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from golden import CASES, case_names, out_folder, run_case
+from pikkugen.emit.sinks import write_output
+from pikkugen.standalone import generate_standalone, standalone_config
 
 REGEN = "scripts/regen-golden"
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
@@ -65,7 +68,8 @@ MARK = "# mypy-error"
 
 @pytest.mark.slow
 def test_mypy_strict_accepts_good_uses_and_rejects_bad_ones(tmp_path: Path) -> None:
-    """One mypy run over every expected package (slow on 2 cores: run it once).
+    """One mypy run over every expected package and a standalone client made from each
+    case's `schemas/` (mypy is slow on 2 cores: run it once).
 
     A line marked `# mypy-error` in a case's `use_bad.py` must be reported; nothing else may be.
     """
@@ -90,6 +94,13 @@ def test_mypy_strict_accepts_good_uses_and_rejects_bad_ones(tmp_path: Path) -> N
             for number, line in enumerate(use.read_text().splitlines(), start=1):
                 if line.rstrip().endswith(MARK):
                     marked.add((copy.name, number))
+        standalone = tmp_path / "standalone" / f"{name}_standalone"
+        config = standalone_config(CASES / name / "expected" / "schemas", standalone)
+        client = generate_standalone(CASES / name / "expected" / "schemas", config)
+        assert not client.has_errors, client.diagnostics
+        assert not write_output(config, client).refused
+        targets.append(str(standalone))
+    search.append(str(tmp_path / "standalone"))
     assert marked, "the negative cases must mark the lines mypy has to reject"
     config = tmp_path / "mypy.ini"
     config.write_text(
@@ -115,3 +126,11 @@ def test_mypy_strict_accepts_good_uses_and_rejects_bad_ones(tmp_path: Path) -> N
             unexpected.append(line)
     assert not unexpected, "\n".join(unexpected)
     assert reported == marked, f"not rejected: {sorted(marked - reported)}\n{proc.stdout}"
+
+
+@pytest.mark.parametrize("seed", ["1", "4242"])
+def test_output_does_not_depend_on_the_hash_seed(seed: str, tmp_path: Path) -> None:
+    """Sets and dicts iterate differently under each PYTHONHASHSEED: output must not."""
+    for name in ("hostile_names", "types"):
+        result = run_case(name, tmp_path / seed, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert result.files == expected_files(name)
