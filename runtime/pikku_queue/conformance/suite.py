@@ -332,6 +332,22 @@ class BackendConformance:
         now = await self.typed(queue, options).enqueue(Item(n=2), delay=0, backend=backend)
         assert await now.status() == JobState.WAITING
 
+    async def test_processor_default_priority_orders_jobs(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "priority")
+        order: list[int] = []
+
+        async def record(data: Item) -> Doubled:
+            order.append(data.n)
+            return Doubled(n=data.n)
+
+        typed = self.typed(queue, ProcessorOptions(priority=7))
+        await typed.enqueue(Item(n=7), backend=backend)  # the processor's default: 7
+        await typed.enqueue(Item(n=2), priority=2, backend=backend)
+        await self.run_burst(backend, [self.processor(queue, record, concurrency=1)])
+        assert order == [2, 7]
+
     async def test_delayed_job_waits(self, backend: Backend, queue: str) -> None:
         self.require(backend, "delay")
 
