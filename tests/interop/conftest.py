@@ -27,8 +27,6 @@ from redis_server import MISSING_REASON, REDIS_SERVER, RedisServer  # noqa: E402
 REPO = HERE.parents[1]
 NPM_PREFIX = REPO / ".npm-cache" / "interop"
 
-pytestmark = pytest.mark.redis
-
 
 def _installed_version(prefix: Path, package: str) -> str | None:
     manifest = prefix / "node_modules" / package / "package.json"

@@ -15,8 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pikku_queue.adapters.redis import RedisBackend
 from redis_server import MISSING_REASON, REDIS_SERVER, RedisServer
 
-pytestmark = pytest.mark.redis
-
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
