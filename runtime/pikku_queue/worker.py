@@ -98,6 +98,8 @@ class _PullWorker:
         self.clock = clock
         self.poll = poll_interval_s
         self.worker_id = options.worker_id or default_worker_id()
+        # Protocol isinstance checks are slow; settle runs once per job.
+        self.settle_many = source.settle_many if isinstance(source, BatchSettler) else None
         self.report = WorkerReport()
         self.queues: dict[str, _QueueState] = {}
         for processor in options.processors:
@@ -246,8 +248,8 @@ class _PullWorker:
     async def _settle(self, state: _QueueState, settled: list[tuple[Delivery, Outcome]]) -> None:
         dlq = state.processor.options.dead_letter_queue
         try:
-            if isinstance(self.source, BatchSettler):
-                await self.source.settle_many(settled, dlq)
+            if self.settle_many is not None:
+                await self.settle_many(settled, dlq)
             else:
                 for delivery, outcome in settled:
                     await self.source.settle(delivery, outcome, dlq)

@@ -147,3 +147,18 @@ async def test_graceful_stop_releases_jobs_that_did_not_finish(tmp_path: Path) -
     assert info.state == JobState.WAITING  # released, not left leased until the lease expires
     assert info.attempts_made == 0
     await backend.close()
+
+
+async def test_a_failing_write_does_not_undo_the_writes_grouped_with_it(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "q.db")
+    broken = EnqueueRequest(None, 1)  # type: ignore[arg-type]  # NOT NULL fails inside the write
+    results = await asyncio.gather(
+        backend.enqueue(EnqueueRequest("q", 1, job_id="before")),
+        backend.enqueue(broken),
+        backend.enqueue(EnqueueRequest("q", 2, job_id="after")),
+        return_exceptions=True,
+    )
+    assert results[0] == "before" and results[2] == "after"
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert (await backend.counts("q")).waiting == 2
+    await backend.close()

@@ -14,7 +14,8 @@ Why it is built the way it is:
   job costs the same with 10 or 100,000 jobs waiting.
 * The event loop never blocks on the file. All statements run on one thread per backend, and
   writes issued while a transaction runs are grouped into the next one (group commit): 50
-  processors finishing together cost one commit, not 50.
+  processors finishing together cost one commit, not 50. A write that raises is rolled back
+  and the others of its group are re-run alone, so it never takes them down with it.
 * Jobs carry a lease `token` that grows with every lease. A worker whose lease expired and was
   taken over cannot settle or extend the job any more: at-least-once, never a lost update.
 """
@@ -204,34 +205,41 @@ class SqliteBackend:
         return conn
 
     def _run_group(self, group: list[tuple[Tx[Any], asyncio.AbstractEventLoop, Any]]) -> None:
-        """Run writes in one transaction, each in its own savepoint so one failing write does
-        not undo the others; then hand every result back to the loop that asked."""
-        results: list[tuple[bool, Any]] = []
-        conn = self._conn
+        """Run writes in one transaction and hand every result back to the loop that asked.
+
+        Optimistic: the whole group runs in one transaction; only if a write raises is it
+        rolled back and every write re-run alone, so one bad write never undoes the others
+        and the common case pays no savepoints."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, _, _ in group:
-                conn.execute("SAVEPOINT w")
-                try:
-                    value = fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    results.append((False, exc))
-                else:
-                    conn.execute("RELEASE w")
-                    results.append((True, value))
-            conn.execute("COMMIT")
+            results = self._transaction([fn for fn, _, _ in group])
         except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            results = [(False, exc)] * len(group)
+            if len(group) == 1:
+                results = [(False, exc)]
+            else:
+                results = []
+                for fn, _, _ in group:
+                    try:
+                        results.extend(self._transaction([fn]))
+                    except Exception as alone:
+                        results.append((False, alone))
         for (_, loop, future), (ok, value) in zip(group, results, strict=True):
             if self._inline:
                 _resolve(future, ok, value)
             else:
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                     loop.call_soon_threadsafe(_resolve, future, ok, value)
+
+    def _transaction(self, fns: list[Tx[Any]]) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            values = [(True, fn(conn)) for fn in fns]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return values
 
     def _flush(self) -> None:
         with self._lock:
