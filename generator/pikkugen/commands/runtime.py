@@ -251,8 +251,12 @@ async def _run_worker(
     tty: bool,
     console: Console,
 ) -> WorkerReport:
-    processors = registry.load(queues)
-    services = await registry.acreate_services()
+    try:
+        processors = registry.load(queues)
+        services = await registry.acreate_services()
+    except (ImportError, PikkuQueueError, TypeError) as exc:
+        # A processor module that does not import, or a signature the engine cannot use.
+        raise _fail(f"cannot load the processors: {type(exc).__name__}: {exc}") from None
     backend = _open(url)
     options = WorkerOptions(
         processors=processors,
