@@ -318,3 +318,25 @@ async def test_password_in_the_url_works_and_its_absence_fails_clearly(tmp_path:
         assert "wrong" not in str(caught.value)  # the password is masked in messages
         with pytest.raises(BackendError, match="needs a password"):
             await anonymous.run_worker(WorkerOptions(processors=[], burst=True))
+
+
+async def test_enqueue_many_adds_in_one_pipeline_and_keeps_order(backend: RedisBackend) -> None:
+    requests = [
+        EnqueueRequest("bulk-a", {"n": 1}),
+        EnqueueRequest("bulk-b", {"n": 2}, priority=3),
+        EnqueueRequest("bulk-a", {"n": 3}, job_id="same"),
+        EnqueueRequest("bulk-a", {"n": 4}, job_id="same"),
+        EnqueueRequest("bulk-a", {"n": 5}, repeat=Repeat(every=60_000)),
+        EnqueueRequest("bulk-a", {"n": 6}, delay_ms=60_000),
+    ]
+    ids = await backend.enqueue_many(requests)
+    assert ids[2] == ids[3] == "same"
+    for job_id, request in zip(ids, requests, strict=True):
+        info = await backend.get_job(request.queue, job_id)
+        assert info is not None
+        if request.job_id is None:
+            assert info.payload == request.payload
+    assert (await backend.get_job("bulk-a", "same")).payload == {"n": 3}  # type: ignore[union-attr]
+    counts = await backend.counts("bulk-a")
+    # waiting: 1, "same" and the schedule's first run (an `every` schedule starts at once)
+    assert (counts.waiting, counts.delayed) == (3, 1)

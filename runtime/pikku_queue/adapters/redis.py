@@ -187,6 +187,33 @@ class RedisBackend:
             job = await queue.add(request.queue, request.payload, opts)
         return str(job.id)
 
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
+        """Many jobs in one pipelined transaction per queue (BullMQ's addBulk); ids in order.
+        Repeat schedules are upserted one by one."""
+        ids: list[str | None] = [None] * len(requests)
+        by_queue: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            if request.repeat is None:
+                by_queue.setdefault(request.queue, []).append(index)
+        async with self._errors():
+            for name, indexes in by_queue.items():
+                options = self.options_for(name)
+                jobs = [
+                    {
+                        "name": name,
+                        "data": requests[i].payload,
+                        "opts": job_options(requests[i], options),
+                    }
+                    for i in indexes
+                ]
+                added = await (await self.queue(name)).addBulk(jobs)
+                for index, job in zip(indexes, added, strict=True):
+                    ids[index] = str(job.id)
+        for index, request in enumerate(requests):
+            if ids[index] is None:
+                ids[index] = await self.enqueue(request)
+        return [str(job_id) for job_id in ids]
+
     async def _schedule(
         self, queue: Queue, request: EnqueueRequest, repeat: Repeat, opts: dict[str, Any]
     ) -> str:
