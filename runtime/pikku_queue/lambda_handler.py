@@ -225,8 +225,20 @@ class _Run:
         return [m.message_id for m, ok in zip(messages, done, strict=True) if not ok]
 
     async def in_order(self, messages: Sequence[InboundMessage]) -> list[str]:
+        """FIFO: stop at the first record that is not finished and report it and the rest.
+
+        The unprocessed rest is made visible again at once rather than after the queue's long
+        visibility timeout: SQS still holds their group back while the failed record waits for
+        its backoff, so they come back right after it, in order."""
         for index, message in enumerate(messages):
             if not await self.one(message):
+                for later in messages[index + 1 :]:
+                    try:
+                        await self.backend.api.set_visibility(self.url, later.receipt_handle, 0)
+                    except Exception:
+                        logger.warning(
+                            "%s: could not release record %s", self.url, later.message_id
+                        )
                 return [m.message_id for m in messages[index:]]
         return []
 

@@ -298,8 +298,8 @@ def test_unknown_queue_is_reported_not_dropped(queues: Queues, new_handler: NewH
 
 
 def test_fifo_stops_at_the_first_failure(queues: Queues, new_handler: NewHandler) -> None:
-    queues.create("seq.fifo")
-    reg = registry(entry("seq.fifo", odd_fails, retry_options={"attempts": 3}))
+    queues.create("seq.fifo", attributes={"VisibilityTimeout": "300"})
+    reg = registry(entry("seq.fifo", odd_fails, retry_options={"attempts": 3, "delay": 1_000}))
     handler = new_handler(reg)
     for n in (2, 3, 4):
         queues.sqs.send_message(
@@ -314,3 +314,7 @@ def test_fifo_stops_at_the_first_failure(queues: Queues, new_handler: NewHandler
 
     assert [n for _, n, _ in calls] == [2, 3]  # 4 never ran: it must not overtake 3
     assert bodies_of(event, response) == [3, 4]
+    # 3 returns after its 1 s backoff and 4 right behind it, in order (not after the queue's
+    # 300 s visibility timeout)
+    again = queues.receive("seq.fifo", wait=5)
+    assert [json.loads(m["Body"])["n"] for m in again] == [3, 4]

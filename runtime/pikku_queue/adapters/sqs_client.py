@@ -67,7 +67,7 @@ class SQSApi:
         self._client = client
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pikku-sqs")
         self._urls: dict[str, str] = {}
-        self._dead_letter_urls: dict[str, str | None] = {}
+        self._dead_letter_urls: dict[tuple[str, str | None], str | None] = {}
 
     @property
     def client(self) -> SQSClient:
@@ -176,8 +176,9 @@ class SQSApi:
     async def dead_letter_url(self, queue: str, configured: str | None) -> str | None:
         """Where a job of `queue` that failed for good goes: the processor's
         `dead_letter_queue`, else the queue's own RedrivePolicy target, else nowhere."""
-        if queue in self._dead_letter_urls:
-            return self._dead_letter_urls[queue]
+        key = (queue, configured)
+        if key in self._dead_letter_urls:
+            return self._dead_letter_urls[key]
         url: str | None
         if configured is not None:
             url = await self.queue_url(configured)
@@ -187,7 +188,7 @@ class SQSApi:
             if attrs.get("RedrivePolicy"):
                 target = json.loads(attrs["RedrivePolicy"]).get("deadLetterTargetArn", "")
                 url = await self._url_for_arn(str(target)) if target else None
-        self._dead_letter_urls[queue] = url
+        self._dead_letter_urls[key] = url
         return url
 
     async def _url_for_arn(self, arn: str) -> str:
