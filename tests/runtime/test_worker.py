@@ -17,7 +17,7 @@ from pikku_queue.worker import run_pull_worker
 
 
 async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None:
-    # Lease 200 ms, job 800 ms, and a second worker on the same file ready to take back
+    # Lease 400 ms, job 1.2 s, and a second worker on the same file ready to take back
     # any expired lease: only lease extension keeps the job from running twice.
     db = tmp_path / "q.db"
     first, second = SqliteBackend(db), SqliteBackend(db)
@@ -26,13 +26,13 @@ async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None
 
     async def long(data: int) -> int:
         runs[data] += 1
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.2)
         return data
 
     processor = Processor.from_function("long", long)
     reports = await asyncio.gather(
-        first.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=200)),
-        second.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=200)),
+        first.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=400)),
+        second.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=400)),
     )
     assert runs == Counter({1: 1})
     assert sum(r.stalled for r in reports) == 0
@@ -48,11 +48,11 @@ async def test_batch_waits_for_its_timeout_to_fill_up(tmp_path: Path) -> None:
         calls.append(data)
         return data
 
-    options = ProcessorOptions(batch=BatchOptions(size=5, timeout=300))
+    options = ProcessorOptions(batch=BatchOptions(size=5, timeout=1000))
     worker = WorkerOptions(processors=[Processor.from_function("b", batch, options)])
     running = asyncio.create_task(backend.run_worker(worker))
     await backend.enqueue(EnqueueRequest("b", 1))
-    await asyncio.sleep(0.1)  # inside the first job's 300 ms gathering window
+    await asyncio.sleep(0.1)  # inside the first job's 1 s gathering window
     await backend.enqueue(EnqueueRequest("b", 2))
     while (await backend.counts("b")).completed < 2:
         await asyncio.sleep(0.02)
