@@ -38,13 +38,17 @@ class GenerateResult:
 
 
 def scan_project(config: Config) -> ScanResult:
-    """Run the scanner with the configuration's paths, exclusions and cache."""
+    """Run the scanner with the configuration's paths, exclusions and cache. The output
+    folder is never scanned: generated wiring may call the declaration API itself."""
     from pikkugen.scanner import scan
 
+    exclude = list(config.exclude)
+    if config.root in config.out.parents:
+        exclude.append(f"{config.out.relative_to(config.root).as_posix()}/*")
     return scan(
         config.paths,
         root=config.root,
-        exclude=config.exclude,
+        exclude=exclude,
         cache_dir=(config.root / CACHE_FOLDER) if config.cache else None,
     )
 

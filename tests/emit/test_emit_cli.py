@@ -115,3 +115,19 @@ def test_standalone_client_refuses_a_folder_without_an_index(basic: Path) -> Non
     result = runner.invoke(app, ["client", str(basic), "--out", "x"])
     assert result.exit_code == 2
     assert "error[PK401]: no queues.json" in result.stderr
+
+
+def test_the_output_folder_is_not_scanned(basic: Path) -> None:
+    assert runner.invoke(app, ["scan", "--no-cache"]).exit_code == 0
+    # a generated file that declares a processor must not count as a second declaration
+    stray = basic / "src" / "basic_gen" / "wiring.py"
+    stray.write_text(
+        "from pikku_queue import queue_processor\n\n\n"
+        '@queue_processor("email-queue")\nasync def again(data: int) -> int:\n    return data\n'
+    )
+    result = runner.invoke(app, ["list", "--format", "json", "--no-cache"])
+    assert result.exit_code == 0, result.stdout
+    assert [p["name"] for p in json.loads(result.stdout)["processors"]] == [
+        "cleanup-task",
+        "email-queue",
+    ]

@@ -18,6 +18,8 @@ from pikkugen.emit.sinks import WriteReport, write_output
 from pikkugen.generate import CACHE_FOLDER, GenerateResult, generate
 
 DEBOUNCE_MS = 300
+#: How often an idle watcher wakes up (to notice `stop_event`).
+_IDLE_MS = 200
 
 
 class StopEvent(Protocol):
@@ -46,7 +48,6 @@ def watch(
     import watchfiles
 
     config = load()
-    on_round(_once(config, ()))
     roots = sorted({*config.paths, config.root / PYPROJECT} - {config.out})
     watched = [p for p in roots if p.exists()]
 
@@ -57,6 +58,9 @@ def watch(
             return False
         return path.suffix in (".py", ".pyi") or path.name == PYPROJECT
 
+    started = False
+    # The first (possibly empty) batch arrives once the watcher is running: generating only
+    # then means an edit made during the first generation is never missed.
     for changes in watchfiles.watch(
         *watched,
         watch_filter=relevant,
@@ -64,7 +68,15 @@ def watch(
         stop_event=stop_event,
         force_polling=force_polling,
         raise_interrupt=False,
+        yield_on_timeout=True,
+        rust_timeout=_IDLE_MS,
     ):
+        if not started:
+            started = True
+            on_round(_once(config, ()))
+            continue
+        if not changes:
+            continue
         changed = tuple(sorted(path for _change, path in changes))
         if any(Path(p).name == PYPROJECT for p in changed):
             try:
