@@ -71,7 +71,7 @@ def build_schemas(config: Config, processors: Sequence[ProcessorDecl]) -> Schema
         answer, crash = _run_child(request, cwd=config.root)
         if crash is not None:
             return SchemaResult(diagnostics=(crash,))
-        if cache_file is not None and not answer["errors"]:
+        if cache_file is not None and not answer["errors"] and not answer["module_errors"]:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(answer), encoding="utf-8")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from pikkugen.config import Config, ConfigError, load_config
+from pikkugen.config import Config, ConfigError, find_pyproject, load_config
 from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
 
 PathsArgument = Annotated[
@@ -71,9 +71,12 @@ def _config(
     runtime: list[str] | None = None,
     no_cache: bool = False,
 ) -> Config:
+    # The project is the one around the scanned paths; without a [tool.pikkugen] there, the
+    # current folder is the root (paths and the header's `source:` are relative to it).
     try:
+        near = paths[0] if paths and find_pyproject(paths[0].resolve()) is not None else None
         return load_config(
-            paths[0] if paths else None,
+            near,
             paths=paths or None,
             out=out,
             strict=strict,
