@@ -29,17 +29,27 @@ class SourceFile:
     is_package: bool  # an __init__.py
 
 
-def relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return Path(os.path.relpath(path, root)).as_posix()
+def relative(path: Path | str, root: Path | str) -> str:
+    """`path` relative to `root`, posix (string work: this runs once per file per scan)."""
+    text, base = os.fspath(path), os.fspath(root).rstrip(os.sep)
+    if text.startswith(base + os.sep):
+        rel = text[len(base) + 1 :]
+    elif text == base:
+        rel = "."
+    else:
+        rel = os.path.relpath(text, base)
+    return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
 
-def _excluded(rel: str, name: str, patterns: Sequence[str]) -> bool:
+def _excluded(
+    root: str, folder: str, name: str, patterns: Sequence[str], *, is_dir: bool = False
+) -> bool:
     for pattern in patterns:
         if "/" in pattern.rstrip("/"):
-            if fnmatchcase(rel, pattern.strip("/")):
+            rel = relative(os.path.join(folder, name), root)
+            pattern = pattern.strip("/")
+            # a folder is pruned when everything below it matches (`out/*` prunes `out`)
+            if fnmatchcase(rel, pattern) or (is_dir and fnmatchcase(rel + "/", pattern)):
                 return True
         elif fnmatchcase(name, pattern.rstrip("/")):
             return True
@@ -50,54 +60,53 @@ def discover(
     paths: Iterable[Path], root: Path, exclude: Sequence[str]
 ) -> tuple[list[SourceFile], list[Diagnostic]]:
     """Every `.py` file under `paths` (files given directly are taken as they are), sorted."""
-    found: dict[Path, SourceFile] = {}
+    found: dict[str, SourceFile] = {}
     problems: list[Diagnostic] = []
+    base = os.fspath(root)
     for given in paths:
-        start = given if given.is_absolute() else root / given
-        start = Path(os.path.abspath(start))
-        if start.is_file():
-            _add(found, start, root)
-        elif start.is_dir():
+        start = os.path.abspath(given if given.is_absolute() else root / given)
+        if os.path.isfile(start):
+            _add(found, start, base)
+        elif os.path.isdir(start):
             for folder, dirs, files in os.walk(start):
-                here = Path(folder)
                 dirs[:] = sorted(
                     d
                     for d in dirs
                     if not d.startswith(".")
                     and d not in _SKIPPED_DIRS
-                    and not _excluded(relative(here / d, root), d, exclude)
+                    and not _excluded(base, folder, d, exclude, is_dir=True)
                 )
-                for name in sorted(files):
-                    if name.endswith(".py") and not _excluded(
-                        relative(here / name, root), name, exclude
-                    ):
-                        _add(found, here / name, root)
+                for name in files:
+                    if name.endswith(".py") and not _excluded(base, folder, name, exclude):
+                        _add(found, os.path.join(folder, name), base)
         else:
             problems.append(
                 diagnostic(
                     "PK004",
                     "path does not exist or is not a file or folder",
-                    path=relative(start, root),
+                    path=relative(start, base),
                 )
             )
     return sorted(found.values(), key=lambda f: f.rel), problems
 
 
-def _add(found: dict[Path, SourceFile], path: Path, root: Path) -> None:
+def _add(found: dict[str, SourceFile], path: str, root: str) -> None:
     if path not in found:
+        file = Path(path)
         found[path] = SourceFile(
-            path=path,
+            path=file,
             rel=relative(path, root),
-            module=module_name_for(path),
-            is_package=path.name == "__init__.py",
+            module=module_name_for(file),
+            is_package=file.name == "__init__.py",
         )
 
 
 def read(file: SourceFile, max_bytes: int) -> bytes | Diagnostic:
     """The file's bytes, or why they were not read (too large, unreadable)."""
     try:
-        size = file.path.stat().st_size
-        data = file.path.read_bytes() if size <= max_bytes else b""
+        with open(file.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(max_bytes + 1) if size <= max_bytes else b""
     except OSError as exc:
         return diagnostic("PK004", f"cannot read file: {exc.strerror or exc}", path=file.rel)
     size = max(size, len(data))

@@ -23,6 +23,7 @@ RUNTIME_PACKAGE = "pikku_queue"
 PIKKU_NAMES = frozenset(
     {"queue_processor", "add_queue_processor", "RetryOptions", "BatchOptions", "Repeat"}
 )
+_DECLARATIONS = frozenset({"queue_processor", "add_queue_processor"})
 _BUILTINS = frozenset(dir(builtins))
 #: What `from pikku_queue import *` binds (the runtime is ours, so its `__all__` is known).
 _RUNTIME_EXPORTS = frozenset(pikku_queue.__all__) | PIKKU_NAMES
@@ -163,16 +164,23 @@ class Tree:
         return None
 
     def reexported_names(self, module: str) -> list[str]:
-        """Module-level names of `module` bound to something from pikku_queue: other modules
-        may import them under these names, so their bytes are worth a look."""
+        """Names under which `module` makes a declaration function importable elsewhere.
+
+        Only `queue_processor`/`add_queue_processor` matter here: a file that declares a
+        processor must name one of them, while option classes and constants are read from
+        modules that linking loads on demand. A module alias (`import pikku_queue as pq`) is
+        reached as `pq.queue_processor`, so it is covered by the name `queue_processor`."""
         summary = self.summary(module)
         if summary is None:
             return []
-        return sorted(
-            name
-            for name in summary["bindings"]
-            if any(is_runtime(t.qualname) for t in self.resolve_in(module, name))
-        )
+        names: set[str] = set()
+        for name in summary["bindings"]:
+            for target in self.resolve_in(module, name):
+                if pikku_kind(target) in _DECLARATIONS:
+                    names.add(name)
+                elif is_runtime(target.qualname):
+                    names.add("queue_processor")
+        return sorted(names)
 
 
 def _unique(targets: list[Target]) -> list[Target]:

@@ -8,32 +8,36 @@ The import root of a file is the first folder, walking up, that has no `__init__
 from __future__ import annotations
 
 import keyword
+import os
 from functools import lru_cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=4096)
-def _is_package_dir(folder: Path) -> bool:
-    return (folder / "__init__.py").is_file()
+@lru_cache(maxsize=8192)
+def _package_of(folder: str) -> tuple[str, ...]:
+    """The package path of `folder` (empty when it is not a package). Strings, not Paths:
+    this runs for every file of every scan."""
+    parent = os.path.dirname(folder)
+    if parent == folder or not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return ()
+    return (*_package_of(parent), os.path.basename(folder))
 
 
 def import_root_for(path: Path) -> Path:
     """The `sys.path` entry under which the module in `path` is importable."""
-    folder = path.parent
-    while _is_package_dir(folder) and folder.parent != folder:
-        folder = folder.parent
-    return folder
+    folder = os.path.dirname(os.path.abspath(path))
+    for _ in _package_of(folder):
+        folder = os.path.dirname(folder)
+    return Path(folder)
 
 
 def module_name_for(path: Path) -> str:
     """The dotted module name of the Python file `path` (`pkg/__init__.py` gives `pkg`)."""
-    parts: list[str] = [] if path.name == "__init__.py" else [path.stem]
-    folder = path.parent
-    while _is_package_dir(folder) and folder.parent != folder:
-        parts.append(folder.name)
-        folder = folder.parent
-    parts.reverse()
-    return ".".join(parts) if parts else path.parent.name
+    text = os.path.abspath(path)
+    folder, name = os.path.split(text)
+    package = _package_of(folder)
+    parts = package if name == "__init__.py" else (*package, name.rsplit(".", 1)[0])
+    return ".".join(parts) if parts else os.path.basename(folder)
 
 
 def is_importable(module: str) -> bool:

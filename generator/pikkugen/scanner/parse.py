@@ -125,28 +125,70 @@ def _position_of(text: str, index: int) -> tuple[int, int]:
     return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
-class _Nested(cst.CSTVisitor):
-    """Finds declaration-shaped calls inside function and class bodies (they would not be
-    importable processors, so they are reported rather than silently skipped)."""
+class _Nested:
+    """Finds declaration-shaped statements inside function and class bodies (they would not be
+    importable processors, so they are reported rather than silently skipped). Walks
+    statements only, never expressions: a decorated def or a call statement is a statement."""
 
     def __init__(self, call_names: frozenset[str]) -> None:
         self.call_names = call_names
         self.decorated: list[cst.FunctionDef] = []
         self.calls: list[cst.Call] = []
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        if any(_decorator_call(d) is not None for d in node.decorators):
-            self.decorated.append(node)
-        return True
+    def block(self, suite: cst.BaseSuite) -> None:
+        if isinstance(suite, cst.IndentedBlock):
+            for statement in suite.body:
+                self.statement(statement)
+        elif isinstance(suite, cst.SimpleStatementSuite):
+            self.smalls(suite.body)
 
-    def visit_Decorator(self, node: cst.Decorator) -> bool:
-        return False  # a decorator call is reported with its function, not as a call
+    def smalls(self, smalls: Sequence[cst.BaseSmallStatement]) -> None:
+        for small in smalls:
+            value = small.value if isinstance(small, cst.Expr | cst.Assign) else None
+            if isinstance(value, cst.Call):
+                parts = dotted(value.func)
+                if parts is not None and parts[-1] in self.call_names:
+                    self.calls.append(value)
 
-    def visit_Call(self, node: cst.Call) -> bool:
-        parts = dotted(node.func)
-        if parts is not None and parts[-1] in self.call_names:
-            self.calls.append(node)
-        return True
+    def statement(self, statement: cst.BaseStatement) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            self.smalls(statement.body)
+            return
+        if isinstance(statement, cst.FunctionDef) and any(
+            _decorator_call(d) is not None for d in statement.decorators
+        ):
+            self.decorated.append(statement)
+        for suite in _suites(statement):
+            self.block(suite)
+
+
+def _suites(statement: cst.BaseStatement) -> list[cst.BaseSuite]:
+    """The blocks directly inside a compound statement."""
+    if isinstance(statement, cst.FunctionDef | cst.ClassDef | cst.With | cst.For | cst.While):
+        suites = [statement.body]
+        orelse = getattr(statement, "orelse", None)
+        if orelse is not None:
+            suites.append(orelse.body)
+        return suites
+    if isinstance(statement, cst.If):
+        suites = [statement.body]
+        if statement.orelse is not None:
+            suites.extend(
+                _suites(statement.orelse)
+                if isinstance(statement.orelse, cst.If)
+                else [statement.orelse.body]
+            )
+        return suites
+    if isinstance(statement, cst.Try | cst.TryStar):
+        suites = [statement.body, *(h.body for h in statement.handlers)]
+        if statement.orelse is not None:
+            suites.append(statement.orelse.body)
+        if statement.finalbody is not None:
+            suites.append(statement.finalbody.body)
+        return suites
+    if isinstance(statement, cst.Match):
+        return [case.body for case in statement.cases]
+    return []
 
 
 def _decorator_call(decorator: cst.Decorator) -> cst.Call | list[str] | None:
@@ -172,7 +214,9 @@ class _Summarizer:
             self._top_level(index, statement)
         if self.wanted:
             lines = first_lines(self.module, max(self.wanted) + 1)
-            found = positions(self.module, ((lines[i], s) for i, s in self.wanted.items()))
+            found = positions(
+                self.module, [(lines[i], self.wanted[i]) for i in sorted(self.wanted)]
+            )
 
             def pos_of(node: cst.CSTNode) -> list[int]:
                 return found.get(node, [1, 1])
@@ -374,7 +418,7 @@ class _Summarizer:
 
     def _nested(self, index: int, node: cst.FunctionDef | cst.ClassDef) -> bool:
         finder = _Nested(frozenset(self.call_names))
-        node.body.visit(finder)
+        finder.block(node.body)
         if not finder.decorated and not finder.calls:
             return False
         self.wanted[index] = self.module.body[index]
