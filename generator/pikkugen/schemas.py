@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -191,31 +192,23 @@ def _run_child(request: dict[str, Any], *, cwd: Path) -> tuple[dict[str, Any], D
     env = dict(os.environ)
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.run(
-            [*command, str(write_fd)],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            env=env,
-            timeout=CHILD_TIMEOUT_S,
-            pass_fds=(write_fd,),
-            check=False,
-        )
-        os.close(write_fd)
-        write_fd = -1
-        with os.fdopen(read_fd, "r", encoding="utf-8") as reader:
-            read_fd = -1
-            output = reader.read()
-    except subprocess.TimeoutExpired as exc:
-        module = _last_import(exc.stderr)
-        return {}, _child_failure(f"timed out after {CHILD_TIMEOUT_S:.0f} s", module)
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                os.close(fd)
+    with tempfile.TemporaryDirectory(prefix="pikkugen-schemas-") as scratch:
+        answer_file = Path(scratch) / "answer.json"
+        try:
+            proc = subprocess.run(
+                [*command, str(answer_file)],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+                env=env,
+                timeout=CHILD_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            module = _last_import(exc.stderr)
+            return {}, _child_failure(f"timed out after {CHILD_TIMEOUT_S:.0f} s", module)
+        output = answer_file.read_text(encoding="utf-8") if answer_file.is_file() else ""
     if proc.returncode != 0 or not output:
         return {}, _child_failure(
             f"exited with status {proc.returncode}", _last_import(proc.stderr)
@@ -251,20 +244,19 @@ def _child_failure(what: str, module: str | None) -> Diagnostic:
 
 
 def child_main() -> None:
-    """Entry point of the child process: request on stdin, answer on the fd named in argv.
+    """Entry point of the child process: request on stdin, answer in the file named in argv.
 
-    The answer goes to its own pipe, not stdout, so whatever user modules print cannot corrupt
-    it; stdout is pointed at stderr for the same reason.
+    The answer goes to its own file, not stdout, so whatever user modules print cannot corrupt
+    it (and a large answer cannot fill a pipe nobody reads yet); stdout is pointed at stderr.
     """
-    answer_fd = int(sys.argv[1])
+    answer_path = Path(sys.argv[1])
     request = json.loads(sys.stdin.read())
     sys.stdout = sys.stderr
     for entry in reversed(request["sys_path"]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     answer = compute(request["types"])
-    with os.fdopen(answer_fd, "w", encoding="utf-8") as writer:
-        writer.write(json.dumps(answer))
+    answer_path.write_text(json.dumps(answer), encoding="utf-8")
 
 
 def compute(types: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -117,3 +117,14 @@ def test_results_are_cached_until_a_source_file_changes(tmp_path: Path) -> None:
     third = build_schemas(config, processors)
     assert counter.read_text() == "xx"
     assert list(third.schemas["q"][0]["properties"]) == ["b"]
+
+
+def test_a_large_answer_comes_back_whole(tmp_path: Path) -> None:
+    big = (
+        "from pydantic import create_model\n"
+        "Big = create_model('Big', **{f'field_{i}': (int, ...) for i in range(4000)})\n"
+    )
+    root = project(tmp_path, {"big.py": big})
+    result = build_schemas(config_for(root), [decl("q", input="app.big.Big", modules=("app.big",))])
+    assert result.diagnostics == ()
+    assert len(result.schemas["q"][0]["properties"]) == 4000  # far more than a pipe buffer
