@@ -135,15 +135,10 @@ def _read_index(schemas_dir: Path, config: Config) -> tuple[list[_Queue], list[D
     for entry in index.get("queues", []):
         try:
             name = entry["name"]
-            schemas = [
-                json.loads((schemas_dir / entry[key]).read_text(encoding="utf-8"))
-                for key in ("input_schema", "output_schema")
-            ]
-            if (
-                Path(entry["input_schema"]).name != entry["input_schema"]
-                or Path(entry["output_schema"]).name != entry["output_schema"]
-            ):
-                raise ValueError("schema file names must not hold folders")
+            files = [entry["input_schema"], entry["output_schema"]]
+            if any(not isinstance(f, str) or Path(f).name != f or f in (".", "..") for f in files):
+                raise ValueError("schema file names must be plain names inside the folder")
+            schemas = [json.loads((schemas_dir / f).read_text(encoding="utf-8")) for f in files]
             options = ProcessorOptions.model_validate(entry.get("options", {}))
         except (KeyError, TypeError, OSError, ValueError) as exc:
             return problem(f"bad entry in {INDEX}: {type(exc).__name__}: {exc}")

@@ -56,7 +56,7 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _foreign(config: Config, path: str, current: str | None, new: str, owned: set[str]) -> bool:
+def _foreign(path: str, current: str | None, new: str, owned: set[str]) -> bool:
     """Would writing `path` destroy a file the generator did not make?"""
     if current is None or current == new or path in owned or path == MANIFEST:
         return False
@@ -80,7 +80,7 @@ def write_output(config: Config, result: GenerateResult) -> WriteReport:
             path=config.relative(out / path),
         )
         for path, text in result.files.items()
-        if _foreign(config, path, current[path], text, owned)
+        if _foreign(path, current[path], text, owned)
     ]
     if refusals:
         return WriteReport(refused=True, diagnostics=tuple(refusals))
