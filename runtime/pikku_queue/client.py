@@ -8,13 +8,14 @@ It is then dumped to JSON-ready data: what crosses the backend is always plain J
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from pikku_queue.adapters import connect
+from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect
 from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import BackendError, JobFailedError, PayloadValidationError
@@ -25,6 +26,8 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 _default_backend: Backend | None = None
+#: Backends opened from a URL when no default was set, one per URL.
+_opened: dict[str, Backend] = {}
 #: Every TypedQueue created in this process, by name: `queue_job` validates through them.
 known_queues: dict[str, TypedQueue[Any, Any]] = {}
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -36,13 +39,18 @@ def set_default_backend(backend: Backend | str | None) -> None:
     _default_backend = connect(backend) if isinstance(backend, str) else backend
 
 
-def get_default_backend() -> Backend:
-    """The backend set by `set_default_backend`, else the one `$PIKKU_QUEUE_URL` names (the
-    SQLite file by default), opened once."""
-    global _default_backend
-    if _default_backend is None:
-        _default_backend = connect()
-    return _default_backend
+def get_default_backend(configured_url: str | None = None) -> Backend:
+    """The backend set by `set_default_backend`; else the one `$PIKKU_QUEUE_URL` names; else
+    `configured_url` (the project's `[tool.pikkugen] backend`, which generated queues pass);
+    else the SQLite file. The same order as `pikkugen worker`, so producer and worker agree.
+    Each URL is opened once per process."""
+    if _default_backend is not None:
+        return _default_backend
+    url = os.environ.get(URL_ENVIRONMENT_VARIABLE) or configured_url or DEFAULT_URL
+    backend = _opened.get(url)
+    if backend is None or getattr(backend, "closed", False):
+        backend = _opened[url] = connect(url)
+    return backend
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -182,11 +190,16 @@ class TypedQueue(Generic[In, Out]):
         input: TypeAdapter[In],
         output: TypeAdapter[Out],
         options: ProcessorOptions | None = None,
+        *,
+        backend_url: str | None = None,
     ) -> None:
         self.name = name
         self.input = input
         self.output = output
         self.options = options
+        #: The project's configured backend, used when neither the call, `set_default_backend`
+        #: nor `$PIKKU_QUEUE_URL` names one.
+        self.backend_url = backend_url
         known_queues[name] = self
 
     def dump(self, data: In) -> Any:
@@ -206,7 +219,7 @@ class TypedQueue(Generic[In, Out]):
         repeat: Repeat | None = None,
         backend: Backend | None = None,
     ) -> JobHandle[Out]:
-        target = backend or get_default_backend()
+        target = backend or get_default_backend(self.backend_url)
         request = _request(
             target,
             self.name,
@@ -246,7 +259,7 @@ class TypedQueue(Generic[In, Out]):
         backend: Backend | None = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory)."""
-        target = backend or get_default_backend()
+        target = backend or get_default_backend(self.backend_url)
         requests = [
             _request(
                 target,

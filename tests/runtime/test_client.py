@@ -139,3 +139,24 @@ async def test_enqueue_many_is_one_call(
     assert (await backend.counts(email_queue.name)).waiting == 5
     with pytest.raises(PayloadValidationError):
         await email_queue.enqueue_many([{"to": "x"}], backend=backend)  # type: ignore[list-item]
+
+
+async def test_configured_url_is_used_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PIKKU_QUEUE_URL", raising=False)
+    queue = TypedQueue("configured", TypeAdapter(int), TypeAdapter(int), backend_url="memory://cfg")
+    try:
+        configured = await queue.enqueue(1)
+        assert configured.backend.url == "memory://cfg"
+        monkeypatch.setenv("PIKKU_QUEUE_URL", "memory://from-env")
+        from_env = await queue.enqueue(2)
+        assert from_env.backend.url == "memory://from-env"
+        explicit = MemoryBackend()
+        set_default_backend(explicit)
+        assert (await queue.enqueue(3)).backend is explicit
+    finally:
+        set_default_backend(None)
+        known_queues.pop(queue.name, None)
+        for handle in (configured, from_env):
+            await handle.backend.close()

@@ -36,6 +36,6 @@ _SHARED: dict[str, MemoryBackend] = {}
 def from_url(url: str) -> MemoryBackend:
     name = urlsplit(url).netloc + urlsplit(url).path
     backend = _SHARED.get(name)
-    if backend is None or backend._closed:
+    if backend is None or backend.closed:
         backend = _SHARED[name] = MemoryBackend(url=url)
     return backend

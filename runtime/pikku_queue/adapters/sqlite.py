@@ -185,6 +185,10 @@ class SqliteBackend:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pikku-sqlite")
         self._conn = self._open(busy_timeout_ms)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ------------------------------------------------------------------ plumbing
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
