@@ -158,3 +158,23 @@ def test_signature_and_annotation_rules(tree: Tree) -> None:
         ("PK301", *position_of(source, "data)")),
         ("PK304", *position_of(source, "int) -> list")),
     ]
+
+
+def test_decorated_class_is_reported(tree: Tree) -> None:
+    source, diagnostics = scan_source(tree, "@queue_processor('k')\nclass Handler:\n    pass\n")
+    assert diagnostics == [
+        ("PK305", *position_of(source, "queue_processor('k')"), diagnostics[0][3])
+    ]
+    assert "decorates a class" in diagnostics[0][3]
+
+
+def test_the_runtime_package_inside_the_tree_is_not_scanned(tree: Tree) -> None:
+    found = tree.write(
+        {
+            "pikku_queue/__init__.py": "from .declarations import queue_processor\n",
+            "pikku_queue/declarations.py": "def queue_processor(name):\n    return lambda f: f\n",
+            "app.py": HEADER + "@queue_processor('q')\ndef q(data: int) -> int: ...\n",
+        }
+    ).scan()
+    assert found.names == ["q"]
+    assert found.stats.files == 1

@@ -146,6 +146,14 @@ class Builder:
         if decl["form"] == "decorator":
             sig = decl["func"]
             if sig is None:
+                problems.append(
+                    _at(
+                        "PK305",
+                        "queue_processor decorates a class; it must decorate a function",
+                        here,
+                        hint="decorate a module-level `def` or `async def` that takes (ctx, data)",
+                    )
+                )
                 return None
             module = file.module
         else:

@@ -295,6 +295,9 @@ class _Summarizer:
         elif isinstance(statement, cst.ClassDef):
             self._bind(statement.name.value, {"kind": "local"}, conditional)
             self._nested(index, statement)
+            if any(isinstance(d.decorator, cst.Call) for d in statement.decorators):
+                self._want(index)
+                self.jobs.append(partial(self._class_decorators, statement))
         elif isinstance(statement, cst.If):
             self._block(index, statement.body, True)
             orelse = statement.orelse
@@ -395,8 +398,14 @@ class _Summarizer:
         for decorator in node.decorators:
             self._decorator_decl(decorator, sig, pos_of, nested=False)
 
+    def _class_decorators(self, node: cst.ClassDef, pos_of: PosOf) -> None:
+        """Recorded without a function: declaring a class is reported, not skipped."""
+        for decorator in node.decorators:
+            if isinstance(decorator.decorator, cst.Call):
+                self._decorator_decl(decorator, None, pos_of, nested=False)
+
     def _decorator_decl(
-        self, decorator: cst.Decorator, sig: FuncSig, pos_of: PosOf, *, nested: bool
+        self, decorator: cst.Decorator, sig: FuncSig | None, pos_of: PosOf, *, nested: bool
     ) -> None:
         found = _decorator_call(decorator)
         if found is None:

@@ -22,7 +22,7 @@ from pikkugen.scanner.build import Builder
 from pikkugen.scanner.cache import SummaryCache
 from pikkugen.scanner.codes import diagnostic
 from pikkugen.scanner.discovery import SourceFile, discover, read
-from pikkugen.scanner.link import Tree
+from pikkugen.scanner.link import Tree, is_runtime
 from pikkugen.scanner.pool import summarize_all
 from pikkugen.scanner.summary import ModuleSummary, empty_summary
 
@@ -104,6 +104,8 @@ class _Scan:
         self.diagnostics.extend(problems)
         by_module: dict[str, SourceFile] = {}
         for file in files:
+            if is_runtime(file.module):
+                continue  # the runtime itself, when the tree holds it: it declares nothing
             if file.module in by_module:
                 first = by_module[file.module]
                 self.diagnostics.append(
