@@ -77,6 +77,9 @@ def build_schemas(config: Config, processors: Sequence[ProcessorDecl]) -> Schema
             tmp = cache_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(answer), encoding="utf-8")
             tmp.replace(cache_file)
+            for stale in cache_file.parent.glob("*.json"):
+                if stale != cache_file:  # every edit makes a new key: keep only the latest
+                    stale.unlink(missing_ok=True)
     return _collect(processors, answer)
 
 

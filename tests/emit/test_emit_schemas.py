@@ -117,6 +117,7 @@ def test_results_are_cached_until_a_source_file_changes(tmp_path: Path) -> None:
     third = build_schemas(config, processors)
     assert counter.read_text() == "xx"
     assert list(third.schemas["q"][0]["properties"]) == ["b"]
+    assert len(list((root / ".pikkugen_cache" / "schemas").iterdir())) == 1  # no pile-up
 
 
 def test_a_large_answer_comes_back_whole(tmp_path: Path) -> None:
