@@ -73,14 +73,22 @@ def build_schemas(config: Config, processors: Sequence[ProcessorDecl]) -> Schema
         if crash is not None:
             return SchemaResult(diagnostics=(crash,))
         if cache_file is not None and not answer["errors"] and not answer["module_errors"]:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(answer), encoding="utf-8")
-            tmp.replace(cache_file)
-            for stale in cache_file.parent.glob("*.json"):
-                if stale != cache_file:  # every edit makes a new key: keep only the latest
-                    stale.unlink(missing_ok=True)
+            _store(cache_file, answer)
     return _collect(processors, answer)
+
+
+def _store(cache_file: Path, answer: dict[str, Any]) -> None:
+    """Best effort: a cache that cannot be written only makes the next run slower."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(answer), encoding="utf-8")
+        tmp.replace(cache_file)
+        for stale in cache_file.parent.glob("*.json"):
+            if stale != cache_file:  # every edit makes a new key: keep only the latest
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _path_roots(config: Config) -> Iterator[Path]:
