@@ -1,0 +1,280 @@
+"""Redis throughput, four ways on one fresh redis-server: N no-op jobs, concurrency C, enqueue
+all, then process all.
+
+    .venv/bin/python benchmarks/throughput_redis.py                # 10,000 jobs, concurrency 50
+    .venv/bin/python benchmarks/throughput_redis.py --profile      # + where (a) spends its time
+
+(a) pikkugen on Redis (typed client's bulk enqueue, burst worker), (b) raw `bullmq` with the
+same settings (addBulk, Worker), (c) SAQ, in its own venv under the temp dir (created on
+first use; it keeps benchmark-only packages out of the project's environment), (d) pikkugen on
+its SQLite backend. Jobs/s are end to end: N / (enqueue time + process time), as
+benchmarks/throughput.py reports them. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests" / "redis"))
+
+import throughput  # noqa: E402  (benchmarks/throughput.py: the shared pikkugen measurement)
+from pikku_queue.backend import Backend, WorkerOptions  # noqa: E402
+from pikku_queue.engine import Processor  # noqa: E402
+from pikku_queue.options import ProcessorOptions  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+
+SAQ_VENV = Path(tempfile.gettempdir()) / "pikkugen-bench-saq-venv"
+#: saq 0.26.4 imports typing_extensions without declaring it.
+SAQ_REQUIREMENTS = ("saq[redis]==0.26.4", "typing_extensions")
+
+SAQ_SCRIPT = """
+import asyncio, json, sys, time
+from saq import Queue, Worker
+
+async def noop(ctx, *, n):
+    return None
+
+async def main(url, jobs, concurrency, name):
+    queue = Queue.from_url(url, name=name)
+    await queue.connect()
+    started = time.perf_counter()
+    for chunk in range(0, jobs, 500):
+        await asyncio.gather(*(queue.enqueue("noop", n=n) for n in range(chunk, min(jobs, chunk + 500))))
+    enqueue_s = time.perf_counter() - started
+    worker = Worker(queue, functions=[noop], concurrency=concurrency, burst=True, dequeue_timeout=1)
+    started = time.perf_counter()
+    await worker.start()
+    process_s = time.perf_counter() - started
+    left = await queue.count("incomplete")
+    await queue.disconnect()
+    if left:
+        raise SystemExit(f"{left} SAQ jobs left incomplete")
+    print(json.dumps({"enqueue_s": enqueue_s, "process_s": process_s}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
+"""
+
+
+def figures(name: str, jobs: int, enqueue_s: float, process_s: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "enqueue_s": round(enqueue_s, 3),
+        "process_s": round(process_s, 3),
+        "enqueue_per_s": round(jobs / enqueue_s),
+        "process_per_s": round(jobs / process_s),
+        "end_to_end_per_s": round(jobs / (enqueue_s + process_s)),
+    }
+
+
+async def measure(backend: Backend, jobs: int, concurrency: int) -> tuple[float, float]:
+    """benchmarks/throughput.py's measurement (typed client, bulk enqueue, burst worker),
+    without its event-loop-lag probe: a 1 ms timer running beside the worker costs pikkugen
+    CPU that the raw bullmq and SAQ runs would not pay."""
+    enqueue_s = await throughput.enqueue_jobs(backend, "bench", jobs, "bulk")
+    processor = Processor.from_function(
+        "bench", throughput.noop, ProcessorOptions(concurrency=concurrency)
+    )
+    started = time.perf_counter()
+    report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
+    process_s = time.perf_counter() - started
+    counts = await backend.counts("bench")
+    if report.completed != jobs or counts.completed != jobs:
+        raise RuntimeError(f"expected {jobs} completed, worker says {report}, backend {counts}")
+    return enqueue_s, process_s
+
+
+async def pikkugen_redis(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any]:
+    from pikku_queue.adapters.redis import RedisBackend
+
+    backend = RedisBackend(f"{url}?prefix=bench-a{run}")
+    try:
+        return figures("pikkugen_redis", jobs, *await measure(backend, jobs, concurrency))
+    finally:
+        await backend.close()
+
+
+async def raw_bullmq(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any]:
+    from bullmq import Queue, Worker
+
+    opts = {"connection": url, "prefix": f"bench-b{run}"}
+    queue = Queue("bench", opts)
+    started = time.perf_counter()
+    for chunk in range(0, jobs, 1000):
+        await queue.addBulk(
+            [{"name": "bench", "data": {"n": n}} for n in range(chunk, min(jobs, chunk + 1000))]
+        )
+    enqueue_s = time.perf_counter() - started
+    done = asyncio.Event()
+    completed = 0
+
+    def on_completed(*_: Any) -> None:
+        nonlocal completed
+        completed += 1
+        if completed == jobs:
+            done.set()
+
+    async def noop(job: Any, token: str) -> None:
+        return None
+
+    started = time.perf_counter()
+    worker = Worker("bench", noop, {**opts, "concurrency": concurrency})
+    worker.on("completed", on_completed)
+    await done.wait()
+    process_s = time.perf_counter() - started
+    await worker.close()
+    counts = await queue.getJobCounts("completed")
+    await queue.close()
+    if counts["completed"] != jobs:
+        raise RuntimeError(f"bullmq completed {counts} of {jobs}")
+    return figures("bullmq", jobs, enqueue_s, process_s)
+
+
+def saq_python() -> tuple[Path | None, str]:
+    """The SAQ venv's python, created on first use; (None, why) when that is impossible."""
+    python = SAQ_VENV / "bin" / "python"
+    check = [str(python), "-c", "import saq, redis"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python, ""
+    steps = [
+        [sys.executable, "-m", "venv", str(SAQ_VENV)],
+        [str(python), "-m", "pip", "install", "-q", *SAQ_REQUIREMENTS],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            return None, f"{' '.join(step[:4])}… failed: {done.stderr.strip()[-300:]}"
+    return python, ""
+
+
+def saq(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any] | str:
+    python, why = saq_python()
+    if python is None:
+        return why
+    done = subprocess.run(
+        [str(python), "-c", SAQ_SCRIPT, url, str(jobs), str(concurrency), f"bench-saq-{run}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        return f"SAQ run failed: {done.stderr.strip()[-300:]}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures("saq", jobs, result["enqueue_s"], result["process_s"])
+
+
+async def pikkugen_sqlite(
+    folder: Path, jobs: int, concurrency: int, run: int = 0
+) -> dict[str, Any]:
+    from pikku_queue.adapters.sqlite import SqliteBackend
+
+    backend = SqliteBackend(folder / f"bench-{run}.db")
+    try:
+        return figures("pikkugen_sqlite", jobs, *await measure(backend, jobs, concurrency))
+    finally:
+        await backend.close()
+
+
+def median(values: list[dict[str, Any] | str | None]) -> dict[str, Any] | str | None:
+    measured = sorted(
+        (v for v in values if isinstance(v, dict)), key=lambda v: v["end_to_end_per_s"]
+    )
+    if not measured:
+        return values[0] if values else None
+    return measured[len(measured) // 2]
+
+
+def ratio(a: dict[str, Any] | str | None, b: dict[str, Any] | str | None) -> float | None:
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    return round(a["end_to_end_per_s"] / b["end_to_end_per_s"], 2)
+
+
+def profile_pikkugen(url: str, jobs: int, concurrency: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(pikkugen_redis(url, jobs, concurrency, run=99))
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--no-saq", action="store_true", help="skip SAQ (no venv is created)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one more run of (a)")
+    args = parser.parse_args(argv)
+    n, c = args.jobs, args.concurrency
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "redis").mkdir()
+        server = RedisServer(Path(folder) / "redis").start()
+        url = server.url
+        runs: dict[str, list[dict[str, Any] | str | None]] = {
+            "pikkugen_redis": [],
+            "bullmq": [],
+            "saq": [],
+            "pikkugen_sqlite": [],
+        }
+        for run in range(args.repeat):  # interleaved, so a noisy neighbour hits all alike
+            runs["pikkugen_redis"].append(asyncio.run(pikkugen_redis(url, n, c, run)))
+            runs["bullmq"].append(asyncio.run(raw_bullmq(url, n, c, run)))
+            runs["saq"].append(None if args.no_saq else saq(url, n, c, run))
+            runs["pikkugen_sqlite"].append(asyncio.run(pikkugen_sqlite(Path(folder), n, c, run)))
+        results = {name: median(values) for name, values in runs.items()}
+        profile = profile_pikkugen(url, n, c) if args.profile else ""
+        server.stop()
+        redis_version = (
+            subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
+            .stdout.split()[2]
+            .removeprefix("v=")
+        )
+    print(
+        f"{n} no-op jobs, concurrency {c}, enqueue then process, redis-server {redis_version}, "
+        f"median of {args.repeat} interleaved rounds"
+    )
+    print(f"{'':18}{'enqueue/s':>11}{'process/s':>11}{'end to end/s':>14}")
+    for name, result in results.items():
+        if isinstance(result, dict):
+            print(
+                f"{name:18}{result['enqueue_per_s']:>11}{result['process_per_s']:>11}"
+                f"{result['end_to_end_per_s']:>14}"
+            )
+        else:
+            print(f"{name:18}  not measured: {result or 'skipped (--no-saq)'}")
+    a, b, c_, d = (results[k] for k in ("pikkugen_redis", "bullmq", "saq", "pikkugen_sqlite"))
+    print(f"a/b pikkugen_redis / bullmq   {ratio(a, b)}  (target >= 0.90)")
+    print(f"a/c pikkugen_redis / saq      {ratio(a, c_)}  (target >= 1.0)")
+    print(f"d/b pikkugen_sqlite / bullmq  {ratio(d, b)}  (target >= 1.0)")
+    if profile:
+        print(profile)
+    print(
+        json.dumps(
+            {
+                "n": n,
+                **{
+                    key: (value["end_to_end_per_s"] if isinstance(value, dict) else None)
+                    for key, value in results.items()
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
