@@ -203,11 +203,18 @@ class TypedQueue(Generic[In, Out]):
         known_queues[name] = self
 
     def dump(self, data: In) -> Any:
-        """Validate `data` against the input type and return its JSON-ready form."""
+        """Validate `data` against the input type and return its JSON-ready form.
+
+        The JSON form is validated again, as the worker will: a model instance is not
+        revalidated by pydantic, so one built with `model_construct` (or mutated after
+        construction) could otherwise carry invalid values past enqueue.
+        """
         try:
-            return self.input.dump_python(self.input.validate_python(data), mode="json")
+            payload = self.input.dump_python(self.input.validate_python(data), mode="json")
+            self.input.validate_python(payload)
         except ValidationError as exc:
             raise PayloadValidationError(self.name, str(exc)) from None
+        return payload
 
     async def enqueue(
         self,

@@ -20,7 +20,7 @@ from pikku_queue.client import (
 )
 from pikku_queue.errors import BackendError, PayloadValidationError
 from pikku_queue.options import ProcessorOptions, Repeat
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 
 class Email(BaseModel):
@@ -61,6 +61,20 @@ async def test_queue_job_validates_through_a_known_queue(
     assert (await backend.counts(email_queue.name)).waiting == 0
     handle = await queue_job(email_queue.name, {"to": "a@b.c", "subject": "s"}, backend=backend)
     assert await handle.status() == JobState.WAITING
+
+
+class Sized(BaseModel):
+    width: int = Field(gt=0)
+
+
+async def test_a_constructed_invalid_model_is_refused_at_enqueue(backend: MemoryBackend) -> None:
+    queue = TypedQueue("sized-client-test", TypeAdapter(Sized), TypeAdapter(int))
+    try:
+        with pytest.raises(PayloadValidationError, match="width"):
+            await queue.enqueue(Sized.model_construct(width=-1), backend=backend)
+        assert (await backend.counts(queue.name)).waiting == 0
+    finally:
+        known_queues.pop(queue.name, None)
 
 
 async def test_queue_job_on_an_unknown_queue_only_needs_json(backend: MemoryBackend) -> None:
