@@ -114,3 +114,24 @@ def test_paths_are_relative_to_root_and_posix(tree: Tree) -> None:
     found = tree.scan("deep")
     assert found.processor("ok").location.path == "deep/er/pkg/t.py"
     assert found.processor("ok").function == "pkg.t.ok"
+
+
+def test_crlf_tabs_and_conditional_blocks_keep_positions(tree: Tree) -> None:
+    source = (
+        "# header comment\r\n"
+        '"""Docstring."""\r\n'
+        "from pikku_queue import queue_processor\r\n"
+        "if True:\r\n"
+        "\t@queue_processor('in-if', priority=0)\r\n"
+        "\tdef f(data: int) -> int:\r\n"
+        "\t\treturn data\r\n"
+        "\r\n"
+        "X = '''multi\r\nline'''\r\n"
+        "@queue_processor('after', timeout=-1)\r\n"
+        "def g(data: int) -> int: ...\r\n"
+    )
+    found = tree.write({"crlf.py": source.encode()}).scan()
+    assert [(d.line, d.column, d.message.split(":")[0]) for d in found.result.diagnostics] == [
+        (5, 28, "priority"),  # a tab is one column, as in CPython
+        (11, 27, "timeout"),
+    ]

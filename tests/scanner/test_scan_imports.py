@@ -73,6 +73,21 @@ def test_reexports_inside_the_tree(package: Callable[[dict[str, str]], Scanned])
     assert found.result.diagnostics == ()
 
 
+def test_reexported_call_form_alone(package: Callable[[dict[str, str]], Scanned]) -> None:
+    """The relay binds both declaration names; the user file names only the longer one."""
+    found = package(
+        {
+            "relay.py": "from pikku_queue import queue_processor, add_queue_processor\n",
+            "user.py": (
+                "from .relay import add_queue_processor\n"
+                "def f(data: int) -> int: ...\n"
+                "add_queue_processor(name='only-call', func=f)\n"
+            ),
+        }
+    )
+    assert found.names == ["only-call"]
+
+
 def test_package_init_reexport_used_relatively(
     package: Callable[[dict[str, str]], Scanned], tree: Tree
 ) -> None:

@@ -49,8 +49,9 @@ def summarize_all(
     for index, text in zip(misses, texts, strict=True):
         summary = cast(ModuleSummary, json.loads(text))
         results[index] = summary
-        if cache is not None:
-            cache.put(keys[index], summary)
+        problem = summary["problem"]
+        if cache is not None and (problem is None or problem["code"] != "PK900"):
+            cache.put(keys[index], summary)  # a scanner bug is not remembered past a fix
     return [r for r in results if r is not None], len(misses)
 
 

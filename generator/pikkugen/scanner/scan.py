@@ -27,6 +27,9 @@ from pikkugen.scanner.pool import summarize_all
 from pikkugen.scanner.summary import ModuleSummary, empty_summary
 
 MARKER = b"pikku_queue"
+#: Bytes of non-candidate files kept in memory for the re-export stages; beyond this total
+#: they are read again from disk when a stage needs them.
+KEEP_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -121,7 +124,8 @@ class _Scan:
         self.stats.files = len(by_module)
         tree = Tree(by_module, self._load_one)
         candidates: list[tuple[SourceFile, bytes]] = []
-        rest: list[tuple[SourceFile, bytes]] = []
+        rest: list[tuple[SourceFile, bytes | None]] = []
+        kept = 0
         for file in by_module.values():
             data = read(file, self.max_file_bytes)
             if not isinstance(data, bytes):
@@ -130,7 +134,8 @@ class _Scan:
             elif MARKER in data:
                 candidates.append((file, data))
             else:
-                rest.append((file, data))  # kept: a later stage may search it again
+                kept += len(data)  # kept: a later stage may search it again
+                rest.append((file, data if kept <= KEEP_BYTES else None))
         self._summarize(tree, candidates)
         self._reexport_stages(tree, rest)
         return self._link(tree)
@@ -163,7 +168,7 @@ class _Scan:
         self.stats.cache_hits += 1 - parsed
         return summaries[0]
 
-    def _reexport_stages(self, tree: Tree, rest: list[tuple[SourceFile, bytes]]) -> None:
+    def _reexport_stages(self, tree: Tree, rest: list[tuple[SourceFile, bytes | None]]) -> None:
         """Parse files that may use a name another module bound to pikku_queue, until no new
         such name appears. Most trees need one extra pass over bytes and parse nothing."""
         searched: set[str] = set()
@@ -179,17 +184,21 @@ class _Scan:
                 return
             searched |= tokens
             words = _shortest_words(tokens)
-            pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(w) for w in words) + rb")\b")
+            alternatives = b"|".join(re.escape(t.encode()) for t in sorted(tokens))
+            pattern = re.compile(rb"\b(?:" + alternatives + rb")\b")
             found: list[tuple[SourceFile, bytes]] = []
-            remaining: list[tuple[SourceFile, bytes]] = []
-            for file, data in rest:
+            remaining: list[tuple[SourceFile, bytes | None]] = []
+            for file, kept in rest:
                 if file.module in tree.summaries:
+                    continue
+                data = kept if kept is not None else read(file, self.max_file_bytes)
+                if not isinstance(data, bytes):
                     continue
                 # plain substring tests first: far cheaper than the word-boundary regex
                 if any(w in data for w in words) and pattern.search(data):
                     found.append((file, data))
                 else:
-                    remaining.append((file, data))
+                    remaining.append((file, kept))
             rest = remaining
             self._summarize(tree, found)
 

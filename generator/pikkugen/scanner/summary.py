@@ -48,9 +48,13 @@ class Decl(TypedDict):
 
 
 class Binding(TypedDict, total=False):
-    """What a module-level name is bound to. kind: `import` (module), `from` (level, module,
-    name), `local` (a def, class or assignment in this module; `const` when it is a plain
-    assignment whose value is in `constants`)."""
+    """What a module-level name is bound to, by kind:
+
+    - `import`: `module` is what the name refers to (`a` for `import a.b`, `a.b` for
+      `import a.b as x`), `name` the module to import (`a.b` in both cases);
+    - `from`: `from <level dots><module> import <name>`, resolved at link time;
+    - `local`: a def, class or assignment in this module; `const` when it is a plain
+      assignment whose value is in `constants`."""
 
     kind: Literal["import", "from", "local"]
     module: str
