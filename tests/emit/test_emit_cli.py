@@ -76,9 +76,11 @@ def test_list_json_has_exactly_the_documented_shape(basic: Path) -> None:
 def test_list_table_and_its_diagnostics(basic: Path) -> None:
     jobs = basic / "src" / "basic_app" / "jobs.py"
     jobs.write_text(jobs.read_text().replace("concurrency=5,", "concurrency=5, priority=4,"))
-    result = runner.invoke(app, ["list", "--no-cache", "--runtime", "sqs"])
+    result = runner.invoke(app, ["list", "--no-cache", "--runtime", "sqs"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     assert "email-queue" in result.stdout and "priority=4" in result.stdout
+    assert 'retry_options.backoff="exponential"' in result.stdout
+    assert "dict[str, typing.Any] -> int" in result.stdout  # brackets are text, not markup
     assert "warning[PK801]" in result.stderr
     strict = runner.invoke(app, ["list", "--no-cache", "--runtime", "sqs", "--strict"])
     assert strict.exit_code == 2 and "error[PK801]" in strict.stderr

@@ -178,32 +178,47 @@ def list_command(
 
 
 def _options_summary(decl: ProcessorDecl) -> str:
-    """The options that differ from the defaults, compactly."""
-    defaults = type(decl.options)().model_dump(mode="json")
+    """The options that differ from the defaults, nested ones flattened (`retry.attempts=3`)."""
+    defaults = _flatten(type(decl.options)().model_dump(mode="json"))
+    current = _flatten(decl.options.model_dump(mode="json"))
     changed = [
         f"{key}={json.dumps(value, separators=(',', ':'))}"
-        for key, value in decl.options.model_dump(mode="json").items()
-        if value != defaults[key]
+        for key, value in current.items()
+        if key not in defaults or defaults[key] != value
     ]
     return ", ".join(changed) or "defaults"
+
+
+def _flatten(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def _print_table(scan: ScanResult) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{len(scan.processors)} queue processor(s)")
     for column in ("queue", "function", "input -> output", "options", "location"):
         table.add_column(column, overflow="fold")
     for decl in sorted(scan.processors, key=lambda p: p.name):
         loc = decl.location
-        table.add_row(
+        cells = [
             decl.name,
             decl.function,
             f"{decl.input.annotation} -> {decl.output.annotation}",
             _options_summary(decl),
             f"{loc.path}:{loc.line}:{loc.column}",
-        )
+        ]
+        # Text, not markup: `dict[str, int]` must not be read as a style tag.
+        table.add_row(*(Text(cell) for cell in cells))
     Console().print(table)
 
 
