@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pikkugen.scanner import parse
 from pikkugen.scanner.cache import content_key
-from pikkugen.scanner.pool import PARALLEL_THRESHOLD
+from pikkugen.scanner.pool import PARALLEL_THRESHOLD, can_fork
 from scanner_helpers import Tree
 
 
@@ -76,9 +77,12 @@ def test_changed_file_is_reparsed_and_damaged_entries_are_misses(
 
 
 def test_parallel_parse_gives_the_same_result_as_in_process(tree: Tree) -> None:
+    if not can_fork():
+        pytest.skip("other threads run in this process: the scanner parses in-process then")
     write_project(tree, PARALLEL_THRESHOLD + 3)
     parallel = tree.scan("app", jobs=2)
     serial = tree.scan("app", jobs=1)
+    assert (parallel.stats.processes, serial.stats.processes) == (2, 0)
     assert parallel.stats.parsed == PARALLEL_THRESHOLD + 3
     assert parallel.result == serial.result
     assert len(parallel.names) == PARALLEL_THRESHOLD + 3

@@ -14,7 +14,7 @@ def scan_source(tree: Tree, body: str) -> tuple[str, list[tuple[str, int | None,
     return source, [(d.code, d.line, d.column, d.message) for d in found.result.diagnostics]
 
 
-CASES: list[tuple[str, str, str, str, str]] = [
+CASES: list[tuple[str, str, str, str]] = [
     # (decorator arguments, code, text the diagnostic points at, message contains)
     (
         "'q', retry_options={'attempts': 0}",

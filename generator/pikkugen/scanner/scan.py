@@ -41,6 +41,7 @@ class ScanStats:
     parsed: int = 0
     cache_hits: int = 0
     stages: int = 0
+    processes: int = 0  # worker processes that parsed (0: all in-process)
     lazily_loaded: list[str] = field(default_factory=list)
 
 
@@ -145,9 +146,10 @@ class _Scan:
             return
         self.stats.stages += 1
         self.stats.candidates += len(batch)
-        summaries, parsed = summarize_all(
+        summaries, parsed, processes = summarize_all(
             [data for _, data in batch], cache=self.cache, jobs=self.jobs
         )
+        self.stats.processes = max(self.stats.processes, processes)
         self.stats.parsed += parsed
         self.stats.cache_hits += len(batch) - parsed
         for (file, _), summary in zip(batch, summaries, strict=True):
@@ -163,7 +165,7 @@ class _Scan:
             self.skipped.add(file.module)
             return empty_summary()
         self.stats.lazily_loaded.append(file.module)
-        summaries, parsed = summarize_all([data], cache=self.cache, jobs=1)
+        summaries, parsed, _ = summarize_all([data], cache=self.cache, jobs=1)
         self.stats.parsed += parsed
         self.stats.cache_hits += 1 - parsed
         return summaries[0]
