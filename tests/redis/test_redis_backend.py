@@ -4,6 +4,7 @@ and the engine's verdicts come out as BullMQ states."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from typing import Any
 
@@ -12,12 +13,13 @@ from bullmq import Queue
 from pikku_queue.adapters import connect
 from pikku_queue.adapters.redis import RedisBackend
 from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions, WorkerReport
+from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.context import JobContext
 from pikku_queue.engine import Processor
 from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.events import JobEvent
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 pytestmark = pytest.mark.redis
 
@@ -340,3 +342,51 @@ async def test_enqueue_many_adds_in_one_pipeline_and_keeps_order(backend: RedisB
     counts = await backend.counts("bulk-a")
     # waiting: 1, "same" and the schedule's first run (an `every` schedule starts at once)
     assert (counts.waiting, counts.delayed) == (3, 1)
+
+
+def test_sync_enqueue_in_fresh_loops_leaks_no_connection(redis_url: str) -> None:
+    """`enqueue_sync` runs each call in `asyncio.run`; the connection each loop opened must be
+    closed when that loop ends (a leak shows up as a ResourceWarning, an error here)."""
+    backend = RedisBackend(redis_url)
+    typed: TypedQueue[Order, int] = TypedQueue("sync-q", TypeAdapter(Order), TypeAdapter(int))
+    try:
+        handles = [typed.enqueue_sync(Order(n=n), backend=backend) for n in range(3)]
+        assert len({h.id for h in handles}) == 3
+        assert backend._connections == {}  # each loop's connection went with its loop
+        gc.collect()
+        counts = asyncio.run(backend.counts("sync-q"))
+        assert counts.waiting == 3
+        assert backend._connections == {}
+    finally:
+        known_queues.pop("sync-q", None)
+
+
+async def test_graceful_stop_releases_jobs_still_running_after_the_grace_period(
+    backend: RedisBackend,
+) -> None:
+    started = asyncio.Event()
+    slow_mode = True
+
+    async def maybe_slow(data: Order) -> int:
+        if slow_mode:
+            started.set()
+            await asyncio.sleep(30)
+        return data.n
+
+    job_id = await backend.enqueue(EnqueueRequest("graceful", {"n": 5}))
+    processor = Processor.from_function("graceful", maybe_slow)
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(
+        backend.run_worker(WorkerOptions(processors=[processor], stop=stop, grace_period_s=0.2))
+    )
+    await asyncio.wait_for(started.wait(), 30)
+    stop.set()
+    report = await asyncio.wait_for(worker, 30)
+    assert report.completed == 0
+    info = await backend.get_job("graceful", job_id)
+    assert info is not None
+    assert info.state in (JobState.WAITING, JobState.DELAYED) and info.attempts_made == 0
+    slow_mode = False
+    await run_burst(backend, processor)
+    info = await backend.get_job("graceful", job_id)
+    assert info is not None and (info.state, info.result) == (JobState.COMPLETED, 5)

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,9 +113,7 @@ class RedisBackend:
         self.settings = settings
         self.capabilities = CAPABILITIES["redis"]
         self._queue_options: dict[str, ProcessorOptions] = dict(queue_options or {})
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: aioredis.Redis | None = None
-        self._queues: dict[str, Queue] = {}
+        self._connections: dict[asyncio.AbstractEventLoop, _LoopConnection] = {}
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.settings.display_url!r})"
@@ -141,27 +139,33 @@ class RedisBackend:
     async def client(self) -> aioredis.Redis:
         """The producer connection of the running event loop (redis-py clients are bound to
         the loop that opened them; a new loop gets a new connection)."""
+        return (await self._connection()).client
+
+    async def _connection(self) -> _LoopConnection:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        connection = self._connections.get(loop)
+        if connection is None:
+            for other in [known for known in self._connections if known.is_closed()]:
+                del self._connections[other]
             await check_connection(self.settings)
-            self._client = new_client(self.settings)
-            self._loop = loop
-            self._queues = {}
-        return self._client
+            connection = _LoopConnection(new_client(self.settings))
+            await connection.open(lambda: self._connections.pop(loop, None))
+            self._connections[loop] = connection
+        return connection
 
     async def queue(self, name: str) -> Queue:
-        client = await self.client()
-        queue = self._queues.get(name)
+        connection = await self._connection()
+        queue = connection.queues.get(name)
         if queue is None:
             queue = Queue(
                 name,
                 {
-                    "connection": client,
+                    "connection": connection.client,
                     "prefix": self.settings.prefix,
                     "defaultJobOptions": self.settings.default_job_options(),
                 },
             )
-            self._queues[name] = queue
+            connection.queues[name] = queue
         return queue
 
     def key(self, queue: str, suffix: str) -> str:
@@ -378,10 +382,54 @@ class RedisBackend:
         return await RedisWorker(self, options).run()
 
     async def close(self) -> None:
-        client, self._client, self._loop, self._queues = self._client, None, None, {}
-        if client is not None:
+        """Close this event loop's connection (others close when their loop shuts down)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        connection = self._connections.pop(loop, None)
+        if connection is not None:
+            await connection.close()
+
+
+class _LoopConnection:
+    """One event loop's client and BullMQ queues, closed when that loop shuts down.
+
+    `enqueue_sync` from Django or Flask runs each call in `asyncio.run`, a new loop every time,
+    and nobody calls `close()` there. An async generator parked in the loop is what
+    `asyncio.run` finalises on its way out (`shutdown_asyncgens`), so its `finally` closes the
+    client inside the right loop: no leaked sockets, no ResourceWarning.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.queues: dict[str, Queue] = {}
+        self._guard: AsyncGenerator[None, None] | None = None
+        self._closed = False
+
+    async def open(self, forget: Callable[[], object]) -> None:
+        async def guard() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                forget()
+                await self._close_client()
+
+        self._guard = guard()
+        await anext(self._guard)
+
+    async def _close_client(self) -> None:
+        if not self._closed:
+            self._closed = True
             with contextlib.suppress(Exception):
-                await client.aclose()
+                await self.client.aclose()
+
+    async def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            with contextlib.suppress(Exception):
+                await guard.aclose()
+        await self._close_client()
 
 
 def from_url(url: str) -> RedisBackend:
