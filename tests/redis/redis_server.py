@@ -30,28 +30,71 @@ class RedisServer:
     """One redis-server subprocess that can be stopped and started again on the same port
     and data directory."""
 
-    def __init__(self, directory: Path | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, password: str | None = None, tls: bool = False
+    ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError(MISSING_REASON)
         self._own_dir = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="pikku-redis-"))
         self.password = password
+        self.tls = tls
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def certificate(self) -> Path:
+        return self.directory / "cert.pem"
+
+    @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.certificate}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _make_certificate(self) -> list[str]:
+        """A self-signed certificate for 127.0.0.1 (needs the openssl command)."""
+        if not self.certificate.exists():
+            subprocess.run(
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-keyout",
+                    str(self.directory / "key.pem"),
+                    "-out",
+                    str(self.certificate),
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        return [
+            "--port", "0", "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.certificate),
+            "--tls-key-file", str(self.directory / "key.pem"),
+            "--tls-ca-cert-file", str(self.certificate),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     @property
     def url_without_password(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        listen = self._make_certificate() if self.tls else ["--port", str(self.port)]
         args = [
             str(REDIS_SERVER),
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--appendonly", "yes",
@@ -78,6 +121,8 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited at start: {err}{log}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    if self.tls:  # the handshake is checked by the tests themselves
+                        return
                     sock.sendall(b"PING\r\n")
                     reply = sock.recv(64)
                     if reply.startswith((b"+PONG", b"-NOAUTH")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 import uuid
 from typing import Any
 
@@ -390,3 +391,25 @@ async def test_graceful_stop_releases_jobs_still_running_after_the_grace_period(
     await run_burst(backend, processor)
     info = await backend.get_job("graceful", job_id)
     assert info is not None and (info.state, info.result) == (JobState.COMPLETED, 5)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+async def test_rediss_url_speaks_tls_for_producer_and_worker(tmp_path: Any) -> None:
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path, tls=True) as server:
+        backend = RedisBackend(server.url + "&prefix=tls")
+        try:
+
+            async def double(data: Order) -> int:
+                return data.n * 2
+
+            job_id = await backend.enqueue(EnqueueRequest("secure", {"n": 4}))
+            await run_burst(backend, Processor.from_function("secure", double))
+            info = await backend.get_job("secure", job_id)
+            assert info is not None and info.result == 8
+        finally:
+            await backend.close()
+        plain = RedisBackend(server.url.replace("rediss://", "redis://").split("?")[0])
+        with pytest.raises(BackendError, match="Redis"):
+            await plain.enqueue(EnqueueRequest("secure", {"n": 1}))
