@@ -81,6 +81,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         backend="redis",
         title="redis:// (BullMQ)",
         supported=_ALL,
+        notes={"priority": "BullMQ's order: jobs without a priority run before prioritised ones"},
     ),
     "sqs": Capabilities(
         backend="sqs",
