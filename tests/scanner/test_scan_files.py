@@ -135,3 +135,19 @@ def test_crlf_tabs_and_conditional_blocks_keep_positions(tree: Tree) -> None:
         (5, 28, "priority"),  # a tab is one column, as in CPython
         (11, 27, "timeout"),
     ]
+
+
+def test_statement_first_lines_from_cpython_match_libcst_codegen() -> None:
+    import libcst
+    from pikkugen.scanner.positions import first_lines, first_lines_from_ast
+
+    source = (
+        "#!/usr/bin/env python\n# header\n\n'''doc\nstring'''\nimport a; import b\n\n"
+        "# leading comment\n@dec(\n    1)\n\n@other\nclass K:\n    x = 1\n    # trailing body comment\n"
+        "def f(\n    a,\n):\n    pass\n\n\nif x:\n    y = (\n        1)\nelse:\n    pass\n"
+        "async def g(): ...\nz = '''\n'''; w = 2\n"
+    )
+    module = libcst.parse_module(source)
+    expected = first_lines(module, len(module.body))
+    assert first_lines_from_ast(module, source, len(module.body)) == expected
+    assert expected[:3] == [4, 6, 7]  # the module header (lines 1-3) precedes the first

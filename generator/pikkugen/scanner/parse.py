@@ -17,7 +17,7 @@ from functools import partial
 import libcst as cst
 
 from pikkugen.scanner.exprs import PosOf, convert, convert_call, dotted
-from pikkugen.scanner.positions import Statement, first_lines, positions
+from pikkugen.scanner.positions import Statement, first_lines, first_lines_from_ast, positions
 from pikkugen.scanner.summary import (
     Binding,
     Decl,
@@ -50,7 +50,7 @@ def summarize(data: bytes) -> ModuleSummary:
     except Exception as exc:  # ParserSyntaxError, or libcst's own errors on odd input
         return empty_summary(_syntax_problem(text, exc))
     try:
-        return _Summarizer(module).run()
+        return _Summarizer(module, text).run()
     except RecursionError:
         return empty_summary(_too_deep())
     except Exception as exc:  # a scanner bug must not hide the other files' results
@@ -199,8 +199,9 @@ def _decorator_call(decorator: cst.Decorator) -> cst.Call | list[str] | None:
 
 
 class _Summarizer:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, text: str) -> None:
         self.module = module
+        self.text = text
         self.summary = empty_summary()
         #: top-level index → the statement (possibly stubbed) whose positions are needed.
         self.wanted: dict[int, Statement] = {}
@@ -213,7 +214,10 @@ class _Summarizer:
         for index, statement in enumerate(body):
             self._top_level(index, statement)
         if self.wanted:
-            lines = first_lines(self.module, max(self.wanted) + 1)
+            upto = max(self.wanted) + 1
+            lines = first_lines_from_ast(self.module, self.text, upto) or first_lines(
+                self.module, upto
+            )
             found = positions(
                 self.module, [(lines[i], self.wanted[i]) for i in sorted(self.wanted)]
             )

@@ -9,6 +9,7 @@ difference between its first line there and in the real file (counted by a plain
 
 from __future__ import annotations
 
+import ast
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -29,6 +30,28 @@ def first_lines(module: cst.Module, upto: int) -> list[int]:
     for statement in module.body[:upto]:
         lines.append(line)
         line += len(_NEWLINE.findall(module.code_for_node(statement)))
+    return lines
+
+
+def first_lines_from_ast(module: cst.Module, text: str, upto: int) -> list[int] | None:
+    """The same as `first_lines`, from CPython's parser (about 4x cheaper than a codegen): a
+    statement starts `len(leading_lines)` lines before its first token. None when CPython
+    rejects what libcst accepted, or the two disagree on the statements."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    lines: list[int] = []
+    cursor = 0
+    for statement in module.body[:upto]:
+        if cursor >= len(tree.body):
+            return None
+        node = tree.body[cursor]
+        first = node.lineno
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = min([first, *(d.lineno for d in node.decorator_list)])
+        lines.append(first - len(statement.leading_lines))
+        cursor += len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
     return lines
 
 
