@@ -29,10 +29,8 @@ import time
 from pathlib import Path
 
 import libcst
-
 from pikkugen.scanner import ScanStats, scan
 
-STDLIB = ["os", "re", "json", "math", "time", "logging", "itertools", "functools", "datetime"]
 WORDS = [
     "order", "invoice", "user", "cart", "item", "price", "stock", "email", "image", "report",
     "batch", "token", "event", "record", "account", "payment", "refund", "coupon", "address",
@@ -87,7 +85,7 @@ def filler(rng: random.Random, lines: int) -> list[str]:
         else:
             out += [
                 f"def {name}(text: str) -> dict[str, object]:",
-                f"    parts = re.split(r'[,;]', text)",
+                "    parts = re.split(r'[,;]', text)",
                 "    data = {p.strip(): len(p) for p in parts if p}",
                 f"    data['{rng.choice(WORDS)}'] = json.dumps(sorted(data))",
                 "    return data",
