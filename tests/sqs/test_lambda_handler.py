@@ -318,3 +318,20 @@ def test_fifo_stops_at_the_first_failure(queues: Queues, new_handler: NewHandler
     # 300 s visibility timeout)
     again = queues.receive("seq.fifo", wait=5)
     assert [json.loads(m["Body"])["n"] for m in again] == [3, 4]
+
+
+def test_metrics_become_one_embedded_metric_line_per_queue(
+    queues: Queues, new_handler: NewHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queues.create("counted")
+    handler = new_handler(registry(entry("counted", odd_fails, metrics=True)))
+    send(queues, "counted", {"n": 2}, {"n": 4}, {"n": 5})
+
+    invoke(handler, queues, "counted")
+
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert line["queue"] == "counted"
+    assert (line["completed"], line["failed"], line["dead_lettered"]) == (2, 1, 0)
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["queue"]]
+    assert {"completed", "failed"} <= {m["Name"] for m in directive["Metrics"]}

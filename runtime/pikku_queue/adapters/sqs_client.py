@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +48,10 @@ def _session_arguments(credentials: Mapping[str, str] | None) -> dict[str, str]:
     return arguments
 
 
+#: The error codes SQS answers GetQueueUrl with for a queue that does not exist (JSON / query).
+_MISSING_QUEUE_CODES = ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
+
+
 def is_fifo(queue_url: str) -> bool:
     return queue_url.endswith(".fifo")
 
@@ -67,10 +72,18 @@ class SQSApi:
         self._client = client
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pikku-sqs")
         self._urls: dict[str, str] = {}
+        #: boto3 sessions are not thread-safe: the client is built once, under this lock.
+        self._client_lock = threading.Lock()
+        #: One lookup per queue even when many enqueues start at once.
+        self._url_lock = asyncio.Lock()
         self._dead_letter_urls: dict[tuple[str, str | None], str | None] = {}
 
     @property
     def client(self) -> SQSClient:
+        with self._client_lock:
+            return self._client or self._make_client()
+
+    def _make_client(self) -> SQSClient:
         if self._client is None:
             import boto3  # imported here: only an sqs:// backend needs it
 
@@ -102,20 +115,29 @@ class SQSApi:
     async def queue_url(self, name: str) -> str:
         """The URL of one of our queues (settings first, then GetQueueUrl, cached)."""
         url = self._urls.get(name) or self.settings.static_queue_url(name)
-        if url is None:
-            sqs_name = self.settings.queue_name(name)
-            lookup = self._get_or_create if self.settings.create_queues else self._get
-            url = await self._run(f"GetQueueUrl({sqs_name})", functools.partial(lookup, sqs_name))
-        self._urls[name] = url
+        if url is not None:
+            return url
+        async with self._url_lock:
+            url = self._urls.get(name)
+            if url is None:
+                sqs_name = self.settings.queue_name(name)
+                lookup = self._get_or_create if self.settings.create_queues else self._get
+                call = functools.partial(lookup, sqs_name)
+                url = await self._run(f"GetQueueUrl({sqs_name})", call)
+                self._urls[name] = url
         return url
 
     def _get(self, sqs_name: str) -> str:
         return self.client.get_queue_url(QueueName=sqs_name)["QueueUrl"]
 
     def _get_or_create(self, sqs_name: str) -> str:
+        from botocore.exceptions import ClientError
+
         try:
             return self._get(sqs_name)
-        except self.client.exceptions.QueueDoesNotExist:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _MISSING_QUEUE_CODES:
+                raise
             attributes = {"FifoQueue": "true"} if sqs_name.endswith(".fifo") else {}
             return self.client.create_queue(QueueName=sqs_name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
 
