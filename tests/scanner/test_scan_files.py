@@ -151,3 +151,14 @@ def test_statement_first_lines_from_cpython_match_libcst_codegen() -> None:
     expected = first_lines(module, len(module.body))
     assert first_lines_from_ast(module, source, len(module.body)) == expected
     assert expected[:3] == [4, 6, 7]  # the module header (lines 1-3) precedes the first
+
+
+def test_python_syntax_warnings_are_neither_errors_nor_printed(
+    tree: Tree, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # valid Python that makes CPython warn (pytest runs with warnings as errors)
+    source = GOOD + "path = '\\d'\nx = 1if True else 2\n"
+    found = tree.write({"warns.py": source}).scan()
+    assert found.names == ["ok"]
+    assert found.result.diagnostics == ()
+    assert capfd.readouterr().err == ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -36,7 +37,17 @@ _DECLARATION_NAMES = frozenset({"queue_processor", "add_queue_processor"})
 
 
 def summarize(data: bytes) -> ModuleSummary:
-    """Summarise one file. Never raises on bad input: problems land in `summary["problem"]`."""
+    """Summarise one file. Never raises on bad input: problems land in `summary["problem"]`.
+
+    Warnings are silenced: CPython's SyntaxWarnings (`'\\d'`, `1if x else y`), raised while
+    libcst evaluates literals or `ast` parses, are the user's business; printed they would be
+    noise, and under `-W error` they would turn valid code into failures."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _summarize(data)
+
+
+def _summarize(data: bytes) -> ModuleSummary:
     global parse_count
     text_or_problem = _decode(data)
     if not isinstance(text_or_problem, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -38,7 +39,9 @@ def first_lines_from_ast(module: cst.Module, text: str, upto: int) -> list[int] 
     statement starts `len(leading_lines)` lines before its first token. None when CPython
     rejects what libcst accepted, or the two disagree on the statements."""
     try:
-        tree = ast.parse(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are the user's business, not ours
+            tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     lines: list[int] = []
