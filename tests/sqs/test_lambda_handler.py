@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from pikku_queue import BatchOptions, JobContext, NonRetryableError
+from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.backend import EnqueueRequest
 from pikku_queue.lambda_handler import SQSLambdaHandler, make_handler
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.registry import QueueEntry, Registry
@@ -218,19 +220,23 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
     assert "this is not JSON" in [r["payload"] for r in records]
 
 
-def test_redrive_policy_moves_a_crashing_message_to_the_dlq(
-    queues: Queues, new_handler: NewHandler
+async def test_redrive_policy_moves_a_crashing_message_to_the_dlq(
+    queues: Queues, backend: SQSQueueAdapter
 ) -> None:
-    """The safety net for a consumer that dies before giving any verdict: SQS itself moves the
-    message after maxReceiveCount receives, with our attributes intact."""
+    """The safety net for a consumer that dies before giving any verdict (a Lambda timeout or
+    out-of-memory): SQS moves the message after maxReceiveCount receives, with our attributes,
+    so the DLQ listing still names its queue and job."""
     queues.create("crashy-dlq")
     queues.create("crashy", dlq="crashy-dlq", max_receive_count=2)
-    send(queues, "crashy", {"n": 1})
-    for _ in range(2):  # two receives that never settle (the function timed out, say)
+    job_id = await backend.enqueue(EnqueueRequest(queue="crashy", payload={"n": 1}))
+    for _ in range(2):  # two receives that never settle
         assert len(queues.receive("crashy", visibility=0)) == 1
     assert queues.receive("crashy") == []  # the third receive finds it gone
-    [moved] = queues.receive("crashy-dlq")
-    assert json.loads(moved["Body"]) == {"n": 1}
+
+    [record] = await backend.dead_letters("crashy-dlq")
+
+    assert (record.queue, record.job_id, record.payload) == ("crashy", job_id, {"n": 1})
+    assert record.reason == "stalled"
 
 
 def test_batch_processor_gets_the_records_as_one_list(

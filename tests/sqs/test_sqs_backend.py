@@ -3,6 +3,7 @@ dead letters and replay."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -207,3 +208,18 @@ async def test_unknown_queue_is_a_backend_error(queues: Queues) -> None:
             await by_name.enqueue(EnqueueRequest(queue=f"{queues.prefix}missing", payload={}))
     finally:
         await by_name.close()
+
+
+async def test_many_enqueues_at_once_on_a_new_queue(queues: Queues, moto_endpoint: str) -> None:
+    """The first enqueues race to build the client and resolve (here: create) the queue."""
+    adapter = SQSQueueAdapter(
+        region=REGION, endpoint_url=moto_endpoint, create_queues=True, queue_url=queues.prefix
+    )
+    try:
+        ids = await asyncio.gather(
+            *(adapter.enqueue(EnqueueRequest(queue="burst", payload={"n": n})) for n in range(40))
+        )
+    finally:
+        await adapter.close()
+    assert len(set(ids)) == 40
+    assert queues.depth("burst")["visible"] == 40
