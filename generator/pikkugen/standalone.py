@@ -72,7 +72,7 @@ def generate_standalone(schemas_dir: Path, config: Config) -> GenerateResult:
         module_name = f"q_{stems[queue.name]}"
         dotted = f"{config.out_package}.models.{module_name}"
         try:
-            text, in_alias, out_alias = models_module(queue, source)
+            text, in_alias, out_alias = models_module(queue, source, stems[queue.name])
         except Exception as exc:  # the generator library's failure is data for the user
             diagnostics.append(
                 Diagnostic(
@@ -181,7 +181,7 @@ def _is_named_type(schema: dict[str, Any]) -> bool:
     return "enum" in schema or (schema.get("type") == "object" and "properties" in schema)
 
 
-def models_module(queue: _Queue, source: str) -> tuple[str, str | None, str | None]:
+def models_module(queue: _Queue, source: str, stem: str) -> tuple[str, str | None, str | None]:
     """The models module's text and the names of its input and output type aliases (None
     where the type is `None` itself)."""
     from datamodel_code_generator import generate
@@ -219,7 +219,10 @@ def models_module(queue: _Queue, source: str) -> tuple[str, str | None, str | No
     fields = _wrapper_fields(tree, code)
     aliases = []
     names: list[str | None] = []
-    for key, base in (("input", "QueueInput"), ("output", "QueueOutput")):
+    # Named after the queue, so the client can import every queue's aliases side by side.
+    camel = "".join(part.capitalize() for part in stem.split("_"))
+    camel = camel if camel[:1].isalpha() else f"Q{camel}"
+    for key, base in (("input", f"{camel}Input"), ("output", f"{camel}Output")):
         if fields[key] == "None":
             names.append(None)  # `X = None` is no type alias to mypy: the client writes None
             continue

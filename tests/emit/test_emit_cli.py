@@ -105,10 +105,10 @@ def test_standalone_client_from_the_schemas_folder(basic: Path) -> None:
         "q_email_queue.py",
     ]
     client = (out / "client.py").read_text()
-    assert "import queues_client.models.q_email_queue" in client
+    assert "from queues_client.models.q_email_queue import (\n    EmailQueueInput," in client
     assert "basic_app" not in client  # the worker's code base is not imported
     models = (out / "models" / "q_email_queue.py").read_text()
-    assert "class Email(BaseModel):" in models and "QueueInput = Email" in models
+    assert "class Email(BaseModel):" in models and "EmailQueueInput = Email" in models
     again = runner.invoke(app, ["client", str(schemas), "--out", str(out), "--check"])
     assert (again.exit_code, again.stdout) == (0, "")
 

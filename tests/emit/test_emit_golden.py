@@ -134,3 +134,18 @@ def test_output_does_not_depend_on_the_hash_seed(seed: str, tmp_path: Path) -> N
     for name in ("hostile_names", "types"):
         result = run_case(name, tmp_path / seed, env={**os.environ, "PYTHONHASHSEED": seed})
         assert result.files == expected_files(name)
+
+
+@pytest.mark.parametrize("name", [n for n in case_names() if expected_files(n)])
+def test_expected_python_passes_ruff_check(name: str) -> None:
+    """Imports sorted as ruff's isort sorts them (the app's packages first party), no unused
+    names, lines within 88 characters: a project linting its generated code stays green."""
+    expected = CASES / name / "expected"
+    first_party = sorted(p.name for p in (CASES / name / "src").iterdir() if p.is_dir())
+    ours = [str(expected / f) for f in ("client.py", "registry.py", "__init__.py")]
+    ruff = [sys.executable, "-m", "ruff", "check", "--isolated", "--select=I,F,E,W,B"]
+    option = f"lint.isort.known-first-party={first_party!r}"
+    proc = subprocess.run(
+        [*ruff, "--config", option, *ours], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

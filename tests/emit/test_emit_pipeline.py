@@ -12,9 +12,38 @@ from pikkugen.emit.base import EmitInput
 from pikkugen.generate import MANIFEST, generate
 
 
+def test_types_are_imported_by_name_unless_that_would_clash(tmp_path: Path) -> None:
+    processors = [
+        decl(
+            "a",
+            input="shop.models.Email",
+            output="list[shop.models.Item]",
+            modules=("shop.models",),
+        ),
+        decl(
+            "b",
+            input="shop.legacy.Item",
+            output="typing.Optional[int]",
+            modules=("shop.legacy", "typing"),
+        ),
+        decl("c", input="shop.models.Repeat", output="shop.models.list", modules=("shop.models",)),
+    ]
+    client = generate(config_for(tmp_path), scan=scan_of(*processors)).files["client.py"]
+    assert "from shop.models import Email\n" in client
+    assert "from typing import Any, Literal, Optional, overload\n" in client
+    assert "import shop.legacy\nimport shop.models\n" in client  # Item twice, Repeat, list
+    assert "    data: Email,\n" in client
+    assert "JobHandle[list[shop.models.Item]]" in client
+    assert "    data: shop.legacy.Item,\n" in client and "JobHandle[Optional[int]]" in client
+    assert "    data: shop.models.Repeat,\n" in client  # `Repeat` is the client's own name
+    assert "JobHandle[shop.models.list]" in client  # a builtin's name is never shadowed
+
+
 def test_a_type_module_shadowing_a_client_name_is_an_error(tmp_path: Path) -> None:
+    # two types named X: both modules are imported whole, and `TypeAdapter` would be bound
     clash = decl("q", input="TypeAdapter.models.X", modules=("TypeAdapter.models",), line=9)
-    result = generate(config_for(tmp_path), scan=scan_of(clash, decl("fine")))
+    other = decl("r", input="other.X", modules=("other",), line=20)
+    result = generate(config_for(tmp_path), scan=scan_of(clash, other, decl("fine")))
     codes = [(d.code, d.line) for d in result.diagnostics if d.code == "PK501"]
     assert codes == [("PK501", 9)]
     assert result.has_errors

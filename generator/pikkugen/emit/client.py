@@ -2,18 +2,21 @@
 overloads keyed by `Literal` queue names, so `mypy --strict` rejects a wrong payload type or
 an unknown queue name before anything runs.
 
-Every name the module defines is listed in `RESERVED` or derived from a queue identifier
-behind a prefix; a user top-level package that would shadow one of them is reported by
+Every name the module defines is in `RESERVED` or derived from a queue identifier behind a
+prefix; types are imported by their own names where that cannot clash (`localize`). A type
+module imported whole whose top-level name would shadow a client name is reported by
 `client_name_clashes` rather than silently producing a broken module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pikkugen.emit.base import EmitInput, header, py_literal, render
-from pikkugen.emit.imports import import_block, top_level
+from pikkugen.emit.imports import ImportSet, render_imports, top_level
+from pikkugen.emit.localize import Localized, localize
 from pikkugen.emit.names import assign_identifiers
 from pikkugen.model import Diagnostic, ProcessorDecl
 
@@ -38,21 +41,42 @@ RESERVED = frozenset(
 )
 
 
-def user_modules(processors: Sequence[ProcessorDecl]) -> list[str]:
-    return sorted({m for p in processors for ref in (p.input, p.output) for m in ref.modules})
+@dataclass(frozen=True)
+class _Plan:
+    processors: list[ProcessorDecl]
+    stems: dict[str, str]
+    typing_names: tuple[str, ...]
+    defined: frozenset[str]
+    types: Localized
 
 
-def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
-    """A type module whose top-level name equals a name the client defines would be shadowed
-    (or shadow it): report it where the processor that needs it is declared."""
-    stems = assign_identifiers(p.name for p in processors)
+def _plan(processors: Sequence[ProcessorDecl]) -> _Plan:
+    ordered = sorted(processors, key=lambda p: p.name)
+    stems = assign_identifiers(p.name for p in ordered)
+    typing_names = ["Any", "Never" if not ordered else "Literal"]
+    if len(ordered) > 1:
+        typing_names.append("overload")
     defined = set(RESERVED)
     for stem in stems.values():
         defined.update({f"enqueue_{stem}", f"enqueue_{stem}_sync", f"QUEUE_{stem.upper()}"})
+    types = localize(
+        [ref for p in ordered for ref in (p.input, p.output)],
+        reserved=defined,
+        shared={("typing", name): name for name in typing_names},
+    )
+    return _Plan(ordered, stems, tuple(typing_names), frozenset(defined), types)
+
+
+def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
+    """A type module imported whole whose top-level name equals a name the client defines
+    would be shadowed (or shadow it): report it where the processor that needs it is."""
+    plan = _plan(processors)
+    whole = set(plan.types.modules)
     found: list[Diagnostic] = []
-    for decl in processors:
-        for module in sorted({m for ref in (decl.input, decl.output) for m in ref.modules}):
-            if top_level(module) in defined:
+    for decl in plan.processors:
+        modules = {m for ref in (decl.input, decl.output) for m in ref.modules} & whole
+        for module in sorted(modules):
+            if top_level(module) in plan.defined:
                 loc = decl.location
                 found.append(
                     Diagnostic(
@@ -70,39 +94,34 @@ def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]
 
 
 def emit(data: EmitInput) -> dict[str, str]:
-    processors = sorted(data.scan.processors, key=lambda p: p.name)
-    stems = assign_identifiers(p.name for p in processors)
+    plan = _plan(data.scan.processors)
     queues: list[dict[str, Any]] = [
         {
             "name": py_literal(p.name),
-            "stem": stems[p.name],
-            "const": f"QUEUE_{stems[p.name].upper()}",
-            "input": p.input.annotation,
-            "output": p.output.annotation,
+            "stem": plan.stems[p.name],
+            "const": f"QUEUE_{plan.stems[p.name].upper()}",
+            "input": plan.types.annotation(p.input),
+            "output": plan.types.annotation(p.output),
         }
-        for p in processors
+        for p in plan.processors
     ]
-    typing_names = ["Any"]
-    if len(queues) == 0:
-        typing_names.append("Never")
-    else:
-        typing_names.append("Literal")
-    if len(queues) > 1:
-        typing_names.append("overload")
-    has_queues = bool(queues)
-    imports = import_block(
-        stdlib_from=[f"from typing import {', '.join(typing_names)}"],
-        third_party_from=[
-            "from pikku_queue.backend import Backend",
-            "from pikku_queue.client import JobHandle" + (", TypedQueue" if has_queues else ""),
-            "from pikku_queue.client import queue_job as untyped_queue_job",
-            "from pikku_queue.client import queue_job_sync as untyped_queue_job_sync",
-            "from pikku_queue.options import Repeat",
-            *(["from pydantic import TypeAdapter"] if has_queues else []),
-        ],
-        user_modules=user_modules(processors),
-        relative_from=["from .registry import REGISTRY"] if has_queues else [],
+    imports = ImportSet()
+    imports.add("typing", *plan.typing_names)
+    imports.add("pikku_queue.backend", "Backend")
+    imports.add("pikku_queue.client", "JobHandle", *(["TypedQueue"] if queues else []))
+    imports.aliased.update(
+        {
+            ("pikku_queue.client", "queue_job", "untyped_queue_job"),
+            ("pikku_queue.client", "queue_job_sync", "untyped_queue_job_sync"),
+        }
     )
+    imports.add("pikku_queue.options", "Repeat")
+    if queues:
+        imports.add("pydantic", "TypeAdapter")
+        imports.relative.append("from .registry import REGISTRY")
+    plan.types.add_to(imports)
+    first_party = {top_level(p.module) for p in plan.processors}
+    first_party.add(top_level(data.config.out_package))
     exported = sorted(
         [q["const"] for q in queues]
         + [f"enqueue_{q['stem']}" for q in queues]
@@ -112,7 +131,7 @@ def emit(data: EmitInput) -> dict[str, str]:
     text = render(
         "client/client.py.j2",
         header=header(data.config.relative_paths()),
-        imports=imports,
+        imports=render_imports(imports, first_party=first_party),
         queues=queues,
         exported=exported,
     )

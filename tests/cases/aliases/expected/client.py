@@ -2,9 +2,9 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-import alias_app.sub.types
+from alias_app.sub.types import Ping
 
 from .registry import REGISTRY
 
@@ -41,26 +41,26 @@ __all__ = [
 
 
 QUEUE_VIA_ALIAS: TypedQueue[
-    alias_app.sub.types.Ping,
-    alias_app.sub.types.Ping,
+    Ping,
+    Ping,
 ] = TypedQueue(
     "via-alias",
-    TypeAdapter(alias_app.sub.types.Ping),
-    TypeAdapter(alias_app.sub.types.Ping),
+    TypeAdapter(Ping),
+    TypeAdapter(Ping),
     REGISTRY.get("via-alias").options,
 )
 
 
 async def enqueue_via_alias(
-    data: alias_app.sub.types.Ping,
+    data: Ping,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[alias_app.sub.types.Ping]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[Ping]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_ALIAS.enqueue(
         data,
         delay=delay,
@@ -72,15 +72,15 @@ async def enqueue_via_alias(
 
 
 def enqueue_via_alias_sync(
-    data: alias_app.sub.types.Ping,
+    data: Ping,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[alias_app.sub.types.Ping]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[Ping]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_ALIAS.enqueue_sync(
         data,
         delay=delay,
@@ -111,7 +111,7 @@ async def enqueue_via_call_reexport(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_CALL_REEXPORT.enqueue(
         data,
         delay=delay,
@@ -131,7 +131,7 @@ def enqueue_via_call_reexport_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_CALL_REEXPORT.enqueue_sync(
         data,
         delay=delay,
@@ -162,7 +162,7 @@ async def enqueue_via_module_alias(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_MODULE_ALIAS.enqueue(
         data,
         delay=delay,
@@ -182,7 +182,7 @@ def enqueue_via_module_alias_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_MODULE_ALIAS.enqueue_sync(
         data,
         delay=delay,
@@ -194,18 +194,18 @@ def enqueue_via_module_alias_sync(
 
 
 QUEUE_VIA_REEXPORT: TypedQueue[
-    list[alias_app.sub.types.Ping],
+    list[Ping],
     None,
 ] = TypedQueue(
     "via-reexport",
-    TypeAdapter(list[alias_app.sub.types.Ping]),
+    TypeAdapter(list[Ping]),
     TypeAdapter(None),
     REGISTRY.get("via-reexport").options,
 )
 
 
 async def enqueue_via_reexport(
-    data: list[alias_app.sub.types.Ping],
+    data: list[Ping],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -213,7 +213,7 @@ async def enqueue_via_reexport(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_REEXPORT.enqueue(
         data,
         delay=delay,
@@ -225,7 +225,7 @@ async def enqueue_via_reexport(
 
 
 def enqueue_via_reexport_sync(
-    data: list[alias_app.sub.types.Ping],
+    data: list[Ping],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -233,7 +233,7 @@ def enqueue_via_reexport_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_REEXPORT.enqueue_sync(
         data,
         delay=delay,
@@ -247,14 +247,14 @@ def enqueue_via_reexport_sync(
 @overload
 async def queue_job(
     queue: Literal["via-alias"],
-    data: alias_app.sub.types.Ping,
+    data: Ping,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[alias_app.sub.types.Ping]: ...
+) -> JobHandle[Ping]: ...
 
 
 @overload
@@ -286,7 +286,7 @@ async def queue_job(
 @overload
 async def queue_job(
     queue: Literal["via-reexport"],
-    data: list[alias_app.sub.types.Ping],
+    data: list[Ping],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -321,14 +321,14 @@ async def queue_job(
 @overload
 def queue_job_sync(
     queue: Literal["via-alias"],
-    data: alias_app.sub.types.Ping,
+    data: Ping,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[alias_app.sub.types.Ping]: ...
+) -> JobHandle[Ping]: ...
 
 
 @overload
@@ -360,7 +360,7 @@ def queue_job_sync(
 @overload
 def queue_job_sync(
     queue: Literal["via-reexport"],
-    data: list[alias_app.sub.types.Ping],
+    data: list[Ping],
     *,
     delay: int | None = None,
     priority: int | None = None,

@@ -2,14 +2,13 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
 
-import typing
 from typing import Any, Literal, overload
 
 from pikku_queue.backend import Backend
@@ -19,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-import basic_app.models
+from basic_app.models import Email, Sent
 
 from .registry import REGISTRY
 
@@ -36,18 +35,18 @@ __all__ = [
 
 
 QUEUE_CLEANUP_TASK: TypedQueue[
-    dict[str, typing.Any],
+    dict[str, Any],
     int,
 ] = TypedQueue(
     "cleanup-task",
-    TypeAdapter(dict[str, typing.Any]),
+    TypeAdapter(dict[str, Any]),
     TypeAdapter(int),
     REGISTRY.get("cleanup-task").options,
 )
 
 
 async def enqueue_cleanup_task(
-    data: dict[str, typing.Any],
+    data: dict[str, Any],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -55,7 +54,7 @@ async def enqueue_cleanup_task(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_CLEANUP_TASK.enqueue(
         data,
         delay=delay,
@@ -67,7 +66,7 @@ async def enqueue_cleanup_task(
 
 
 def enqueue_cleanup_task_sync(
-    data: dict[str, typing.Any],
+    data: dict[str, Any],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -75,7 +74,7 @@ def enqueue_cleanup_task_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_CLEANUP_TASK.enqueue_sync(
         data,
         delay=delay,
@@ -87,26 +86,26 @@ def enqueue_cleanup_task_sync(
 
 
 QUEUE_EMAIL_QUEUE: TypedQueue[
-    basic_app.models.Email,
-    basic_app.models.Sent,
+    Email,
+    Sent,
 ] = TypedQueue(
     "email-queue",
-    TypeAdapter(basic_app.models.Email),
-    TypeAdapter(basic_app.models.Sent),
+    TypeAdapter(Email),
+    TypeAdapter(Sent),
     REGISTRY.get("email-queue").options,
 )
 
 
 async def enqueue_email_queue(
-    data: basic_app.models.Email,
+    data: Email,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[basic_app.models.Sent]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[Sent]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE.enqueue(
         data,
         delay=delay,
@@ -118,15 +117,15 @@ async def enqueue_email_queue(
 
 
 def enqueue_email_queue_sync(
-    data: basic_app.models.Email,
+    data: Email,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[basic_app.models.Sent]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[Sent]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE.enqueue_sync(
         data,
         delay=delay,
@@ -140,7 +139,7 @@ def enqueue_email_queue_sync(
 @overload
 async def queue_job(
     queue: Literal["cleanup-task"],
-    data: dict[str, typing.Any],
+    data: dict[str, Any],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -153,14 +152,14 @@ async def queue_job(
 @overload
 async def queue_job(
     queue: Literal["email-queue"],
-    data: basic_app.models.Email,
+    data: Email,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[basic_app.models.Sent]: ...
+) -> JobHandle[Sent]: ...
 
 
 async def queue_job(
@@ -188,7 +187,7 @@ async def queue_job(
 @overload
 def queue_job_sync(
     queue: Literal["cleanup-task"],
-    data: dict[str, typing.Any],
+    data: dict[str, Any],
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -201,14 +200,14 @@ def queue_job_sync(
 @overload
 def queue_job_sync(
     queue: Literal["email-queue"],
-    data: basic_app.models.Email,
+    data: Email,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[basic_app.models.Sent]: ...
+) -> JobHandle[Sent]: ...
 
 
 def queue_job_sync(

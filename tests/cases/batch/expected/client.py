@@ -2,9 +2,9 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-import batch_app.work
+from batch_app.work import Item, ItemResult
 
 from .registry import REGISTRY
 
@@ -35,26 +35,26 @@ __all__ = [
 
 
 QUEUE_BATCH_PROCESSOR: TypedQueue[
-    batch_app.work.Item,
-    batch_app.work.ItemResult,
+    Item,
+    ItemResult,
 ] = TypedQueue(
     "batch-processor",
-    TypeAdapter(batch_app.work.Item),
-    TypeAdapter(batch_app.work.ItemResult),
+    TypeAdapter(Item),
+    TypeAdapter(ItemResult),
     REGISTRY.get("batch-processor").options,
 )
 
 
 async def enqueue_batch_processor(
-    data: batch_app.work.Item,
+    data: Item,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[batch_app.work.ItemResult]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[ItemResult]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_BATCH_PROCESSOR.enqueue(
         data,
         delay=delay,
@@ -66,15 +66,15 @@ async def enqueue_batch_processor(
 
 
 def enqueue_batch_processor_sync(
-    data: batch_app.work.Item,
+    data: Item,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[batch_app.work.ItemResult]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[ItemResult]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BATCH_PROCESSOR.enqueue_sync(
         data,
         delay=delay,
@@ -105,7 +105,7 @@ async def enqueue_numbers(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_NUMBERS.enqueue(
         data,
         delay=delay,
@@ -125,7 +125,7 @@ def enqueue_numbers_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_NUMBERS.enqueue_sync(
         data,
         delay=delay,
@@ -139,14 +139,14 @@ def enqueue_numbers_sync(
 @overload
 async def queue_job(
     queue: Literal["batch-processor"],
-    data: batch_app.work.Item,
+    data: Item,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[batch_app.work.ItemResult]: ...
+) -> JobHandle[ItemResult]: ...
 
 
 @overload
@@ -187,14 +187,14 @@ async def queue_job(
 @overload
 def queue_job_sync(
     queue: Literal["batch-processor"],
-    data: batch_app.work.Item,
+    data: Item,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[batch_app.work.ItemResult]: ...
+) -> JobHandle[ItemResult]: ...
 
 
 @overload

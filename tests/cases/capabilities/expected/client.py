@@ -2,9 +2,9 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ async def enqueue_mixed_case(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_MIXED_CASE.enqueue(
         data,
         delay=delay,
@@ -81,7 +81,7 @@ def enqueue_mixed_case_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_MIXED_CASE.enqueue_sync(
         data,
         delay=delay,
@@ -112,7 +112,7 @@ async def enqueue_global(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_GLOBAL.enqueue(
         data,
         delay=delay,
@@ -132,7 +132,7 @@ def enqueue_global_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_GLOBAL.enqueue_sync(
         data,
         delay=delay,
@@ -163,7 +163,7 @@ async def enqueue_later(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_LATER.enqueue(
         data,
         delay=delay,
@@ -183,7 +183,7 @@ def enqueue_later_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LATER.enqueue_sync(
         data,
         delay=delay,
@@ -214,7 +214,7 @@ async def enqueue_portable(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_PORTABLE.enqueue(
         data,
         delay=delay,
@@ -234,7 +234,7 @@ def enqueue_portable_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_PORTABLE.enqueue_sync(
         data,
         delay=delay,
@@ -265,7 +265,7 @@ async def enqueue_urgent(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_URGENT.enqueue(
         data,
         delay=delay,
@@ -285,7 +285,7 @@ def enqueue_urgent_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_URGENT.enqueue_sync(
         data,
         delay=delay,

@@ -2,9 +2,9 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-import opts_app.images
+from opts_app.images import ImageJob, ImageResult
 
 from .registry import REGISTRY
 
@@ -35,26 +35,26 @@ __all__ = [
 
 
 QUEUE_IMAGE_PROCESSING: TypedQueue[
-    opts_app.images.ImageJob,
-    opts_app.images.ImageResult,
+    ImageJob,
+    ImageResult,
 ] = TypedQueue(
     "image-processing",
-    TypeAdapter(opts_app.images.ImageJob),
-    TypeAdapter(opts_app.images.ImageResult),
+    TypeAdapter(ImageJob),
+    TypeAdapter(ImageResult),
     REGISTRY.get("image-processing").options,
 )
 
 
 async def enqueue_image_processing(
-    data: opts_app.images.ImageJob,
+    data: ImageJob,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[opts_app.images.ImageResult]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[ImageResult]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_IMAGE_PROCESSING.enqueue(
         data,
         delay=delay,
@@ -66,15 +66,15 @@ async def enqueue_image_processing(
 
 
 def enqueue_image_processing_sync(
-    data: opts_app.images.ImageJob,
+    data: ImageJob,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[opts_app.images.ImageResult]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[ImageResult]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_IMAGE_PROCESSING.enqueue_sync(
         data,
         delay=delay,
@@ -105,7 +105,7 @@ async def enqueue_reports_daily(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_REPORTS_DAILY.enqueue(
         data,
         delay=delay,
@@ -125,7 +125,7 @@ def enqueue_reports_daily_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_REPORTS_DAILY.enqueue_sync(
         data,
         delay=delay,
@@ -139,14 +139,14 @@ def enqueue_reports_daily_sync(
 @overload
 async def queue_job(
     queue: Literal["image-processing"],
-    data: opts_app.images.ImageJob,
+    data: ImageJob,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[opts_app.images.ImageResult]: ...
+) -> JobHandle[ImageResult]: ...
 
 
 @overload
@@ -187,14 +187,14 @@ async def queue_job(
 @overload
 def queue_job_sync(
     queue: Literal["image-processing"],
-    data: opts_app.images.ImageJob,
+    data: ImageJob,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[opts_app.images.ImageResult]: ...
+) -> JobHandle[ImageResult]: ...
 
 
 @overload

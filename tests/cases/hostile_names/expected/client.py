@@ -2,9 +2,9 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ async def enqueue_queue(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_QUEUE.enqueue(
         data,
         delay=delay,
@@ -102,7 +102,7 @@ def enqueue_queue_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_QUEUE.enqueue_sync(
         data,
         delay=delay,
@@ -133,7 +133,7 @@ async def enqueue_2fa(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_2FA.enqueue(
         data,
         delay=delay,
@@ -153,7 +153,7 @@ def enqueue_2fa_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_2FA.enqueue_sync(
         data,
         delay=delay,
@@ -184,7 +184,7 @@ async def enqueue_email_queue_2(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE_2.enqueue(
         data,
         delay=delay,
@@ -204,7 +204,7 @@ def enqueue_email_queue_2_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE_2.enqueue_sync(
         data,
         delay=delay,
@@ -235,7 +235,7 @@ async def enqueue_none(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_NONE.enqueue(
         data,
         delay=delay,
@@ -255,7 +255,7 @@ def enqueue_none_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_NONE.enqueue_sync(
         data,
         delay=delay,
@@ -286,7 +286,7 @@ async def enqueue_init(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_INIT.enqueue(
         data,
         delay=delay,
@@ -306,7 +306,7 @@ def enqueue_init_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_INIT.enqueue_sync(
         data,
         delay=delay,
@@ -337,7 +337,7 @@ async def enqueue_a(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_A.enqueue(
         data,
         delay=delay,
@@ -357,7 +357,7 @@ def enqueue_a_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_A.enqueue_sync(
         data,
         delay=delay,
@@ -388,7 +388,7 @@ async def enqueue_a_sync_2(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_A_SYNC_2.enqueue(
         data,
         delay=delay,
@@ -408,7 +408,7 @@ def enqueue_a_sync_2_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_A_SYNC_2.enqueue_sync(
         data,
         delay=delay,
@@ -439,7 +439,7 @@ async def enqueue_class(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_CLASS.enqueue(
         data,
         delay=delay,
@@ -459,7 +459,7 @@ def enqueue_class_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_CLASS.enqueue_sync(
         data,
         delay=delay,
@@ -490,7 +490,7 @@ async def enqueue_email_queue_3(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE_3.enqueue(
         data,
         delay=delay,
@@ -510,7 +510,7 @@ def enqueue_email_queue_3_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE_3.enqueue_sync(
         data,
         delay=delay,
@@ -541,7 +541,7 @@ async def enqueue_email_queue(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE.enqueue(
         data,
         delay=delay,
@@ -561,7 +561,7 @@ def enqueue_email_queue_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE.enqueue_sync(
         data,
         delay=delay,
@@ -592,7 +592,7 @@ async def enqueue_queue_job(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_QUEUE_JOB.enqueue(
         data,
         delay=delay,
@@ -612,7 +612,7 @@ def enqueue_queue_job_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_QUEUE_JOB.enqueue_sync(
         data,
         delay=delay,
@@ -643,7 +643,7 @@ async def enqueue_xxx(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_XXX.enqueue(
         data,
         delay=delay,
@@ -663,7 +663,7 @@ def enqueue_xxx_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_XXX.enqueue_sync(
         data,
         delay=delay,

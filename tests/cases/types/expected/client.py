@@ -2,15 +2,14 @@
 # source: src
 """Typed enqueue functions for the queues pikkugen found.
 
-Each `enqueue_<queue>` validates its payload against the processor's input type before
-anything is sent; `queue_job` is typed per queue name, so a wrong payload or an unknown queue
-name fails `mypy --strict`.
+Each `enqueue_<queue>` validates its payload against the processor's input type
+before anything is sent; `queue_job` is typed per queue name, so a wrong payload or
+an unknown queue name fails `mypy --strict`.
 """
 
 from __future__ import annotations
 
-import typing
-from typing import Any, Literal, overload
+from typing import Any, Literal, Optional, overload
 
 from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
@@ -19,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-import types_app.models
+from types_app.models import Color, Mode, Node, Page, Point, Stamp
 
 from .registry import REGISTRY
 
@@ -51,18 +50,18 @@ __all__ = [
 
 
 QUEUE_BUILTINS: TypedQueue[
-    dict[str, typing.Any] | list[int] | None,
+    dict[str, Any] | list[int] | None,
     bytes,
 ] = TypedQueue(
     "builtins",
-    TypeAdapter(dict[str, typing.Any] | list[int] | None),
+    TypeAdapter(dict[str, Any] | list[int] | None),
     TypeAdapter(bytes),
     REGISTRY.get("builtins").options,
 )
 
 
 async def enqueue_builtins(
-    data: dict[str, typing.Any] | list[int] | None,
+    data: dict[str, Any] | list[int] | None,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -70,7 +69,7 @@ async def enqueue_builtins(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bytes]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_BUILTINS.enqueue(
         data,
         delay=delay,
@@ -82,7 +81,7 @@ async def enqueue_builtins(
 
 
 def enqueue_builtins_sync(
-    data: dict[str, typing.Any] | list[int] | None,
+    data: dict[str, Any] | list[int] | None,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -90,7 +89,7 @@ def enqueue_builtins_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bytes]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BUILTINS.enqueue_sync(
         data,
         delay=delay,
@@ -102,18 +101,18 @@ def enqueue_builtins_sync(
 
 
 QUEUE_DATACLASS: TypedQueue[
-    types_app.models.Stamp,
+    Stamp,
     tuple[int, str],
 ] = TypedQueue(
     "dataclass",
-    TypeAdapter(types_app.models.Stamp),
+    TypeAdapter(Stamp),
     TypeAdapter(tuple[int, str]),
     REGISTRY.get("dataclass").options,
 )
 
 
 async def enqueue_dataclass(
-    data: types_app.models.Stamp,
+    data: Stamp,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -121,7 +120,7 @@ async def enqueue_dataclass(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[tuple[int, str]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_DATACLASS.enqueue(
         data,
         delay=delay,
@@ -133,7 +132,7 @@ async def enqueue_dataclass(
 
 
 def enqueue_dataclass_sync(
-    data: types_app.models.Stamp,
+    data: Stamp,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -141,7 +140,7 @@ def enqueue_dataclass_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[tuple[int, str]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_DATACLASS.enqueue_sync(
         data,
         delay=delay,
@@ -153,26 +152,26 @@ def enqueue_dataclass_sync(
 
 
 QUEUE_ENUM: TypedQueue[
-    types_app.models.Color,
-    typing.Optional[types_app.models.Color],
+    Color,
+    Optional[Color],
 ] = TypedQueue(
     "enum",
-    TypeAdapter(types_app.models.Color),
-    TypeAdapter(typing.Optional[types_app.models.Color]),
+    TypeAdapter(Color),
+    TypeAdapter(Optional[Color]),
     REGISTRY.get("enum").options,
 )
 
 
 async def enqueue_enum(
-    data: types_app.models.Color,
+    data: Color,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Optional[types_app.models.Color]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[Optional[Color]]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_ENUM.enqueue(
         data,
         delay=delay,
@@ -184,15 +183,15 @@ async def enqueue_enum(
 
 
 def enqueue_enum_sync(
-    data: types_app.models.Color,
+    data: Color,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Optional[types_app.models.Color]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[Optional[Color]]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_ENUM.enqueue_sync(
         data,
         delay=delay,
@@ -204,26 +203,26 @@ def enqueue_enum_sync(
 
 
 QUEUE_GENERIC: TypedQueue[
-    types_app.models.Page[types_app.models.Point],
-    types_app.models.Page[int],
+    Page[Point],
+    Page[int],
 ] = TypedQueue(
     "generic",
-    TypeAdapter(types_app.models.Page[types_app.models.Point]),
-    TypeAdapter(types_app.models.Page[int]),
+    TypeAdapter(Page[Point]),
+    TypeAdapter(Page[int]),
     REGISTRY.get("generic").options,
 )
 
 
 async def enqueue_generic(
-    data: types_app.models.Page[types_app.models.Point],
+    data: Page[Point],
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[types_app.models.Page[int]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[Page[int]]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_GENERIC.enqueue(
         data,
         delay=delay,
@@ -235,15 +234,15 @@ async def enqueue_generic(
 
 
 def enqueue_generic_sync(
-    data: types_app.models.Page[types_app.models.Point],
+    data: Page[Point],
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[types_app.models.Page[int]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[Page[int]]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_GENERIC.enqueue_sync(
         data,
         delay=delay,
@@ -255,26 +254,26 @@ def enqueue_generic_sync(
 
 
 QUEUE_LITERAL_ALIAS: TypedQueue[
-    types_app.models.Mode,
-    typing.Literal[1, 2],
+    Mode,
+    Literal[1, 2],
 ] = TypedQueue(
     "literal-alias",
-    TypeAdapter(types_app.models.Mode),
-    TypeAdapter(typing.Literal[1, 2]),
+    TypeAdapter(Mode),
+    TypeAdapter(Literal[1, 2]),
     REGISTRY.get("literal-alias").options,
 )
 
 
 async def enqueue_literal_alias(
-    data: types_app.models.Mode,
+    data: Mode,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Literal[1, 2]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[Literal[1, 2]]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_LITERAL_ALIAS.enqueue(
         data,
         delay=delay,
@@ -286,15 +285,15 @@ async def enqueue_literal_alias(
 
 
 def enqueue_literal_alias_sync(
-    data: types_app.models.Mode,
+    data: Mode,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Literal[1, 2]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[Literal[1, 2]]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LITERAL_ALIAS.enqueue_sync(
         data,
         delay=delay,
@@ -306,18 +305,18 @@ def enqueue_literal_alias_sync(
 
 
 QUEUE_RECURSIVE: TypedQueue[
-    types_app.models.Node,
+    Node,
     set[str],
 ] = TypedQueue(
     "recursive",
-    TypeAdapter(types_app.models.Node),
+    TypeAdapter(Node),
     TypeAdapter(set[str]),
     REGISTRY.get("recursive").options,
 )
 
 
 async def enqueue_recursive(
-    data: types_app.models.Node,
+    data: Node,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -325,7 +324,7 @@ async def enqueue_recursive(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[set[str]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_RECURSIVE.enqueue(
         data,
         delay=delay,
@@ -337,7 +336,7 @@ async def enqueue_recursive(
 
 
 def enqueue_recursive_sync(
-    data: types_app.models.Node,
+    data: Node,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -345,7 +344,7 @@ def enqueue_recursive_sync(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[set[str]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_RECURSIVE.enqueue_sync(
         data,
         delay=delay,
@@ -357,26 +356,26 @@ def enqueue_recursive_sync(
 
 
 QUEUE_TYPED_DICT: TypedQueue[
-    types_app.models.Point,
-    dict[str, list[types_app.models.Point]],
+    Point,
+    dict[str, list[Point]],
 ] = TypedQueue(
     "typed-dict",
-    TypeAdapter(types_app.models.Point),
-    TypeAdapter(dict[str, list[types_app.models.Point]]),
+    TypeAdapter(Point),
+    TypeAdapter(dict[str, list[Point]]),
     REGISTRY.get("typed-dict").options,
 )
 
 
 async def enqueue_typed_dict(
-    data: types_app.models.Point,
+    data: Point,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[dict[str, list[types_app.models.Point]]]:
-    """Validate `data` and enqueue one job; the handle's result is the processor's output."""
+) -> JobHandle[dict[str, list[Point]]]:
+    """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_TYPED_DICT.enqueue(
         data,
         delay=delay,
@@ -388,15 +387,15 @@ async def enqueue_typed_dict(
 
 
 def enqueue_typed_dict_sync(
-    data: types_app.models.Point,
+    data: Point,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[dict[str, list[types_app.models.Point]]]:
-    """Blocking twin of the async function above, for synchronous code (Django, Flask)."""
+) -> JobHandle[dict[str, list[Point]]]:
+    """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_TYPED_DICT.enqueue_sync(
         data,
         delay=delay,
@@ -410,7 +409,7 @@ def enqueue_typed_dict_sync(
 @overload
 async def queue_job(
     queue: Literal["builtins"],
-    data: dict[str, typing.Any] | list[int] | None,
+    data: dict[str, Any] | list[int] | None,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -423,7 +422,7 @@ async def queue_job(
 @overload
 async def queue_job(
     queue: Literal["dataclass"],
-    data: types_app.models.Stamp,
+    data: Stamp,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -436,46 +435,46 @@ async def queue_job(
 @overload
 async def queue_job(
     queue: Literal["enum"],
-    data: types_app.models.Color,
+    data: Color,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Optional[types_app.models.Color]]: ...
+) -> JobHandle[Optional[Color]]: ...
 
 
 @overload
 async def queue_job(
     queue: Literal["generic"],
-    data: types_app.models.Page[types_app.models.Point],
+    data: Page[Point],
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[types_app.models.Page[int]]: ...
+) -> JobHandle[Page[int]]: ...
 
 
 @overload
 async def queue_job(
     queue: Literal["literal-alias"],
-    data: types_app.models.Mode,
+    data: Mode,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Literal[1, 2]]: ...
+) -> JobHandle[Literal[1, 2]]: ...
 
 
 @overload
 async def queue_job(
     queue: Literal["recursive"],
-    data: types_app.models.Node,
+    data: Node,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -488,14 +487,14 @@ async def queue_job(
 @overload
 async def queue_job(
     queue: Literal["typed-dict"],
-    data: types_app.models.Point,
+    data: Point,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[dict[str, list[types_app.models.Point]]]: ...
+) -> JobHandle[dict[str, list[Point]]]: ...
 
 
 async def queue_job(
@@ -523,7 +522,7 @@ async def queue_job(
 @overload
 def queue_job_sync(
     queue: Literal["builtins"],
-    data: dict[str, typing.Any] | list[int] | None,
+    data: dict[str, Any] | list[int] | None,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -536,7 +535,7 @@ def queue_job_sync(
 @overload
 def queue_job_sync(
     queue: Literal["dataclass"],
-    data: types_app.models.Stamp,
+    data: Stamp,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -549,46 +548,46 @@ def queue_job_sync(
 @overload
 def queue_job_sync(
     queue: Literal["enum"],
-    data: types_app.models.Color,
+    data: Color,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Optional[types_app.models.Color]]: ...
+) -> JobHandle[Optional[Color]]: ...
 
 
 @overload
 def queue_job_sync(
     queue: Literal["generic"],
-    data: types_app.models.Page[types_app.models.Point],
+    data: Page[Point],
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[types_app.models.Page[int]]: ...
+) -> JobHandle[Page[int]]: ...
 
 
 @overload
 def queue_job_sync(
     queue: Literal["literal-alias"],
-    data: types_app.models.Mode,
+    data: Mode,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[typing.Literal[1, 2]]: ...
+) -> JobHandle[Literal[1, 2]]: ...
 
 
 @overload
 def queue_job_sync(
     queue: Literal["recursive"],
-    data: types_app.models.Node,
+    data: Node,
     *,
     delay: int | None = None,
     priority: int | None = None,
@@ -601,14 +600,14 @@ def queue_job_sync(
 @overload
 def queue_job_sync(
     queue: Literal["typed-dict"],
-    data: types_app.models.Point,
+    data: Point,
     *,
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | None = None,
     backend: Backend | None = None,
-) -> JobHandle[dict[str, list[types_app.models.Point]]]: ...
+) -> JobHandle[dict[str, list[Point]]]: ...
 
 
 def queue_job_sync(

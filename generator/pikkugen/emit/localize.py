@@ -1,0 +1,114 @@
+"""Short local names for the types in generated annotations.
+
+The IR's annotations are fully qualified (`shop.models.Email`). The client imports each type
+by its own name (`from shop.models import Email`) so signatures read like hand-written code
+and stay short. A name that would clash (two modules' `Item`, a builtin, a name the client
+defines) falls back to importing its module and keeping the dotted path, which is always
+correct; the choice is made in sorted order, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pikkugen.emit.imports import ImportSet, natural_key, top_level
+from pikkugen.model import TypeRef
+
+Pair = tuple[str, str]  # (module, name)
+
+
+@dataclass(frozen=True)
+class Localized:
+    #: (annotation, modules) of a TypeRef -> the annotation with local names
+    annotations: dict[tuple[str, tuple[str, ...]], str]
+    #: (module, name) -> local name, for every type imported by name
+    names: dict[Pair, str]
+    #: modules imported whole because a name of theirs could not be imported alone
+    modules: tuple[str, ...]
+
+    def annotation(self, ref: TypeRef) -> str:
+        return self.annotations[(ref.annotation, ref.modules)]
+
+    def add_to(self, imports: ImportSet) -> None:
+        for (module, name), local in self.names.items():
+            if local == name:
+                imports.add(module, name)
+        imports.plain.update(self.modules)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _references(ref: TypeRef) -> list[tuple[int, int, Pair]]:
+    """Spans `(start, end, (module, name))` of `module.name` in a one-line annotation."""
+    try:
+        tree = ast.parse(ref.annotation, mode="eval")
+    except SyntaxError:
+        return []
+    if "\n" in ref.annotation:
+        return []
+    found: list[tuple[int, int, Pair]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            module = _dotted(node.value)
+            if module is not None and module in ref.modules and node.end_col_offset is not None:
+                found.append((node.col_offset, node.end_col_offset, (module, node.attr)))
+    return sorted(found)
+
+
+def localize(
+    refs: Iterable[TypeRef], *, reserved: Iterable[str], shared: Mapping[Pair, str] | None = None
+) -> Localized:
+    """Choose local names for every type the annotations in `refs` use.
+
+    `reserved` are names the generated module defines or imports for itself; `shared` maps a
+    pair the module imports anyway (`typing.Any`) to its local name.
+    """
+    shared = shared or {}
+    refs = list(dict.fromkeys(refs))
+    spans = {ref: _references(ref) for ref in refs}
+    pairs = sorted(
+        {p for found in spans.values() for _, _, p in found},
+        key=lambda p: (natural_key(p[1]), natural_key(p[0])),
+    )
+    taken = set(reserved) | set(dir(builtins))
+    by_name: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        if pair not in shared:
+            by_name.setdefault(pair[1], []).append(pair)
+    names: dict[Pair, str] = {}
+    for pair in pairs:
+        if pair in shared:
+            names[pair] = shared[pair]
+        elif pair[1] not in taken and len(by_name[pair[1]]) == 1:
+            names[pair] = pair[1]
+    # A module imported whole binds its top-level name: no local name may be that name.
+    while True:
+        tops = {top_level(p[0]) for p in pairs if p not in names}
+        clashing = [p for p, local in names.items() if p not in shared and local in tops]
+        if not clashing:
+            break
+        for pair in clashing:
+            del names[pair]
+    annotations: dict[tuple[str, tuple[str, ...]], str] = {}
+    for ref in refs:
+        text = ref.annotation
+        for start, end, pair in reversed(spans[ref]):
+            if pair in names:
+                text = text[:start] + names[pair] + text[end:]
+        annotations[(ref.annotation, ref.modules)] = text
+    whole = {p[0] for p in pairs if p not in names}
+    return Localized(
+        annotations=annotations,
+        names={p: n for p, n in names.items() if p not in shared},
+        modules=tuple(sorted(whole, key=natural_key)),
+    )
