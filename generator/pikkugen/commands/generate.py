@@ -17,7 +17,7 @@ from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
 
 PathsArgument = Annotated[
     list[Path] | None,
-    typer.Argument(help="Files or folders to scan (default: [tool.pikkugen] paths)."),
+    typer.Argument(help="Files or folders to scan (default: `paths` of tool.pikkugen)."),
 ]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Folder of the generated package.")]
 StrictOption = Annotated[
@@ -262,8 +262,10 @@ def client_command(
         bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if stale.")
     ] = False,
 ) -> None:
-    """Write a typed client package from JSON Schemas alone (for a service that only
-    enqueues and cannot import the worker's code)."""
+    """Write a typed client package from a generated schemas/ folder alone.
+
+    For a service that only enqueues and cannot import the worker's code.
+    """
     from pikkugen.emit.sinks import check_output, write_output
     from pikkugen.standalone import generate_standalone, standalone_config
 
