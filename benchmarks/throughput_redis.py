@@ -68,8 +68,13 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
 """
 
 
-def figures(name: str, jobs: int, enqueue_s: float, process_s: float) -> dict[str, Any]:
+def figures(
+    name: str, jobs: int, enqueue_s: float, process_s: float, cpu_s: float | None = None
+) -> dict[str, Any]:
+    """`cpu_s`: CPU time of this process while the worker ran (Redis's own not included); per
+    job it shows our cost apart from the machine's noise."""
     return {
+        "cpu_us_per_job": None if cpu_s is None else round(cpu_s / jobs * 1e6),
         "name": name,
         "enqueue_s": round(enqueue_s, 3),
         "process_s": round(process_s, 3),
@@ -79,7 +84,7 @@ def figures(name: str, jobs: int, enqueue_s: float, process_s: float) -> dict[st
     }
 
 
-async def measure(backend: Backend, jobs: int, concurrency: int) -> tuple[float, float]:
+async def measure(backend: Backend, jobs: int, concurrency: int) -> tuple[float, float, float]:
     """benchmarks/throughput.py's measurement (typed client, bulk enqueue, burst worker),
     without its event-loop-lag probe: a 1 ms timer running beside the worker costs pikkugen
     CPU that the raw bullmq and SAQ runs would not pay."""
@@ -87,13 +92,13 @@ async def measure(backend: Backend, jobs: int, concurrency: int) -> tuple[float,
     processor = Processor.from_function(
         "bench", throughput.noop, ProcessorOptions(concurrency=concurrency)
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
-    process_s = time.perf_counter() - started
+    process_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     counts = await backend.counts("bench")
     if report.completed != jobs or counts.completed != jobs:
         raise RuntimeError(f"expected {jobs} completed, worker says {report}, backend {counts}")
-    return enqueue_s, process_s
+    return enqueue_s, process_s, cpu_s
 
 
 async def pikkugen_redis(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any]:
@@ -129,17 +134,17 @@ async def raw_bullmq(url: str, jobs: int, concurrency: int, run: int = 0) -> dic
     async def noop(job: Any, token: str) -> None:
         return None
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     worker = Worker("bench", noop, {**opts, "concurrency": concurrency})
     worker.on("completed", on_completed)
     await done.wait()
-    process_s = time.perf_counter() - started
+    process_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     await worker.close()
     counts = await queue.getJobCounts("completed")
     await queue.close()
     if counts["completed"] != jobs:
         raise RuntimeError(f"bullmq completed {counts} of {jobs}")
-    return figures("bullmq", jobs, enqueue_s, process_s)
+    return figures("bullmq", jobs, enqueue_s, process_s, cpu_s)
 
 
 def saq_python() -> tuple[Path | None, str]:
@@ -248,12 +253,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{n} no-op jobs, concurrency {c}, enqueue then process, redis-server {redis_version}, "
         f"median of {args.repeat} interleaved rounds"
     )
-    print(f"{'':18}{'enqueue/s':>11}{'process/s':>11}{'end to end/s':>14}")
+    print(
+        f"{'':18}{'enqueue/s':>11}{'process/s':>11}{'end to end/s':>14}{'worker CPU µs/job':>19}"
+        "   end to end/s per round"
+    )
     for name, result in results.items():
         if isinstance(result, dict):
+            cpu = result["cpu_us_per_job"] if result["cpu_us_per_job"] is not None else "-"
+            rounds = " ".join(
+                str(r["end_to_end_per_s"]) if isinstance(r, dict) else "-" for r in runs[name]
+            )
             print(
                 f"{name:18}{result['enqueue_per_s']:>11}{result['process_per_s']:>11}"
-                f"{result['end_to_end_per_s']:>14}"
+                f"{result['end_to_end_per_s']:>14}{cpu:>19}   {rounds}"
             )
         else:
             print(f"{name:18}  not measured: {result or 'skipped (--no-saq)'}")

@@ -113,11 +113,15 @@ class _Batcher:
     async def _run(self, batch: list[tuple[Delivery, asyncio.Future[Outcome]]]) -> None:
         try:
             outcomes = await self.engine.run_batch([delivery for delivery, _ in batch])
-        except BaseException as exc:  # the engine does not raise; never strand a job anyway
+        except asyncio.CancelledError:  # a forced shutdown: the jobs' own tasks end too
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # the engine does not raise; never strand a job anyway
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            raise
+            return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
