@@ -150,7 +150,7 @@ def test_partial_batch_failure_reports_only_failed_records(
 
 def test_retry_hides_the_message_for_its_backoff(queues: Queues, new_handler: NewHandler) -> None:
     queues.create("mail")
-    reg = registry(entry("mail", odd_fails, retry_options={"attempts": 3, "delay": 2_000}))
+    reg = registry(entry("mail", odd_fails, retry_options={"attempts": 3, "delay": 3_000}))
     handler = new_handler(reg)
     send(queues, "mail", {"n": 1})
 
@@ -162,7 +162,7 @@ def test_retry_hides_the_message_for_its_backoff(queues: Queues, new_handler: Ne
     assert queues.depth("mail")["in_flight"] == 1
     # …and it returns once the backoff has passed, as attempt 2
     calls.clear()
-    _, response = invoke(handler, queues, "mail", wait=5)
+    _, response = invoke(handler, queues, "mail", wait=8)
     assert [attempt for _, n, attempt in calls] == [2]
 
 

@@ -104,12 +104,12 @@ async def test_limits_are_checked_before_anything_is_sent(
 
 async def test_per_message_delay(queues: Queues, backend: SQSQueueAdapter) -> None:
     queues.create("later")
-    await backend.enqueue(EnqueueRequest(queue="later", payload={"n": 1}, delay_ms=1_500))
+    await backend.enqueue(EnqueueRequest(queue="later", payload={"n": 1}, delay_ms=3_000))
 
     counts = await backend.counts("later")
     assert (counts.waiting, counts.delayed) == (0, 1)
     assert queues.receive("later") == []
-    [message] = queues.receive("later", wait=5)
+    [message] = queues.receive("later", wait=8)
     assert json.loads(message["Body"]) == {"n": 1}
 
 
@@ -151,8 +151,8 @@ async def test_redelivery_after_visibility_expiry_counts_as_an_attempt(
     job_id = await backend.enqueue(EnqueueRequest(queue="jobs", payload={"n": 1}))
     url = await backend.api.queue_url("jobs")
 
-    [first] = await backend.api.receive(url, limit=1, wait_seconds=0, visibility_seconds=1)
-    assert await backend.api.receive(url, limit=1, wait_seconds=0, visibility_seconds=1) == []
+    [first] = await backend.api.receive(url, limit=1, wait_seconds=0, visibility_seconds=2)
+    assert await backend.api.receive(url, limit=1, wait_seconds=0, visibility_seconds=2) == []
     [second] = await backend.api.receive(url, limit=1, wait_seconds=5, visibility_seconds=30)
 
     assert (first.attempt, second.attempt) == (1, 2)

@@ -95,7 +95,7 @@ async def test_worker_extends_the_lease_of_a_long_job(
     visible_during_job: list[int] = []
 
     async def long_job(ctx: JobContext, data: Job) -> int:
-        await asyncio.sleep(2.5)  # 2.5 leases of 1 s
+        await asyncio.sleep(4.5)  # 2.25 leases of 2 s
         depth = await asyncio.to_thread(queues.depth, "long")
         visible_during_job.append(depth["visible"])
         seen.append((data.n, ctx.attempt))
@@ -103,7 +103,7 @@ async def test_worker_extends_the_lease_of_a_long_job(
 
     seen.clear()
     report = await backend.run_worker(
-        WorkerOptions(processors=[processor("long", long_job)], burst=True, lease_ms=1_000)
+        WorkerOptions(processors=[processor("long", long_job)], burst=True, lease_ms=2_000)
     )
 
     assert report.completed == 1

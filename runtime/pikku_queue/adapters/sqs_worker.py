@@ -142,9 +142,18 @@ class _QueueLoop:
             self._spawn(self._run_one(message), [message])
 
     def _spawn(self, work: Awaitable[None], messages: list[InboundMessage]) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(self._guarded(work, messages))
         self.running[task] = messages
         task.add_done_callback(lambda t: self.running.pop(t, None))
+
+    async def _guarded(self, work: Awaitable[None], messages: list[InboundMessage]) -> None:
+        """A bug while handling one message must not end the loop: log it; the message comes
+        back when its lease runs out."""
+        try:
+            await work
+        except Exception:
+            ids = ", ".join(m.job_id for m in messages)
+            logger.exception("%s: handling job(s) %s failed unexpectedly", self.name, ids)
 
     async def _drained(self) -> bool:
         if self.running:
