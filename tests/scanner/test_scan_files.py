@@ -162,3 +162,10 @@ def test_python_syntax_warnings_are_neither_errors_nor_printed(
     assert found.names == ["ok"]
     assert found.result.diagnostics == ()
     assert capfd.readouterr().err == ""
+
+
+def test_a_new_init_file_is_seen_by_the_next_scan_in_the_same_process(tree: Tree) -> None:
+    tree.write({"src/shop/tasks.py": GOOD})
+    assert tree.scan("src").processor("ok").function == "tasks.ok"
+    tree.write({"src/shop/__init__.py": ""})
+    assert tree.scan("src").processor("ok").function == "shop.tasks.ok"

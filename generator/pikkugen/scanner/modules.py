@@ -23,6 +23,12 @@ def _package_of(folder: str) -> tuple[str, ...]:
     return (*_package_of(parent), os.path.basename(folder))
 
 
+def forget_packages() -> None:
+    """Drop what is known about which folders are packages: a long-lived process (`watch`)
+    calls this before each scan, so a new or deleted `__init__.py` is seen."""
+    _package_of.cache_clear()
+
+
 def import_root_for(path: Path) -> Path:
     """The `sys.path` entry under which the module in `path` is importable."""
     folder = os.path.dirname(os.path.abspath(path))

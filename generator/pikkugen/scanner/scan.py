@@ -23,6 +23,7 @@ from pikkugen.scanner.cache import SummaryCache
 from pikkugen.scanner.codes import diagnostic
 from pikkugen.scanner.discovery import SourceFile, discover, read
 from pikkugen.scanner.link import Tree, is_runtime
+from pikkugen.scanner.modules import forget_packages
 from pikkugen.scanner.pool import summarize_all
 from pikkugen.scanner.summary import ModuleSummary, empty_summary
 
@@ -104,6 +105,7 @@ class _Scan:
         self.skipped: set[str] = set()  # modules that could not be read
 
     def run(self, paths: Sequence[Path]) -> ScanResult:
+        forget_packages()
         files, problems = discover(paths, self.root, self.exclude)
         self.diagnostics.extend(problems)
         by_module: dict[str, SourceFile] = {}
