@@ -78,6 +78,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("42", "PK102", "42", "the queue name must be a string, not int"),
     ("concurrency=2", "PK102", "queue_processor(", "queue_processor needs the queue name"),
     ("'q', 3", "PK105", "3", "takes the queue name and then keyword arguments only"),
+    ("'q', name='r'", "PK105", "name=", "the queue name is given twice"),
     (
         "'q', retries=3",
         "PK202",

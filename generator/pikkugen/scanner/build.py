@@ -85,6 +85,14 @@ class Builder:
             by_name.setdefault(str(kwarg["name"]), kwarg)
         if name_expr is None and "name" in by_name:
             name_expr = by_name["name"]["value"]
+        elif "name" in by_name:
+            problems.append(
+                _at(
+                    "PK105",
+                    "the queue name is given twice (positionally and as name=)",
+                    self.evaluator.place(file.module, by_name["name"]),
+                )
+            )
         queue, name_problems = self._queue_name(file, name_expr, here, expected)
         problems.extend(name_problems)
         function = self._function(file, decl, by_name, here, problems)
