@@ -162,7 +162,9 @@ class _QueueRunner:
             "stalledInterval": lease,
             "maxStalledCount": self.processor.options.max_stalled_count,
             "runRetryDelay": 1000,
-            "drainDelay": 5,
+            # An idle worker blocks on BullMQ's marker this long (s); bullmq-python's close()
+            # can wait out one such block, so 5 s (the default) made shutdowns slow.
+            "drainDelay": 1,
             "autorun": False,
             "name": self.owner.worker_id,
             "settings": {"backoffStrategy": backoff_strategy},
