@@ -39,6 +39,16 @@ def test_types_are_imported_by_name_unless_that_would_clash(tmp_path: Path) -> N
     assert "JobHandle[shop.models.list]" in client  # a builtin's name is never shadowed
 
 
+def test_a_package_and_its_module_both_listed_do_not_garble_the_annotation() -> None:
+    from pikkugen.emit.localize import localize
+    from pikkugen.model import TypeRef
+
+    ref = TypeRef(annotation="dict[str, shop.models.Email]", modules=("shop", "shop.models"))
+    local = localize([ref], reserved=())
+    assert local.annotation(ref) == "dict[str, Email]"
+    assert local.names == {("shop.models", "Email"): "Email"}
+
+
 def test_a_type_module_shadowing_a_client_name_is_an_error(tmp_path: Path) -> None:
     # two types named X: both modules are imported whole, and `TypeAdapter` would be bound
     clash = decl("q", input="TypeAdapter.models.X", modules=("TypeAdapter.models",), line=9)

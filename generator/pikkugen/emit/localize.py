@@ -57,11 +57,18 @@ def _references(ref: TypeRef) -> list[tuple[int, int, Pair]]:
     if "\n" in ref.annotation:
         return []
     found: list[tuple[int, int, Pair]] = []
-    for node in ast.walk(tree):
+
+    def visit(node: ast.AST) -> None:
         if isinstance(node, ast.Attribute):
             module = _dotted(node.value)
             if module is not None and module in ref.modules and node.end_col_offset is not None:
+                # outermost match only: `shop.models.Email` is not also `shop` + `models`
                 found.append((node.col_offset, node.end_col_offset, (module, node.attr)))
+                return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
     return sorted(found)
 
 
