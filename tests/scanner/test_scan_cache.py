@@ -86,3 +86,23 @@ def test_parallel_parse_gives_the_same_result_as_in_process(tree: Tree) -> None:
     assert parallel.stats.parsed == PARALLEL_THRESHOLD + 3
     assert parallel.result == serial.result
     assert len(parallel.names) == PARALLEL_THRESHOLD + 3
+
+
+def test_a_warm_scan_never_imports_libcst(tree: Tree, tmp_path: Path) -> None:
+    """`pikkugen scan --check` on an unchanged tree pays neither libcst's import nor a parse."""
+    import subprocess
+    import sys
+
+    write_project(tree, 2)
+    cache = tmp_path / "c"
+    tree.scan("app", cache_dir=cache)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom pikkugen.scanner import scan\n"
+        f"r = scan([Path({str(tree.root / 'app')!r})], root=Path({str(tree.root)!r}), "
+        f"cache_dir=Path({str(cache)!r}))\n"
+        "print(len(r.processors), 'libcst' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["2", "False"]
