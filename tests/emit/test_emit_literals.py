@@ -72,3 +72,16 @@ def test_file_stems_stay_inside_the_folder_and_differ_case_insensitively() -> No
         assert "/" not in stem and "\\" not in stem and stem not in ("", ".", "..")
     lowered = [s.lower() for s in stems.values()]
     assert len(set(lowered)) == len(lowered)
+
+
+@given(st.lists(st.text(max_size=12), max_size=25))
+def test_any_names_give_distinct_valid_function_names(names: list[str]) -> None:
+    stems = assign_identifiers(names)
+    produced = [
+        f(s)
+        for s in stems.values()
+        for f in (lambda s: f"enqueue_{s}", lambda s: f"enqueue_{s}_sync")
+    ]
+    assert len(set(produced)) == len(produced)
+    assert all(p.isidentifier() and p.isascii() for p in produced)
+    assert len({f"QUEUE_{s.upper()}" for s in stems.values()}) == len(stems)
