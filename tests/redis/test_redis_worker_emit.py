@@ -180,3 +180,30 @@ def test_a_non_redis_url_is_refused_clearly(project: tuple[Path, dict[str, str]]
     )
     assert done.returncode == 2
     assert "needs a redis:// or rediss:// URL" in done.stderr
+
+
+async def test_pikkugen_worker_cli_runs_on_redis(
+    project: tuple[Path, dict[str, str]], redis_server: RedisServer
+) -> None:
+    """`pikkugen worker --backend redis://…` serves the same registry as the generated file."""
+    root, _ = project
+    (root / "pyproject.toml").write_text(
+        '[tool.pikkugen]\npaths = ["src/app"]\nout = "src/gen"\nruntimes = ["redis"]\n'
+    )
+    url = f"{redis_server.url}?prefix=cli{uuid.uuid4().hex[:8]}"
+    backend = RedisBackend(url)
+    try:
+        shouted = await backend.enqueue(EnqueueRequest("shout", "cli"))
+        done = subprocess.run(
+            [VENV_BIN / "pikkugen", "worker", "--backend", url, "--burst", "--queues", "shout"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "completed=1" in done.stdout
+        info = await backend.get_job("shout", shouted)
+        assert info is not None and info.result == "CLI"
+    finally:
+        await backend.close()
