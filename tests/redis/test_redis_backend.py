@@ -413,3 +413,31 @@ async def test_rediss_url_speaks_tls_for_producer_and_worker(tmp_path: Any) -> N
         plain = RedisBackend(server.url.replace("rediss://", "redis://").split("?")[0])
         with pytest.raises(BackendError, match="Redis"):
             await plain.enqueue(EnqueueRequest("secure", {"n": 1}))
+
+
+async def test_a_bullmq_worker_that_stops_on_its_own_is_replaced(backend: RedisBackend) -> None:
+    """bullmq-python workers can end their loop after connection trouble (bullmq #3517); the
+    supervisor starts a new one instead of leaving a process that looks alive and does nothing."""
+    from pikku_queue.adapters.redis_worker import RedisWorker
+
+    async def double(data: Order) -> int:
+        return data.n * 2
+
+    stop = asyncio.Event()
+    options = WorkerOptions(processors=[Processor.from_function("phoenix", double)], stop=stop)
+    worker = RedisWorker(backend, options)
+    running = asyncio.ensure_future(worker.run())
+    while not worker.runners or worker.runners[0].task is None:
+        await asyncio.sleep(0.01)
+    first = worker.runners[0].worker
+    await first.close()  # its run loop ends, as after the bug
+    job_id = await backend.enqueue(EnqueueRequest("phoenix", {"n": 4}))
+    for _ in range(300):
+        info = await backend.get_job("phoenix", job_id)
+        if info is not None and info.state is JobState.COMPLETED:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    report = await asyncio.wait_for(running, 30)
+    assert worker.runners[0].worker is not first
+    assert report.completed == 1 and info is not None and info.result == 8

@@ -362,10 +362,12 @@ class RedisWorker:
         self.options = options
         self.report = WorkerReport()
         self.worker_id = options.worker_id or f"pikku-{uuid.uuid4().hex[:12]}"
+        self.runners: list[_QueueRunner] = []
 
     async def run(self) -> WorkerReport:
         await check_connection(self.backend.settings)
         runners = [_QueueRunner(self, processor) for processor in self.options.processors]
+        self.runners = runners
         for runner in runners:
             await runner.configure()
         for runner in runners:
