@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from alias_app.sub.types import Ping
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_VIA_ALIAS",
@@ -48,6 +48,7 @@ QUEUE_VIA_ALIAS: TypedQueue[
     TypeAdapter(Ping),
     TypeAdapter(Ping),
     REGISTRY.get("via-alias").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -99,6 +100,7 @@ QUEUE_VIA_CALL_REEXPORT: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("via-call-reexport").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -150,6 +152,7 @@ QUEUE_VIA_MODULE_ALIAS: TypedQueue[
     TypeAdapter(str),
     TypeAdapter(bool),
     REGISTRY.get("via-module-alias").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -201,6 +204,7 @@ QUEUE_VIA_REEXPORT: TypedQueue[
     TypeAdapter(list[Ping]),
     TypeAdapter(None),
     REGISTRY.get("via-reexport").options,
+    backend_url=BACKEND_URL,
 )
 
 

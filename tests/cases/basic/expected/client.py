@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from basic_app.models import Email, Sent
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_CLEANUP_TASK",
@@ -42,6 +42,7 @@ QUEUE_CLEANUP_TASK: TypedQueue[
     TypeAdapter(dict[str, Any]),
     TypeAdapter(int),
     REGISTRY.get("cleanup-task").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -93,6 +94,7 @@ QUEUE_EMAIL_QUEUE: TypedQueue[
     TypeAdapter(Email),
     TypeAdapter(Sent),
     REGISTRY.get("email-queue").options,
+    backend_url=BACKEND_URL,
 )
 
 

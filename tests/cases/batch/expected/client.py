@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from batch_app.work import Item, ItemResult
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_BATCH_PROCESSOR",
@@ -42,6 +42,7 @@ QUEUE_BATCH_PROCESSOR: TypedQueue[
     TypeAdapter(Item),
     TypeAdapter(ItemResult),
     REGISTRY.get("batch-processor").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -93,6 +94,7 @@ QUEUE_NUMBERS: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("numbers").options,
+    backend_url=BACKEND_URL,
 )
 
 

@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_GLOBAL",
@@ -49,6 +49,7 @@ QUEUE_MIXED_CASE: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("Mixed_Case").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -100,6 +101,7 @@ QUEUE_GLOBAL: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("global").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -151,6 +153,7 @@ QUEUE_LATER: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("later").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -202,6 +205,7 @@ QUEUE_PORTABLE: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("portable").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -253,6 +257,7 @@ QUEUE_URGENT: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("urgent").options,
+    backend_url=BACKEND_URL,
 )
 
 

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from opts_app.images import ImageJob, ImageResult
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_IMAGE_PROCESSING",
@@ -42,6 +42,7 @@ QUEUE_IMAGE_PROCESSING: TypedQueue[
     TypeAdapter(ImageJob),
     TypeAdapter(ImageResult),
     REGISTRY.get("image-processing").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -93,6 +94,7 @@ QUEUE_REPORTS_DAILY: TypedQueue[
     TypeAdapter(str),
     TypeAdapter(None),
     REGISTRY.get("reports.daily").options,
+    backend_url=BACKEND_URL,
 )
 
 

@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_2FA",
@@ -70,6 +70,7 @@ QUEUE_QUEUE: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("...").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -121,6 +122,7 @@ QUEUE_2FA: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("2fa").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -172,6 +174,7 @@ QUEUE_EMAIL_QUEUE_2: TypedQueue[
     TypeAdapter(str),
     TypeAdapter(str),
     REGISTRY.get("Email.Queue").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -223,6 +226,7 @@ QUEUE_NONE: TypedQueue[
     TypeAdapter(None),
     TypeAdapter(None),
     REGISTRY.get("None").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -274,6 +278,7 @@ QUEUE_INIT: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("__init__").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -325,6 +330,7 @@ QUEUE_A: TypedQueue[
     TypeAdapter(bytes),
     TypeAdapter(None),
     REGISTRY.get("a").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -376,6 +382,7 @@ QUEUE_A_SYNC_2: TypedQueue[
     TypeAdapter(float),
     TypeAdapter(None),
     REGISTRY.get("a-sync").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -427,6 +434,7 @@ QUEUE_CLASS: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("class").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -478,6 +486,7 @@ QUEUE_EMAIL_QUEUE_3: TypedQueue[
     TypeAdapter(str),
     TypeAdapter(str),
     REGISTRY.get("email-queue").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -529,6 +538,7 @@ QUEUE_EMAIL_QUEUE: TypedQueue[
     TypeAdapter(str),
     TypeAdapter(str),
     REGISTRY.get("email_queue").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -580,6 +590,7 @@ QUEUE_QUEUE_JOB: TypedQueue[
     TypeAdapter(bool),
     TypeAdapter(bool),
     REGISTRY.get("queue_job").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -631,6 +642,7 @@ QUEUE_XXX: TypedQueue[
     TypeAdapter(int),
     TypeAdapter(int),
     REGISTRY.get("xxx").options,
+    backend_url=BACKEND_URL,
 )
 
 

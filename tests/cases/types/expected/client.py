@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from types_app.models import Color, Mode, Node, Page, Point, Stamp
 
-from .registry import REGISTRY
+from .registry import BACKEND_URL, REGISTRY
 
 __all__ = [
     "QUEUE_BUILTINS",
@@ -57,6 +57,7 @@ QUEUE_BUILTINS: TypedQueue[
     TypeAdapter(dict[str, Any] | list[int] | None),
     TypeAdapter(bytes),
     REGISTRY.get("builtins").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -108,6 +109,7 @@ QUEUE_DATACLASS: TypedQueue[
     TypeAdapter(Stamp),
     TypeAdapter(tuple[int, str]),
     REGISTRY.get("dataclass").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -159,6 +161,7 @@ QUEUE_ENUM: TypedQueue[
     TypeAdapter(Color),
     TypeAdapter(Optional[Color]),
     REGISTRY.get("enum").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -210,6 +213,7 @@ QUEUE_GENERIC: TypedQueue[
     TypeAdapter(Page[Point]),
     TypeAdapter(Page[int]),
     REGISTRY.get("generic").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -261,6 +265,7 @@ QUEUE_LITERAL_ALIAS: TypedQueue[
     TypeAdapter(Mode),
     TypeAdapter(Literal[1, 2]),
     REGISTRY.get("literal-alias").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -312,6 +317,7 @@ QUEUE_RECURSIVE: TypedQueue[
     TypeAdapter(Node),
     TypeAdapter(set[str]),
     REGISTRY.get("recursive").options,
+    backend_url=BACKEND_URL,
 )
 
 
@@ -363,6 +369,7 @@ QUEUE_TYPED_DICT: TypedQueue[
     TypeAdapter(Point),
     TypeAdapter(dict[str, list[Point]]),
     REGISTRY.get("typed-dict").options,
+    backend_url=BACKEND_URL,
 )
 
 
