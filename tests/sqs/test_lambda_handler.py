@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from pikku_queue import BatchOptions, JobContext, NonRetryableError
-from pikku_queue.adapters.sqs import SQSQueueAdapter
-from pikku_queue.backend import EnqueueRequest
+from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
+from pikku_queue.backend import DeadLetterRecord, EnqueueRequest
 from pikku_queue.lambda_handler import SQSLambdaHandler, make_handler
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.registry import QueueEntry, Registry
@@ -120,6 +120,14 @@ def invoke(
     return event, response
 
 
+async def dead_letters(backend_url: str, dlq: str) -> list[DeadLetterRecord]:
+    adapter = from_url(backend_url)
+    try:
+        return await adapter.dead_letters(dlq)
+    finally:
+        await adapter.close()
+
+
 def bodies_of(event: dict[str, Any], failed: dict[str, Any]) -> list[Any]:
     ids = {f["itemIdentifier"] for f in failed["batchItemFailures"]}
     return sorted(json.loads(r["body"])["n"] for r in event["Records"] if r["messageId"] in ids)
@@ -197,7 +205,7 @@ def test_last_attempt_goes_to_the_dead_letter_queue_not_reported(
 
 
 def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
-    queues: Queues, new_handler: NewHandler
+    queues: Queues, new_handler: NewHandler, backend_url: str
 ) -> None:
     queues.create("ship-dlq")
     queues.create("ship", dlq="ship-dlq")  # no dead_letter_queue option: the redrive target
@@ -209,15 +217,17 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
 
     assert response["batchItemFailures"] == []
     assert queues.depth("ship") == {"visible": 0, "in_flight": 0, "delayed": 0}
-    records = [json.loads(m["Body"]) for m in queues.receive("ship-dlq")]
-    reasons = sorted((r["reason"], r["error"]["type"]) for r in records)
+    # read back as the DLQ commands do: the records, under our name for the DLQ (its SQS name
+    # carries this test's prefix)
+    records = asyncio.run(dead_letters(backend_url, "ship-dlq"))
+    reasons = sorted((r.reason, r.error.type, r.queue) for r in records)
     assert reasons == [
-        ("invalid_payload", "JSONDecodeError"),
-        ("invalid_payload", "ValidationError"),
-        ("non_retryable", "NonRetryableError"),
+        ("invalid_payload", "JSONDecodeError", "ship"),
+        ("invalid_payload", "ValidationError", "ship"),
+        ("non_retryable", "NonRetryableError", "ship"),
     ]
-    assert {r["attempts"] for r in records} == {1}
-    assert "this is not JSON" in [r["payload"] for r in records]
+    assert {r.attempts for r in records} == {1}
+    assert "this is not JSON" in [r.payload for r in records]
 
 
 async def test_redrive_policy_moves_a_crashing_message_to_the_dlq(

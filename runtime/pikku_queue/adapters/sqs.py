@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pikku_queue.sqs")
 
+#: The keys of `DeadLetterRecord.as_payload()`: a DLQ message with all of them is our record.
+_ENVELOPE_KEYS = frozenset(
+    {"queue", "job_id", "payload", "attempts", "reason", "error", "failed_at_ms"}
+)
 #: How long records stay hidden while `dead_letters` or `replay` reads through a DLQ.
 _PEEK_VISIBILITY_S = 30
 
@@ -230,7 +234,10 @@ def _record_of(dlq: str, message: InboundMessage) -> DeadLetterRecord:
         body: Any = message.payload()
     except ValueError:
         body = message.body
-    if message.queue in (None, dlq) and isinstance(body, dict) and {"queue", "job_id"} <= set(body):
+    if isinstance(body, dict) and (
+        (message.queue in (None, dlq) and {"queue", "job_id"} <= set(body))
+        or _ENVELOPE_KEYS.issubset(body)
+    ):
         return DeadLetterRecord.from_payload(message.message_id, body)
     return DeadLetterRecord(
         id=message.message_id,

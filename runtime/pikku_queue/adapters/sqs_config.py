@@ -84,6 +84,13 @@ class SQSSettings:
         """The SQS queue name to look up for one of our queue names."""
         return self.prefix.rsplit("/", 1)[-1] + name
 
+    def our_name(self, sqs_name: str) -> str:
+        """The inverse of `queue_name`: `shop-email-dlq` → `email-dlq` under prefix `shop-`."""
+        name_prefix = self.prefix.rsplit("/", 1)[-1]
+        if name_prefix and sqs_name.startswith(name_prefix):
+            return sqs_name[len(name_prefix) :]
+        return sqs_name
+
 
 def parse_url(url: str) -> SQSSettings:
     """Settings from an `sqs://?…` URL; an unknown parameter is an error, not ignored."""

@@ -128,7 +128,7 @@ class Settler:
             self.stats.record(delivery.queue, "failed", delivery)
             return "failed"
         try:
-            dlq_name = dead_letter_queue or dlq_url.rsplit("/", 1)[-1]
+            dlq_name = dead_letter_queue or self.api.settings.our_name(dlq_url.rsplit("/", 1)[-1])
             record = DeadLetterRecord(
                 id="",
                 queue=delivery.queue,
