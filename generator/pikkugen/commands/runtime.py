@@ -40,7 +40,7 @@ BackendOption = Annotated[
     str | None,
     typer.Option(
         "--backend",
-        help=f"Backend URL (default: ${URL_ENVIRONMENT_VARIABLE}, [tool.pikkugen] backend, "
+        help=f"Backend URL (default: ${URL_ENVIRONMENT_VARIABLE}, \\[tool.pikkugen] backend, "
         f"then {DEFAULT_URL}).",
     ),
 ]
