@@ -121,11 +121,21 @@ def test_every_function_is_wired_the_way_aws_requires(shop_template: Path) -> No
         dlq_id = queue["RedrivePolicy"]["deadLetterTargetArn"]["GetAtt"].split(".")[0]
         assert resources[dlq_id]["Type"] == "AWS::SQS::Queue"
         assert props["Environment"]["Variables"]["PIKKU_QUEUE"]
+        # it may enqueue (follow-up jobs, dead-letter records) and hide its own messages
+        producer, own = props["Policies"]
+        assert producer == {"Ref": "ProducerPolicy"}
+        [statement] = own["Statement"]
+        assert statement["Action"] == ["sqs:ChangeMessageVisibility"]
+        assert statement["Resource"] == source["Queue"]
     assert template["Globals"]["Function"]["Handler"] == "shop.generated.sqs_lambda.handler"
     assert template["Globals"]["Function"]["CodeUri"] == "../.."
     image = functions["FunctionImageProcessing"]["Properties"]
     assert image["Timeout"] == 302  # 300 s processor timeout + a margin to settle
     assert image["Events"]["Queue"]["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
+    policy = resources["ProducerPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    queues = sorted(k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue")
+    assert sorted(r["GetAtt"].removesuffix(".Arn") for r in policy["Resource"]) == queues
+    assert "sqs:SendMessage" in policy["Action"]
     email = resources["QueueEmailQueue"]["Properties"]
     assert email["RedrivePolicy"]["deadLetterTargetArn"] == {"GetAtt": "QueueEmailDlq.Arn"}
     text = shop_template.read_text(encoding="utf-8")

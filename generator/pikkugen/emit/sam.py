@@ -12,6 +12,10 @@ event source reports partial batch failures. The numbers are derived, not guesse
   `concurrency` (at most 10): records of one invocation run side by side, up to `concurrency`.
 - ScalingConfig.MaximumConcurrency = `max_concurrency` (SQS mappings accept 2–1000).
 
+Permissions: one managed policy (output as ProducerPolicyArn) may enqueue to every queue of the
+stack; each function has it, since processors often enqueue follow-up jobs and the handler
+sends dead-letter records, plus ChangeMessageVisibility on its own queue for backoff.
+
 Everything is computed and sorted in Python; the template only lays it out, so the YAML is
 byte-for-byte stable.
 """
