@@ -223,3 +223,17 @@ async def test_many_enqueues_at_once_on_a_new_queue(queues: Queues, moto_endpoin
         await adapter.close()
     assert len(set(ids)) == 40
     assert queues.depth("burst")["visible"] == 40
+
+
+async def test_fifo_group_comes_from_the_configured_payload_field(
+    queues: Queues, backend_url: str
+) -> None:
+    queues.create("orders.fifo")
+    adapter = from_url(backend_url + "&group_key=customer")
+    try:
+        await adapter.enqueue(EnqueueRequest(queue="orders.fifo", payload={"customer": "c1"}))
+        await adapter.enqueue(EnqueueRequest(queue="orders.fifo", payload={"other": 1}))
+    finally:
+        await adapter.close()
+    groups = [m["Attributes"]["MessageGroupId"] for m in queues.receive("orders.fifo")]
+    assert groups == ["c1", "orders.fifo"]  # no such field: the whole queue is one group
