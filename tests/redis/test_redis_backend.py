@@ -441,3 +441,9 @@ async def test_a_bullmq_worker_that_stops_on_its_own_is_replaced(backend: RedisB
     report = await asyncio.wait_for(running, 30)
     assert worker.runners[0].worker is not first
     assert report.completed == 1 and info is not None and info.result == 8
+
+
+async def test_concurrent_first_use_opens_one_connection(backend: RedisBackend) -> None:
+    clients = await asyncio.gather(*(backend.client() for _ in range(5)))
+    assert len({id(client) for client in clients}) == 1
+    assert len(backend._connections) == 1

@@ -148,8 +148,11 @@ class RedisBackend:
             for other in [known for known in self._connections if known.is_closed()]:
                 del self._connections[other]
             await check_connection(self.settings)
+            opened_meanwhile = self._connections.get(loop)  # by a task awaiting beside us
+            if opened_meanwhile is not None:
+                return opened_meanwhile
             connection = _LoopConnection(new_client(self.settings))
-            await connection.open(lambda: self._connections.pop(loop, None))
+            await connection.open(lambda: self._connections.pop(loop, None))  # never suspends
             self._connections[loop] = connection
         return connection
 
