@@ -215,10 +215,11 @@ async def test_repeat_uses_a_job_scheduler_once_per_schedule(backend: RedisBacke
     assert first == second
     info = await backend.get_job("cleanup", first)
     assert info is not None and info.state is JobState.DELAYED
-    schedulers = await queue.getJobSchedulers()
-    assert {s.get("pattern") or s.get("every") for s in schedulers} == {"0 2 * * *", "60000"} or {
-        s.get("pattern") or s.get("every") for s in schedulers
-    } == {"0 2 * * *", 60000}
+    schedulers = {s.get("pattern") or s.get("every"): s for s in await queue.getJobSchedulers()}
+    assert set(schedulers) == {"0 2 * * *", 60000}
+    cron = schedulers["0 2 * * *"]
+    assert cron["tz"] == "UTC" and cron["next"] % 86_400_000 == 2 * 3_600_000  # 02:00 UTC
+    assert schedulers[60000]["limit"] == 3
 
 
 async def test_timeout_fails_the_attempt(backend: RedisBackend) -> None:
