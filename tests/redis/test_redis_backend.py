@@ -455,3 +455,22 @@ async def test_concurrent_first_use_opens_one_connection(backend: RedisBackend) 
     clients = await asyncio.gather(*(backend.client() for _ in range(5)))
     assert len({id(client) for client in clients}) == 1
     assert len(backend._connections) == 1
+
+
+async def test_metrics_true_turns_on_bullmqs_own_metrics(backend: RedisBackend) -> None:
+    async def ok(data: Order) -> int:
+        return data.n
+
+    for n in range(3):
+        await backend.enqueue(EnqueueRequest("measured", {"n": n}))
+        await backend.enqueue(EnqueueRequest("unmeasured", {"n": n}))
+    await run_burst(
+        backend,
+        Processor.from_function("measured", ok, ProcessorOptions(metrics=True)),
+        Processor.from_function("unmeasured", ok),
+    )
+    client = await backend.client()
+    # The key Node BullMQ's Queue.getMetrics("completed") reads (its per-minute data list
+    # fills as minutes pass).
+    assert await client.hget(backend.key("measured", "metrics:completed"), "count") == "3"
+    assert not await client.exists(backend.key("unmeasured", "metrics:completed"))

@@ -51,6 +51,8 @@ logger = logging.getLogger("pikku_queue.redis")
 STALLED_REASON = "job stalled more than allowable limit"
 #: Seconds between checks of `stop`, of burst completion and of the workers' health.
 POLL_S = 0.1
+#: Minutes of BullMQ metrics kept for a processor declared with `metrics=True` (two weeks).
+METRICS_DATA_POINTS = 20_160
 #: Seconds to wait before replacing a worker whose loop ended.
 RESTART_DELAY_S = 0.5
 
@@ -169,6 +171,10 @@ class _QueueRunner:
             "name": self.owner.worker_id,
             "settings": {"backoffStrategy": backoff_strategy},
         }
+        if self.processor.options.metrics:
+            # BullMQ's own per-minute completed/failed counts (what Node's getMetrics and the
+            # dashboards read), kept for two weeks of minutes as BullMQ suggests.
+            opts["metrics"] = {"maxDataPoints": METRICS_DATA_POINTS}
         opts.update(settings.default_job_options())
         return opts
 
