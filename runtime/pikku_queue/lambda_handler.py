@@ -64,11 +64,19 @@ class HandlerState:
     def start(self) -> tuple[asyncio.AbstractEventLoop, SQSQueueAdapter]:
         if self.loop is not None and self.backend is not None:
             return self.loop, self.backend
-        loop = asyncio.new_event_loop()
         url = self.backend_url or os.environ.get(URL_ENVIRONMENT_VARIABLE) or "sqs://"
         backend = from_url(url)
-        services = loop.run_until_complete(self._services())
-        for processor in self.registry.load():
+        loop = asyncio.new_event_loop()
+        try:
+            services = loop.run_until_complete(self._services())
+            processors = self.registry.load()
+        except BaseException:
+            # A broken deployment (bad import, failing services factory) fails the invocation,
+            # so Lambda retries the batch and the redrive policy catches it; nothing leaks.
+            loop.run_until_complete(backend.close())
+            loop.close()
+            raise
+        for processor in processors:
             self.engines[processor.name] = Engine(processor, services=services, events=self.events)
             backend.dead_letter_names[processor.name] = processor.options.dead_letter_queue
         self.loop, self.backend = loop, backend

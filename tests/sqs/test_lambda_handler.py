@@ -351,3 +351,24 @@ def test_metrics_become_one_embedded_metric_line_per_queue(
     [directive] = line["_aws"]["CloudWatchMetrics"]
     assert directive["Dimensions"] == [["queue"]]
     assert {"completed", "failed"} <= {m["Name"] for m in directive["Metrics"]}
+
+
+def broken_services() -> None:
+    raise RuntimeError("database is unreachable")
+
+
+def test_a_broken_deployment_fails_the_invocation_not_the_records(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    """A failing services factory is no record's fault: the invocation raises, so Lambda
+    retries the whole batch (and the redrive policy ends it), and the next call tries again."""
+    queues.create("orders")
+    reg = Registry([entry("orders", odd_fails)], services=f"{__name__}:broken_services")
+    handler = new_handler(reg)
+    send(queues, "orders", {"n": 2})
+    event = queues.lambda_event("orders", queues.receive("orders"))
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="database is unreachable"):
+            handler(event, FakeLambdaContext())
+    assert handler.state.loop is None
