@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect
+from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
 from pikku_queue.client import TypedQueue
 from pikku_queue.errors import PikkuQueueError
@@ -327,7 +327,7 @@ def worker(
         format="%(message)s" if tty else "%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False)] if tty else None,
     )
-    typer.echo(f"worker on {url}: {', '.join(names)}{' (burst)' if burst else ''}")
+    typer.echo(f"worker on {masked_url(url)}: {', '.join(names)}{' (burst)' if burst else ''}")
     report = asyncio.run(
         _run_worker(registry, url, names, concurrency, burst, grace, lease_ms, tty, console)
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pikku_queue.backend import Backend
 from pikku_queue.errors import BackendError
@@ -54,3 +54,14 @@ def connect(url: str | None = None) -> Backend:
         raise BackendError(f"the {scheme}:// backend is not available: {exc}{hint}") from exc
     factory: BackendFactory = getattr(module, attribute)
     return factory(url)
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by `***`, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

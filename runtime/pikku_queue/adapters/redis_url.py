@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pikku_queue.adapters import masked_url
 from pikku_queue.errors import BackendError
 
 #: Query parameters pikkugen reads itself; every other one goes to redis-py unchanged.
@@ -56,29 +57,19 @@ def parse_keep_jobs(name: str, text: str) -> KeepJobs:
     return keep
 
 
-def _masked(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-
-
 def parse_redis_url(url: str) -> RedisSettings:
     """Split a backend URL into redis-py's URL and pikkugen's BullMQ options."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise BackendError(f"not a Redis URL (redis:// or rediss://): {_masked(url)!r}")
+        raise BackendError(f"not a Redis URL (redis:// or rediss://): {masked_url(url)!r}")
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError as exc:
-        raise BackendError(f"bad port in {_masked(url)!r}: {exc}") from None
+        raise BackendError(f"bad port in {masked_url(url)!r}: {exc}") from None
     path = parts.path.strip("/")
     if path and not path.isdigit():
         raise BackendError(
-            f"the path of a Redis URL is the database number, got {path!r} in {_masked(url)!r}"
+            f"the path of a Redis URL is the database number, got {path!r} in {masked_url(url)!r}"
         )
     own: dict[str, str] = {}
     passed: list[tuple[str, str]] = []
@@ -93,7 +84,7 @@ def parse_redis_url(url: str) -> RedisSettings:
     connection_url = urlunsplit(parts._replace(query=urlencode(passed)))
     return RedisSettings(
         connection_url=connection_url,
-        display_url=_masked(url),
+        display_url=masked_url(url),
         prefix=prefix,
         remove_on_complete=(
             parse_keep_jobs("remove_on_complete", own["remove_on_complete"])
