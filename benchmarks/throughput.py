@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -161,13 +162,26 @@ def main(
     runner: Callable[[Any], Coroutine[Any, Any, dict[str, Any]]] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "memory"])
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "memory", "redis"])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--enqueue", default="bulk", choices=["bulk", "gather", "single"])
     parser.add_argument("--repeat", type=int, default=1, help="runs; the median is reported")
     parser.add_argument("--backlog", type=int, default=0, help="also time leases with N waiting")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.backend == "redis":
+        # The Redis comparison (pikkugen vs raw bullmq vs SAQ vs SQLite) has its own script.
+        from throughput_redis import main as redis_main
+
+        passed = [
+            a
+            for a in (argv if argv is not None else sys.argv[1:])
+            if a not in ("--backend", "redis", "--backend=redis")
+        ]
+        redis_main(passed)
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     result = asyncio.run((runner or _main)(args))
     print(f"backend         {result['backend']} ({result['enqueue_mode']} enqueue)")
     print(f"jobs            {result['jobs']} at concurrency {result['concurrency']}")
