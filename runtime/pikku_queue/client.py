@@ -156,7 +156,11 @@ def _request(
 ) -> EnqueueRequest:
     if options is not None:
         delay = options.delay if delay is None else delay
-        priority = options.priority if priority is None else priority
+        if priority is None and backend.capabilities.supports("priority"):
+            # A processor's default priority is a preference, not a demand: on a backend
+            # without priorities (the generator already warned, PK801) jobs go without it.
+            # A priority given for this one job is still refused below.
+            priority = options.priority
     delay = delay or 0
     if delay < 0:
         raise BackendError("delay must be >= 0 ms")

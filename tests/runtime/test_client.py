@@ -109,6 +109,26 @@ async def test_unsupported_features_are_refused_before_sending(backend: MemoryBa
     assert (await backend.counts("q")).waiting + (await backend.counts("q")).delayed == 0
 
 
+async def test_a_default_priority_is_dropped_where_priorities_do_not_exist(
+    backend: MemoryBackend,
+) -> None:
+    backend.capabilities = replace(CAPABILITIES["sqs"], backend="sqs")
+    queue = TypedQueue(
+        "prioritised-client-test",
+        TypeAdapter(int),
+        TypeAdapter(int),
+        ProcessorOptions(priority=10),
+    )
+    try:
+        handle = await queue.enqueue(7, backend=backend)
+        assert (await backend.counts(queue.name)).waiting == 1
+        assert handle.id
+        with pytest.raises(BackendError, match="priorit"):
+            await queue.enqueue(7, priority=1, backend=backend)
+    finally:
+        known_queues.pop(queue.name, None)
+
+
 async def test_repeat_returns_one_schedule_per_key(backend: MemoryBackend) -> None:
     first = await queue_job("cleanup", {}, repeat=Repeat(cron="0 2 * * *"), backend=backend)
     again = await queue_job("cleanup", {}, repeat=Repeat(cron="0 2 * * *"), backend=backend)
