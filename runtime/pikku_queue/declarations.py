@@ -16,6 +16,7 @@ from pikku_queue.options import (
     EventName,
     ProcessorOptions,
     QueueDefinition,
+    Repeat,
     RetryOptions,
 )
 
@@ -51,6 +52,7 @@ def _build_options(
     metrics: bool,
     events: Iterable[EventName] | None,
     batch: BatchOptions | Mapping[str, Any] | None,
+    repeat: Repeat | Mapping[str, Any] | None,
 ) -> ProcessorOptions:
     raw: dict[str, Any] = {
         "concurrency": concurrency,
@@ -62,6 +64,7 @@ def _build_options(
         "max_stalled_count": max_stalled_count,
         "metrics": metrics,
         "batch": batch,
+        "repeat": repeat,
     }
     if retry_options is not None:
         raw["retry_options"] = retry_options
@@ -86,8 +89,12 @@ def queue_processor(
     metrics: bool = False,
     events: Iterable[EventName] | None = None,
     batch: BatchOptions | Mapping[str, Any] | None = None,
+    repeat: Repeat | Mapping[str, Any] | None = None,
 ) -> Callable[[F], F]:
-    """Declare the decorated function as the processor of queue `name`."""
+    """Declare the decorated function as the processor of queue `name`.
+
+    `repeat=Repeat(cron=...)` (or `every=`) also schedules the processor itself: every run
+    enqueues the payload `{}`, so the input type must accept an empty object."""
     options = _build_options(
         name,
         concurrency=concurrency,
@@ -101,6 +108,7 @@ def queue_processor(
         metrics=metrics,
         events=events,
         batch=batch,
+        repeat=repeat,
     )
 
     def decorate(func: F) -> F:
@@ -125,6 +133,7 @@ def add_queue_processor(
     metrics: bool = False,
     events: Iterable[EventName] | None = None,
     batch: BatchOptions | Mapping[str, Any] | None = None,
+    repeat: Repeat | Mapping[str, Any] | None = None,
 ) -> ProcessorSpec:
     """The seed's call form of `queue_processor`: declare `func` as the processor of `name`."""
     options = _build_options(
@@ -140,6 +149,7 @@ def add_queue_processor(
         metrics=metrics,
         events=events,
         batch=batch,
+        repeat=repeat,
     )
     spec = ProcessorSpec(name=name, func=func, options=options)
     setattr(func, PROCESSOR_ATTRIBUTE, spec)

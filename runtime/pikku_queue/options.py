@@ -123,6 +123,10 @@ class ProcessorOptions(_Frozen):
     metrics: bool = False
     events: tuple[EventName, ...] = ALL_EVENTS
     batch: BatchOptions | None = None
+    #: A processor-level schedule (arq's `cron_jobs`, Celery beat): each run enqueues `{}`.
+    #: Workers register it at start under one key per queue, replacing a changed one; the SAM
+    #: template turns it into an EventBridge Scheduler schedule.
+    repeat: Repeat | None = None
 
     @field_validator("dead_letter_queue")
     @classmethod

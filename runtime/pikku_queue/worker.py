@@ -10,8 +10,9 @@ Choices worth knowing:
   leases of dead workers (`recover_stalled`), emitting `stalled` events.
 * Batch processors: a lease of up to `size` jobs starts a gathering task that tops up until
   `size` is reached or `timeout` ms passed since the first job, then makes one call.
-* Burst mode exits when no job is waiting, active or delayed, ignoring the next run of repeat
-  schedules (they never drain).
+* A processor's own `repeat` is registered at start (`ProcessorSchedules`), replacing a changed
+  schedule; burst mode exits when no job is waiting, active or delayed, ignoring the next run
+  of repeat schedules (they never drain).
 * Graceful stop (`options.stop`): take no new jobs, give active ones `grace_period_s`, cancel
   the rest and release their leases so another worker takes them at once. A sync processor
   running in a thread cannot be interrupted: its job is released and may run twice
@@ -34,6 +35,7 @@ from pikku_queue.backend import Backend, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
 from pikku_queue.events import JobEvent
+from pikku_queue.options import Repeat
 
 logger = logging.getLogger("pikku_queue.worker")
 
@@ -50,6 +52,14 @@ class Scheduled(Protocol):
     """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
+
+
+@runtime_checkable
+class ProcessorSchedules(Protocol):
+    """Optional: store a processor's own `repeat` under one key per queue, replacing a changed
+    schedule and removing it when `repeat` is None (the worker calls this at every start)."""
+
+    async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None: ...
 
 
 @runtime_checkable
@@ -110,6 +120,7 @@ class _PullWorker:
     # ------------------------------------------------------------------ main loop
 
     async def run(self) -> WorkerReport:
+        await self._register_schedules()
         for state in self.queues.values():
             await self._recover(state)
         housekeeping = asyncio.create_task(self._housekeeping())
@@ -138,6 +149,21 @@ class _PullWorker:
                 await housekeeping
             await self._shutdown()
         return self.report
+
+    async def _register_schedules(self) -> None:
+        """Declared schedules are authoritative: each processor's `repeat` is (re)registered,
+        and a schedule it no longer declares is removed, before any job is taken."""
+        if isinstance(self.source, ProcessorSchedules):
+            for state in self.queues.values():
+                await self.source.set_processor_schedule(state.name, state.processor.options.repeat)
+            return
+        for state in self.queues.values():
+            if state.processor.options.repeat is not None:
+                logger.warning(
+                    "%s: this backend cannot register the processor's repeat schedule; "
+                    "it does not fire",
+                    state.name,
+                )
 
     def _tasks(self) -> set[asyncio.Task[None]]:
         return set().union(*(s.tasks for s in self.queues.values()))

@@ -55,6 +55,9 @@ from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
 
 T = TypeVar("T")
+#: The `schedules` key of a processor's own `repeat`: one per queue, so a changed schedule
+#: replaces the old one (per-job schedules are keyed by their job_id or a hash).
+PROCESSOR_SCHEDULE_KEY = "pikku:processor"
 Tx = Callable[[sqlite3.Connection], T]
 
 SCHEMA = """
@@ -365,6 +368,40 @@ class SqliteBackend:
         )
         first = _first_run(repeat, now + request.delay_ms)
         return self._add_instance(conn, request.queue, key, first, now) or ""
+
+    async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
+        """Register a processor's own `repeat` (payload `{}`) under one key per queue.
+
+        Idempotent: the same schedule again changes nothing (its run count and next run stay).
+        A changed schedule replaces the old one: its pending next run is deleted and the new
+        first run added, so a deploy with a new cron never leaves both firing. None removes
+        a schedule the processor no longer declares."""
+        now = self._now()
+        key = PROCESSOR_SCHEDULE_KEY
+
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT cron, every, max_runs FROM schedules WHERE queue = ? AND key = ?",
+                (queue, key),
+            ).fetchone()
+            wanted = None if repeat is None else (repeat.cron, repeat.every, repeat.limit)
+            if (None if row is None else tuple(row)) == wanted:
+                return
+            conn.execute(
+                "DELETE FROM jobs WHERE queue = ? AND schedule = ? AND state IN"
+                " ('waiting', 'delayed')",
+                (queue, key),
+            )
+            conn.execute("DELETE FROM schedules WHERE queue = ? AND key = ?", (queue, key))
+            if repeat is not None:
+                conn.execute(
+                    "INSERT INTO schedules (queue, key, cron, every, max_runs, runs, payload)"
+                    " VALUES (?, ?, ?, ?, ?, 0, '{}')",
+                    (queue, key, repeat.cron, repeat.every, repeat.limit),
+                )
+                self._add_instance(conn, queue, key, _first_run(repeat, now), now)
+
+        await self._write(tx)
 
     def _add_instance(
         self, conn: sqlite3.Connection, queue: str, key: str, run_at: int, now: int
