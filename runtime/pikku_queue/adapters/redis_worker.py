@@ -29,7 +29,7 @@ from typing import Any
 
 from bullmq import UnrecoverableError, Worker
 
-from pikku_queue.backend import DeadLetterRecord, WorkerOptions, WorkerReport
+from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, WorkerOptions, WorkerReport
 from pikku_queue.engine import (
     Completed,
     DeadLetter,
@@ -55,6 +55,8 @@ POLL_S = 0.1
 METRICS_DATA_POINTS = 20_160
 #: Seconds to wait before replacing a worker whose loop ended.
 RESTART_DELAY_S = 0.5
+#: The BullMQ job scheduler id of a processor's own `repeat` (schedulers live per queue).
+PROCESSOR_SCHEDULER_ID = "pikku-processor"
 
 
 class RetryLater(Exception):
@@ -179,7 +181,8 @@ class _QueueRunner:
         return opts
 
     async def configure(self) -> None:
-        """Declared options are authoritative: set (or clear) BullMQ's global concurrency."""
+        """Declared options are authoritative: set (or clear) BullMQ's global concurrency, and
+        upsert (or remove) the processor's own `repeat` as a BullMQ job scheduler."""
         queue = await self.backend.queue(self.name)
         limit = self.processor.options.max_concurrency
         if limit is not None:
@@ -187,6 +190,16 @@ class _QueueRunner:
         else:
             await queue.removeGlobalConcurrency()
         self.backend.set_queue_options(self.name, self.processor.options)
+        repeat = self.processor.options.repeat
+        if repeat is not None:
+            # Upsert by a fixed id: a restart changes nothing, a changed cron replaces the
+            # scheduler and its pending next run (BullMQ's addJobScheduler script).
+            request = EnqueueRequest(
+                queue=self.name, payload={}, job_id=PROCESSOR_SCHEDULER_ID, repeat=repeat
+            )
+            await self.backend.enqueue(request)
+        else:
+            await queue.removeJobScheduler(PROCESSOR_SCHEDULER_ID)
 
     async def start(self) -> None:
         self.worker = Worker(self.name, self._process, self._worker_options())
