@@ -3,6 +3,8 @@ runtime emitters, and emitters that misbehave."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,37 @@ def test_emitters_cannot_write_outside_the_folder_or_over_each_other(
     assert "../escape.py" not in result.files
     assert result.files["ok/extra.txt"] == "fine"
     assert result.files["client.py"] != "y"
+
+
+def test_annotations_with_non_ascii_literals_keep_their_names_and_ruff_quotes() -> None:
+    # CPython's column offsets count UTF-8 bytes: splicing local names by offset once cut
+    # `shop.models.Email` into `shopEmail` after a non-ASCII literal. The IR holds repr()s,
+    # which ruff would requote.
+    from pikkugen.emit.localize import localize
+    from pikkugen.model import TypeRef
+
+    ref = TypeRef(
+        annotation="dict[typing.Literal['é€😀', 'say \"hi\"', 'a\\nb'], shop.models.Email]",
+        modules=("shop.models", "typing"),
+    )
+    local = localize([ref], reserved=(), shared={("typing", "Literal"): "Literal"})
+    assert local.annotation(ref) == ('dict[Literal["é€😀", \'say "hi"\', "a\\nb"], Email]')
+
+
+def test_client_with_literal_annotations_is_ruff_formatted(tmp_path: Path) -> None:
+    processors = [
+        decl(
+            "q",
+            input="dict[typing.Literal['é', 'x'], shop.models.Email]",
+            output="typing.Literal[-1, 'ü']",
+            modules=("shop.models", "typing"),
+        )
+    ]
+    client = generate(config_for(tmp_path), scan=scan_of(*processors)).files["client.py"]
+    assert '    data: dict[Literal["é", "x"], Email],\n' in client
+    assert ') -> JobHandle[Literal[-1, "ü"]]:\n' in client
+    path = tmp_path / "client.py"
+    path.write_text(client, encoding="utf-8")
+    ruff = [sys.executable, "-m", "ruff", "format", "--isolated", "--check", str(path)]
+    proc = subprocess.run(ruff, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,6 +14,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from pikkugen.emit.base import string_literal
 from pikkugen.emit.imports import ImportSet, natural_key, top_level
 from pikkugen.model import TypeRef
 
@@ -48,28 +49,76 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def _references(ref: TypeRef) -> list[tuple[int, int, Pair]]:
-    """Spans `(start, end, (module, name))` of `module.name` in a one-line annotation."""
-    try:
-        tree = ast.parse(ref.annotation, mode="eval")
-    except SyntaxError:
+def _references(ref: TypeRef) -> list[Pair]:
+    """Every `module.name` of `ref.modules` the annotation uses, outermost match only."""
+    tree = _parse(ref)
+    if tree is None:
         return []
-    if "\n" in ref.annotation:
-        return []
-    found: list[tuple[int, int, Pair]] = []
+    found: list[Pair] = []
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.Attribute):
-            module = _dotted(node.value)
-            if module is not None and module in ref.modules and node.end_col_offset is not None:
-                # outermost match only: `shop.models.Email` is not also `shop` + `models`
-                found.append((node.col_offset, node.end_col_offset, (module, node.attr)))
-                return
+        pair = _pair(node, ref.modules)
+        if pair is not None:
+            # outermost match only: `shop.models.Email` is not also `shop` + `models`
+            found.append(pair)
+            return
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
-    return sorted(found)
+    return found
+
+
+def _parse(ref: TypeRef) -> ast.expr | None:
+    try:
+        return ast.parse(ref.annotation, mode="eval").body
+    except SyntaxError:
+        return None
+
+
+def _pair(node: ast.AST, modules: tuple[str, ...]) -> Pair | None:
+    if isinstance(node, ast.Attribute):
+        module = _dotted(node.value)
+        if module is not None and module in modules:
+            return module, node.attr
+    return None
+
+
+def _rebuild(node: ast.expr, modules: tuple[str, ...], names: Mapping[Pair, str]) -> str:
+    """The annotation's text again, with local names, and strings quoted as `ruff format`
+    quotes them (the IR holds `repr()`s). Rebuilt from the tree, never spliced by offsets:
+    CPython's offsets count UTF-8 bytes, so a non-ASCII literal would shift every splice."""
+
+    def text(node: ast.expr) -> str:
+        pair = _pair(node, modules)
+        if pair is not None:
+            return names.get(pair, f"{pair[0]}.{pair[1]}")
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Attribute):
+            return f"{text(node.value)}.{node.attr}"
+        if isinstance(node, ast.Subscript):
+            inner = node.slice
+            if isinstance(inner, ast.Tuple) and len(inner.elts) > 1:
+                return f"{text(node.value)}[{', '.join(text(e) for e in inner.elts)}]"
+            return f"{text(node.value)}[{text(inner)}]"
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                return string_literal(node.value)
+            return "..." if node.value is Ellipsis else repr(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return f"-{text(node.operand)}"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return f"{text(node.left)} | {text(node.right)}"
+        if isinstance(node, ast.List):
+            return f"[{', '.join(text(e) for e in node.elts)}]"
+        if isinstance(node, ast.Tuple):
+            if len(node.elts) == 1:
+                return f"({text(node.elts[0])},)"
+            return f"({', '.join(text(e) for e in node.elts)})"
+        raise ValueError(f"unexpected {type(node).__name__} in an IR annotation")
+
+    return text(node)
 
 
 def localize(
@@ -82,9 +131,8 @@ def localize(
     """
     shared = shared or {}
     refs = list(dict.fromkeys(refs))
-    spans = {ref: _references(ref) for ref in refs}
     pairs = sorted(
-        {p for found in spans.values() for _, _, p in found},
+        {p for ref in refs for p in _references(ref)},
         key=lambda p: (natural_key(p[1]), natural_key(p[0])),
     )
     taken = set(reserved) | set(dir(builtins))
@@ -108,10 +156,8 @@ def localize(
             del names[pair]
     annotations: dict[tuple[str, tuple[str, ...]], str] = {}
     for ref in refs:
-        text = ref.annotation
-        for start, end, pair in reversed(spans[ref]):
-            if pair in names:
-                text = text[:start] + names[pair] + text[end:]
+        tree = _parse(ref)
+        text = ref.annotation if tree is None else _rebuild(tree, ref.modules, names)
         annotations[(ref.annotation, ref.modules)] = text
     whole = {p[0] for p in pairs if p not in names}
     return Localized(
