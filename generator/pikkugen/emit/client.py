@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pikkugen.emit.base import EmitInput, header, py_literal, render
+from pikkugen.emit.base import INDENT, EmitInput, header, py_literal, render
 from pikkugen.emit.imports import ImportSet, render_imports, top_level
+from pikkugen.emit.layout import LINE_LENGTH, fit
 from pikkugen.emit.localize import Localized, localize
 from pikkugen.emit.names import assign_identifiers
 from pikkugen.model import Diagnostic, ProcessorDecl
@@ -33,6 +34,7 @@ RESERVED = frozenset(
         "Repeat",
         "TypeAdapter",
         "REGISTRY",
+        "BACKEND_URL",
         "queue_job",
         "queue_job_sync",
         "untyped_queue_job",
@@ -93,17 +95,38 @@ def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]
     return found
 
 
+def _queue(name: str, stem: str, types: Localized, decl: ProcessorDecl) -> dict[str, Any]:
+    """What the template needs for one queue, every type expression already laid out for
+    the place it goes (`fit`: long annotations and queue names break as ruff breaks them)."""
+    into, out = types.annotation(decl.input), types.annotation(decl.output)
+    returns = f"JobHandle[{out}]"
+    return {
+        "name": name,
+        "stem": stem,
+        "const": f"QUEUE_{stem.upper()}",
+        "queue_in": fit(into, indent=1, before=4, after=1),
+        "queue_out": fit(out, indent=1, before=4, after=1),
+        "adapter_in": fit(f"TypeAdapter({into})", indent=1, before=4, after=1),
+        "adapter_out": fit(f"TypeAdapter({out})", indent=1, before=4, after=1),
+        "options": fit(f"REGISTRY.get({name})", indent=1, before=4, after=9) + ".options",
+        "param": fit(into, indent=1, before=10, after=1),
+        "literal": fit(f"Literal[{name}]", indent=1, before=11, after=1),
+        "returns": fit(returns, indent=0, before=5, after=1),
+        "returns_stub": fit(returns, indent=0, before=5, after=5),
+        # ruff wraps `return <call>(` in parentheses when only that makes its first line fit
+        "wrap_async": _paren_helps(f"await QUEUE_{stem.upper()}.enqueue("),
+        "wrap_sync": _paren_helps(f"QUEUE_{stem.upper()}.enqueue_sync("),
+    }
+
+
+def _paren_helps(head: str) -> bool:
+    return len("    return ") + len(head) > LINE_LENGTH >= 2 * len(INDENT) + len(head)
+
+
 def emit(data: EmitInput) -> dict[str, str]:
     plan = _plan(data.scan.processors)
-    queues: list[dict[str, Any]] = [
-        {
-            "name": py_literal(p.name),
-            "stem": plan.stems[p.name],
-            "const": f"QUEUE_{plan.stems[p.name].upper()}",
-            "input": plan.types.annotation(p.input),
-            "output": plan.types.annotation(p.output),
-        }
-        for p in plan.processors
+    queues = [
+        _queue(py_literal(p.name), plan.stems[p.name], plan.types, p) for p in plan.processors
     ]
     imports = ImportSet()
     imports.add("typing", *plan.typing_names)

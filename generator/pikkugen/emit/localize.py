@@ -14,8 +14,8 @@ import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pikkugen.emit.base import string_literal
 from pikkugen.emit.imports import ImportSet, natural_key, top_level
+from pikkugen.emit.layout import flat
 from pikkugen.model import TypeRef
 
 Pair = tuple[str, str]  # (module, name)
@@ -85,40 +85,18 @@ def _pair(node: ast.AST, modules: tuple[str, ...]) -> Pair | None:
 
 
 def _rebuild(node: ast.expr, modules: tuple[str, ...], names: Mapping[Pair, str]) -> str:
-    """The annotation's text again, with local names, and strings quoted as `ruff format`
-    quotes them (the IR holds `repr()`s). Rebuilt from the tree, never spliced by offsets:
-    CPython's offsets count UTF-8 bytes, so a non-ASCII literal would shift every splice."""
+    """The annotation's text again, with local names, strings quoted as `ruff format` quotes
+    them (the IR holds `repr()`s). Rebuilt from the tree, never spliced by offsets: CPython's
+    offsets count UTF-8 bytes, so a non-ASCII literal would shift every later splice."""
 
-    def text(node: ast.expr) -> str:
-        pair = _pair(node, modules)
-        if pair is not None:
-            return names.get(pair, f"{pair[0]}.{pair[1]}")
-        if isinstance(node, ast.Name):
-            return node.id
-        if isinstance(node, ast.Attribute):
-            return f"{text(node.value)}.{node.attr}"
-        if isinstance(node, ast.Subscript):
-            inner = node.slice
-            if isinstance(inner, ast.Tuple) and len(inner.elts) > 1:
-                return f"{text(node.value)}[{', '.join(text(e) for e in inner.elts)}]"
-            return f"{text(node.value)}[{text(inner)}]"
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                return string_literal(node.value)
-            return "..." if node.value is Ellipsis else repr(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return f"-{text(node.operand)}"
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            return f"{text(node.left)} | {text(node.right)}"
-        if isinstance(node, ast.List):
-            return f"[{', '.join(text(e) for e in node.elts)}]"
-        if isinstance(node, ast.Tuple):
-            if len(node.elts) == 1:
-                return f"({text(node.elts[0])},)"
-            return f"({', '.join(text(e) for e in node.elts)})"
-        raise ValueError(f"unexpected {type(node).__name__} in an IR annotation")
+    class Rename(ast.NodeTransformer):
+        def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+            pair = _pair(node, modules)
+            if pair is not None and pair in names:
+                return ast.Name(id=names[pair])
+            return node if pair is not None else self.generic_visit(node)  # type: ignore[return-value]
 
-    return text(node)
+    return flat(Rename().visit(node))
 
 
 def localize(
