@@ -118,3 +118,12 @@ def test_client_with_literal_annotations_is_ruff_formatted(tmp_path: Path) -> No
     ruff = [sys.executable, "-m", "ruff", "format", "--isolated", "--check", str(path)]
     proc = subprocess.run(ruff, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_type_named_like_an_import_of_the_client_is_imported_by_module(tmp_path: Path) -> None:
+    # `from .registry import BACKEND_URL` would shadow a user type imported by that name
+    processors = [decl("q", input="shop.models.BACKEND_URL", modules=("shop.models",))]
+    client = generate(config_for(tmp_path), scan=scan_of(*processors)).files["client.py"]
+    assert "import shop.models\n" in client
+    assert "    data: shop.models.BACKEND_URL,\n" in client
+    assert "from shop.models import" not in client
