@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from golden import CASES
+from pikku_queue.options import ProcessorOptions
 from pikkugen.cli import app
 from typer.testing import CliRunner
 
@@ -70,7 +71,20 @@ def test_list_json_has_exactly_the_documented_shape(basic: Path) -> None:
         "jitter": 0.0,
     }
     assert email["options"]["batch"] is None and email["options"]["priority"] is None
+    # every option, defaults filled in (the runtime's model decides which options exist)
+    assert list(email["options"]) == list(ProcessorOptions.model_fields)
     assert data["diagnostics"] == []
+
+
+def test_list_json_diagnostics_have_the_documented_shape(basic: Path) -> None:
+    jobs = basic / "src" / "basic_app" / "jobs.py"
+    jobs.write_text(jobs.read_text().replace("concurrency=5,", "concurrency=5, priority=4,"))
+    result = runner.invoke(app, ["list", "--format", "json", "--no-cache", "--runtime", "sqs"])
+    assert result.exit_code == 0, result.stderr
+    (warning,) = [d for d in json.loads(result.stdout)["diagnostics"] if d["code"] == "PK801"]
+    assert list(warning) == ["level", "code", "message", "hint", "path", "line", "column"]
+    assert (warning["level"], warning["path"]) == ("warning", "src/basic_app/jobs.py")
+    assert isinstance(warning["line"], int) and isinstance(warning["column"], int)
 
 
 def test_list_table_and_its_diagnostics(basic: Path) -> None:
