@@ -23,6 +23,7 @@ PYPROJECT = "pyproject.toml"
 SECTION = "tool.pikkugen"
 DEFAULT_RUNTIMES: tuple[str, ...] = ("sqlite",)
 DEFAULT_OUT_NAME = "pikku_generated"
+DEFAULT_MAX_FILE_BYTES = 1_000_000
 _SERVICES_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
@@ -53,6 +54,8 @@ class Config:
     strict: bool
     backend: str | None
     cache: bool
+    #: Files larger than this are skipped with a PK003 warning (generated data, vendored code).
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def relative(self, path: Path) -> str:
         """`path` relative to the project root, posix, for messages and generated headers."""
@@ -130,6 +133,7 @@ def load_config(start: Path | None = None, **overrides: Any) -> Config:
         strict=bool(values.get("strict", False)),
         backend=values.get("backend"),
         cache=bool(values.get("cache", True)),
+        max_file_bytes=int(values.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)),
     )
 
 
@@ -236,6 +240,12 @@ def _boolean(value: Any, what: str, where: str | None) -> bool:
     return value
 
 
+def _positive_int(value: Any, what: str, where: str | None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _fail(what, "a positive integer", value, where)
+    return value
+
+
 def _backend(value: Any, what: str, where: str | None) -> str:
     if not isinstance(value, str) or "://" not in value:
         raise _fail(what, "a backend URL such as 'sqlite:///.pikku/queue.db'", value, where)
@@ -251,4 +261,5 @@ _VALIDATORS: dict[str, Callable[[Any, str, str | None], Any]] = {
     "strict": _boolean,
     "backend": _backend,
     "cache": _boolean,
+    "max_file_bytes": _positive_int,
 }

@@ -50,6 +50,7 @@ def scan_project(config: Config) -> ScanResult:
         root=config.root,
         exclude=exclude,
         cache_dir=(config.root / CACHE_FOLDER) if config.cache else None,
+        max_file_bytes=config.max_file_bytes,
     )
 
 

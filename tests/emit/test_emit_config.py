@@ -20,7 +20,7 @@ def test_reads_every_key_relative_to_the_pyproject_folder(tmp_path: Path) -> Non
         tmp_path,
         'paths = ["src"]\nout = "src/shop/generated"\nexclude = ["**/legacy/**"]\n'
         'runtimes = ["sqs", "redis"]\nservices = "shop.services:create"\nstrict = true\n'
-        'backend = "redis://localhost:6379/0"\ncache = false\n',
+        'backend = "redis://localhost:6379/0"\ncache = false\nmax_file_bytes = 2048\n',
     )
     config = load_config(root / "src" / "shop")  # found by walking up
     assert config.root == root.resolve()
@@ -33,6 +33,17 @@ def test_reads_every_key_relative_to_the_pyproject_folder(tmp_path: Path) -> Non
     assert config.strict is True
     assert config.backend == "redis://localhost:6379/0"
     assert config.cache is False
+    assert config.max_file_bytes == 2048
+
+
+def test_max_file_bytes_reaches_the_scanner(tmp_path: Path) -> None:
+    from pikkugen.generate import scan_project
+
+    root = project(tmp_path, "max_file_bytes = 64\ncache = false")
+    (root / "src" / "shop" / "big.py").write_text("x = 1\n" * 20)
+    (found,) = [d for d in scan_project(load_config(root)).diagnostics if d.code == "PK003"]
+    assert found.path == "src/shop/big.py" and "max_file_bytes (64)" in found.message
+    assert "[tool.pikkugen]" in (found.hint or "")
 
 
 def test_defaults_without_a_section(tmp_path: Path) -> None:
@@ -43,6 +54,7 @@ def test_defaults_without_a_section(tmp_path: Path) -> None:
     assert config.out == (tmp_path / "src" / "pikku_generated").resolve()
     assert config.out_package == "pikku_generated"
     assert config.runtimes == ("sqlite",)
+    assert config.max_file_bytes == 1_000_000
     assert (config.strict, config.cache, config.services, config.backend) == (
         False,
         True,
@@ -75,6 +87,8 @@ def test_overrides_win_and_none_means_not_given(
         ('backend = "localhost"', "expected a backend URL"),
         ('out = "src/my-gen"', "'my-gen' is not a Python identifier"),
         ("cache = 1", "cache: expected true or false"),
+        ("max_file_bytes = 0", "max_file_bytes: expected a positive integer"),
+        ("max_file_bytes = true", "max_file_bytes: expected a positive integer"),
     ],
 )
 def test_bad_values_are_refused_with_the_key(tmp_path: Path, table: str, needle: str) -> None:

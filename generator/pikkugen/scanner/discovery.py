@@ -115,6 +115,7 @@ def read(file: SourceFile, max_bytes: int) -> bytes | Diagnostic:
             "PK003",
             f"file is {size} bytes, more than max_file_bytes ({max_bytes}); skipped",
             path=file.rel,
-            hint="a processor module this large is unusual; raise max_file_bytes if it is one",
+            hint="a processor module this large is unusual; if it is one, raise "
+            "`max_file_bytes` in [tool.pikkugen]",
         )
     return data
