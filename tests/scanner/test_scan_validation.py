@@ -150,6 +150,10 @@ def test_signature_and_annotation_rules(tree: Tree) -> None:
         "    ...\n"
         "@queue_processor('batch', batch={'size': 5})\n"
         "def batch(data: int) -> list[int]: ...\n"
+        "@queue_processor('kwonly')\n"
+        "def kwonly(ctx, *, data: int) -> int: ...\n"
+        "@queue_processor('kwdefault')\n"
+        "def kwdefault(data: int, *, flag: bool = False) -> int: ...\n"
     )
     source, diagnostics = scan_source(tree, body)
     assert [(c, line, col) for c, line, col, _ in diagnostics] == [
@@ -158,7 +162,25 @@ def test_signature_and_annotation_rules(tree: Tree) -> None:
         ("PK301", *position_of(source, "untyped(")),
         ("PK301", *position_of(source, "data)")),
         ("PK304", *position_of(source, "int) -> list")),
+        ("PK305", *position_of(source, "data: int) -> int: ...\n@")),
     ]
+    assert "keyword-only" in diagnostics[-1][3]
+
+
+def test_unpacked_arguments_are_reported_not_skipped(tree: Tree) -> None:
+    body = (
+        "OPTS = {'concurrency': 2}\n"
+        "@queue_processor('splat', **OPTS)\n"
+        "def splat(data: int) -> int: ...\n"
+        "@queue_processor('inner', retry_options=RetryOptions(**OPTS))\n"
+        "def inner(data: int) -> int: ...\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK201", *position_of(source, "queue_processor('splat'")),
+        ("PK201", *position_of(source, "RetryOptions(**")),
+    ]
+    assert "unpacking" in diagnostics[0][3] and "unpacking" in diagnostics[1][3]
 
 
 def test_decorated_class_is_reported(tree: Tree) -> None:

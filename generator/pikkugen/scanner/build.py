@@ -58,6 +58,16 @@ class Builder:
                     hint="declare the processor on a module-level function",
                 )
             ]
+        if call.get("star"):
+            return None, [
+                _at(
+                    "PK201",
+                    f"{expected} called with `*`/`**` unpacking: its arguments cannot be read "
+                    "statically",
+                    here,
+                    hint="write the queue name and each option as a keyword argument",
+                )
+            ]
         if call.get("bare"):
             return None, [
                 _at(
@@ -300,6 +310,18 @@ class Builder:
                 )
             )
             return None
+        for param in sig["params"]:
+            if param["kind"] == "keyword" and not param["default"]:
+                ppos = param["p"]
+                problems.append(
+                    _at(
+                        "PK305",
+                        f"parameter `{param['name']}` of `{sig['name']}` is keyword-only with no "
+                        "default; workers call a processor as (data) or (ctx, data), positionally",
+                        Place(file.rel, int(ppos[0]), int(ppos[1])),
+                    )
+                )
+                return None
         payload = positional[-1]
         reader = AnnotationReader(self.tree, module, file.rel)
         annotation = payload["ann"]

@@ -164,7 +164,9 @@ def convert_call(node: cst.Call, pos_of: PosOf) -> Expr:
     kwargs: list[Expr] = []
     for arg in node.args:
         if arg.star:
-            return _bad("a call with * or ** arguments", pos)
+            # kept as a call (with its name) so a declaration is still recognised and the
+            # unpacking reported there, not silently taken for some other call
+            return {"k": "call", "func": func, "args": [], "kwargs": [], "p": pos, "star": True}
         if arg.keyword is None:
             args.append(convert(arg.value, pos_of))
         else:

@@ -178,6 +178,12 @@ class Evaluator:
         readable = bool(kinds & OPTION_CLASSES) or any(t.qualname == "dict" for t in targets)
         if not readable:
             raise self._fail("PK201", f"a call to `{written}` is not a literal", place)
+        if expr.get("star"):
+            raise self._fail(
+                "PK201",
+                f"`{written}(...)` with `*`/`**` unpacking cannot be read statically",
+                place,
+            )
         if expr.get("args"):
             raise self._fail(
                 "PK201", f"`{written}(...)` is read with keyword arguments only", place, hint=None
