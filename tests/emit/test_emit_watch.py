@@ -7,6 +7,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from golden import CASES
 from pikkugen.config import load_config
 from pikkugen.emit.watch import Round, watch
@@ -70,3 +71,21 @@ def test_watch_regenerates_on_change(tmp_path: Path) -> None:
     assert all(
         all("basic_gen" not in path for path in round_.changed) for round_ in recorder.rounds
     )
+
+
+def test_the_cli_loader_reports_a_config_broken_while_watching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `watch` keeps going on ConfigError; the CLI's own loader once raised typer.Exit instead,
+    # so a typo in pyproject.toml ended `pikkugen watch`.
+    from pikkugen.commands.generate import watch_loader
+    from pikkugen.config import ConfigError
+
+    project = tmp_path / "basic"
+    shutil.copytree(CASES / "basic", project, ignore=shutil.ignore_patterns("expected", "use_*"))
+    monkeypatch.chdir(project)
+    load = watch_loader(None, no_cache=True)
+    assert load().root == project.resolve()
+    (project / "pyproject.toml").write_text("[tool.pikkugen]\nnot_a_key = 1\n")
+    with pytest.raises(ConfigError, match="not_a_key"):
+        load()

@@ -7,6 +7,7 @@ runs the pure pipeline, prints diagnostics to stderr and exits with
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -71,21 +72,33 @@ def _config(
     runtime: list[str] | None = None,
     no_cache: bool = False,
 ) -> Config:
-    # The project is the one around the scanned paths; without a [tool.pikkugen] there, the
-    # current folder is the root (paths and the header's `source:` are relative to it).
     try:
-        near = paths[0] if paths and find_pyproject(paths[0].resolve()) is not None else None
-        return load_config(
-            near,
-            paths=paths or None,
-            out=out,
-            strict=strict,
-            runtimes=runtime or None,
-            cache=False if no_cache else None,
-        )
+        return _load(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
     except ConfigError as exc:
         _emit_diagnostics([exc.to_diagnostic()])
         raise typer.Exit(2) from None
+
+
+def _load(
+    paths: list[Path] | None,
+    *,
+    out: Path | None,
+    strict: bool | None,
+    runtime: list[str] | None,
+    no_cache: bool,
+) -> Config:
+    """The configuration, or ConfigError (watch reports it and keeps watching)."""
+    # The project is the one around the scanned paths; without a [tool.pikkugen] there, the
+    # current folder is the root (paths and the header's `source:` are relative to it).
+    near = paths[0] if paths and find_pyproject(paths[0].resolve()) is not None else None
+    return load_config(
+        near,
+        paths=paths or None,
+        out=out,
+        strict=strict,
+        runtimes=runtime or None,
+        cache=False if no_cache else None,
+    )
 
 
 def scan_command(
@@ -232,8 +245,7 @@ def watch_command(
     """Regenerate whenever a scanned file or pyproject.toml changes (Ctrl-C to stop)."""
     from pikkugen.emit.watch import Round, watch
 
-    def load() -> Config:
-        return _config(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
+    load = watch_loader(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
 
     def show(round_: Round) -> None:
         if round_.error is not None:
@@ -251,6 +263,32 @@ def watch_command(
 
     typer.echo("pikkugen: watching for changes (Ctrl-C to stop)")
     watch(load, show)
+
+
+def watch_loader(
+    paths: list[Path] | None,
+    *,
+    out: Path | None = None,
+    strict: bool | None = None,
+    runtime: list[str] | None = None,
+    no_cache: bool = False,
+) -> Callable[[], Config]:
+    """The configuration loader `watch` calls at start and on each pyproject.toml change.
+
+    Only a configuration broken at start ends the command (exit 2); one broken while
+    watching raises ConfigError, which `watch` reports before it waits for the fix.
+    """
+    first = _config(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
+    loads = 0
+
+    def load() -> Config:
+        nonlocal loads
+        loads += 1
+        if loads == 1:
+            return first
+        return _load(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
+
+    return load
 
 
 def client_command(
