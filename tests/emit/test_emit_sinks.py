@@ -84,3 +84,14 @@ def test_a_damaged_manifest_deletes_nothing(tmp_path: Path) -> None:
     report = write_output(config, build(config))
     assert report.deleted == ()
     assert (config.out / "schemas" / "a.input.json").exists()
+
+
+def test_an_out_that_cannot_be_written_is_a_diagnostic(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    config.out.parent.mkdir(parents=True)
+    config.out.write_text("a file where the package folder should be\n")
+    report = write_output(config, build(config, "a"))
+    assert report.refused and report.written == ()
+    (failure,) = report.diagnostics
+    assert (failure.code, failure.level, failure.path) == ("PK507", "error", "src/gen")
+    assert config.out.read_text() == "a file where the package folder should be\n"

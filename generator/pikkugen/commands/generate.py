@@ -135,7 +135,9 @@ def scan_command(
     written = write_output(config, result)
     _emit_diagnostics(written.diagnostics)
     if written.refused:
-        sys.stderr.write(f"pikkugen: nothing written to {where}\n")
+        done = len(written.written) + len(written.deleted)
+        state = f"only {done} file(s) updated in" if done else "nothing written to"
+        sys.stderr.write(f"pikkugen: {state} {where}\n")
         _exit([*result.diagnostics, *written.diagnostics])
         raise typer.Exit(2)
     count = len(result.scan.processors)

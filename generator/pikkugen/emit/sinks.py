@@ -18,6 +18,7 @@ from pikkugen.generate import MANIFEST, GenerateResult, read_manifest
 from pikkugen.model import Diagnostic
 
 NOT_OURS = "PK504"
+WRITE_FAILED = "PK507"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class WriteReport:
     written: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-    #: Why nothing was written (errors found), if so.
+    #: Errors stopped the write: found before it (nothing written) or during it (`written`
+    #: and `deleted` say what was done before the failure).
     refused: bool = False
     diagnostics: tuple[Diagnostic, ...] = ()
 
@@ -86,23 +88,37 @@ def write_output(config: Config, result: GenerateResult) -> WriteReport:
         return WriteReport(refused=True, diagnostics=tuple(refusals))
     written: list[str] = []
     unchanged: list[str] = []
-    for path, text in result.files.items():
-        if current[path] == text:
-            unchanged.append(path)
-            continue
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.pikkugen-tmp")
-        tmp.write_bytes(text.encode("utf-8"))
-        os.replace(tmp, target)
-        written.append(path)
     deleted: list[str] = []
-    for path in sorted(owned - set(result.files)):
-        target = out / path
-        if target.is_file() or target.is_symlink():
-            target.unlink()
-            deleted.append(path)
-            _prune_empty_parents(target.parent, out)
+    try:
+        for path, text in result.files.items():
+            if current[path] == text:
+                unchanged.append(path)
+                continue
+            target = out / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.pikkugen-tmp")
+            tmp.write_bytes(text.encode("utf-8"))
+            os.replace(tmp, target)
+            written.append(path)
+        for path in sorted(owned - set(result.files)):
+            target = out / path
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+                deleted.append(path)
+                _prune_empty_parents(target.parent, out)
+    except OSError as exc:
+        # an `out` that is a file, a read-only folder, a full disk: a diagnostic, not a trace
+        where = config.relative(Path(exc.filename)) if exc.filename else config.relative(out)
+        failure = Diagnostic(
+            level="error",
+            code=WRITE_FAILED,
+            message=f"cannot write the output folder: {exc.strerror or exc}",
+            hint="check that `out` is a folder you can write to",
+            path=where,
+        )
+        return WriteReport(
+            written=tuple(written), deleted=tuple(deleted), refused=True, diagnostics=(failure,)
+        )
     return WriteReport(written=tuple(written), unchanged=tuple(unchanged), deleted=tuple(deleted))
 
 
