@@ -3,8 +3,10 @@ the scanner uses for its own bugs)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import tempfile
+import warnings
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -98,11 +100,31 @@ TOKENS = [
 ]
 
 
+def python_accepts(data: bytes) -> bool | None:
+    """Whether CPython compiles `data` (None: it gave up, too deep)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, "<fuzz>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    except (RecursionError, MemoryError):
+        return None
+    return True
+
+
 def check_summary(data: bytes) -> None:
     summary = summarize(data)
     json.dumps(summary)  # must be JSON-able (it is cached as JSON)
     problem = summary["problem"]
     assert problem is None or problem["code"] != "PK900", problem
+    # the oracle: a file Python rejects is a diagnostic, never silently scanned as empty;
+    # one Python accepts is only refused when libcst cannot parse it or it nests too deeply
+    accepted = python_accepts(data)
+    if accepted is False:
+        assert problem is not None and problem["code"] in ("PK001", "PK002", "PK006"), problem
+    elif accepted:
+        assert problem is None or problem["code"] in ("PK005", "PK006"), problem
 
 
 def check_scan(sources: list[bytes]) -> ScanResult:
