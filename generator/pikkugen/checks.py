@@ -4,7 +4,9 @@ Pikku checks adapter support only when a worker starts; here every declared opti
 against every runtime in `[tool.pikkugen] runtimes` at generate time. The rules come from the
 one capability declaration in `pikku_queue.capabilities`, so the support table, the
 conformance suite and these diagnostics cannot drift apart. A mismatch is a warning (the
-runtime ignores or clamps the option), or an error under `strict`.
+runtime ignores or clamps the option), or an error under `strict`. A processor's `repeat` the
+sqs runtime's EventBridge schedule cannot express is always an error (PK804): the deployed
+stack would otherwise run another schedule, or none.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from pikku_queue.capabilities import CAPABILITIES, Capabilities, Feature
 from pikku_queue.options import ALL_EVENTS, ProcessorOptions
 
 from pikkugen.config import Config
+from pikkugen.emit.eventbridge import NotExpressible, schedule_expression
 from pikkugen.model import Diagnostic, Level, ProcessorDecl
 
 UNSUPPORTED = "PK801"
 OUT_OF_RANGE = "PK802"
 NAME_FORBIDDEN = "PK803"
+#: A processor's `repeat` the sqs runtime's EventBridge schedule cannot express: an error even
+#: without `strict`, since the stack would silently run another schedule or none.
+SCHEDULE_INEXPRESSIBLE = "PK804"
 
 _DEFAULTS = ProcessorOptions()
 
@@ -36,7 +42,7 @@ def check_runtimes(config: Config, processors: Sequence[ProcessorDecl]) -> list[
                 loc = decl.location
                 found.append(
                     Diagnostic(
-                        level=level,
+                        level="error" if code == SCHEDULE_INEXPRESSIBLE else level,
                         code=code,
                         message=message,
                         hint=hint,
@@ -68,6 +74,8 @@ def _used_features(options: ProcessorOptions) -> Iterator[tuple[Feature, str]]:
         yield "events", "events=[...]"
     if options.max_stalled_count != _DEFAULTS.max_stalled_count:
         yield "stalled_recovery", f"max_stalled_count={options.max_stalled_count}"
+    if options.repeat is not None:
+        yield "cron", "repeat=Repeat(...)"
 
 
 def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, str, str]]:
@@ -91,6 +99,8 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
             f"runtime's limit of {limit} ms",
             f"use a delay of at most {limit} ms, or {drop}",
         )
+    if runtime == "sqs" and decl.options.repeat is not None:
+        yield from _eventbridge_problems(decl, drop)
     if caps.queue_name_pattern is not None:
         pattern = re.compile(caps.queue_name_pattern)
         named = [("queue name", decl.name)]
@@ -104,3 +114,32 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
                     f"{what} {name!r} is not allowed on the {runtime} runtime: {rule}",
                     f"rename the queue, or {drop}",
                 )
+
+
+def _eventbridge_problems(decl: ProcessorDecl, drop: str) -> Iterator[tuple[str, str, str]]:
+    """What the SAM template's EventBridge Scheduler schedule cannot do for `repeat`."""
+    repeat = decl.options.repeat
+    assert repeat is not None
+    try:
+        schedule_expression(repeat)
+    except NotExpressible as exc:
+        yield (
+            SCHEDULE_INEXPRESSIBLE,
+            f"queue {decl.name!r}: {exc}",
+            "use '?'-compatible cron (restrict only one of the day fields) or whole minutes, "
+            f"or {drop}",
+        )
+    if decl.name.endswith(".fifo"):
+        yield (
+            SCHEDULE_INEXPRESSIBLE,
+            f"queue {decl.name!r} is a FIFO queue: an EventBridge schedule's messages carry no "
+            "deduplication id, so SQS would refuse them",
+            f"schedule a standard queue, or {drop}",
+        )
+    if repeat.limit is not None:
+        yield (
+            UNSUPPORTED,
+            f"queue {decl.name!r} sets Repeat(limit={repeat.limit}), which the sqs runtime "
+            "cannot honour: an EventBridge Scheduler schedule has no run limit",
+            f"remove limit=, or {drop}",
+        )

@@ -103,9 +103,12 @@ def _requested_types(processors: Sequence[ProcessorDecl]) -> list[dict[str, Any]
     for decl in processors:
         for mode, ref in (("validation", decl.input), ("serialization", decl.output)):
             key = (mode, ref.annotation, ref.modules)
-            seen.setdefault(
+            item = seen.setdefault(
                 key, {"mode": mode, "annotation": ref.annotation, "modules": list(ref.modules)}
             )
+            if mode == "validation" and decl.options.repeat is not None:
+                # A processor's own schedule enqueues `{}`: ask the child whether it validates.
+                item["check_empty"] = True
     return [seen[k] for k in sorted(seen)]
 
 
@@ -119,8 +122,27 @@ def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> Sch
     module_errors: dict[str, str] = answer["module_errors"]
     type_errors: dict[str, str] = answer["errors"]
     results: dict[str, Schema] = answer["schemas"]
+    empty_errors: dict[str, str] = answer.get("empty_errors", {})
     reported_modules: set[tuple[str, str]] = set()
     for decl in processors:
+        empty_error = empty_errors.get(_type_key("validation", decl.input))
+        if decl.options.repeat is not None and empty_error is not None:
+            loc = decl.location
+            diagnostics.append(
+                Diagnostic(
+                    level="error",
+                    code="PK704",
+                    message=f"queue {decl.name!r} has a repeat schedule, whose runs carry the "
+                    f"payload {{}}, but its input type {decl.input.annotation!r} rejects it: "
+                    f"{empty_error}",
+                    hint="give every field of the input type a default (or take "
+                    "`dict[str, Any]`), or enqueue the recurring job with its payload: "
+                    "`queue_job(..., repeat=Repeat(...))`",
+                    path=loc.path,
+                    line=loc.line,
+                    column=loc.column,
+                )
+            )
         pair: list[Schema] = []
         for mode, ref, what in (
             ("validation", decl.input, "input"),
@@ -284,6 +306,7 @@ def compute(types: Sequence[dict[str, Any]]) -> dict[str, Any]:
             module_errors[name] = _describe(exc)
     schemas: dict[str, Schema] = {}
     errors: dict[str, str] = {}
+    empty_errors: dict[str, str] = {}
     for item in types:
         ref = TypeRef(annotation=item["annotation"], modules=tuple(item["modules"]))
         key = _type_key(item["mode"], ref)
@@ -300,7 +323,27 @@ def compute(types: Sequence[dict[str, Any]]) -> dict[str, Any]:
             schemas[key] = adapter.json_schema(mode=item["mode"])
         except BaseException as exc:
             errors[key] = _describe(exc)
-    return {"schemas": schemas, "errors": errors, "module_errors": module_errors}
+            continue
+        if item.get("check_empty"):
+            try:
+                adapter.validate_python({})
+            except pydantic.ValidationError as exc:
+                empty_errors[key] = _describe_validation(exc)
+    return {
+        "schemas": schemas,
+        "errors": errors,
+        "module_errors": module_errors,
+        "empty_errors": empty_errors,
+    }
+
+
+def _describe_validation(exc: pydantic.ValidationError) -> str:
+    """The first problem, located: `to: Field required` (not pydantic's multi-line text)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    count = exc.error_count()
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    return f"{where + ': ' if where else ''}{first['msg']}{more}"
 
 
 def _describe(exc: BaseException) -> str:

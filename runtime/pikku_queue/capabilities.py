@@ -59,6 +59,9 @@ class Capabilities:
     notes: dict[Feature, str] = field(default_factory=dict)
     #: False for a backend whose rules the generator knows but whose adapter is not built yet.
     implemented: bool = True
+    #: False when "cron" holds only for a processor's own `repeat` (set up by the deployment,
+    #: e.g. an EventBridge schedule) and a per-job `Repeat` at enqueue must be refused.
+    job_repeat: bool = True
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.supported
@@ -93,7 +96,6 @@ CAPABILITIES: dict[str, Capabilities] = {
             "results",
             "progress",
             "job_id",
-            "cron",
             "stalled_recovery",
         },
         max_delay_ms=900_000,
@@ -114,8 +116,8 @@ CAPABILITIES: dict[str, Capabilities] = {
             "delay": "at most 900 s, standard queues only; backoff in whole seconds",
             "job_id": "SQS deduplicates only on FIFO queues, for 5 minutes "
             "(MessageDeduplicationId); a job_id on a standard queue is refused",
-            "cron": "SQS holds no schedules: use an EventBridge Scheduler schedule that sends "
-            "to the queue",
+            "cron": "processor-level `repeat` becomes an EventBridge Scheduler schedule in the "
+            "SAM template; a per-job Repeat at enqueue is refused",
             "stalled_recovery": "a crashed consumer's message comes back after the visibility "
             "timeout and that receive counts as an attempt; RedrivePolicy maxReceiveCount, not "
             "max_stalled_count, bounds it",
@@ -124,6 +126,8 @@ CAPABILITIES: dict[str, Capabilities] = {
             "timeout": "on Lambda also capped by the remaining invocation time",
             "events": "in the process that ran the job",
         },
+        # SQS holds no schedules itself: only the SAM template's EventBridge schedules fire.
+        job_repeat=False,
     ),
     "cloudflare": Capabilities(
         backend="cloudflare",

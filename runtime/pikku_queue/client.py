@@ -175,6 +175,12 @@ def _request(
         _check_supported(backend, "job_id", "job ids")
     if repeat is not None:
         _check_supported(backend, "cron", "repeat schedules")
+        if not backend.capabilities.job_repeat:
+            note = backend.capabilities.notes.get("cron", "")
+            raise BackendError(
+                f"{backend.url} does not support a per-job Repeat at enqueue"
+                + (f" ({note})" if note else "")
+            )
     return EnqueueRequest(
         queue=queue,
         payload=payload,

@@ -12,6 +12,12 @@ event source reports partial batch failures. The numbers are derived, not guesse
   `concurrency` (at most 10): records of one invocation run side by side, up to `concurrency`.
 - ScalingConfig.MaximumConcurrency = `max_concurrency` (SQS mappings accept 2–1000).
 
+Schedules: a processor's own `repeat` becomes an `AWS::Scheduler::Schedule` (UTC) that sends
+`{}` to its queue, through one role allowed only `sqs:SendMessage` on the scheduled queues.
+The expression comes from `eventbridge`; one it cannot express is a PK804 error earlier
+(`checks`), so it is left out here rather than approximated. A Repeat `limit` has no
+EventBridge counterpart (a PK801 warning).
+
 Permissions: one managed policy (output as ProducerPolicyArn) may enqueue to every queue of the
 stack; each function has it, since processors often enqueue follow-up jobs and the handler
 sends dead-letter records, plus ChangeMessageVisibility on its own queue for backoff.
@@ -31,6 +37,7 @@ from dataclasses import dataclass
 from pikku_queue.options import ProcessorOptions
 
 from pikkugen.emit.base import EmitInput, header, render
+from pikkugen.emit.eventbridge import NotExpressible, schedule_expression
 from pikkugen.emit.sqs_lambda import handler_path
 from pikkugen.model import ProcessorDecl
 
@@ -67,6 +74,14 @@ class SamFunction:
     batch_size: int
     batching_window: int | None
     maximum_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class SamSchedule:
+    queue: str
+    logical_id: str
+    queue_id: str
+    expression: str
 
 
 def default_dead_letter_queue(name: str) -> str:
@@ -162,6 +177,25 @@ def build(processors: list[ProcessorDecl]) -> tuple[list[SamQueue], list[SamFunc
     return queues, functions
 
 
+def schedules(processors: list[ProcessorDecl]) -> list[SamSchedule]:
+    """One schedule per processor with an expressible `repeat`, sorted by queue."""
+    decls = sorted(processors, key=lambda p: p.name)
+    names = sorted({d.name for d in decls} | {dead_letter_queue_of(d) for d in decls})
+    ids = logical_ids(names)
+    found = []
+    for decl in decls:
+        repeat = decl.options.repeat
+        if repeat is None or decl.name.endswith(".fifo"):
+            continue
+        try:
+            expression = schedule_expression(repeat)
+        except NotExpressible:
+            continue
+        stem = ids[decl.name]
+        found.append(SamSchedule(decl.name, f"Schedule{stem}", f"Queue{stem}", expression))
+    return found
+
+
 def code_uri(out_package: str) -> str:
     """From the template's folder up to the folder the package is imported from."""
     return "/".join([".."] * len(out_package.split(".")))
@@ -184,6 +218,7 @@ def emit(data: EmitInput) -> dict[str, str]:
         code_uri=yaml_str(code_uri(config.out_package)),
         queues=queues,
         functions=functions,
+        schedules=schedules(list(data.scan.processors)),
         q=yaml_str,
     )
     return {"template.yaml": text}

@@ -34,6 +34,14 @@ _ERROR_PAUSE_S = 1.0
 
 
 async def run_long_poll_worker(adapter: SQSQueueAdapter, options: WorkerOptions) -> WorkerReport:
+    for processor in options.processors:
+        if processor.options.repeat is not None:
+            # SQS holds no schedules: the SAM template's EventBridge schedule sends the runs.
+            logger.info(
+                "%s: its repeat schedule is not fired by this worker; deploy the SAM "
+                "template's EventBridge schedule (it sends {} to the queue)",
+                processor.name,
+            )
     report = WorkerReport()
     idle: set[str] = set()
     loops = [_QueueLoop(adapter, p, options, report, idle) for p in options.processors]
