@@ -94,6 +94,7 @@ def test_defaults_are_filled_in(tree: Tree) -> None:
         "metrics": False,
         "events": ALL_EVENTS,
         "batch": None,
+        "repeat": None,
     }
 
 

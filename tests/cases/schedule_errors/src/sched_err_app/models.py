@@ -1,0 +1,6 @@
+from pydantic import BaseModel
+
+
+class Report(BaseModel):
+    account: str
+    month: int
