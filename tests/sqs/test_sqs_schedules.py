@@ -19,6 +19,8 @@ from pikku_queue.errors import BackendError
 from pikku_queue.lambda_handler import make_handler
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.registry import QueueEntry, Registry
+from pikkugen.checks import check_runtimes
+from pikkugen.config import Config
 from pikkugen.emit.eventbridge import NotExpressible, cron_expression, rate_expression
 from pydantic import TypeAdapter
 from sqs_support import FakeLambdaContext, Queues
@@ -135,3 +137,43 @@ def test_the_template_schedules_each_repeating_processor(tmp_path: Path) -> None
     # and without any schedule, no role either
     unscheduled = load(emit(tmp_path, decl("plain"))["template.yaml"])["Resources"]
     assert "SchedulerRole" not in unscheduled
+
+
+def checked(*decls: Any, strict: bool = False) -> list[tuple[str, str, str]]:
+    config = Config(
+        root=Path("/p"),
+        paths=(Path("/p/src"),),
+        out=Path("/p/src/app/generated"),
+        out_package="app.generated",
+        exclude=(),
+        runtimes=("sqlite", "redis", "sqs"),
+        services=None,
+        strict=strict,
+        backend=None,
+        cache=False,
+    )
+    return [(d.level, d.code, d.message) for d in check_runtimes(config, list(decls))]
+
+
+def test_what_eventbridge_cannot_run_is_an_error_for_sqs_only() -> None:
+    assert checked(decl("nightly", repeat={"cron": "0 2 * * *"})) == []
+    found = checked(
+        decl("both-days", repeat={"cron": "0 0 1 * mon"}),
+        decl("seconds", repeat={"every": 90_000}),
+        decl("ordered.fifo", repeat={"cron": "0 2 * * *"}),
+        decl("capped", repeat={"every": 60_000, "limit": 3}),
+    )
+    by_queue = {message.split("'")[1]: (level, code) for level, code, message in found}
+    assert by_queue == {
+        "both-days": ("error", "PK804"),  # an error without strict: the stack would differ
+        "seconds": ("error", "PK804"),
+        "ordered.fifo": ("error", "PK804"),
+        "capped": ("warning", "PK801"),  # the schedule runs, only without its limit
+    }
+    assert len(found) == 4  # sqlite and redis honour all four
+    assert ("error", "PK801") in {
+        (lvl, code)
+        for lvl, code, _ in checked(
+            decl("capped", repeat={"every": 60_000, "limit": 3}), strict=True
+        )
+    }
