@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from pikku_queue.context import JobContext, Progress, ProgressSink
 from pikku_queue.declarations import ProcessorSpec
@@ -228,7 +228,7 @@ class Engine:
     def _validate(self, delivery: Delivery) -> Any:
         return self.processor.input_adapter.validate_python(delivery.payload)
 
-    def _invalid(self, delivery: Delivery, exc: ValidationError) -> DeadLetter:
+    def _invalid(self, delivery: Delivery, exc: Exception) -> DeadLetter:
         outcome = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         self._report(delivery, outcome)
         return outcome
@@ -239,7 +239,7 @@ class Engine:
             return (await self.run_batch([delivery]))[0]
         try:
             data = self._validate(delivery)
-        except ValidationError as exc:
+        except Exception as exc:  # a validator may raise anything: still this payload's fault
             return self._invalid(delivery, exc)
         started = time.monotonic()
         ctx = self._context(delivery)
@@ -262,7 +262,7 @@ class Engine:
         for index, delivery in enumerate(deliveries):
             try:
                 valid.append((index, delivery, self._validate(delivery)))
-            except ValidationError as exc:
+            except Exception as exc:
                 outcomes[index] = self._invalid(delivery, exc)
         if valid:
             started = time.monotonic()

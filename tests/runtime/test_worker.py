@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from pikku_queue.adapters.memory import MemoryBackend
 from pikku_queue.adapters.sqlite import SqliteBackend
 from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
 from pikku_queue.context import JobContext
@@ -14,6 +15,7 @@ from pikku_queue.engine import Delivery, Processor
 from pikku_queue.errors import BackendError
 from pikku_queue.options import BatchOptions, ProcessorOptions
 from pikku_queue.worker import run_pull_worker
+from pydantic import BaseModel, field_validator
 
 
 async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None:
@@ -135,4 +137,36 @@ async def test_reserve_orders_by_priority_then_fifo_and_skips_delayed(tmp_path: 
     leased = await backend.reserve("p", 10, 30_000, "w")
     # No priority sorts first (BullMQ: jobs without priority go before prioritised ones).
     assert _ids(leased) == ["plain-1", "plain-2", "prio-1", "prio-2"]
+    await backend.close()
+
+
+class Strict(BaseModel):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def _not_13(cls, value: int) -> int:
+        if value == 13:
+            raise KeyError("a validator with a bug")  # not a ValueError: pydantic lets it out
+        return value
+
+
+async def test_a_validator_raising_any_error_dead_letters_the_payload() -> None:
+    backend = MemoryBackend()
+    ids = await backend.enqueue_many([EnqueueRequest("strict", {"n": n}) for n in (1, 13, 2)])
+    seen: list[int] = []
+
+    async def record(data: Strict) -> int:
+        seen.append(data.n)
+        return data.n
+
+    options = ProcessorOptions(dead_letter_queue="strict-dlq", retry_options={"attempts": 3})
+    processor = Processor.from_function("strict", record, options)
+    worker = WorkerOptions(processors=[processor], burst=True, lease_ms=400)
+    report = await asyncio.wait_for(backend.run_worker(worker), 60)  # a stuck job never drains
+    assert sorted(seen) == [1, 2]
+    assert (report.completed, report.dead_lettered) == (2, 1)
+    [record_] = await backend.dead_letters("strict-dlq")
+    assert (record_.job_id, record_.reason, record_.attempts) == (ids[1], "invalid_payload", 1)
+    assert record_.error.type == "KeyError"
     await backend.close()
