@@ -10,6 +10,7 @@ translate the verdict into their backend's verbs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -18,6 +19,7 @@ import time
 import traceback
 import typing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +32,13 @@ from pikku_queue.events import EventBus, JobEvent
 from pikku_queue.options import ProcessorOptions
 
 logger = logging.getLogger("pikku_queue")
+
+#: Sync processors run on this pool, not on asyncio's default one: that pool holds
+#: min(32, CPUs + 4) threads (6 on a 2-core machine), so `concurrency=50` would run 6 jobs at
+#: once and the rest would wait in its queue with their timeout already running. Threads are
+#: started only when needed, so the pool grows to the number of sync jobs running at once,
+#: which the workers' `concurrency` bounds.
+_SYNC_POOL = ThreadPoolExecutor(max_workers=10_000, thread_name_prefix="pikku-sync")
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,9 @@ class Engine:
         if proc.is_async:
             call: Any = proc.func(*args)
         else:
-            call = asyncio.to_thread(functools.partial(proc.func, *args))
+            # Like asyncio.to_thread (the context variables go along), on our own pool.
+            run = functools.partial(contextvars.copy_context().run, proc.func, *args)
+            call = asyncio.get_running_loop().run_in_executor(_SYNC_POOL, run)
         timeout = self._timeout_s()
         if timeout is None:
             return await call

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,6 +138,25 @@ async def test_reserve_orders_by_priority_then_fifo_and_skips_delayed(tmp_path: 
     leased = await backend.reserve("p", 10, 30_000, "w")
     # No priority sorts first (BullMQ: jobs without priority go before prioritised ones).
     assert _ids(leased) == ["plain-1", "plain-2", "prio-1", "prio-2"]
+    await backend.close()
+
+
+async def test_sync_processors_run_as_many_at_once_as_the_concurrency() -> None:
+    # 40 is more than asyncio's default thread pool ever holds (32): every job waits at a
+    # barrier for all the others, so the jobs only complete if all 40 run side by side.
+    backend = MemoryBackend()
+    jobs = 40
+    await backend.enqueue_many([EnqueueRequest("sync", n) for n in range(jobs)])
+    barrier = threading.Barrier(jobs, timeout=60)
+
+    def blocking(data: int) -> int:
+        barrier.wait()
+        return data
+
+    options = ProcessorOptions(concurrency=jobs, timeout=120_000)
+    processor = Processor.from_function("sync", blocking, options)
+    report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
+    assert report.completed == jobs, report
     await backend.close()
 
 
