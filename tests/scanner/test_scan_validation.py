@@ -201,3 +201,23 @@ def test_the_runtime_package_inside_the_tree_is_not_scanned(tree: Tree) -> None:
     ).scan()
     assert found.names == ["q"]
     assert found.stats.files == 1
+
+
+def test_a_constant_assigned_twice_is_not_guessed(tree: Tree) -> None:
+    # at import, the decorator sees 1000 (the later line has not run): reading the last
+    # assignment would put 2000 in the registry while the runtime uses 1000
+    body = (
+        "T = 1000\n"
+        "@queue_processor('q', timeout=T)\n"
+        "def q(data: int) -> int: ...\n"
+        "T = 2000\n"
+        "try:\n    import fast\n    C = 4\nexcept ImportError:\n    C = 1\n"
+        "@queue_processor('r', concurrency=C)\n"
+        "def r(data: int) -> int: ...\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK204", *position_of(source, "2000")),
+        ("PK204", *position_of(source, "1\n@")),
+    ]
+    assert "constant `T` is assigned more than once" in diagnostics[0][3]

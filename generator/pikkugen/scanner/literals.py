@@ -100,6 +100,14 @@ class Evaluator:
             return self._call(module, expr, stack, place)
         if kind == "sub":
             raise self._fail("PK201", "a subscript is not a literal", place)
+        if kind == "ambiguous":
+            raise self._fail(
+                "PK204",
+                f"constant `{expr.get('name')}` is assigned more than once at module level; "
+                "which value a declaration sees depends on where it stands",
+                place,
+                hint="assign the constant once, or write the value in the declaration",
+            )
         if kind == "ellipsis":
             raise self._fail("PK201", "`...` is not an option value", place)
         what = str(expr.get("what", "this expression"))

@@ -53,6 +53,16 @@ def _summarize(data: bytes) -> ModuleSummary:
     if not isinstance(text_or_problem, str):
         return empty_summary(text_or_problem)
     text = text_or_problem
+    if "\0" in text:  # libcst accepts a NUL (in a comment, say); CPython refuses the file
+        line, column = _position_of(text, text.find("\0"))
+        return empty_summary(
+            {
+                "code": "PK001",
+                "message": "invalid syntax: source code cannot contain null bytes",
+                "line": line,
+                "column": column,
+            }
+        )
     try:
         parse_count += 1
         module = cst.parse_module(text)
@@ -385,7 +395,13 @@ class _Summarizer:
             self._bind(small.name.value, {"kind": "local"}, conditional)
 
     def _constant(self, name: str, value: cst.BaseExpression, pos_of: PosOf) -> None:
-        self.summary["constants"][name] = convert(value, pos_of)
+        constants = self.summary["constants"]
+        if name in constants:
+            # Python evaluates a declaration's options when it runs, so which of two module-level
+            # assignments it sees depends on where it stands (or on a branch): never guess.
+            constants[name] = {"k": "ambiguous", "name": name, "p": pos_of(value)}
+            return
+        constants[name] = convert(value, pos_of)
 
     def _call_decl(self, call: cst.Call, nested: bool, pos_of: PosOf) -> None:
         decl: Decl = {
