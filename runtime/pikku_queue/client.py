@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect
+from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import BackendError, JobFailedError, PayloadValidationError
@@ -100,10 +100,14 @@ class JobHandle(Generic[T]):
     async def status(self) -> JobState:
         info = await self.info()
         if info is None:
-            raise BackendError(
-                f"job {self.id} of queue {self.queue!r} is not in {self.backend.url}"
-            )
+            raise self._missing()
         return info.state
+
+    def _missing(self) -> BackendError:
+        return BackendError(
+            f"job {self.id} of queue {self.queue!r} is not in {masked_url(self.backend.url)}"
+            " (removed after it finished, e.g. by remove_on_complete, or never stored there)"
+        )
 
     async def progress(self) -> dict[str, Any] | None:
         info = await self.info()
@@ -111,13 +115,17 @@ class JobHandle(Generic[T]):
 
     async def result(self, timeout: float | None = None) -> T:
         """Wait until the job finishes and return its result (typed through the queue's output
-        type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s."""
+        type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s, and
+        BackendError at once when the job cannot be found (waiting would never end)."""
+        _check_supported(self.backend, "results", "job results")
 
         async def wait() -> JobInfo:
             pause = 0.01
             while True:
                 info = await self.info()
-                if info is not None and info.state in FINAL_STATES:
+                if info is None:
+                    raise self._missing()
+                if info.state in FINAL_STATES:
                     return info
                 await asyncio.sleep(pause)
                 pause = min(pause * 1.5, 0.25)

@@ -15,7 +15,7 @@ from bullmq import Queue
 from pikku_queue.adapters import connect
 from pikku_queue.adapters.redis import RedisBackend
 from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions, WorkerReport
-from pikku_queue.client import TypedQueue, known_queues
+from pikku_queue.client import JobHandle, TypedQueue, known_queues
 from pikku_queue.context import JobContext
 from pikku_queue.engine import Processor
 from pikku_queue.errors import BackendError, NonRetryableError
@@ -306,6 +306,9 @@ async def test_url_options_reach_bullmq(redis_server: Any) -> None:
         await run_burst(backend, Processor.from_function("gone", ok))
         assert await client.exists(f"{prefix}:gone:{job_id}") == 0  # removed on completion
         assert (await backend.counts("gone")).completed == 0
+        # A handle on a removed job says so instead of waiting for a state it will never see.
+        with pytest.raises(BackendError, match="remove_on_complete"):
+            await asyncio.wait_for(JobHandle(job_id, "gone", backend).result(), 10)
     finally:
         await backend.close()
 

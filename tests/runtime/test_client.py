@@ -11,6 +11,7 @@ from pikku_queue.adapters.memory import MemoryBackend
 from pikku_queue.backend import JobState
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.client import (
+    JobHandle,
     TypedQueue,
     get_default_backend,
     known_queues,
@@ -161,6 +162,15 @@ async def test_result_times_out_while_the_job_waits(
     handle = await email_queue.enqueue(Email(to="a@b.c", subject="s"), backend=backend)
     with pytest.raises(TimeoutError):
         await handle.result(timeout=0.05)
+
+
+async def test_result_of_a_job_that_is_not_there_fails_at_once(backend: MemoryBackend) -> None:
+    handle: JobHandle[int] = JobHandle("no-such-job", "q", backend)
+    with pytest.raises(BackendError, match="no-such-job"):
+        await asyncio.wait_for(handle.result(), 10)  # not a wait for ever
+    backend.capabilities = replace(CAPABILITIES["sqs"], backend="sqs")
+    with pytest.raises(BackendError, match="does not support job results"):
+        await handle.result()
 
 
 async def test_enqueue_many_is_one_call(
