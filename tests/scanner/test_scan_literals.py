@@ -113,7 +113,7 @@ def test_constants_in_the_same_module_and_across_modules(tree: Tree) -> None:
         # neither module mentions pikku_queue: they are read because tasks.py imports them
         settings="from .base import MINUTE as _M\nTIMEOUT = 2 * _M\nPRIORITY = 3\nDLQ = 'dead'\n",
         base="MINUTE = 60_000\n",
-        retry="from pikku_queue import RetryOptions as R\nRETRY = R(attempts=ATTEMPTS)\nATTEMPTS = 6\n",
+        retry="from pikku_queue import RetryOptions as R\nATTEMPTS = 6\nRETRY = R(attempts=ATTEMPTS)\n",
     ).scan()
     processor = found.processor("from-constant")
     assert found.result.diagnostics == ()
@@ -179,5 +179,8 @@ def test_non_literal_inside_a_constant_points_into_the_constant(tree: Tree) -> N
 
 
 def test_constants_referring_to_themselves(tree: Tree) -> None:
-    found = one_processor(tree, "'q', timeout=A", prelude="A = B\nB = A\n").scan()
+    found = one_processor(tree, "'q', timeout=A", prelude="A = A + 1\n").scan()
     assert found.only("PK204").message == "constant `A` refers to itself"
+    # in one module, a cycle is first of all a name used before its assignment
+    found = one_processor(tree, "'q', timeout=A", prelude="A = B\nB = A\n").scan()
+    assert found.only("PK204").message.startswith("`B` is assigned after this line")

@@ -221,3 +221,19 @@ def test_a_constant_assigned_twice_is_not_guessed(tree: Tree) -> None:
         ("PK204", *position_of(source, "1\n@")),
     ]
     assert "constant `T` is assigned more than once" in diagnostics[0][3]
+
+
+def test_a_constant_used_before_its_assignment_is_reported(tree: Tree) -> None:
+    body = (
+        "RETRY = RetryOptions(attempts=ATTEMPTS)\n"
+        "ATTEMPTS = 3\n"
+        "@queue_processor('q', timeout=LATER, retry_options=RETRY)\n"
+        "def q(data: int) -> int: ...\n"
+        "LATER = 5000\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK204", *position_of(source, "ATTEMPTS)")),
+        ("PK204", *position_of(source, "LATER,")),
+    ]
+    assert "assigned after this line (at line 6)" in diagnostics[1][3]

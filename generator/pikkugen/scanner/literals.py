@@ -173,7 +173,18 @@ class Evaluator:
         constant_module, name = home
         summary = self.tree.summary(constant_module)
         assert summary is not None  # constant_home found it
-        inner = self.evaluate(constant_module, summary["constants"][name], (*stack, home))
+        constant = summary["constants"][name]
+        defined = constant.get("p") or [0, 0]
+        later = (int(defined[0]), int(defined[1])) > (place.line, place.column)
+        if constant_module == module and later and constant.get("k") != "ambiguous":
+            raise self._fail(
+                "PK204",
+                f"`{written}` is assigned after this line (at line {defined[0]}): importing the "
+                "module would raise NameError here",
+                place,
+                hint="move the constant above its first use",
+            )
+        inner = self.evaluate(constant_module, constant, (*stack, home))
         return Val(inner.value, place, inner.children)
 
     def _call(
