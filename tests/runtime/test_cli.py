@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -169,3 +170,33 @@ def test_sigterm_lets_active_jobs_finish(project: Path) -> None:
     assert proc.returncode == 0, out
     assert "finishing active jobs" in out
     assert "worker done: completed=4" in out
+
+
+def test_user_code_and_backend_errors_are_one_line_not_a_traceback(project: Path) -> None:
+    # A processor module that raises at import: nothing is touched, exit 2, the cause named.
+    (project / "src" / "shop" / "broken.py").write_text('raise RuntimeError("no config")\n')
+    registry = project / "src" / "shop" / "generated" / "registry.py"
+    registry.write_text(
+        REGISTRY.replace(
+            "    ],\n    services=",
+            '    QueueEntry(name="broken", function="shop.broken.f", options=ProcessorOptions()),\n'
+            "    ],\n    services=",
+        )
+    )
+    for args in (("worker", "--burst", "--queues", "broken"), ("enqueue", "broken")):
+        done = run(project, *args, ok=False)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert "RuntimeError: no config" in done.stderr
+        assert "broken.py:1" in done.stderr
+    # A backend that cannot be reached.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    done = run(
+        project, "worker", "--burst", "--queues", "charge",
+        "--backend", f"redis://127.0.0.1:{port}/0", ok=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot connect to Redis" in done.stderr

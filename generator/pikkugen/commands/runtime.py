@@ -15,7 +15,9 @@ import json
 import logging
 import signal
 import sys
+import sysconfig
 import time
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ import typer
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
 from pikku_queue.client import TypedQueue
+from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.monitor import QueueMonitor, QueueStats
 from pikku_queue.options import Repeat
@@ -85,11 +88,39 @@ def load_registry(config: Config) -> tuple[Registry, str | None]:
         raise _fail(
             f"cannot import the generated registry {module_name!r} ({exc}); run `pikkugen scan`"
         ) from None
+    except Exception as exc:  # it imports the user's modules: they may raise anything
+        raise _fail(
+            f"importing the generated registry {module_name!r} failed: {_described(exc)}"
+        ) from None
     registry = getattr(module, "REGISTRY", None)
     if not isinstance(registry, Registry):
         raise _fail(f"{module_name} has no REGISTRY; run `pikkugen scan` again")
     backend_url = getattr(module, "BACKEND_URL", None)
     return registry, backend_url if isinstance(backend_url, str) else None
+
+
+def _described(exc: BaseException) -> str:
+    """`Type: message` plus where it was raised, for errors in the user's code."""
+    if isinstance(exc, PikkuQueueError):
+        return f"{type(exc).__name__}: {exc}"
+    stdlib = sysconfig.get_paths()["stdlib"]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(("<", stdlib))
+    ]
+    at = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def load_processors(registry: Registry, names: list[str]) -> list[Processor]:
+    """Import the processors of `names`; any error in the user's modules (an exception at
+    import, an annotation that does not resolve) is a clear message and exit code 2, before a
+    single job is touched."""
+    try:
+        return registry.load(names)
+    except Exception as exc:
+        raise _fail(f"cannot load the processors: {_described(exc)}") from None
 
 
 def backend_url(flag: str | None, config: Config, generated: str | None) -> str:
@@ -251,12 +282,11 @@ async def _run_worker(
     tty: bool,
     console: Console,
 ) -> WorkerReport:
+    processors = load_processors(registry, queues)
     try:
-        processors = registry.load(queues)
         services = await registry.acreate_services()
-    except (ImportError, PikkuQueueError, TypeError) as exc:
-        # A processor module that does not import, or a signature the engine cannot use.
-        raise _fail(f"cannot load the processors: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # the user's factory: a database that is down, a bad reference
+        raise _fail(f"the services factory failed: {_described(exc)}") from None
     backend = _open(url)
     options = WorkerOptions(
         processors=processors,
@@ -328,9 +358,12 @@ def worker(
         handlers=[RichHandler(console=console, show_path=False)] if tty else None,
     )
     typer.echo(f"worker on {masked_url(url)}: {', '.join(names)}{' (burst)' if burst else ''}")
-    report = asyncio.run(
-        _run_worker(registry, url, names, concurrency, burst, grace, lease_ms, tty, console)
-    )
+    try:
+        report = asyncio.run(
+            _run_worker(registry, url, names, concurrency, burst, grace, lease_ms, tty, console)
+        )
+    except PikkuQueueError as exc:  # the backend cannot be reached, refuses the password…
+        raise _fail(str(exc)) from None
     typer.echo(
         f"worker done: completed={report.completed} retried={report.retried}"
         f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"
@@ -358,12 +391,13 @@ def enqueue(
     config = _config()
     registry, generated_url = load_registry(config)
     try:
-        processor = registry.get(queue).load()
+        registry.get(queue)
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
         raise _fail(f"--data is not valid JSON: {exc}") from None
     except PikkuQueueError as exc:
         raise _fail(str(exc)) from None
+    [processor] = load_processors(registry, [queue])
     repeat = None
     if cron is not None or every is not None:
         try:
