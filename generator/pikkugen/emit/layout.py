@@ -81,6 +81,10 @@ def _fit(node: ast.expr, indent: int, before: int, after: int) -> str:
         return f"{flat(node.func)}(\n{_block(node.args, several, indent)}{closing})"
     if isinstance(node, ast.List) and node.elts:
         return f"[\n{_block(node.elts, True, indent)}{closing}]"
+    if isinstance(node, ast.Tuple) and len(node.elts) == 1:  # the comma makes it a tuple
+        inner = INDENT * (indent + 1)
+        item = _fit(node.elts[0], indent + 1, len(inner), 1)
+        return f"(\n{inner}{item},\n{closing})"
     if isinstance(node, ast.Tuple) and node.elts:
         return f"(\n{_block(node.elts, True, indent)}{closing})"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):

@@ -7,6 +7,9 @@ the generated file stays small, readable and identical from one run to the next.
 from __future__ import annotations
 
 from pikkugen.emit.base import EmitInput, header, py_literal, render
+from pikkugen.emit.layout import fit
+
+_QUEUES = "QUEUES: tuple[str, ...] = "
 
 
 def emit(data: EmitInput) -> dict[str, str]:
@@ -16,6 +19,9 @@ def emit(data: EmitInput) -> dict[str, str]:
         header=header(data.config.relative_paths()),
         package=data.config.out_package,
         prog=py_literal(f"python -m {data.config.out_package}.redis_worker"),
-        queues=py_literal(queues),
+        # ruff breaks a too long one-tuple; longer tuples are exploded by py_literal already
+        queues=fit(py_literal(queues), indent=0, before=len(_QUEUES), after=0)
+        if len(queues) == 1
+        else py_literal(queues),
     )
     return {"redis_worker.py": text}

@@ -72,17 +72,43 @@ async def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.generated.redis_worker")
-    parser.add_argument("--backend", help="redis://[:password@]host:port/db[?prefix=…]")
-    parser.add_argument("--queue", action="append", choices=QUEUES, help="repeatable")
-    parser.add_argument("--concurrency", type=int, help="overrides every queue's concurrency")
-    parser.add_argument("--burst", action="store_true", help="exit once the queues are drained")
+    parser = argparse.ArgumentParser(
+        prog="python -m shop.generated.redis_worker",
+    )
+    parser.add_argument(
+        "--backend",
+        help="redis://[:password@]host:port/db[?prefix=…]",
+    )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        choices=QUEUES,
+        help="repeatable",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="overrides every queue's concurrency",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit once the queues are drained",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(name)s %(message)s",
+    )
     try:
         report = asyncio.run(
-            run(args.backend, queues=args.queue, concurrency=args.concurrency, burst=args.burst)
+            run(
+                args.backend,
+                queues=args.queue,
+                concurrency=args.concurrency,
+                burst=args.burst,
+            )
         )
     except PikkuQueueError as exc:
         print(f"error: {exc}", file=sys.stderr)
