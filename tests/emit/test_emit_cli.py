@@ -147,3 +147,16 @@ def test_the_output_folder_is_not_scanned(basic: Path) -> None:
         "cleanup-task",
         "email-queue",
     ]
+
+
+def test_the_cache_lives_at_the_project_root_and_no_cache_writes_none(basic: Path) -> None:
+    assert runner.invoke(app, ["scan", "--no-cache"]).exit_code == 0
+    assert not (basic / ".pikkugen_cache").exists()
+    # scanning a sub-folder: the cache still goes to the root (the pyproject's folder)
+    inner = basic / "src" / "basic_app"
+    result = runner.invoke(app, ["scan", str(inner.relative_to(basic))])
+    assert result.exit_code == 0, result.stderr
+    entries = list((basic / ".pikkugen_cache" / "scan").glob("*.json"))
+    assert entries, "a scan with the cache on stores the summaries it parsed"
+    assert (basic / ".pikkugen_cache" / ".gitignore").read_text().endswith("*\n")
+    assert not (inner / ".pikkugen_cache").exists()
