@@ -37,5 +37,5 @@ def limited(data: dict[str, Any]) -> None:
     return None
 
 
-# A run limit is honoured by SQLite (and Redis); EventBridge has none (a PK801 warning for sqs).
+# A run limit is honoured by SQLite and Redis; EventBridge has none (a PK801 warning for sqs).
 pq.add_queue_processor(name="twice", func=limited, repeat={"every": 60_000, "limit": 2})
