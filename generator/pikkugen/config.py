@@ -8,6 +8,7 @@ or value is refused here, with the key's name, before any work starts.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -58,10 +59,18 @@ class Config:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def relative(self, path: Path) -> str:
-        """`path` relative to the project root, posix, for messages and generated headers."""
+        """`path` relative to the project root, posix, for messages and generated headers.
+
+        Outside the root it is `../…`, never absolute: a header holding `/home/alice/…` would
+        make `--check` fail on every other machine (the standalone client reads a schemas
+        folder in another checkout)."""
         try:
             return path.relative_to(self.root).as_posix() or "."
         except ValueError:
+            pass
+        try:
+            return Path(os.path.relpath(path, self.root)).as_posix()
+        except ValueError:  # another drive (Windows): no relative form exists
             return path.as_posix()
 
     def relative_paths(self) -> str:

@@ -4,8 +4,11 @@ untrusted input, and same-named types of input and output cannot clobber each ot
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
+from golden import CASES
 from pikkugen.standalone import combined_schema, generate_standalone, standalone_config
 
 
@@ -42,3 +45,21 @@ def test_shapes_without_a_name_stay_inline() -> None:
     assert combined["properties"]["input"] == {"type": "array", "items": {"$ref": "#/$defs/Item"}}
     assert combined["properties"]["output"] == {"type": "integer"}
     assert list(combined["$defs"]) == ["Item"]
+
+
+def test_a_schemas_folder_outside_the_cwd_is_named_relatively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another repository's checkout: an absolute path in the header would differ per machine
+    schemas = tmp_path / "worker" / "gen" / "schemas"
+    schemas.mkdir(parents=True)
+    shutil.copytree(CASES / "basic" / "expected" / "schemas", schemas, dirs_exist_ok=True)
+    service = tmp_path / "service"
+    service.mkdir()
+    monkeypatch.chdir(service)
+    config = standalone_config(Path("../worker/gen/schemas"), Path("client"))
+    result = generate_standalone(Path("../worker/gen/schemas"), config)
+    assert not result.has_errors, result.diagnostics
+    headers = {text.split("\n")[1] for name, text in result.files.items() if name.endswith(".py")}
+    assert headers == {"# source: ../worker/gen/schemas"}
+    assert str(tmp_path) not in "".join(result.files.values())
