@@ -13,6 +13,7 @@ from pikku_queue.adapters.sqs import SQSQueueAdapter
 from pikku_queue.adapters.sqs_messages import InboundMessage
 from pikku_queue.backend import EnqueueRequest, WorkerOptions
 from pikku_queue.engine import Processor
+from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
 from pydantic import BaseModel
 from sqs_support import Queues
@@ -157,3 +158,39 @@ async def test_stop_gives_running_jobs_back_with_their_attempts(
     # the copy carries the attempt that was spent before the one interrupted by the stop
     assert (returned.attempts_made, returned.attempt) == (1, 2)
     assert attempts == [2]
+
+
+async def refuses(data: Job) -> int:
+    raise NonRetryableError("no")
+
+
+async def test_fifo_replay_and_dead_letter_records_get_deduplication_ids_of_their_own(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    # SQS silently drops a FIFO message whose MessageDeduplicationId it saw in the last
+    # 5 minutes, even one deleted since, while reporting success. A replay sent under the job's
+    # id (the one its enqueue used) would vanish with its record already deleted: the job lost.
+    # moto only compares with messages still queued, so the ids themselves are checked.
+    queues.create("seq.fifo")
+    queues.create("seq-dlq.fifo")
+    await backend.enqueue(EnqueueRequest(queue="seq.fifo", payload={"n": 1}, job_id="order-1"))
+    report = await asyncio.wait_for(
+        backend.run_worker(
+            WorkerOptions(
+                processors=[processor("seq.fifo", refuses, dead_letter_queue="seq-dlq.fifo")],
+                burst=True,
+                lease_ms=2_000,
+            )
+        ),
+        60,
+    )
+    assert report.dead_lettered == 1
+    [dead] = queues.receive("seq-dlq.fifo", visibility=0)
+    dead_dedup = dead["Attributes"]["MessageDeduplicationId"]
+    assert dead_dedup != "order-1"
+
+    assert await backend.replay("seq-dlq.fifo") == 1
+    [back] = queues.receive("seq.fifo", wait=1)
+    assert json.loads(back["Body"]) == {"n": 1}
+    assert InboundMessage.from_received(back).job_id == "order-1"
+    assert back["Attributes"]["MessageDeduplicationId"] not in ("order-1", dead_dedup)

@@ -204,6 +204,9 @@ class SQSQueueAdapter:
                 job_id=record.job_id,
                 body=encode_body(record.payload),
                 enqueued_at_ms=int(time.time() * 1000),
+                # Not the job id: on a FIFO queue SQS would drop the replay as a duplicate of
+                # the original send for 5 minutes (and report success), losing the job.
+                deduplication_id=f"replay-{message.message_id}",
             )
             await self.api.send(outbound.send_kwargs(target, fifo=is_fifo(target)))
             await self.api.delete(url, message.receipt_handle)

@@ -58,6 +58,10 @@ class OutboundMessage:
     enqueued_at_ms: int
     attempts_made: int = 0
     delay_ms: int = 0
+    #: FIFO queues: the MessageDeduplicationId, when it must not be the job id. SQS drops any
+    #: message whose deduplication id it saw in the last 5 minutes (even one since deleted),
+    #: so a replay, a dead-letter record or any second send of a job needs an id of its own.
+    deduplication_id: str | None = None
 
     def attributes(self) -> dict[str, dict[str, str]]:
         return {
@@ -98,7 +102,7 @@ class OutboundMessage:
                     "there (set DelaySeconds on the queue instead)"
                 )
             kwargs["MessageGroupId"] = group_id or self.queue
-            kwargs["MessageDeduplicationId"] = self.job_id[:128]
+            kwargs["MessageDeduplicationId"] = (self.deduplication_id or self.job_id)[:128]
         elif seconds:
             kwargs["DelaySeconds"] = seconds
         return kwargs

@@ -69,7 +69,13 @@ def retry_visibility_seconds(delay_ms: int) -> int:
 
 
 async def send_to_url(
-    api: SQSApi, url: str, queue: str, payload: object, job_id: str, attempts_made: int = 0
+    api: SQSApi,
+    url: str,
+    queue: str,
+    payload: object,
+    job_id: str,
+    attempts_made: int = 0,
+    deduplication_id: str | None = None,
 ) -> None:
     message = OutboundMessage(
         queue=queue,
@@ -77,6 +83,7 @@ async def send_to_url(
         body=encode_body(payload),
         enqueued_at_ms=int(time.time() * 1000),
         attempts_made=attempts_made,
+        deduplication_id=deduplication_id,
     )
     await api.send(message.send_kwargs(url, fifo=is_fifo(url), group_id=queue))
 
@@ -112,10 +119,14 @@ class Settler:
             await self.api.set_visibility(queue_url, message.receipt_handle, seconds)
             self.stats.record(delivery.queue, "retried")
             return "retried"
-        return await self._dead_letter(delivery, outcome, dead_letter_queue)
+        return await self._dead_letter(message, delivery, outcome, dead_letter_queue)
 
     async def _dead_letter(
-        self, delivery: Delivery, outcome: DeadLetter, dead_letter_queue: str | None
+        self,
+        message: InboundMessage,
+        delivery: Delivery,
+        outcome: DeadLetter,
+        dead_letter_queue: str | None,
     ) -> Settled:
         dlq_url = await self.api.dead_letter_url(delivery.queue, dead_letter_queue)
         if dlq_url is None:
@@ -139,7 +150,17 @@ class Settler:
                 error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
                 failed_at_ms=int(time.time() * 1000),
             )
-            await send_to_url(self.api, dlq_url, dlq_name, record.as_payload(), delivery.job_id)
+            # On a FIFO DLQ, deduplicate by the received message: a record re-sent because the
+            # delete after it failed is dropped, while the same job failing again after a
+            # replay (a new message) is recorded again, even within SQS's 5-minute window.
+            await send_to_url(
+                self.api,
+                dlq_url,
+                dlq_name,
+                record.as_payload(),
+                delivery.job_id,
+                deduplication_id=f"dead-{message.message_id}",
+            )
         except BackendError:
             # Not deleting keeps the job: it comes back, and the queue's redrive policy (the
             # SAM template sets one) moves it to the DLQ after maxReceiveCount receives.
