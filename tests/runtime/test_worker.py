@@ -20,8 +20,9 @@ from pydantic import BaseModel, field_validator
 
 
 async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None:
-    # Lease 400 ms, job 1.2 s, and a second worker on the same file ready to take back
-    # any expired lease: only lease extension keeps the job from running twice.
+    # Lease 1 s, job 2.5 s, and a second worker on the same file ready to take back any
+    # expired lease: only lease extension (every third of a lease) keeps the job from running
+    # twice. The lease leaves a loaded machine 2/3 s of slack for each extension.
     db = tmp_path / "q.db"
     first, second = SqliteBackend(db), SqliteBackend(db)
     await first.enqueue(EnqueueRequest("long", 1))
@@ -29,13 +30,13 @@ async def test_leases_are_extended_while_a_long_job_runs(tmp_path: Path) -> None
 
     async def long(data: int) -> int:
         runs[data] += 1
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(2.5)
         return data
 
     processor = Processor.from_function("long", long)
     reports = await asyncio.gather(
-        first.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=400)),
-        second.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=400)),
+        first.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=1000)),
+        second.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=1000)),
     )
     assert runs == Counter({1: 1})
     assert sum(r.stalled for r in reports) == 0
@@ -51,14 +52,16 @@ async def test_batch_waits_for_its_timeout_to_fill_up(tmp_path: Path) -> None:
         calls.append(data)
         return data
 
-    options = ProcessorOptions(batch=BatchOptions(size=5, timeout=1000))
+    # A window far longer than the test: the batch runs because it filled up, never by luck.
+    options = ProcessorOptions(batch=BatchOptions(size=2, timeout=600_000))
     worker = WorkerOptions(processors=[Processor.from_function("b", batch, options)])
     running = asyncio.create_task(backend.run_worker(worker))
     await backend.enqueue(EnqueueRequest("b", 1))
-    await asyncio.sleep(0.1)  # inside the first job's 1 s gathering window
+    while (await backend.counts("b")).active < 1:  # leased alone: its gathering window is open
+        await asyncio.sleep(0.01)
     await backend.enqueue(EnqueueRequest("b", 2))
     while (await backend.counts("b")).completed < 2:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
     worker.stop.set()
     await running
     assert calls == [[1, 2]]
