@@ -237,3 +237,16 @@ def test_a_constant_used_before_its_assignment_is_reported(tree: Tree) -> None:
         ("PK204", *position_of(source, "LATER,")),
     ]
     assert "assigned after this line (at line 6)" in diagnostics[1][3]
+
+
+def test_add_queue_processor_above_the_function_it_names_is_reported(tree: Tree) -> None:
+    body = (
+        "add_queue_processor(name='early', func=later)\n"
+        "def later(data: int) -> int: ...\n"
+        "add_queue_processor(name='fine', func=later)\n"
+    )
+    found = tree.write({"app/__init__.py": "", "app/tasks.py": HEADER + body}).scan()
+    assert found.names == ["fine"]
+    source = HEADER + body
+    assert found.where("PK107") == ("app/tasks.py", *position_of(source, "later)"))
+    assert "defined below this call (at line 3)" in found.only("PK107").message

@@ -207,6 +207,18 @@ class Builder:
                 )
                 return None
             module, sig = found
+            defined = (int(sig["p"][0]), int(sig["p"][1]))
+            if module == file.module and defined > (here.line, here.column):
+                problems.append(
+                    _at(
+                        "PK107",
+                        f"`{'.'.join(parts)}` is defined below this call (at line {defined[0]}): "
+                        "importing the module would raise NameError here",
+                        self.evaluator.place(file.module, value),
+                        hint="call add_queue_processor after the function's `def`",
+                    )
+                )
+                return None
         if not is_importable(module):
             problems.append(
                 _at(
