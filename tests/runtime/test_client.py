@@ -152,8 +152,11 @@ async def test_enqueue_sync_works_inside_a_running_loop() -> None:
 
 def test_enqueue_sync_from_plain_sync_code(email_queue: TypedQueue[Email, str]) -> None:
     backend = MemoryBackend()
-    handle = email_queue.enqueue_sync(Email(to="x@y.z", subject="s"), backend=backend)
-    assert asyncio.run(handle.status()) == JobState.WAITING
+    try:
+        handle = email_queue.enqueue_sync(Email(to="x@y.z", subject="s"), backend=backend)
+        assert asyncio.run(handle.status()) == JobState.WAITING
+    finally:
+        asyncio.run(backend.close())  # its SQLite connection
 
 
 async def test_result_times_out_while_the_job_waits(
