@@ -250,3 +250,27 @@ def test_add_queue_processor_above_the_function_it_names_is_reported(tree: Tree)
     source = HEADER + body
     assert found.where("PK107") == ("app/tasks.py", *position_of(source, "later)"))
     assert "defined below this call (at line 3)" in found.only("PK107").message
+
+
+def test_declarations_inside_expressions_are_reported_not_skipped(tree: Tree) -> None:
+    body = (
+        "def fn(data: int) -> int: ...\n"
+        "deco = queue_processor('kept-aside', concurrency=2)\n"
+        "@deco\n"
+        "def g(data: int) -> int: ...\n"
+        "queue_processor('by-hand')(fn)\n"
+        "handler = queue_processor('assigned')(fn)\n"
+        "specs = [add_queue_processor(name='in-list', func=fn)]\n"
+        "later = lambda: add_queue_processor(name='in-lambda', func=fn)\n"
+        "def queue_processor_like(x): ...\n"
+        "ok = [queue_processor_like('not-ours')]\n"
+    )
+    source, diagnostics = scan_source(tree, body)
+    assert [(c, line, col) for c, line, col, _ in diagnostics] == [
+        ("PK101", *position_of(source, "queue_processor('kept-aside'")),
+        ("PK101", *position_of(source, "queue_processor('by-hand')")),
+        ("PK101", *position_of(source, "queue_processor('assigned')")),
+        ("PK101", *position_of(source, "add_queue_processor(name='in-list'")),
+    ]
+    assert "only as a decorator" in diagnostics[0][3]
+    assert all("inside an expression" in d[3] for d in diagnostics[1:])

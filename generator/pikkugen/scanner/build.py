@@ -23,6 +23,7 @@ from pikkugen.scanner.summary import Decl, Expr, FuncSig
 
 OPTION_NAMES: tuple[str, ...] = tuple(ProcessorOptions.model_fields)
 _DECLARATION_KINDS = {"decorator": "queue_processor", "call": "add_queue_processor"}
+_DECLARATION_NAMES = frozenset(_DECLARATION_KINDS.values())
 
 
 class Builder:
@@ -32,10 +33,37 @@ class Builder:
 
     def build(self, file: SourceFile, decl: Decl) -> tuple[ProcessorDecl | None, list[Diagnostic]]:
         call = decl["call"]
-        expected = _DECLARATION_KINDS[decl["form"]]
         parts = [str(p) for p in call.get("func", [])]
         targets = self.tree.resolve(file.module, parts) if parts else []
         here = self.evaluator.place(file.module, call)
+        if decl["form"] == "inline":
+            kinds = sorted({k for t in targets if (k := pikku_kind(t)) in _DECLARATION_NAMES})
+            if not kinds:
+                return None, []
+            return None, [
+                _at(
+                    "PK101",
+                    f"{kinds[0]} is called inside an expression; pikkugen reads "
+                    "@queue_processor(...) on a module-level def and add_queue_processor(...) "
+                    "as a module-level statement",
+                    here,
+                    hint="decorate the function, or call add_queue_processor(name=..., "
+                    "func=...) on its own line",
+                )
+            ]
+        expected = _DECLARATION_KINDS[decl["form"]]
+        if decl["form"] == "call" and "queue_processor" in {pikku_kind(t) for t in targets}:
+            # `deco = queue_processor("q")` then `@deco`: the decorator is not pikku_queue's
+            # name any more, so the declaration would be lost without a word
+            return None, [
+                _at(
+                    "PK101",
+                    "queue_processor(...) is called on its own; pikkugen reads it only as a "
+                    "decorator written on a module-level def",
+                    here,
+                    hint="write @queue_processor(...) directly above the function",
+                )
+            ]
         if expected not in {pikku_kind(t) for t in targets}:
             if parts and parts[-1] == expected:
                 where = f"`{targets[0].qualname}`" if targets else "nothing known"

@@ -383,6 +383,7 @@ class _Summarizer:
             if isinstance(value, cst.Call) and dotted(value.func) is not None:
                 self._want(index)
                 self.jobs.append(partial(self._call_decl, value, False))
+            self._inline_calls(index, value)
         elif isinstance(small, cst.AugAssign):
             if isinstance(small.target, cst.Name):
                 self._bind(small.target.value, {"kind": "local"}, conditional)
@@ -391,8 +392,35 @@ class _Summarizer:
             if dotted(call.func) is not None:
                 self._want(index)
                 self.jobs.append(partial(self._call_decl, call, False))
+            self._inline_calls(index, call)
         elif isinstance(small, cst.TypeAlias):
             self._bind(small.name.value, {"kind": "local"}, conditional)
+
+    def _inline_calls(self, index: int, value: cst.BaseExpression) -> None:
+        """Declaration-named calls inside a module-level expression (`queue_processor("q")(f)`,
+        `[add_queue_processor(...)]`): not forms pikkugen reads, so they are recorded to be
+        reported if they resolve to pikku_queue's, rather than silently skipped."""
+        found: list[cst.Call] = []
+        pending: list[cst.CSTNode] = [value]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, cst.Lambda):
+                continue  # a call in a body runs later, if ever: not a declaration here
+            # the statement's own call (`add_queue_processor(...)`) is read as a declaration
+            if isinstance(node, cst.Call) and node is not value:
+                parts = dotted(node.func)
+                if parts is not None and parts[-1] in self.call_names:
+                    found.append(node)
+            pending.extend(node.children)
+        if found:
+            self._want(index)
+            for call in found:
+                self.jobs.append(partial(self._inline_decl, call))
+
+    def _inline_decl(self, call: cst.Call, pos_of: PosOf) -> None:
+        self.summary["decls"].append(
+            {"form": "inline", "call": convert_call(call, pos_of), "func": None, "nested": False}
+        )
 
     def _constant(self, name: str, value: cst.BaseExpression, pos_of: PosOf) -> None:
         constants = self.summary["constants"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 #: Bump when the summary's shape or content changes: it is part of the cache key.
-SUMMARY_VERSION = "3"
+SUMMARY_VERSION = "4"
 
 Expr = dict[str, Any]
 
@@ -39,9 +39,10 @@ class FuncSig(TypedDict):
 
 
 class Decl(TypedDict):
-    """A call that may be a declaration: a decorator call or a module-level call."""
+    """A call that may be a declaration: a decorator call, a module-level call, or a
+    declaration-named call inside a module-level expression (`inline`, only reported)."""
 
-    form: Literal["decorator", "call"]
+    form: Literal["decorator", "call", "inline"]
     call: Expr
     func: FuncSig | None  # the decorated function (decorator form)
     nested: bool  # inside a function or class body, not at module level
