@@ -42,7 +42,7 @@ def flat(node: ast.expr) -> str:
     if isinstance(node, ast.Subscript):
         items, _ = _elements(node.slice)
         return f"{flat(node.value)}[{', '.join(flat(i) for i in items)}]"
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and not node.keywords:
         return f"{flat(node.func)}({', '.join(flat(a) for a in node.args)})"
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
@@ -58,13 +58,17 @@ def flat(node: ast.expr) -> str:
         if len(node.elts) == 1:
             return f"({flat(node.elts[0])},)"
         return f"({', '.join(flat(e) for e in node.elts)})"
-    raise ValueError(f"unexpected {type(node).__name__} in a generated type expression")
+    # nothing the scanner writes into the IR; still valid Python, if not ruff's exact quotes
+    return ast.unparse(node)
 
 
 def fit(text: str, *, indent: int, before: int, after: int) -> str:
     """`text` (a Python expression) laid out to start `before` characters into a line whose
     block is `indent` levels deep, with `after` characters following its last line."""
-    node = ast.parse(text, mode="eval").body
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return text
     return _fit(node, indent, before, after)
 
 
