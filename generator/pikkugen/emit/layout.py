@@ -80,7 +80,7 @@ def _fit(node: ast.expr, indent: int, before: int, after: int) -> str:
     if isinstance(node, ast.Subscript):
         items, several = _elements(node.slice)
         return f"{flat(node.value)}[\n{_block(items, several, indent)}{closing}]"
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and not node.keywords:
         several = len(node.args) > 1
         return f"{flat(node.func)}(\n{_block(node.args, several, indent)}{closing})"
     if isinstance(node, ast.List) and node.elts:
