@@ -163,6 +163,13 @@ class Processor:
         )
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _jittered(delay_ms: int, jitter: float, rng: random.Random) -> int:
     if jitter <= 0 or delay_ms <= 0:
         return delay_ms
@@ -210,8 +217,16 @@ class Engine:
         )
 
     def _progress_sink(self, delivery: Delivery) -> ProgressSink:
+        loop = asyncio.get_running_loop()
+
         def sink(data: dict[str, Any]) -> Any:
-            self._emit("progress", delivery, {"progress": data})
+            event = {"progress": data}
+            if _running_loop() is loop:
+                self._emit("progress", delivery, event)
+            else:
+                # A sync processor's thread: callbacks run on the worker's loop, like every
+                # other event, so they may touch asyncio objects (queued before the job ends).
+                loop.call_soon_threadsafe(self._emit, "progress", delivery, event)
             return delivery.progress(data) if delivery.progress is not None else None
 
         return sink

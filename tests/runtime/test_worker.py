@@ -193,3 +193,23 @@ async def test_a_validator_raising_any_error_dead_letters_the_payload() -> None:
     assert (record_.job_id, record_.reason, record_.attempts) == (ids[1], "invalid_payload", 1)
     assert record_.error.type == "KeyError"
     await backend.close()
+
+
+async def test_events_of_a_sync_processor_reach_callbacks_on_the_loop_thread() -> None:
+    backend = MemoryBackend()
+    await backend.enqueue(EnqueueRequest("threads", 1))
+    loop_thread = threading.current_thread()
+    seen: list[tuple[str, bool]] = []
+
+    def blocking(ctx: JobContext, data: int) -> int:
+        ctx.progress.update(processed=1, total=2)
+        return data
+
+    processor = Processor.from_function("threads", blocking)
+    options = WorkerOptions(processors=[processor], burst=True)
+    options.events.subscribe(
+        "*", lambda e: seen.append((e.name, threading.current_thread() is loop_thread))
+    )
+    await backend.run_worker(options)
+    assert seen == [("progress", True), ("completed", True)]
+    await backend.close()
