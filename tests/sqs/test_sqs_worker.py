@@ -194,3 +194,31 @@ async def test_fifo_replay_and_dead_letter_records_get_deduplication_ids_of_thei
     assert json.loads(back["Body"]) == {"n": 1}
     assert InboundMessage.from_received(back).job_id == "order-1"
     assert back["Attributes"]["MessageDeduplicationId"] not in ("order-1", dead_dedup)
+
+
+async def test_fifo_messages_of_one_group_complete_in_order_across_a_retry(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    queues.create("ord.fifo")
+    completed: list[int] = []
+
+    async def first_one_fails_once(ctx: JobContext, data: Job) -> int:
+        if data.n == 1 and ctx.attempt == 1:
+            raise RuntimeError("not yet")
+        completed.append(data.n)
+        return data.n
+
+    for n in (1, 2, 3):  # one message group (the queue's name): SQS hands them out together
+        await backend.enqueue(EnqueueRequest(queue="ord.fifo", payload={"n": n}, job_id=f"j{n}"))
+    options = WorkerOptions(
+        processors=[
+            processor(
+                "ord.fifo", first_one_fails_once, concurrency=3, retry_options={"attempts": 3}
+            )
+        ],
+        burst=True,
+        lease_ms=5_000,
+    )
+    report = await asyncio.wait_for(backend.run_worker(options), 60)
+    assert completed == [1, 2, 3]  # 2 and 3 waited for 1's retry
+    assert (report.completed, report.retried) == (3, 1)

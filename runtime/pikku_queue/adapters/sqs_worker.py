@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pikku_queue.adapters.sqs_client import is_fifo
 from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage
-from pikku_queue.adapters.sqs_settle import FINISHED
+from pikku_queue.adapters.sqs_settle import FINISHED, Settled
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Delivery, Engine, Outcome, Processor
 from pikku_queue.errors import BackendError
@@ -146,6 +146,11 @@ class _QueueLoop:
         if self.processor.is_batch:
             self._spawn(self._run_batch(messages), messages)
             return
+        if is_fifo(self.url):
+            # One receive may hold several messages of one group: run them one after the
+            # other, or a later one could finish while an earlier one waits for its retry.
+            self._spawn(self._run_in_order(messages), messages)
+            return
         for message in messages:
             self._spawn(self._run_one(message), [message])
 
@@ -188,20 +193,45 @@ class _QueueLoop:
         """Extend the lease of running messages every half lease."""
         while True:
             await asyncio.sleep(self.lease_s / 2)
-            for message in messages:
+            for message in list(messages):  # a FIFO run shrinks its list meanwhile
                 try:
                     await self.api.set_visibility(self.url, message.receipt_handle, self.lease_s)
                 except BackendError:
                     logger.warning("%s job %s: lease extension failed", self.name, message.job_id)
 
-    async def _run_one(self, message: InboundMessage) -> None:
+    async def _verdict(self, message: InboundMessage) -> tuple[Delivery, Outcome]:
         delivery, verdict = message.delivery(self.name)
+        return delivery, verdict or await self.engine.run(delivery)
+
+    async def _run_one(self, message: InboundMessage) -> None:
         heartbeat = asyncio.create_task(self._heartbeat([message]))
         try:
-            outcome = verdict or await self.engine.run(delivery)
+            delivery, outcome = await self._verdict(message)
         finally:
             heartbeat.cancel()
         await self._settle(message, delivery, outcome)
+
+    async def _run_in_order(self, messages: list[InboundMessage]) -> None:
+        """FIFO: one after the other; stop at the first message that is not finished and give
+        the rest back at once (SQS holds the group while that one waits for its backoff, so
+        they follow it). `messages` shrinks to what is left, which a shutdown releases."""
+        for message in list(messages):
+            # Every message still held keeps its lease; none while a verdict is applied, so a
+            # retry's visibility (its backoff) is not overwritten.
+            heartbeat = asyncio.create_task(self._heartbeat(messages))
+            try:
+                delivery, outcome = await self._verdict(message)
+            finally:
+                heartbeat.cancel()
+            if await self._settle(message, delivery, outcome) not in FINISHED:
+                break
+            messages.remove(message)
+        for later in messages[1:]:
+            try:
+                await self.api.set_visibility(self.url, later.receipt_handle, 0)
+            except BackendError:
+                logger.warning("%s job %s: release failed", self.name, later.job_id)
+        messages.clear()
 
     async def _run_batch(self, messages: list[InboundMessage]) -> None:
         decoded = [m.delivery(self.name) for m in messages]
@@ -214,7 +244,10 @@ class _QueueLoop:
         for message, (delivery, verdict) in zip(messages, decoded, strict=True):
             await self._settle(message, delivery, verdict or next(results))
 
-    async def _settle(self, message: InboundMessage, delivery: Delivery, outcome: Outcome) -> None:
+    async def _settle(
+        self, message: InboundMessage, delivery: Delivery, outcome: Outcome
+    ) -> Settled | None:
+        """Apply the verdict; None when that failed (the message comes back by itself)."""
         try:
             settled = await self.adapter.settler.apply(
                 self.url, message, delivery, outcome, self.processor.options.dead_letter_queue
@@ -223,7 +256,7 @@ class _QueueLoop:
                 await self.api.delete(self.url, message.receipt_handle)
         except BackendError:
             logger.exception("%s job %s: settling failed", self.name, delivery.job_id)
-            return
+            return None
         if settled == "completed":
             self.report.completed += 1
         elif settled == "retried":
@@ -232,6 +265,7 @@ class _QueueLoop:
             self.report.dead_lettered += 1
         elif settled == "failed":
             self.report.failed += 1
+        return settled
 
     async def _shutdown(self, pending: asyncio.Task[list[InboundMessage]] | None) -> None:
         if self.running:
