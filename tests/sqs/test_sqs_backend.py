@@ -237,3 +237,32 @@ async def test_fifo_group_comes_from_the_configured_payload_field(
         await adapter.close()
     groups = [m["Attributes"]["MessageGroupId"] for m in queues.receive("orders.fifo")]
     assert groups == ["c1", "orders.fifo"]  # no such field: the whole queue is one group
+
+
+async def test_replay_to_a_fifo_queue_keeps_the_payloads_group(
+    queues: Queues, backend_url: str
+) -> None:
+    queues.create("orders.fifo")
+    queues.create("orders-dlq.fifo")
+    record = {
+        "queue": "orders.fifo",
+        "job_id": "o-7",
+        "payload": {"customer": "c7"},
+        "attempts": 1,
+        "reason": "non_retryable",
+        "error": {"type": "NonRetryableError", "message": "no", "traceback": ""},
+        "failed_at_ms": 1,
+    }
+    queues.sqs.send_message(
+        QueueUrl=queues.url("orders-dlq.fifo"),
+        MessageBody=json.dumps(record),
+        MessageGroupId="orders-dlq.fifo",
+        MessageDeduplicationId="r-1",
+    )
+    adapter = from_url(backend_url + "&group_key=customer")
+    try:
+        assert await adapter.replay("orders-dlq.fifo") == 1
+    finally:
+        await adapter.close()
+    [back] = queues.receive("orders.fifo")
+    assert back["Attributes"]["MessageGroupId"] == "c7"  # in line with c7's other jobs

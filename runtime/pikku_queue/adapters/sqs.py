@@ -116,14 +116,15 @@ class SQSQueueAdapter:
             delay_ms=request.delay_ms,
         )
         await self.api.send(
-            message.send_kwargs(url, fifo=is_fifo(url), group_id=self._group(request))
+            message.send_kwargs(url, fifo=is_fifo(url), group_id=self._group(request.payload))
         )
         return job_id
 
-    def _group(self, request: EnqueueRequest) -> str | None:
+    def _group(self, payload: Any) -> str | None:
+        """FIFO MessageGroupId: the payload's `group_key` field (None: the queue's name)."""
         key = self.settings.group_key
-        if key and isinstance(request.payload, dict) and request.payload.get(key) is not None:
-            return str(request.payload[key])[:128]
+        if key and isinstance(payload, dict) and payload.get(key) is not None:
+            return str(payload[key])[:128]
         return None
 
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
@@ -208,7 +209,10 @@ class SQSQueueAdapter:
                 # the original send for 5 minutes (and report success), losing the job.
                 deduplication_id=f"replay-{message.message_id}",
             )
-            await self.api.send(outbound.send_kwargs(target, fifo=is_fifo(target)))
+            kwargs = outbound.send_kwargs(
+                target, fifo=is_fifo(target), group_id=self._group(record.payload)
+            )
+            await self.api.send(kwargs)
             await self.api.delete(url, message.receipt_handle)
             replayed += 1
         return replayed
