@@ -162,3 +162,19 @@ async def test_a_failing_write_does_not_undo_the_writes_grouped_with_it(tmp_path
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert (await backend.counts("q")).waiting == 2
     await backend.close()
+
+
+async def test_dead_letters_and_replay_skip_jobs_that_are_not_records(tmp_path: Path) -> None:
+    # A job enqueued straight into a dead-letter queue (by hand, or by some other producer)
+    # is not a record: listing and replay must not fail on it, nor move it anywhere.
+    backend = SqliteBackend(tmp_path / "q.db")
+    await backend.enqueue(EnqueueRequest("mail-dlq", {"hello": "world"}, job_id="stray"))
+    await backend.enqueue(EnqueueRequest("mail-dlq", [1, 2], job_id="list"))
+    record = {"queue": "mail", "job_id": "m-1", "payload": {"to": "a"}, "reason": "stalled"}
+    await backend.enqueue(EnqueueRequest("mail-dlq", record, job_id="rec"))
+    assert [r.id for r in await backend.dead_letters("mail-dlq")] == ["rec"]
+    assert await backend.replay("mail-dlq") == 1
+    info = await backend.get_job("mail", "m-1")
+    assert info is not None and info.payload == {"to": "a"}
+    assert (await backend.counts("mail-dlq")).waiting == 2  # the strays stay where they were
+    await backend.close()

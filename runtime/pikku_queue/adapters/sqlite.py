@@ -522,7 +522,8 @@ class SqliteBackend:
             ).fetchall()
             return [(str(i), str(p)) for i, p in rows]
 
-        return [DeadLetterRecord.from_payload(i, json.loads(p)) for i, p in await self._read(read)]
+        records = (_as_record(i, p) for i, p in await self._read(read))
+        return [record for record in records if record is not None]
 
     async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
         now = self._now()
@@ -546,7 +547,9 @@ class SqliteBackend:
                         rows.append(row)
             replayed = 0
             for record_id, text in rows:
-                record = DeadLetterRecord.from_payload(record_id, json.loads(text))
+                record = _as_record(record_id, text)
+                if record is None:
+                    continue  # a plain job in that queue, not a record: nowhere to send it
                 payload = _dumps(record.payload)
                 cursor = conn.execute(
                     "UPDATE jobs SET state = 'waiting', attempts = 0, stalls = 0, error = NULL,"
@@ -904,6 +907,15 @@ class SqliteBackend:
             return min(due) if due else None
 
         return await self._read(read)
+
+
+def _as_record(record_id: str, text: str) -> DeadLetterRecord | None:
+    """A dead-letter record, or None for anything else found in that queue (a job enqueued
+    there by hand): listing and replay skip it instead of failing on it."""
+    data = _loads_or_text(text)
+    if not isinstance(data, dict) or "queue" not in data or "job_id" not in data:
+        return None
+    return DeadLetterRecord.from_payload(record_id, data)
 
 
 def _loads_or_text(text: str) -> Any:
