@@ -133,6 +133,7 @@ async def test_rows_written_behind_our_back_dead_letter_and_worker_goes_on(
         rows = [
             ("q", "wrong-shape", json.dumps({"n": "one"})),
             ("q", "not-json", "{this is not json"),
+            ("q", "too-deep", "[" * 100_000 + "]" * 100_000),  # json.loads: RecursionError
         ]
         conn.executemany(
             "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
@@ -150,11 +151,12 @@ async def test_rows_written_behind_our_back_dead_letter_and_worker_goes_on(
     await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
     assert seen == [1]
     assert (await backend.get_job("q", good)).state == JobState.COMPLETED  # type: ignore[union-attr]
-    for job_id in ("wrong-shape", "not-json"):
+    for job_id in ("wrong-shape", "not-json", "too-deep"):
         info = await backend.get_job("q", job_id)
         assert info is not None and info.state == JobState.DEAD_LETTERED
     records = {r.job_id: r for r in await backend.dead_letters("q-dlq")}
     assert records["wrong-shape"].payload == {"n": "one"}
     assert records["not-json"].payload == "{this is not json"
     assert records["not-json"].error.type == "JSONDecodeError"
+    assert records["too-deep"].error.type == "RecursionError"
     await backend.close()

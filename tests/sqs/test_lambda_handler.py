@@ -211,7 +211,8 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
     queues.create("ship", dlq="ship-dlq")  # no dead_letter_queue option: the redrive target
     reg = registry(entry("ship", refuses, retry_options={"attempts": 5}))
     handler = new_handler(reg)
-    send(queues, "ship", "this is not JSON", {"n": "not a number"}, {"n": 3})
+    too_deep = "[" * 50_000 + "]" * 50_000  # JSON, but json.loads raises RecursionError
+    send(queues, "ship", "this is not JSON", too_deep, {"n": "not a number"}, {"n": 3})
 
     _, response = invoke(handler, queues, "ship")
 
@@ -223,6 +224,7 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
     reasons = sorted((r.reason, r.error.type, r.queue) for r in records)
     assert reasons == [
         ("invalid_payload", "JSONDecodeError", "ship"),
+        ("invalid_payload", "RecursionError", "ship"),
         ("invalid_payload", "ValidationError", "ship"),
         ("non_retryable", "NonRetryableError", "ship"),
     ]

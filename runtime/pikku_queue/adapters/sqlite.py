@@ -629,7 +629,7 @@ class SqliteBackend:
             for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at in rows:
                 try:
                     payload = json.loads(text)
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
                     # Written by something other than pikku_queue: no processor can read it.
                     error = ErrorInfo(
                         type=type(exc).__name__, message=f"payload is not JSON: {exc}"
@@ -921,7 +921,7 @@ def _as_record(record_id: str, text: str) -> DeadLetterRecord | None:
 def _loads_or_text(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -176,8 +176,11 @@ class InboundMessage:
         return _int(self.attributes.get(ENQUEUED_AT), self.sent_at_ms)
 
     def payload(self) -> Any:
-        """The decoded body; raises ValueError for a body that is not JSON."""
-        return json.loads(self.body)
+        """The decoded body; raises ValueError for a body that is not JSON (or too deep)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError as exc:
+            raise ValueError(f"JSON nested too deeply: {exc}") from None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (when the body is not JSON) the verdict at once:
@@ -185,7 +188,7 @@ class InboundMessage:
         verdict: DeadLetter | None = None
         try:
             payload: Any = json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
             payload = self.body
             verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         delivery = Delivery(
