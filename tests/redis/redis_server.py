@@ -109,7 +109,11 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # never leave a half-started server running behind a failure
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self, timeout_s: float = 20.0) -> None:
