@@ -67,10 +67,23 @@ class QueueMonitor:
 
     @property
     def backend(self) -> Backend:
+        """The given backend; else the one the producer of these queues uses: the generated
+        client's queues carry the project's configured URL, which `$PIKKU_QUEUE_URL` and
+        `set_default_backend` still override (the same order as enqueueing)."""
         if self._backend is None:
-            from pikku_queue.client import get_default_backend
+            from pikku_queue.client import get_default_backend, known_queues
 
-            self._backend = get_default_backend()
+            configured = next(
+                (
+                    url
+                    for url in (
+                        getattr(known_queues.get(q), "backend_url", None) for q in self.queues
+                    )
+                    if url
+                ),
+                None,
+            )
+            self._backend = get_default_backend(configured)
         return self._backend
 
     def _now_ms(self) -> int:

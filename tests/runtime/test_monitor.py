@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from pikku_queue.adapters.memory import MemoryBackend
 from pikku_queue.backend import EnqueueRequest, WorkerOptions
+from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.clock import VirtualClock
 from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError, UnknownQueueError
 from pikku_queue.monitor import QueueMonitor, percentile
+from pydantic import TypeAdapter
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -48,3 +50,21 @@ async def test_stats_from_a_virtual_run() -> None:
     with pytest.raises(UnknownQueueError):
         await monitor.get_stats("other")
     await backend.close()
+
+
+async def test_without_a_backend_it_reads_where_the_generated_client_enqueues(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's `QueueMonitor(queues=[...]).get_stats(...)`: generated queues carry the
+    # project's `[tool.pikkugen] backend`, so the monitor must read that one, not the default.
+    monkeypatch.delenv("PIKKU_QUEUE_URL", raising=False)
+    queue = TypedQueue(
+        "monitored", TypeAdapter(int), TypeAdapter(int), backend_url="memory://monitor-test"
+    )
+    try:
+        handle = await queue.enqueue(1)
+        stats = await QueueMonitor(queues=["monitored"]).get_stats("monitored")
+        assert stats.waiting == 1
+    finally:
+        known_queues.pop("monitored", None)
+        await handle.backend.close()
