@@ -172,6 +172,46 @@ async def test_invalid_payload_from_raw_bullmq_is_dead_lettered_and_the_worker_g
     assert info is not None and info.state is JobState.COMPLETED
 
 
+@pytest.mark.parametrize(
+    "raw", ["{not json", "[" * 100_000 + "]" * 100_000], ids=["not-json", "too-deep"]
+)
+async def test_job_data_that_is_not_json_is_dead_lettered_and_a_burst_worker_ends(
+    backend: RedisBackend, raw: str
+) -> None:
+    """bullmq-python parses the data before our callback runs: such a job used to stay active
+    and stall forever, never reaching the DLQ, and a burst worker never ended."""
+    done: list[int] = []
+
+    async def handle(data: Order) -> None:
+        done.append(data.n)
+
+    queue = Queue("raw", {"connection": await backend.client(), "prefix": backend.settings.prefix})
+    bad = await queue.add("raw", {"n": 0})
+    good = await queue.add("raw", {"n": 5})
+    client = await backend.client()
+    await client.hset(backend.key("raw", str(bad.id)), "data", raw)  # as a foreign producer
+    processor = Processor.from_function("raw", handle, ProcessorOptions(dead_letter_queue="dlq"))
+    report = await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=1000)), 30
+    )
+    assert done == [5] and (report.dead_lettered, report.completed) == (1, 1)
+    info = await backend.get_job("raw", str(good.id))
+    assert info is not None and info.state is JobState.COMPLETED
+    [record] = await backend.dead_letters("dlq")
+    assert (record.job_id, record.reason, record.payload) == (bad.id, "invalid_payload", raw)
+    assert record.error.type in ("JSONDecodeError", "RecursionError") and record.error.message
+    info = await backend.get_job("raw", str(bad.id))
+    assert info is not None and info.state is JobState.DEAD_LETTERED and info.payload == raw
+
+    # Replay finds the job in place (BullMQ cannot load it) and it dead-letters again.
+    assert await backend.replay("dlq") == 1
+    report = await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=1000)), 30
+    )
+    assert report.dead_lettered == 1 and done == [5]
+    assert [r.job_id for r in await backend.dead_letters("dlq")] == [bad.id]
+
+
 async def test_priority_follows_bullmq_order_and_delay_and_job_id(backend: RedisBackend) -> None:
     seen: list[int] = []
 

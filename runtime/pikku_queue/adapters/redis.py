@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
-from bullmq import Queue
+from bullmq import Job, Queue
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
@@ -358,7 +358,10 @@ class RedisBackend:
         source = await self.queue(record.queue)
         state = await source.getJobState(record.job_id)
         if state == "failed":
-            job = await source.getJob(record.job_id)
+            try:
+                job = await source.getJob(record.job_id)
+            except (ValueError, RecursionError):  # data not JSON: bullmq cannot load the job
+                job = Job(source, record.queue, None, {}, record.job_id)  # retry needs its id
             await job.retry("failed", {"resetAttemptsMade": True})
             await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
         elif state in ("unknown", None):

@@ -93,14 +93,31 @@ def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
     return ErrorInfo(type="Error", message=str(reason), traceback=last)
 
 
+def payload_error(text: str | None) -> ErrorInfo | None:
+    """Why a job's `data` field cannot be read as JSON, or None when it can (or is absent:
+    BullMQ then reads `{}`). Too deep a nesting raises RecursionError, not ValueError."""
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return ErrorInfo(type=type(exc).__name__, message=f"payload is not JSON: {exc}")
+    return None
+
+
+def loads_or_text(text: str) -> Any:
+    """The JSON value of a hash field, or the text itself when something else wrote it."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+
+
 def _json_field(raw: dict[str, Any], name: str, default: Any) -> Any:
     text = raw.get(name)
     if text is None or text == "":
         return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    return loads_or_text(text)
 
 
 def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> JobInfo:

@@ -13,6 +13,9 @@ to the engine and translates the Outcome into BullMQ's verbs:
 - DeadLetter(reason)     → write the `DeadLetterRecord` into the dead-letter queue (a plain
                            BullMQ queue), mark the job, raise BullMQ's UnrecoverableError.
 
+A job whose data is not JSON (a foreign producer wrote it) cannot even be loaded by
+bullmq-python; `_PikkuWorker` loads it anyway so it reaches the same dead-letter path.
+
 A worker whose run loop ends while it should be running (bullmq-python can stop after Redis
 connection trouble) is replaced, so a Redis restart never leaves a silent worker behind.
 """
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -43,7 +45,7 @@ from pikku_queue.engine import (
 from pikku_queue.events import JobEvent
 
 from .redis import RedisBackend, check_connection
-from .redis_jobs import OUTCOME_FIELD, PIKKU_BACKOFF
+from .redis_jobs import OUTCOME_FIELD, PIKKU_BACKOFF, loads_or_text, payload_error
 
 logger = logging.getLogger("pikku_queue.redis")
 
@@ -57,6 +59,8 @@ METRICS_DATA_POINTS = 20_160
 RESTART_DELAY_S = 0.5
 #: The BullMQ job scheduler id of a processor's own `repeat` (schedulers live per queue).
 PROCESSOR_SCHEDULER_ID = "pikku-processor"
+#: Where `_PikkuWorker` leaves the `ErrorInfo` of a job whose data is not JSON.
+INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
 
 
 class RetryLater(Exception):
@@ -80,6 +84,44 @@ def _keep_traceback(job: Any, error: ErrorInfo) -> None:
         job.stacktrace.append(error.traceback or f"{error.type}: {error.message}")
 
     job.updateStacktrace = update
+
+
+class _PikkuWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
+    """BullMQ's Worker, loading a job whose data is not JSON instead of choking on it.
+
+    bullmq-python parses the job hash (`Job.fromJSON`) in `nextJobFromJobData`, after its Lua
+    script made the job active and before any callback of ours runs. A parse error there only
+    reaches the worker's "error" event: the job stays active with no lock renewal, stalls,
+    comes back and fails the same way for ever (never reaching a DLQ, and a burst worker never
+    ends). Here such a job loads with its raw text as `data` and the parse error in
+    `INVALID_PAYLOAD_ATTR`, so our processor callback dead-letters it like any bad payload.
+    """
+
+    async def nextJobFromJobData(
+        self,
+        job_data: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        limit_until: int = 0,
+        delay_until: int = 0,
+        token: str | None = None,
+    ) -> Any:
+        try:
+            return await super().nextJobFromJobData(
+                job_data, job_id, limit_until, delay_until, token
+            )
+        except (ValueError, RecursionError):
+            raw = (job_data or {}).get("data")
+            error = payload_error(None if raw is None else str(raw))
+            if job_data is None or error is None:  # another field is broken: BullMQ's business
+                raise
+        # Nothing was written by the failed call (the job is active under `token` already).
+        job = await super().nextJobFromJobData(
+            {**job_data, "data": "null"}, job_id, limit_until, delay_until, token
+        )
+        if job is not None:
+            job.data = raw
+            setattr(job, INVALID_PAYLOAD_ATTR, error)
+        return job
 
 
 class _Batcher:
@@ -202,7 +244,7 @@ class _QueueRunner:
             await queue.removeJobScheduler(PROCESSOR_SCHEDULER_ID)
 
     async def start(self) -> None:
-        self.worker = Worker(self.name, self._process, self._worker_options())
+        self.worker = _PikkuWorker(self.name, self._process, self._worker_options())
         self.worker.on("stalled", self._on_stalled)
         self.worker.on("error", self._on_error)
         if self.processor.options.max_concurrency is not None:
@@ -290,7 +332,11 @@ class _QueueRunner:
             enqueued_at_ms=int(job.timestamp),
             progress=job.updateProgress,
         )
-        if self.batcher is not None:
+        invalid: ErrorInfo | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
+        if invalid is not None:  # no processor can read it: straight to the dead-letter queue
+            outcome: Outcome = DeadLetter("invalid_payload", invalid)
+            self._emit_dead_lettered(delivery.job_id, delivery.attempt, "invalid_payload")
+        elif self.batcher is not None:
             outcome = await self.batcher.submit(delivery)
         else:
             outcome = await self.engine.run(delivery)
@@ -351,16 +397,20 @@ class _QueueRunner:
             error = ErrorInfo(type="StalledJobError", message=reason)
             job = _StalledJob(job_id, data, attempts)
             await self._finish_failed(job, int(attempts or 0) + 1, DeadLetter("stalled", error))
-            if "dead_lettered" in self.processor.options.events:
-                self.owner.options.events.emit(
-                    JobEvent(
-                        name="dead_lettered",
-                        queue=self.name,
-                        job_id=job_id,
-                        attempt=int(attempts or 0) + 1,
-                        data={"reason": "stalled"},
-                    )
+            self._emit_dead_lettered(job_id, int(attempts or 0) + 1, "stalled")
+
+    def _emit_dead_lettered(self, job_id: str, attempt: int, reason: str) -> None:
+        """The event for a verdict reached without the engine (which emits its own)."""
+        if "dead_lettered" in self.processor.options.events:
+            self.owner.options.events.emit(
+                JobEvent(
+                    name="dead_lettered",
+                    queue=self.name,
+                    job_id=job_id,
+                    attempt=attempt,
+                    data={"reason": reason},
                 )
+            )
 
 
 class _StalledJob:
@@ -368,7 +418,7 @@ class _StalledJob:
 
     def __init__(self, job_id: str, data: str | None, attempts: str | None) -> None:
         self.id = job_id
-        self.data = json.loads(data) if data else None
+        self.data = loads_or_text(data) if data else None
         self.attemptsStarted = int(attempts or 0) + 1
 
 
