@@ -205,6 +205,12 @@ class Engine:
             return DeadLetter("attempts_exhausted", error)
         return Retry(self.retry_delay_ms(delivery.attempt), error)
 
+    def failure_outcome(self, delivery: Delivery, exc: BaseException) -> Outcome:
+        """The failure rule (Retry with backoff; DeadLetter at the last attempt or for
+        `NonRetryableError`) for an error caught outside `run`, e.g. one that escaped it, so a
+        caller never has to invent its own retry policy."""
+        return self._failure(delivery, exc)
+
     def _context(self, delivery: Delivery, job_ids: tuple[str, ...] = ()) -> JobContext:
         return JobContext(
             job_id=delivery.job_id,

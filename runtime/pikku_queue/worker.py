@@ -17,6 +17,12 @@ Choices worth knowing:
   the rest and release their leases so another worker takes them at once. A sync processor
   running in a thread cannot be interrupted: its job is released and may run twice
   (at-least-once).
+* An exception escaping the engine (a bug in it, or a `BaseException` such as a stray
+  `CancelledError` raised by a processor) is a failed attempt under the engine's own rule
+  (`Engine.failure_outcome`: Retry with backoff, DeadLetter at the last attempt), so the job is
+  never left leased while the worker keeps extending its lease. If even that rule fails, the
+  worker stops extending the lease: the job comes back when it expires, as a stall, which
+  `max_stalled_count` bounds.
 """
 
 from __future__ import annotations
@@ -236,10 +242,31 @@ class _PullWorker:
     async def _run_one(self, state: _QueueState, delivery: Delivery) -> None:
         try:
             outcome = await state.engine.run(delivery)
-        except Exception:  # the engine never raises for a processor's error; this is a bug
+        except BaseException as exc:
+            if not _escaped(exc):
+                raise
             logger.exception("%s job %s: the engine failed", state.name, delivery.job_id)
-            return
-        await self._settle(state, [(delivery, outcome)])
+            settled = self._failed_attempts(state, [delivery], exc)
+        else:
+            settled = [(delivery, outcome)]
+        await self._settle(state, settled)
+
+    def _failed_attempts(
+        self, state: _QueueState, deliveries: list[Delivery], exc: BaseException
+    ) -> list[tuple[Delivery, Outcome]]:
+        """Each job's outcome under the engine's failure rule; none (the leases are dropped and
+        expire) if that rule itself fails."""
+        try:
+            return [(d, state.engine.failure_outcome(d, exc)) for d in deliveries]
+        except Exception:
+            logger.exception(
+                "%s: no outcome for %d job(s); they come back when their lease expires",
+                state.name,
+                len(deliveries),
+            )
+            for delivery in deliveries:
+                state.leased.pop(delivery.job_id, None)
+            return []
 
     async def _run_batch(self, state: _QueueState, deliveries: list[Delivery]) -> None:
         batch = state.processor.options.batch
@@ -266,12 +293,18 @@ class _PullWorker:
                 await asyncio.sleep(min(self.poll, remaining))
         try:
             outcomes = await state.engine.run_batch(deliveries)
-        except Exception:
+        except BaseException as exc:
+            if not _escaped(exc):
+                raise
             logger.exception("%s: the engine failed on a batch", state.name)
-            return
-        await self._settle(state, list(zip(deliveries, outcomes, strict=True)))
+            settled = self._failed_attempts(state, deliveries, exc)
+        else:
+            settled = list(zip(deliveries, outcomes, strict=True))
+        await self._settle(state, settled)
 
     async def _settle(self, state: _QueueState, settled: list[tuple[Delivery, Outcome]]) -> None:
+        if not settled:
+            return
         dlq = state.processor.options.dead_letter_queue
         try:
             if self.settle_many is not None:
@@ -348,6 +381,17 @@ class _PullWorker:
                     await self.source.release(state.name, ids)
                 except Exception:
                     logger.exception("%s: could not release %d job(s)", state.name, len(ids))
+
+
+def _escaped(exc: BaseException) -> bool:
+    """True for an exception that escaped the engine, False for this task being cancelled (a
+    shutdown) or the process exiting, which must go on unwinding."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        return False
+    if isinstance(exc, asyncio.CancelledError):
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() == 0
+    return True
 
 
 async def run_pull_worker(
