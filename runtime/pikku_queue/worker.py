@@ -23,6 +23,8 @@ Choices worth knowing:
   never left leased while the worker keeps extending its lease. If even that rule fails, the
   worker stops extending the lease: the job comes back when it expires, as a stall, which
   `max_stalled_count` bounds.
+* A settle that fails drops the jobs from the worker's leases: their leases expire and the jobs
+  come back (at-least-once), rather than being extended for as long as the worker lives.
 """
 
 from __future__ import annotations
@@ -313,9 +315,15 @@ class _PullWorker:
                 for delivery, outcome in settled:
                     await self.source.settle(delivery, outcome, dlq)
         except Exception:
-            # The lease will expire and another attempt will settle the job: at-least-once.
+            # Stop extending their leases: they expire and the jobs come back (at-least-once).
+            # Kept in `leased`, a custom source's lease would be extended while the worker lives.
+            for delivery, _ in settled:
+                state.leased.pop(delivery.job_id, None)
             logger.exception(
-                "%s: could not record the outcome of %d job(s)", state.name, len(settled)
+                "%s: could not record the outcome of %d job(s); they come back when their "
+                "lease expires",
+                state.name,
+                len(settled),
             )
             return
         for delivery, outcome in settled:

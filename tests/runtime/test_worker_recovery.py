@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from pikku_queue.adapters.sqlite import SqliteBackend
 from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.engine import Delivery, Outcome, Processor
+from pikku_queue.errors import BackendError
 from pikku_queue.options import BatchOptions, ProcessorOptions, RetryOptions
+from pikku_queue.worker import run_pull_worker
 
 #: A stuck job never drains, so a burst worker would wait for ever: the bound turns that into a
 #: failure. It is far above what the tests need, not a timing assertion.
@@ -59,4 +62,40 @@ async def test_an_exception_escaping_a_batch_dead_letters_at_the_last_attempt(
     records = await backend.dead_letters("b-dlq")
     assert sorted(r.job_id for r in records) == sorted(ids)
     assert {(r.reason, r.error.type) for r in records} == {("attempts_exhausted", "CancelledError")}
+    await backend.close()
+
+
+class SettleFailsOnce(SqliteBackend):
+    """A real SQLite store whose first verdict cannot be written (a lost connection)."""
+
+    failures = 1
+
+    async def settle_many(
+        self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise BackendError("connection lost while settling")
+        await super().settle_many(settled, dead_letter_queue)
+
+
+async def test_a_job_whose_settle_failed_comes_back_when_its_lease_expires(tmp_path: Path) -> None:
+    # Were the job still counted as leased, housekeeping would extend its lease as long as the
+    # worker lives and the job would never run again.
+    backend = SettleFailsOnce(tmp_path / "q.db")
+    job = await backend.enqueue(EnqueueRequest("s", 7))
+    runs: Counter[int] = Counter()
+
+    async def echo(data: int) -> int:
+        runs[data] += 1
+        return data
+
+    processor = Processor.from_function("s", echo)
+    options = WorkerOptions(processors=[processor], burst=True, lease_ms=300)
+    report = await asyncio.wait_for(run_pull_worker(backend, backend, options), STUCK_S)
+    assert backend.failures == 0
+    assert runs == Counter({7: 2})  # at-least-once: the unrecorded run happens again
+    assert (report.stalled, report.completed) == (1, 1)
+    info = await backend.get_job("s", job)
+    assert info is not None and info.state == JobState.COMPLETED
     await backend.close()
