@@ -16,7 +16,11 @@ Choices worth knowing:
 * Graceful stop (`options.stop`): take no new jobs, give active ones `grace_period_s`, cancel
   the rest and release their leases so another worker takes them at once. A sync processor
   running in a thread cannot be interrupted: its job is released and may run twice
-  (at-least-once).
+  (at-least-once). Cancelling the worker's task (the CLI does on a second Ctrl-C) skips what
+  is left of the grace period but still cancels the active jobs and releases every lease,
+  shielded from further cancellation and bounded by `RELEASE_TIMEOUT_S`; then the cancellation
+  goes on. Without the release those jobs would come back only when their leases expire, and
+  count as stalls (dead-lettered at once under `max_stalled_count=0`).
 * An exception escaping the engine (a bug in it, or a `BaseException` such as a stray
   `CancelledError` raised by a processor) is a failed attempt under the engine's own rule
   (`Engine.failure_outcome`: Retry with backoff, DeadLetter at the last attempt), so the job is
@@ -46,6 +50,9 @@ from pikku_queue.events import JobEvent
 from pikku_queue.options import Repeat
 
 logger = logging.getLogger("pikku_queue.worker")
+
+#: How long a cancelled worker may still spend cancelling its jobs and releasing their leases.
+RELEASE_TIMEOUT_S = 10.0
 
 
 @runtime_checkable
@@ -375,12 +382,40 @@ class _PullWorker:
                 )
 
     async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        # Cancelled before (or while) the grace period runs: skip it, but still release.
+        cancelled = current is not None and current.cancelling() > 0
         tasks = self._tasks()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.options.grace_period_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        pending = tasks
+        if tasks and not cancelled:
+            try:
+                _, pending = await asyncio.wait(tasks, timeout=self.options.grace_period_s)
+            except asyncio.CancelledError:
+                cancelled = True
+                pending = {task for task in tasks if not task.done()}
+        # asyncio.wait never cancels what it waits for: a further cancellation of this task
+        # cannot interrupt the release, only the deadline can.
+        cleanup = asyncio.ensure_future(self._cancel_and_release(pending))
+        deadline = asyncio.get_running_loop().time() + RELEASE_TIMEOUT_S
+        while not cleanup.done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                logger.error(
+                    "worker: releasing leases took over %.0f s; gave up", RELEASE_TIMEOUT_S
+                )
+                cleanup.cancel()
+                break
+            try:
+                await asyncio.wait({cleanup}, timeout=remaining)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _cancel_and_release(self, pending: set[asyncio.Task[None]]) -> None:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         for state in self.queues.values():
             if state.leased:
                 ids = list(state.leased)

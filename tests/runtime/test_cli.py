@@ -12,7 +12,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,67 @@ def test_user_code_and_backend_errors_are_one_line_not_a_traceback(project: Path
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot connect to Redis" in done.stderr
+
+
+HANG = """
+import asyncio
+
+
+async def hang(data: dict) -> None:
+    await asyncio.sleep(3600)
+"""
+
+
+def test_a_second_signal_skips_the_grace_period_but_releases_the_jobs(project: Path) -> None:
+    # max_stalled_count=0: a job left leased by the exit would come back as a stall and be
+    # dead-lettered at once. Released, it is simply waiting again, its attempt not counted.
+    (project / "src" / "shop" / "hang.py").write_text(HANG)
+    registry = project / "src" / "shop" / "generated" / "registry.py"
+    registry.write_text(
+        REGISTRY.replace(
+            "    ],\n    services=",
+            '    QueueEntry(name="hang", function="shop.hang.hang", options=ProcessorOptions('
+            "concurrency=2, max_stalled_count=0)),\n    ],\n    services=",
+        )
+    )
+    for n in range(2):
+        run(project, "enqueue", "hang", "--data", json.dumps({"n": n}))
+    env = {**os.environ}
+    env.pop("PIKKU_QUEUE_URL", None)
+    proc = subprocess.Popen(
+        [*PIKKUGEN, "worker", "--queues", "hang", "--grace", "3600", "--lease-ms", "600000"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+
+    def states() -> list[tuple[str, int, int]]:
+        with contextlib.closing(sqlite3.connect(project / "queue.db")) as db:
+            query = "SELECT state, attempts, stalls FROM jobs WHERE queue = 'hang'"
+            return sorted(db.execute(query).fetchall())
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not condition() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+
+    try:
+        wait_for(lambda: [s for s, _, _ in states()] == ["active", "active"])
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: any("finishing active jobs" in line for line in lines))
+        proc.send_signal(signal.SIGINT)  # the grace period (an hour) is skipped
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    reader.join(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    out = "".join(lines)
+    assert proc.returncode == 130, out
+    assert "worker stopped at once" in out and "Traceback" not in out
+    assert states() == [("waiting", 0, 0), ("waiting", 0, 0)]

@@ -254,11 +254,17 @@ async def _watch(
 
 
 def _install_signals(stop: asyncio.Event, main: asyncio.Task[Any]) -> None:
-    """First SIGTERM/SIGINT: graceful stop. Second: cancel at once."""
+    """First SIGTERM/SIGINT: graceful stop. Second: cancel at once, which skips the grace
+    period; the generic pull worker (SQLite, memory) still releases its leases (shielded,
+    bounded in time), so those jobs go back to waiting now instead of coming back as stalls
+    when their leases expire."""
     loop = asyncio.get_running_loop()
 
     def handle(sig: signal.Signals) -> None:
         if stop.is_set():
+            logging.getLogger("pikku_queue").warning(
+                "%s: stopping now; active jobs are cancelled", sig.name
+            )
             main.cancel()
             return
         logging.getLogger("pikku_queue").warning(
@@ -364,6 +370,9 @@ def worker(
         )
     except PikkuQueueError as exc:  # the backend cannot be reached, refuses the password…
         raise _fail(str(exc)) from None
+    except asyncio.CancelledError:  # a second SIGTERM/SIGINT: not a crash, no traceback
+        typer.echo("worker stopped at once (second signal): active jobs were cancelled")
+        raise typer.Exit(130) from None
     typer.echo(
         f"worker done: completed={report.completed} retried={report.retried}"
         f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"
