@@ -22,6 +22,7 @@ from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.events import JobEvent
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
 from pydantic import BaseModel, TypeAdapter
+from redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -210,6 +211,74 @@ async def test_job_data_that_is_not_json_is_dead_lettered_and_a_burst_worker_end
     )
     assert report.dead_lettered == 1 and done == [5]
     assert [r.job_id for r in await backend.dead_letters("dlq")] == [bad.id]
+
+
+async def until(check: Any, timeout_s: float = 30) -> None:
+    """Poll `check()` (a coroutine function) until true; a guard against hangs, not a timer."""
+
+    async def loop() -> None:
+        while not await check():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(loop(), timeout_s)
+
+
+async def test_a_verdict_redis_refuses_to_record_is_not_retried_and_a_sweep_records_it(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    """A failed DLQ write used to replace UnrecoverableError: BullMQ then retried a
+    NonRetryableError, or failed the job with no record for `dlq replay` to find."""
+    admin = await backend.client()
+    prefix = backend.settings.prefix
+    user = f"pikku-{uuid.uuid4().hex[:8]}"
+    # A Redis user that may use the queue but not (yet) its dead-letter queue: every write of
+    # the record is refused by the server (NOPERM), as in a real outage of that write.
+    acl = ("ACL", "SETUSER", user, "on", ">pw", "+@all", "&*", f"~{prefix}:refuse:*")
+    await admin.execute_command(*acl)
+    runs: list[int] = []
+
+    async def refuse(data: Order) -> None:
+        runs.append(data.n)
+        raise NonRetryableError("refused")
+
+    options = ProcessorOptions(
+        retry_options=RetryOptions(attempts=3), dead_letter_queue="refuse-dlq"
+    )
+    processor = Processor.from_function("refuse", refuse, options)
+    job_id = await backend.enqueue(EnqueueRequest("refuse", {"n": 1}))
+    worker_backend = RedisBackend(
+        redis_server.url.replace("redis://", f"redis://{user}:pw@") + f"?prefix={prefix}"
+    )
+    stop = asyncio.Event()
+    options = WorkerOptions(processors=[processor], stop=stop, lease_ms=1000)
+    task = asyncio.ensure_future(worker_backend.run_worker(options))
+
+    async def failed() -> bool:
+        info = await backend.get_job("refuse", job_id)
+        return info is not None and info.state in (JobState.FAILED, JobState.DEAD_LETTERED)
+
+    async def recorded() -> bool:
+        return bool(await backend.dead_letters("refuse-dlq"))
+
+    try:
+        await until(failed)
+        assert runs == [1] and await backend.dead_letters("refuse-dlq") == []
+        await admin.execute_command("ACL", "SETUSER", user, f"~{prefix}:refuse-dlq:*")
+        await until(recorded)
+    finally:
+        stop.set()
+        report = await asyncio.wait_for(task, 30)
+        await worker_backend.close()
+        await admin.execute_command("ACL", "DELUSER", user)
+    assert runs == [1] and (report.retried, report.dead_lettered) == (0, 1)
+    [record] = await backend.dead_letters("refuse-dlq")
+    assert (record.id, record.job_id, record.payload) == (f"refuse-{job_id}-1", job_id, {"n": 1})
+    assert (record.reason, record.attempts) == ("non_retryable", 1)
+    assert (record.error.type, record.error.message) == ("NonRetryableError", "refused")
+    assert "raise NonRetryableError" in record.error.traceback
+    info = await backend.get_job("refuse", job_id)
+    assert info is not None and info.state is JobState.DEAD_LETTERED
+    assert await backend.replay("refuse-dlq") == 1
 
 
 async def test_priority_follows_bullmq_order_and_delay_and_job_id(backend: RedisBackend) -> None:

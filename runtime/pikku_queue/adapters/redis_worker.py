@@ -12,6 +12,9 @@ to the engine and translates the Outcome into BullMQ's verbs:
                            the job without meeting an unknown strategy.
 - DeadLetter(reason)     → write the `DeadLetterRecord` into the dead-letter queue (a plain
                            BullMQ queue), mark the job, raise BullMQ's UnrecoverableError.
+                           If Redis refuses that write even after a few tries, the job still
+                           fails as unrecoverable (never retried) with the verdict in its
+                           failedReason, and the next sweep writes the record.
 
 A job whose data is not JSON (a foreign producer wrote it) cannot even be loaded by
 bullmq-python; `_PikkuWorker` loads it anyway so it reaches the same dead-letter path.
@@ -25,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
-from typing import Any
+from typing import Any, cast, get_args
 
 from bullmq import UnrecoverableError, Worker
 
@@ -35,6 +39,7 @@ from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, WorkerOptions,
 from pikku_queue.engine import (
     Completed,
     DeadLetter,
+    DeadLetterReason,
     Delivery,
     Engine,
     ErrorInfo,
@@ -59,6 +64,19 @@ METRICS_DATA_POINTS = 20_160
 RESTART_DELAY_S = 0.5
 #: The BullMQ job scheduler id of a processor's own `repeat` (schedulers live per queue).
 PROCESSOR_SCHEDULER_ID = "pikku-processor"
+#: How far each sweep looks back before the previous one: BullMQ scores a failed job with the
+#: time its client took before the write, so a job can land just behind a sweep's start.
+SWEEP_OVERLAP_MS = 5_000
+#: Most seconds a stopping worker spends on a last sweep (Redis may be the reason it stops).
+FINAL_SWEEP_S = 5.0
+#: Pauses between the tries of writing a dead-letter verdict (a Redis blip passes meanwhile).
+VERDICT_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
+#: How a failedReason carries a verdict that could not be written yet (read by the sweep).
+PENDING_VERDICT = "pikku: dead-letter pending ({reason}) {type}: {message}"
+_PENDING_RE = re.compile(
+    rf"pikku: dead-letter pending \(({'|'.join(get_args(DeadLetterReason))})\) ([^:]*): (.*)",
+    re.DOTALL,
+)
 #: Where `_PikkuWorker` leaves the `ErrorInfo` of a job whose data is not JSON.
 INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
 
@@ -353,15 +371,43 @@ class _QueueRunner:
             job.opts["backoff"] = {"type": PIKKU_BACKOFF, "delay": outcome.delay_ms}
             job.opts["attempts"] = max(int(job.opts.get("attempts") or 0), delivery.attempt + 1)
             raise RetryLater(outcome)
-        await self._finish_failed(job, delivery.attempt, outcome)
+        if not await self._record_verdict(job, delivery.attempt, outcome):
+            error = outcome.error
+            raise UnrecoverableError(
+                PENDING_VERDICT.format(
+                    reason=outcome.reason, type=error.type, message=error.message
+                )
+            )
         raise UnrecoverableError(f"{outcome.error.type}: {outcome.error.message}")
+
+    async def _record_verdict(self, job: Any, attempt: int, outcome: DeadLetter) -> bool:
+        """Write the verdict, riding out a Redis blip. Were the error of a failed write raised to
+        BullMQ instead of UnrecoverableError, it would retry a NonRetryableError, or fail the job
+        with no record for `dlq replay` to find. Returns False when every try failed: the
+        caller then fails the job with the verdict in its failedReason, for `sweep_stalled`."""
+        for delay_s in VERDICT_RETRY_DELAYS_S:
+            try:
+                await self._finish_failed(job, attempt, outcome)
+                return True
+            except Exception as exc:  # both writes are idempotent, so trying again is safe
+                logger.debug("%s: recording job %s failed: %s", self.name, job.id, exc)
+            await asyncio.sleep(delay_s)
+        try:
+            await self._finish_failed(job, attempt, outcome)
+            return True
+        except Exception as exc:
+            logger.warning(
+                "%s: cannot record job %s as %s yet (%s); a sweep will retry",
+                self.name, job.id, outcome.reason, exc,
+            )  # fmt: skip
+            return False
 
     async def _finish_failed(self, job: Any, attempt: int, outcome: DeadLetter) -> None:
         dlq = self.processor.options.dead_letter_queue
         job_id = str(job.id)
         if dlq is None:
-            self.owner.report.failed += 1
             await self.backend.mark_final(self.name, job_id, "failed", outcome.error.as_dict())
+            self.owner.report.failed += 1
             return
         record = DeadLetterRecord(
             id=f"{self.name}-{job_id}-{int(job.attemptsStarted or attempt)}",
@@ -378,26 +424,45 @@ class _QueueRunner:
         self.owner.report.dead_lettered += 1
 
     async def sweep_stalled(self, force: bool = False) -> None:
-        """Dead-letter jobs BullMQ itself failed for stalling past `max_stalled_count`: its Lua
-        script moves them to failed without asking us, so we pick them up afterwards."""
+        """Finish the failed jobs nobody recorded: those BullMQ itself failed for stalling past
+        `max_stalled_count` (its Lua script moves them to failed without asking us), and those
+        whose verdict could not be written (`PENDING_VERDICT`). The window only moves on once
+        every one is recorded, so a sweep that meets Redis trouble is done again in full."""
         if not force and time.monotonic() < self.next_sweep:
             return
         self.next_sweep = time.monotonic() + max(self.owner.options.lease_ms, 1000) / 2000
         client = await self.backend.client()
-        since = self.last_sweep_ms
-        self.last_sweep_ms = int(time.time() * 1000)
-        found = await client.zrangebyscore(self.backend.key(self.name, "failed"), since, "+inf")
-        ids = [str(job_id) for job_id in found]
-        for job_id in ids:
-            key = self.backend.key(self.name, job_id)
-            fields = await client.hmget(key, "failedReason", OUTCOME_FIELD, "data", "atm")
-            reason, marked, data, attempts = (None if v is None else str(v) for v in fields)
-            if marked or not reason or STALLED_REASON not in reason:
+        now = int(time.time() * 1000)
+        key = self.backend.key(self.name, "failed")
+        found = await client.zrangebyscore(key, self.last_sweep_ms, "+inf")
+        for job_id in (str(job_id) for job_id in found):
+            fields = await client.hmget(
+                self.backend.key(self.name, job_id),
+                "failedReason", OUTCOME_FIELD, "data", "atm", "ats", "stacktrace",
+            )  # fmt: skip
+            reason, marked, data, made, started, stack = (
+                None if v is None else str(v) for v in fields
+            )
+            if marked or not reason:
                 continue
-            error = ErrorInfo(type="StalledJobError", message=reason)
-            job = _StalledJob(job_id, data, attempts)
-            await self._finish_failed(job, int(attempts or 0) + 1, DeadLetter("stalled", error))
-            self._emit_dead_lettered(job_id, int(attempts or 0) + 1, "stalled")
+            pending = _PENDING_RE.fullmatch(reason)
+            if pending is not None:  # the attempt that reached the verdict is counted already
+                verdict = DeadLetter(
+                    cast(DeadLetterReason, pending[1]),
+                    ErrorInfo(type=pending[2], message=pending[3], traceback=_last(stack)),
+                )
+                attempt = int(made or 1)
+            elif STALLED_REASON in reason:
+                verdict = DeadLetter("stalled", ErrorInfo(type="StalledJobError", message=reason))
+                attempt = int(made or 0) + 1
+            else:
+                continue
+            # The record's id as `_finish_failed` would have made it in the worker.
+            job = _FailedJob(job_id, data, (int(started or 0) if pending else 0) or attempt)
+            await self._finish_failed(job, attempt, verdict)
+            if pending is None:  # the engine announced the pending verdict already
+                self._emit_dead_lettered(job_id, attempt, "stalled")
+        self.last_sweep_ms = max(self.last_sweep_ms, now - SWEEP_OVERLAP_MS)
 
     def _emit_dead_lettered(self, job_id: str, attempt: int, reason: str) -> None:
         """The event for a verdict reached without the engine (which emits its own)."""
@@ -413,13 +478,19 @@ class _QueueRunner:
             )
 
 
-class _StalledJob:
-    """The few fields `_finish_failed` reads, for a job BullMQ failed on its own."""
+class _FailedJob:
+    """The few fields `_finish_failed` reads, for a failed job found by the sweep."""
 
-    def __init__(self, job_id: str, data: str | None, attempts: str | None) -> None:
+    def __init__(self, job_id: str, data: str | None, attempts_started: int) -> None:
         self.id = job_id
         self.data = loads_or_text(data) if data else None
-        self.attemptsStarted = int(attempts or 0) + 1
+        self.attemptsStarted = attempts_started
+
+
+def _last(stacktrace: str | None) -> str:
+    """The newest entry of BullMQ's stacktrace field (our processor's traceback)."""
+    stack = loads_or_text(stacktrace) if stacktrace else []
+    return str(stack[-1]) if isinstance(stack, list) and stack else ""
 
 
 class RedisWorker:
@@ -455,6 +526,8 @@ class RedisWorker:
                 *(runner.close(self.options.grace_period_s) for runner in runners),
                 return_exceptions=True,
             )
+            for runner in runners:  # verdicts the last jobs could not record, if any
+                await self._quietly(asyncio.wait_for(runner.sweep_stalled(True), FINAL_SWEEP_S))
         return self.report
 
     async def _quietly(self, step: Any) -> None:
