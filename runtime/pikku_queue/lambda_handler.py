@@ -13,7 +13,9 @@ message), and the verdict becomes SQS verbs (`adapters.sqs_settle`):
 
 One bad record never fails the batch: every record is settled on its own and an unexpected
 error is reported for that record only. On a FIFO queue the first record that is not finished
-stops the batch and the rest are reported unprocessed, which keeps each group in order. The
+stops the batch and the rest are reported unprocessed, which keeps each group in order; a batch
+processor's verdicts follow the same rule per message group (`adapters.sqs_fifo`): from a
+group's first unfinished record on, that group's records are reported and run again. The
 attempt timeout is the processor's `timeout` or Lambda's remaining time (less a margin to
 settle), whichever is less.
 
@@ -35,6 +37,7 @@ from typing import Any
 
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs_client import is_fifo
+from pikku_queue.adapters.sqs_fifo import GroupHold
 from pikku_queue.adapters.sqs_messages import InboundMessage, queue_name_from_arn
 from pikku_queue.adapters.sqs_settle import FINISHED
 from pikku_queue.engine import Delivery, Engine, Outcome
@@ -183,7 +186,7 @@ async def _handle_queue(
         return [m.message_id for m in messages]
     run = _Run(backend, engine, url)
     if engine.processor.is_batch:
-        failed = await run.batches(messages)
+        failed = await run.batches(messages, GroupHold() if is_fifo(url) else None)
     elif is_fifo(url):
         failed = await run.in_order(messages)
     else:
@@ -241,34 +244,58 @@ class _Run:
         for index, message in enumerate(messages):
             if not await self.one(message):
                 for later in messages[index + 1 :]:
-                    try:
-                        await self.backend.api.set_visibility(self.url, later.receipt_handle, 0)
-                    except Exception:
-                        logger.warning(
-                            "%s: could not release record %s", self.url, later.message_id
-                        )
+                    await self._give_back(later)
                 return [m.message_id for m in messages[index:]]
         return []
 
-    async def batches(self, messages: Sequence[InboundMessage]) -> list[str]:
+    async def _give_back(self, message: InboundMessage) -> None:
+        try:
+            await self.backend.api.set_visibility(self.url, message.receipt_handle, 0)
+        except Exception:
+            logger.warning("%s: could not release record %s", self.url, message.message_id)
+
+    async def batches(
+        self, messages: Sequence[InboundMessage], hold: GroupHold | None = None
+    ) -> list[str]:
+        """`hold` (FIFO queues) is shared by the batch's processor calls, so a group held in
+        one call is not run in the next."""
         batch = self.engine.processor.options.batch
         size = batch.size if batch is not None else len(messages)
         failed: list[str] = []
         for start in range(0, len(messages), size):
-            failed.extend(await self._batch(messages[start : start + size]))
+            failed.extend(await self._batch(messages[start : start + size], hold))
         return failed
 
-    async def _batch(self, messages: Sequence[InboundMessage]) -> list[str]:
+    async def _batch(
+        self, messages: Sequence[InboundMessage], hold: GroupHold | None = None
+    ) -> list[str]:
+        held: list[str] = []
+        if hold is not None:
+            for message in messages:
+                if hold.held(message):
+                    await self._give_back(message)
+                    held.append(message.message_id)
+            messages = [m for m in messages if not hold.held(m)]
         decoded = [m.delivery(self.engine.processor.name) for m in messages]
         valid = [d for d, verdict in decoded if verdict is None]
         try:
             outcomes = iter(await self.engine.run_batch(valid) if valid else [])
         except Exception:
             logger.exception("%s: the batch crashed the handler", self.engine.processor.name)
-            return [m.message_id for m in messages]
+            if hold is not None:
+                for message in messages:
+                    hold.hold(message)
+            return held + [m.message_id for m in messages]
+        verdicts = [
+            (message, delivery, verdict or next(outcomes))
+            for message, (delivery, verdict) in zip(messages, decoded, strict=True)
+        ]
+        if hold is not None:
+            unfinished = await hold.settle_in_order(verdicts, self._settle, self._give_back)
+            return held + [m.message_id for m in unfinished]
         failed = []
-        for message, (delivery, verdict) in zip(messages, decoded, strict=True):
-            if not await self._settle(message, delivery, verdict or next(outcomes)):
+        for message, delivery, outcome in verdicts:
+            if not await self._settle(message, delivery, outcome):
                 failed.append(message.message_id)
         return failed
 

@@ -374,3 +374,36 @@ def test_a_broken_deployment_fails_the_invocation_not_the_records(
         with pytest.raises(RuntimeError, match="database is unreachable"):
             handler(event, FakeLambdaContext())
     assert handler.state.loop is None
+
+
+def test_fifo_batch_processor_keeps_each_group_in_order(
+    queues: Queues, new_handler: NewHandler
+) -> None:
+    # One call runs the whole batch; group a's -2 fails, so a's 3 (which succeeded in the same
+    # call) must not be deleted ahead of it. Group b is not held back.
+    queues.create("tot.fifo", attributes={"VisibilityTimeout": "300"})
+    reg = registry(
+        entry(
+            "tot.fifo",
+            totals,
+            batch=BatchOptions(size=10),
+            retry_options={"attempts": 3, "delay": 1_000},
+        )
+    )
+    handler = new_handler(reg)
+    for group, n in (("a", 1), ("b", 4), ("a", -2), ("b", 5), ("a", 3)):
+        queues.sqs.send_message(
+            QueueUrl=queues.url("tot.fifo"),
+            MessageBody=json.dumps({"n": n}),
+            MessageGroupId=group,
+            MessageDeduplicationId=f"d{n}-{time.time()}",
+        )
+    batch_calls.clear()
+
+    event, response = invoke(handler, queues, "tot.fifo")
+
+    assert batch_calls == [[1, 4, -2, 5, 3]]
+    assert bodies_of(event, response) == [-2, 3]
+    # -2 returns after its 1 s backoff with 3 right behind it, in order
+    again = queues.receive("tot.fifo", wait=5)
+    assert [json.loads(m["Body"])["n"] for m in again] == [-2, 3]

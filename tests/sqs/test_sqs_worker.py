@@ -222,3 +222,32 @@ async def test_fifo_messages_of_one_group_complete_in_order_across_a_retry(
     report = await asyncio.wait_for(backend.run_worker(options), 60)
     assert completed == [1, 2, 3]  # 2 and 3 waited for 1's retry
     assert (report.completed, report.retried) == (3, 1)
+
+
+async def test_fifo_batch_processor_completes_a_group_in_order_across_a_retry(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    queues.create("bat.fifo")
+    calls: list[list[int]] = []
+
+    async def first_fails_once(ctx: JobContext, items: list[Job]) -> list[int]:
+        calls.append([item.n for item in items])
+        if len(calls) == 1:
+            ctx.fail_item(0, "not yet")
+        return [item.n for item in items]
+
+    for n in (1, 2, 3):  # one message group (the queue's name)
+        await backend.enqueue(EnqueueRequest(queue="bat.fifo", payload={"n": n}, job_id=f"j{n}"))
+    proc = processor(
+        "bat.fifo",
+        first_fails_once,
+        batch=BatchOptions(size=3, timeout=1_000),
+        retry_options={"attempts": 3},
+    )
+    options = WorkerOptions(processors=[proc], burst=True, lease_ms=5_000)
+    report = await asyncio.wait_for(backend.run_worker(options), 60)
+    assert calls[0] == [1, 2, 3]
+    # 2 and 3 succeeded in the first call but were given back, not deleted ahead of 1: they
+    # run again after 1's retry, in order
+    assert [n for call in calls[1:] for n in call] == [1, 2, 3]
+    assert (report.completed, report.retried) == (3, 1)

@@ -154,7 +154,11 @@ class SQSApi:
             "QueueUrl": queue_url,
             "MaxNumberOfMessages": max(1, min(limit, 10)),
             "WaitTimeSeconds": wait_seconds,
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            "MessageSystemAttributeNames": [
+                "ApproximateReceiveCount",
+                "SentTimestamp",
+                "MessageGroupId",
+            ],
             "MessageAttributeNames": list(ATTRIBUTE_NAMES),
         }
         if visibility_seconds is not None:

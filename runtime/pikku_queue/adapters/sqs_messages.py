@@ -120,6 +120,8 @@ class InboundMessage:
     attributes: Mapping[str, str]
     #: The SQS queue it came from, when known (a Lambda record's eventSourceARN).
     source_arn: str | None = None
+    #: FIFO queues: the MessageGroupId (order is kept within a group).
+    group_id: str | None = None
 
     @classmethod
     def from_received(cls, message: Mapping[str, Any]) -> InboundMessage:
@@ -133,6 +135,7 @@ class InboundMessage:
             receive_count=int(system.get("ApproximateReceiveCount", "1")),
             sent_at_ms=int(system.get("SentTimestamp", "0")),
             attributes={k: str(v["StringValue"]) for k, v in custom.items() if "StringValue" in v},
+            group_id=system.get("MessageGroupId"),
         )
 
     @classmethod
@@ -152,6 +155,7 @@ class InboundMessage:
                 if v.get("stringValue") is not None
             },
             source_arn=record.get("eventSourceARN"),
+            group_id=system.get("MessageGroupId"),
         )
 
     @property

@@ -6,7 +6,8 @@ hidden for the worker's lease; a heartbeat keeps extending that while the job ru
 longer than the queue's visibility timeout is not handed to a second consumer. On stop, running
 jobs get the grace period; what is left (and anything a long poll returns after the stop) is
 given back: re-sent with its attempts carried over on standard queues, made visible at once on
-FIFO queues (where re-sending would break the group's order).
+FIFO queues (where re-sending would break the group's order). A batch processor on a FIFO queue
+keeps each group's order by the rule in `sqs_fifo`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pikku_queue.adapters.sqs_client import is_fifo
+from pikku_queue.adapters.sqs_fifo import GroupHold
 from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage
 from pikku_queue.adapters.sqs_settle import FINISHED, Settled
 from pikku_queue.backend import WorkerOptions, WorkerReport
@@ -227,11 +229,14 @@ class _QueueLoop:
                 break
             messages.remove(message)
         for later in messages[1:]:
-            try:
-                await self.api.set_visibility(self.url, later.receipt_handle, 0)
-            except BackendError:
-                logger.warning("%s job %s: release failed", self.name, later.job_id)
+            await self._give_back(later)
         messages.clear()
+
+    async def _give_back(self, message: InboundMessage) -> None:
+        try:
+            await self.api.set_visibility(self.url, message.receipt_handle, 0)
+        except BackendError:
+            logger.warning("%s job %s: release failed", self.name, message.job_id)
 
     async def _run_batch(self, messages: list[InboundMessage]) -> None:
         decoded = [m.delivery(self.name) for m in messages]
@@ -241,8 +246,20 @@ class _QueueLoop:
             results = iter(await self.engine.run_batch(valid) if valid else [])
         finally:
             heartbeat.cancel()
-        for message, (delivery, verdict) in zip(messages, decoded, strict=True):
-            await self._settle(message, delivery, verdict or next(results))
+        verdicts = [
+            (message, delivery, verdict or next(results))
+            for message, (delivery, verdict) in zip(messages, decoded, strict=True)
+        ]
+        if is_fifo(self.url):
+            await GroupHold().settle_in_order(verdicts, self._finished, self._give_back)
+            return
+        for message, delivery, outcome in verdicts:
+            await self._settle(message, delivery, outcome)
+
+    async def _finished(
+        self, message: InboundMessage, delivery: Delivery, outcome: Outcome
+    ) -> bool:
+        return await self._settle(message, delivery, outcome) in FINISHED
 
     async def _settle(
         self, message: InboundMessage, delivery: Delivery, outcome: Outcome
