@@ -238,7 +238,12 @@ def test_a_second_signal_skips_the_grace_period_but_releases_the_jobs(project: P
         env=env,
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+
+    def read() -> None:
+        for line in proc.stdout or ():
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
 
     def states() -> list[tuple[str, int, int]]:
