@@ -54,9 +54,7 @@ def _decl(name: str, function: str, input: str, output: str, **options: object) 
     )
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("redisproj")
+def _generated_project(root: Path, services: str | None = None) -> dict[str, str]:
     (root / "src" / "app").mkdir(parents=True)
     (root / "src" / "app" / "__init__.py").write_text("")
     (root / "src" / "app" / "jobs.py").write_text(textwrap.dedent(JOBS))
@@ -68,7 +66,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         out_package="gen",
         exclude=(),
         runtimes=("redis",),
-        services=None,
+        services=services,
         strict=False,
         backend=None,
         cache=False,
@@ -87,7 +85,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         target = root / "src" / "gen" / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    return root, result.files
+    return result.files
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("redisproj")
+    return root, _generated_project(root)
 
 
 def test_emits_a_headed_redis_worker(project: tuple[Path, dict[str, str]]) -> None:
@@ -207,3 +211,54 @@ async def test_pikkugen_worker_cli_runs_on_redis(
         assert info is not None and info.result == "CLI"
     finally:
         await backend.close()
+
+
+BROKEN_JOBS = """
+raise RuntimeError("jobs module is broken")
+"""
+
+BROKEN_SERVICES = """
+def create() -> object:
+    raise ConnectionError("database is down")
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "text", "expected"),
+    [
+        (
+            "jobs.py",
+            BROKEN_JOBS,
+            "error: cannot load the processors: RuntimeError: jobs module is broken (",
+        ),
+        (
+            "services.py",
+            BROKEN_SERVICES,
+            "error: the services factory failed: ConnectionError: database is down (",
+        ),
+    ],
+    ids=["processor-import", "services-factory"],
+)
+def test_an_error_in_user_code_is_one_error_line_and_exit_2(
+    tmp_path: Path, redis_server: RedisServer, module: str, text: str, expected: str
+) -> None:
+    """As `pikkugen worker` does: no traceback for the user's own mistake."""
+    _generated_project(tmp_path, services="app.services:create")
+    (tmp_path / "src" / "app" / "services.py").write_text(
+        "def create() -> None:\n    return None\n"
+    )
+    (tmp_path / "src" / "app" / module).write_text(textwrap.dedent(text))
+    url = f"{redis_server.url}?prefix=broken{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "PIKKU_QUEUE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "gen.redis_worker", "--burst"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(expected), line
+    assert f"{module}:" in line

@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+import sysconfig
+import traceback
 from collections.abc import Sequence
 
 from pikku_queue.adapters.redis import RedisBackend
@@ -45,6 +47,18 @@ def backend_url(explicit: str | None = None) -> str:
     return url
 
 
+def described(exc: BaseException) -> str:
+    """`Type: message` and the user's line that raised it, for one error line."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<", stdlib))
+    ]
+    at = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
 async def run(
     url: str | None = None,
     *,
@@ -52,13 +66,24 @@ async def run(
     concurrency: int | None = None,
     burst: bool = False,
 ) -> WorkerReport:
-    """Serve `queues` (default: all) until SIGINT/SIGTERM, or until drained with `burst`."""
+    """Serve `queues` (default: all) until SIGINT/SIGTERM, or until drained with `burst`.
+
+    Errors in the user's code met on the way (a processor module raising at import, a
+    failing services factory) come out as `PikkuQueueError`: `main` prints one line."""
     backend = RedisBackend(backend_url(url))
+    try:
+        processors = REGISTRY.load(queues or QUEUES)
+    except Exception as exc:  # the user's modules may raise anything at import
+        raise PikkuQueueError(f"cannot load the processors: {described(exc)}") from exc
+    try:
+        services = await REGISTRY.acreate_services()
+    except Exception as exc:  # the user's factory: a database that is down…
+        raise PikkuQueueError(f"the services factory failed: {described(exc)}") from exc
     options = WorkerOptions(
-        processors=REGISTRY.load(queues or QUEUES),
+        processors=processors,
         concurrency=concurrency,
         burst=burst,
-        services=await REGISTRY.acreate_services(),
+        services=services,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
