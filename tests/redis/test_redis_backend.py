@@ -174,13 +174,22 @@ async def test_invalid_payload_from_raw_bullmq_is_dead_lettered_and_the_worker_g
 
 
 @pytest.mark.parametrize(
-    "raw", ["{not json", "[" * 100_000 + "]" * 100_000], ids=["not-json", "too-deep"]
+    ("stored", "error_type"),
+    [
+        (b"{not json", "JSONDecodeError"),
+        (b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+        (b"\xff\xfe{", "UnicodeDecodeError"),
+        (b'"caf\xe9"', "UnicodeDecodeError"),  # parses, but holds a byte that is not UTF-8
+    ],
+    ids=["not-json", "too-deep", "not-utf8", "json-string-not-utf8"],
 )
 async def test_job_data_that_is_not_json_is_dead_lettered_and_a_burst_worker_ends(
-    backend: RedisBackend, raw: str
+    backend: RedisBackend, stored: bytes, error_type: str
 ) -> None:
-    """bullmq-python parses the data before our callback runs: such a job used to stay active
-    and stall forever, never reaching the DLQ, and a burst worker never ended."""
+    """bullmq-python parses the data before our callback runs (and redis-py decodes it even
+    before): such a job used to stay active and stall forever, never reaching the DLQ, and a
+    burst worker never ended."""
+    raw = stored.decode("utf-8", "surrogateescape")  # the text the record keeps
     done: list[int] = []
 
     async def handle(data: Order) -> None:
@@ -190,7 +199,7 @@ async def test_job_data_that_is_not_json_is_dead_lettered_and_a_burst_worker_end
     bad = await queue.add("raw", {"n": 0})
     good = await queue.add("raw", {"n": 5})
     client = await backend.client()
-    await client.hset(backend.key("raw", str(bad.id)), "data", raw)  # as a foreign producer
+    await client.hset(backend.key("raw", str(bad.id)), "data", stored)  # a foreign producer
     processor = Processor.from_function("raw", handle, ProcessorOptions(dead_letter_queue="dlq"))
     report = await asyncio.wait_for(
         backend.run_worker(WorkerOptions(processors=[processor], burst=True, lease_ms=1000)), 30
@@ -200,7 +209,7 @@ async def test_job_data_that_is_not_json_is_dead_lettered_and_a_burst_worker_end
     assert info is not None and info.state is JobState.COMPLETED
     [record] = await backend.dead_letters("dlq")
     assert (record.job_id, record.reason, record.payload) == (bad.id, "invalid_payload", raw)
-    assert record.error.type in ("JSONDecodeError", "RecursionError") and record.error.message
+    assert record.error.type == error_type and record.error.message
     info = await backend.get_job("raw", str(bad.id))
     assert info is not None and info.state is JobState.DEAD_LETTERED and info.payload == raw
 

@@ -38,7 +38,7 @@ from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
 
-from .redis_jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .redis_jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .redis_url import KeepJobs, RedisSettings, parse_redis_url
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
@@ -69,6 +69,7 @@ def new_client(settings: RedisSettings, *, retries: int = 5) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         settings.connection_url,
         decode_responses=True,
+        encoding_errors=ENCODING_ERRORS,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries) if retries else None,
         retry_on_error=[redis_errors.BusyLoadingError, redis_errors.TimeoutError]
         if retries

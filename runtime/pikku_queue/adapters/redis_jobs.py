@@ -17,6 +17,10 @@ from pikku_queue.options import ProcessorOptions, RetryOptions
 #: and Python) ignores hash fields it does not know, so a dashboard still shows a failed job.
 OUTCOME_FIELD = "pikkuOutcome"  # "dead_lettered" | "failed"
 ERROR_FIELD = "pikkuError"  # ErrorInfo as JSON
+#: How our Redis connections decode replies. A foreign producer may store bytes that are not
+#: UTF-8; a strict decode fails on the whole reply (BullMQ's moveToActive: the job would stay
+#: active for ever), this one keeps them as lone surrogates that `encoding_error` spots.
+ENCODING_ERRORS = "surrogateescape"
 #: The backoff type our worker sets (in memory only) so BullMQ asks our strategy for the delay.
 PIKKU_BACKOFF = "pikku"
 
@@ -93,11 +97,29 @@ def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
     return ErrorInfo(type="Error", message=str(reason), traceback=last)
 
 
+def encoding_error(text: str) -> ErrorInfo | None:
+    """Why `text` is not what its producer wrote as UTF-8: our connections decode replies with
+    `ENCODING_ERRORS`, so the bytes that are not UTF-8 arrive as lone surrogates."""
+    if text.isascii():  # the usual case, and O(1) in CPython
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ErrorInfo(
+            type="UnicodeDecodeError",
+            message=f"payload is not UTF-8: an invalid byte at character {exc.start}",
+        )
+    return None
+
+
 def payload_error(text: str | None) -> ErrorInfo | None:
     """Why a job's `data` field cannot be read as JSON, or None when it can (or is absent:
     BullMQ then reads `{}`). Too deep a nesting raises RecursionError, not ValueError."""
     if text is None:
         return None
+    error = encoding_error(text)
+    if error is not None:
+        return error
     try:
         json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -120,6 +142,13 @@ def _json_field(raw: dict[str, Any], name: str, default: Any) -> Any:
     return loads_or_text(text)
 
 
+def _payload(text: str | None) -> Any:
+    """A job's payload; the stored text itself when it is not JSON, or not even UTF-8."""
+    if text is None or text == "":
+        return None
+    return text if encoding_error(text) is not None else loads_or_text(text)
+
+
 def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> JobInfo:
     """A `JobInfo` from a BullMQ job hash (`HGETALL`) and its state name."""
     state = _STATES.get(bull_state, JobState.WAITING)
@@ -132,7 +161,7 @@ def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> J
         id=job_id,
         queue=queue,
         state=state,
-        payload=_json_field(raw, "data", None),
+        payload=_payload(raw.get("data")),
         attempts_made=int(attempts),
         progress=progress if isinstance(progress, dict) else None,
         result=_json_field(raw, "returnvalue", None) if state is JobState.COMPLETED else None,

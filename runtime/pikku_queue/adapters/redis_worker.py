@@ -32,6 +32,7 @@ import re
 import time
 import uuid
 from typing import Any, cast, get_args
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bullmq import UnrecoverableError, Worker
 
@@ -50,7 +51,14 @@ from pikku_queue.engine import (
 from pikku_queue.events import JobEvent
 
 from .redis import RedisBackend, check_connection
-from .redis_jobs import OUTCOME_FIELD, PIKKU_BACKOFF, loads_or_text, payload_error
+from .redis_jobs import (
+    ENCODING_ERRORS,
+    OUTCOME_FIELD,
+    PIKKU_BACKOFF,
+    encoding_error,
+    loads_or_text,
+    payload_error,
+)
 
 logger = logging.getLogger("pikku_queue.redis")
 
@@ -113,6 +121,8 @@ class _PikkuWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
     comes back and fails the same way for ever (never reaching a DLQ, and a burst worker never
     ends). Here such a job loads with its raw text as `data` and the parse error in
     `INVALID_PAYLOAD_ATTR`, so our processor callback dead-letters it like any bad payload.
+    Data that is not UTF-8 is refused the same way, even when it would parse (a JSON string
+    holding the invalid bytes): no processor should receive the surrogates that stand for them.
     """
 
     async def nextJobFromJobData(
@@ -123,16 +133,23 @@ class _PikkuWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
         delay_until: int = 0,
         token: str | None = None,
     ) -> Any:
-        try:
+        raw = None if job_data is None else job_data.get("data")
+        if job_data is None or not isinstance(raw, str):  # no job, or no data (reads as `{}`)
             return await super().nextJobFromJobData(
                 job_data, job_id, limit_until, delay_until, token
             )
-        except (ValueError, RecursionError):
-            raw = (job_data or {}).get("data")
-            error = payload_error(None if raw is None else str(raw))
-            if job_data is None or error is None:  # another field is broken: BullMQ's business
-                raise
-        # Nothing was written by the failed call (the job is active under `token` already).
+        error = encoding_error(raw)
+        if error is None:
+            try:
+                return await super().nextJobFromJobData(
+                    job_data, job_id, limit_until, delay_until, token
+                )
+            except (ValueError, RecursionError):
+                error = payload_error(raw)
+                if error is None:  # another field of the hash is broken: BullMQ's business
+                    raise
+        # A failed call wrote nothing (the job is active under `token` already): load it again
+        # without its data.
         job = await super().nextJobFromJobData(
             {**job_data, "data": "null"}, job_id, limit_until, delay_until, token
         )
@@ -219,7 +236,8 @@ class _QueueRunner:
             concurrency *= self.processor.options.batch.size
         lease = max(options.lease_ms, 1000)
         opts: dict[str, Any] = {
-            "connection": settings.connection_url,
+            # Bytes that are not UTF-8 must not fail the whole reply of moveToActive.
+            "connection": _with_query(settings.connection_url, encoding_errors=ENCODING_ERRORS),
             "prefix": settings.prefix,
             "concurrency": concurrency,
             "lockDuration": lease,
@@ -485,6 +503,14 @@ class _FailedJob:
         self.id = job_id
         self.data = loads_or_text(data) if data else None
         self.attemptsStarted = attempts_started
+
+
+def _with_query(url: str, **params: str) -> str:
+    """`url` with more query parameters (redis-py's `from_url` passes them to connections);
+    the existing query is kept as written, not re-encoded."""
+    parts = urlsplit(url)
+    query = "&".join(part for part in (parts.query, urlencode(params)) if part)
+    return urlunsplit(parts._replace(query=query))
 
 
 def _last(stacktrace: str | None) -> str:
