@@ -370,6 +370,7 @@ class _QueueRunner:
         )
         invalid: ErrorInfo | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
+            logger.warning("%s job %s: %s", self.name, job.id, invalid.message)
             outcome: Outcome = DeadLetter("invalid_payload", invalid)
             self._emit_dead_lettered(delivery.job_id, delivery.attempt, "invalid_payload")
         elif self.batcher is not None:
