@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ sys.path.insert(0, str(HERE.parent / "redis"))
 sys.path.insert(0, str(HERE))
 
 from node_bullmq import NODE_SOURCES, NodeBullMQ  # noqa: E402
-from redis_server import MISSING_REASON, REDIS_SERVER, RedisServer  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 REPO = HERE.parents[1]
 NPM_PREFIX = REPO / ".npm-cache" / "interop"
@@ -56,18 +55,6 @@ def node_bullmq() -> NodeBullMQ:
         if done.returncode != 0:
             pytest.fail(f"npm install of {wanted} failed:\n{done.stderr[-3000:]}")
     return NodeBullMQ(node, NPM_PREFIX)
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip(MISSING_REASON)
-    server = RedisServer(tmp_path_factory.mktemp("redis-interop"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,19 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pikku_queue.adapters.redis import RedisBackend
-from redis_server import MISSING_REASON, REDIS_SERVER, RedisServer
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip(MISSING_REASON)
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+from redis_server import RedisServer
 
 
 @pytest.fixture
