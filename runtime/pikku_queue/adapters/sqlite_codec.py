@@ -1,0 +1,73 @@
+"""JSON in and out of the SQLite columns.
+
+Payloads, results, progress and errors are stored as compact JSON text (never pickle), so
+any process, language or `sqlite3` shell can read the file. Reading is forgiving where the
+row may have been written by something other than pikku_queue: a payload that is not JSON
+comes back as its text instead of failing a listing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pikku_queue.backend import JobInfo, JobState
+from pikku_queue.engine import ErrorInfo
+from pikku_queue.errors import BackendError
+
+
+def dumps(value: Any) -> str:
+    """Compact, strict JSON; a value that cannot be stored is a BackendError for the caller."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"payload is not JSON-serialisable: {exc}") from exc
+
+
+def loads_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+
+
+def error_from_json(text: str | None) -> ErrorInfo | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return ErrorInfo(
+        type=str(data.get("type", "")),
+        message=str(data.get("message", "")),
+        traceback=str(data.get("traceback", "")),
+    )
+
+
+def job_info(row: tuple[Any, ...], now: int) -> JobInfo:
+    """A `jobs` row read with `JOB_COLUMNS`; a delayed job already due reports as waiting."""
+    (
+        id_,
+        queue,
+        state,
+        payload,
+        attempts,
+        progress,
+        result,
+        error,
+        enqueued_at,
+        finished_at,
+        run_at,
+    ) = row
+    if state == "delayed" and run_at <= now:
+        state = "waiting"
+    return JobInfo(
+        id=id_,
+        queue=queue,
+        state=JobState(state),
+        payload=loads_or_text(payload),
+        attempts_made=attempts,
+        progress=json.loads(progress) if progress else None,
+        result=json.loads(result) if result is not None else None,
+        error=error_from_json(error),
+        enqueued_at_ms=enqueued_at,
+        finished_at_ms=finished_at,
+    )

@@ -1,0 +1,77 @@
+"""Listing and replaying the SQLite backend's dead-letter queues.
+
+A dead-letter queue is an ordinary queue whose jobs are `DeadLetterRecord` payloads, so it
+needs no table of its own and can be drained by a processor like any queue. Anything else
+found there (a job enqueued by hand) is skipped by listing and replay instead of failing them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from pikku_queue.adapters.sqlite_codec import dumps, loads_or_text
+from pikku_queue.backend import DeadLetterRecord
+
+
+def as_record(record_id: str, text: str) -> DeadLetterRecord | None:
+    """A dead-letter record, or None for anything else found in that queue."""
+    data = loads_or_text(text)
+    if not isinstance(data, dict) or "queue" not in data or "job_id" not in data:
+        return None
+    return DeadLetterRecord.from_payload(record_id, data)
+
+
+def list_records(conn: sqlite3.Connection, dlq: str, limit: int) -> list[tuple[str, str]]:
+    """(record id, payload text) of the oldest records still waiting in `dlq`."""
+    rows = conn.execute(
+        "SELECT id, payload FROM jobs WHERE queue = ? AND state IN ('waiting', 'delayed')"
+        " ORDER BY seq LIMIT ?",
+        (dlq, limit),
+    ).fetchall()
+    return [(str(i), str(p)) for i, p in rows]
+
+
+def replay_records(conn: sqlite3.Connection, dlq: str, ids: Sequence[str] | None, now: int) -> int:
+    """Send records (all, or those `ids`) back to their queue as fresh jobs; how many went.
+
+    The job keeps its id: reset in place while it is still stored, re-created otherwise;
+    the record leaves the dead-letter queue."""
+    if ids is None:
+        rows = conn.execute(
+            "SELECT id, payload FROM jobs WHERE queue = ? AND state IN"
+            " ('waiting', 'delayed') ORDER BY seq",
+            (dlq,),
+        ).fetchall()
+    else:
+        rows = []
+        for record_id in ids:
+            row = conn.execute(
+                "SELECT id, payload FROM jobs WHERE queue = ? AND id = ? AND state IN"
+                " ('waiting', 'delayed')",
+                (dlq, record_id),
+            ).fetchone()
+            if row is not None:
+                rows.append(row)
+    replayed = 0
+    for record_id, text in rows:
+        record = as_record(record_id, text)
+        if record is None:
+            continue  # a plain job in that queue, not a record: nowhere to send it
+        payload = dumps(record.payload)
+        cursor = conn.execute(
+            "UPDATE jobs SET state = 'waiting', attempts = 0, stalls = 0, error = NULL,"
+            " result = NULL, progress = NULL, finished_at = NULL, lease_until = NULL,"
+            " worker = NULL, run_at = ?, enqueued_at = ?, payload = ?"
+            " WHERE queue = ? AND id = ? AND state IN ('dead_lettered', 'failed')",
+            (now, now, payload, record.queue, record.job_id),
+        )
+        if cursor.rowcount == 0:
+            conn.execute(
+                "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
+                " VALUES (?, ?, 'waiting', ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
+                (record.queue, record.job_id, now, payload, now),
+            )
+        conn.execute("DELETE FROM jobs WHERE queue = ? AND id = ?", (dlq, record_id))
+        replayed += 1
+    return replayed

@@ -1,0 +1,218 @@
+"""Leasing jobs and settling them, as statements on one SQLite write transaction.
+
+Why every statement here carries the lease `token`: the token grows with every lease, so a
+worker whose lease expired and was taken over can no longer settle, extend or release the
+job (its UPDATE matches no row): at-least-once, never a lost update.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pikku_queue.adapters.sqlite_codec import dumps, loads_or_text
+from pikku_queue.adapters.sqlite_schedules import add_next_instance
+from pikku_queue.backend import DeadLetterRecord
+from pikku_queue.engine import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
+
+_WHERE_LEASED = " WHERE queue = ? AND id = ? AND token = ? AND state = 'active'"
+
+
+@dataclass(frozen=True)
+class Leased:
+    id: str
+    payload: Any
+    attempt: int
+    enqueued_at: int
+    token: int
+
+
+def lease_jobs(
+    conn: sqlite3.Connection,
+    queue: str,
+    limit: int,
+    lease_ms: int,
+    worker_id: str,
+    max_active: int | None,
+    dead_letter_queue: str | None,
+    now: int,
+) -> list[Leased]:
+    """Lease up to `limit` jobs by priority then age, inside the global `max_active` cap.
+
+    Due delayed jobs are promoted first; a leased run of a schedule adds its next run; a
+    payload no processor could read is dead-lettered here instead of being handed out."""
+    conn.execute(
+        "UPDATE jobs SET state = 'waiting' WHERE queue = ? AND state = 'delayed' AND run_at <= ?",
+        (queue, now),
+    )
+    take = limit
+    if max_active is not None:
+        active = conn.execute(
+            "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
+        ).fetchone()[0]
+        take = min(take, max_active - int(active))
+        if take <= 0:
+            return []
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'active', attempts = attempts + 1, token = token + 1,"
+        " lease_until = ?, worker = ? WHERE seq IN (SELECT seq FROM jobs"
+        " WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?)"
+        " RETURNING priority, seq, id, payload, attempts, enqueued_at, token, schedule,"
+        " run_at",
+        (now + lease_ms, worker_id, queue, take),
+    ).fetchall()
+    rows.sort(key=lambda r: (r[0], r[1]))
+    leased: list[Leased] = []
+    for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at in rows:
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
+            # Written by something other than pikku_queue: no processor can read it.
+            error = ErrorInfo(type=type(exc).__name__, message=f"payload is not JSON: {exc}")
+            dead_letter(
+                conn,
+                queue,
+                id_,
+                text,
+                attempts,
+                DeadLetter("invalid_payload", error),
+                dead_letter_queue,
+                now,
+                _WHERE_LEASED,
+                (queue, id_, token),
+            )
+            continue
+        if schedule is not None:
+            add_next_instance(conn, queue, schedule, run_at, now)
+        leased.append(Leased(id_, payload, attempts, enqueued_at, token))
+    return leased
+
+
+def settle(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    outcome: Outcome,
+    token: int,
+    dead_letter_queue: str | None,
+    now: int,
+) -> None:
+    """Apply one verdict to the job `token` leased (a no-op once that lease is lost)."""
+    guard = (delivery.queue, delivery.job_id, token)
+    where = _WHERE_LEASED
+    if isinstance(outcome, Completed):
+        conn.execute(
+            "UPDATE jobs SET state = 'completed', result = ?, finished_at = ?,"
+            " lease_until = NULL, worker = NULL" + where,
+            (dumps(outcome.result), now, *guard),
+        )
+    elif isinstance(outcome, Retry):
+        state = "delayed" if outcome.delay_ms > 0 else "waiting"
+        conn.execute(
+            "UPDATE jobs SET state = ?, run_at = ?, error = ?, lease_until = NULL,"
+            " worker = NULL" + where,
+            (state, now + outcome.delay_ms, dumps(outcome.error.as_dict()), *guard),
+        )
+    else:
+        dead_letter(
+            conn,
+            delivery.queue,
+            delivery.job_id,
+            delivery.payload,
+            delivery.attempt,
+            outcome,
+            dead_letter_queue,
+            now,
+            where,
+            guard,
+        )
+
+
+def dead_letter(
+    conn: sqlite3.Connection,
+    queue: str,
+    job_id: str,
+    payload: Any,
+    attempts: int,
+    outcome: DeadLetter,
+    dead_letter_queue: str | None,
+    now: int,
+    where: str,
+    guard: tuple[Any, ...],
+) -> None:
+    """Finish the job as failed, or as dead-lettered with a record in `dead_letter_queue`.
+
+    The record is only written if this lease still held the job, so a lost lease never
+    produces a second record for the same failure."""
+    state = "dead_lettered" if dead_letter_queue else "failed"
+    cursor = conn.execute(
+        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_until = NULL,"
+        " worker = NULL" + where,
+        (state, dumps(outcome.error.as_dict()), now, *guard),
+    )
+    if cursor.rowcount == 0 or not dead_letter_queue:
+        return
+    record = DeadLetterRecord(
+        id=uuid.uuid4().hex,
+        queue=queue,
+        job_id=job_id,
+        payload=payload,
+        attempts=attempts,
+        reason=outcome.reason,
+        error=outcome.error,
+        failed_at_ms=now,
+    )
+    conn.execute(
+        "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
+        " VALUES (?, ?, 'waiting', ?, ?, ?)",
+        (dead_letter_queue, record.id, now, dumps(record.as_payload()), now),
+    )
+
+
+def recover_expired(
+    conn: sqlite3.Connection,
+    queue: str,
+    max_stalled_count: int,
+    dead_letter_queue: str | None,
+    now: int,
+) -> list[str]:
+    """Put back every job whose lease expired (its worker died or blocked); past
+    `max_stalled_count` expiries the job is dead-lettered as `stalled` instead."""
+    rows = conn.execute(
+        "SELECT id, payload, attempts, stalls, token FROM jobs"
+        " WHERE queue = ? AND state = 'active' AND lease_until < ?",
+        (queue, now),
+    ).fetchall()
+    for job_id, payload, attempts, stalls, token in rows:
+        guard = (queue, job_id, token)
+        where = _WHERE_LEASED
+        if stalls + 1 > max_stalled_count:
+            error = ErrorInfo(
+                type="StalledJobError",
+                message=(
+                    f"the job's lease expired {stalls + 1} time(s) (its worker died or"
+                    f" blocked); max_stalled_count is {max_stalled_count}"
+                ),
+            )
+            dead_letter(
+                conn,
+                queue,
+                job_id,
+                loads_or_text(payload),
+                attempts,
+                DeadLetter("stalled", error),
+                dead_letter_queue,
+                now,
+                where,
+                guard,
+            )
+        else:
+            # The lost attempt does not count: the job never got a verdict.
+            conn.execute(
+                "UPDATE jobs SET state = 'waiting', stalls = stalls + 1,"
+                " attempts = max(attempts - 1, 0), lease_until = NULL, worker = NULL" + where,
+                guard,
+            )
+    return [str(r[0]) for r in rows]

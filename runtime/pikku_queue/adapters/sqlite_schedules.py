@@ -1,0 +1,139 @@
+"""Repeat schedules in the SQLite backend: one `schedules` row, one pending job per schedule.
+
+Why a schedule is a row plus its next job (and not a timer): the next run is an ordinary
+delayed job, so it survives restarts, is leased by whichever worker is free, and costs
+nothing while it waits. Leasing a run adds the one after it in the same transaction, so
+two workers can never both add it, and a crashed worker never loses the schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+from pikku_queue.adapters.sqlite_codec import dumps
+from pikku_queue.backend import EnqueueRequest
+from pikku_queue.cron import parse_cron
+from pikku_queue.options import Repeat
+
+#: The `schedules` key of a processor's own `repeat`: one per queue, so a changed schedule
+#: replaces the old one (per-job schedules are keyed by their job_id or a hash).
+PROCESSOR_SCHEDULE_KEY = "pikku:processor"
+
+
+def schedule_key(request: EnqueueRequest, repeat: Repeat) -> str:
+    if request.job_id is not None:
+        return request.job_id
+    basis = dumps([repeat.cron, repeat.every, request.payload])
+    return hashlib.sha1(basis.encode()).hexdigest()[:16]
+
+
+def first_run(repeat: Repeat, now: int) -> int:
+    # `every` fires at once and then every N ms; `cron` waits for its next fire time.
+    if repeat.cron is not None:
+        return parse_cron(repeat.cron).next_after(now)
+    return now
+
+
+def next_run(cron: str | None, every: int | None, last_run: int, now: int) -> int:
+    if cron is not None:
+        return parse_cron(cron).next_after(max(last_run, now))
+    assert every is not None
+    return max(last_run + every, now)
+
+
+def add_schedule(
+    conn: sqlite3.Connection, request: EnqueueRequest, repeat: Repeat, payload: str, now: int
+) -> str:
+    """Store a job's `repeat` and its first run; the id of the pending run ("" past its limit).
+
+    Enqueueing the same schedule again returns the run already pending instead of adding one."""
+    key = schedule_key(request, repeat)
+    existing = conn.execute(
+        "SELECT id FROM jobs WHERE queue = ? AND schedule = ? AND state IN "
+        "('waiting', 'delayed', 'active') ORDER BY run_at LIMIT 1",
+        (request.queue, key),
+    ).fetchone()
+    if existing is not None:
+        return str(existing[0])
+    conn.execute(
+        "INSERT INTO schedules (queue, key, cron, every, max_runs, runs, payload, priority)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (queue, key) DO UPDATE SET"
+        " cron = excluded.cron, every = excluded.every, max_runs = excluded.max_runs,"
+        " runs = 0, payload = excluded.payload, priority = excluded.priority",
+        (
+            request.queue,
+            key,
+            repeat.cron,
+            repeat.every,
+            repeat.limit,
+            payload,
+            request.priority or 0,
+        ),
+    )
+    first = first_run(repeat, now + request.delay_ms)
+    return add_instance(conn, request.queue, key, first, now) or ""
+
+
+def replace_processor_schedule(
+    conn: sqlite3.Connection, queue: str, repeat: Repeat | None, now: int
+) -> None:
+    """See `SqliteBackend.set_processor_schedule`: unchanged is a no-op, changed replaces."""
+    key = PROCESSOR_SCHEDULE_KEY
+    row = conn.execute(
+        "SELECT cron, every, max_runs FROM schedules WHERE queue = ? AND key = ?",
+        (queue, key),
+    ).fetchone()
+    wanted = None if repeat is None else (repeat.cron, repeat.every, repeat.limit)
+    if (None if row is None else tuple(row)) == wanted:
+        return
+    conn.execute(
+        "DELETE FROM jobs WHERE queue = ? AND schedule = ? AND state IN ('waiting', 'delayed')",
+        (queue, key),
+    )
+    conn.execute("DELETE FROM schedules WHERE queue = ? AND key = ?", (queue, key))
+    if repeat is not None:
+        conn.execute(
+            "INSERT INTO schedules (queue, key, cron, every, max_runs, runs, payload)"
+            " VALUES (?, ?, ?, ?, ?, 0, '{}')",
+            (queue, key, repeat.cron, repeat.every, repeat.limit),
+        )
+        add_instance(conn, queue, key, first_run(repeat, now), now)
+
+
+def add_next_instance(
+    conn: sqlite3.Connection, queue: str, key: str, last_run: int, now: int
+) -> None:
+    """After a run of schedule `key` is leased, add the run after it (if the schedule lives)."""
+    cron, every = conn.execute(
+        "SELECT cron, every FROM schedules WHERE queue = ? AND key = ?",
+        (queue, key),
+    ).fetchone() or (None, None)
+    if cron is not None or every is not None:
+        add_instance(conn, queue, key, next_run(cron, every, last_run, now), now)
+
+
+def add_instance(
+    conn: sqlite3.Connection, queue: str, key: str, run_at: int, now: int
+) -> str | None:
+    """One run of a schedule as a job (None: schedule gone or at its limit).
+
+    The id carries the run time, so adding the same run twice is a no-op."""
+    row = conn.execute(
+        "SELECT max_runs, runs, payload, priority FROM schedules WHERE queue = ? AND key = ?",
+        (queue, key),
+    ).fetchone()
+    if row is None:
+        return None
+    max_runs, runs, payload, priority = row
+    if max_runs is not None and runs >= max_runs:
+        return None
+    job_id = f"repeat:{key}:{run_at}"
+    state = "delayed" if run_at > now else "waiting"
+    conn.execute(
+        "INSERT INTO jobs (queue, id, state, priority, run_at, payload, enqueued_at, schedule)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
+        (queue, job_id, state, priority, run_at, payload, run_at, key),
+    )
+    conn.execute("UPDATE schedules SET runs = runs + 1 WHERE queue = ? AND key = ?", (queue, key))
+    return job_id
