@@ -39,7 +39,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -382,35 +382,7 @@ class _PullWorker:
                 )
 
     async def _shutdown(self) -> None:
-        current = asyncio.current_task()
-        # Cancelled before (or while) the grace period runs: skip it, but still release.
-        cancelled = current is not None and current.cancelling() > 0
-        tasks = self._tasks()
-        pending = tasks
-        if tasks and not cancelled:
-            try:
-                _, pending = await asyncio.wait(tasks, timeout=self.options.grace_period_s)
-            except asyncio.CancelledError:
-                cancelled = True
-                pending = {task for task in tasks if not task.done()}
-        # asyncio.wait never cancels what it waits for: a further cancellation of this task
-        # cannot interrupt the release, only the deadline can.
-        cleanup = asyncio.ensure_future(self._cancel_and_release(pending))
-        deadline = asyncio.get_running_loop().time() + RELEASE_TIMEOUT_S
-        while not cleanup.done():
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                logger.error(
-                    "worker: releasing leases took over %.0f s; gave up", RELEASE_TIMEOUT_S
-                )
-                cleanup.cancel()
-                break
-            try:
-                await asyncio.wait({cleanup}, timeout=remaining)
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            raise asyncio.CancelledError
+        await stop_tasks(self._tasks(), self.options.grace_period_s, self._cancel_and_release)
 
     async def _cancel_and_release(self, pending: set[asyncio.Task[None]]) -> None:
         for task in pending:
@@ -424,6 +396,46 @@ class _PullWorker:
                     await self.source.release(state.name, ids)
                 except Exception:
                     logger.exception("%s: could not release %d job(s)", state.name, len(ids))
+
+
+async def stop_tasks(
+    tasks: set[asyncio.Task[Any]],
+    grace_period_s: float,
+    cancel_and_release: Callable[[set[asyncio.Task[Any]]], Awaitable[None]],
+    *,
+    release_timeout_s: float = RELEASE_TIMEOUT_S,
+) -> None:
+    """The stop rule of the pull workers (this one and SQS's long-poll worker): give `tasks`
+    the grace period, then `cancel_and_release` those still running. If this task is
+    cancelled (a second signal) before or during the grace period, the grace period is
+    skipped, but the release still runs, shielded from further cancellation and bounded by
+    `release_timeout_s`; then the cancellation goes on (CancelledError is raised)."""
+    current = asyncio.current_task()
+    # Cancelled before (or while) the grace period runs: skip it, but still release.
+    cancelled = current is not None and current.cancelling() > 0
+    pending = tasks
+    if tasks and not cancelled:
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=grace_period_s)
+        except asyncio.CancelledError:
+            cancelled = True
+            pending = {task for task in tasks if not task.done()}
+    # asyncio.wait never cancels what it waits for: a further cancellation of this task
+    # cannot interrupt the release, only the deadline can.
+    cleanup = asyncio.ensure_future(cancel_and_release(pending))
+    deadline = asyncio.get_running_loop().time() + release_timeout_s
+    while not cleanup.done():
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            logger.error("worker: releasing leases took over %.0f s; gave up", release_timeout_s)
+            cleanup.cancel()
+            break
+        try:
+            await asyncio.wait({cleanup}, timeout=remaining)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _escaped(exc: BaseException) -> bool:

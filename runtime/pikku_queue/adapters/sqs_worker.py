@@ -3,11 +3,15 @@
 One loop per queue long-polls (WaitTimeSeconds, 20 s by default), runs up to `concurrency`
 jobs at once through the engine, and settles each verdict (`sqs_settle`). A received message is
 hidden for the worker's lease; a heartbeat keeps extending that while the job runs, so a job
-longer than the queue's visibility timeout is not handed to a second consumer. On stop, running
-jobs get the grace period; what is left (and anything a long poll returns after the stop) is
-given back: re-sent with its attempts carried over on standard queues, made visible at once on
-FIFO queues (where re-sending would break the group's order). A batch processor on a FIFO queue
-keeps each group's order by the rule in `sqs_fifo`.
+longer than the queue's visibility timeout is not handed to a second consumer. A batch
+processor on a FIFO queue keeps each group's order by the rule in `sqs_fifo`.
+
+Stopping follows the generic pull worker's rule (`worker.stop_tasks`). On stop, running jobs get
+the grace period; what is left (and anything a long poll returns after the stop) is given back:
+re-sent with its attempts carried over on standard queues, made visible at once on FIFO queues
+(where re-sending would break the group's order). A second signal (the worker's task cancelled)
+skips the grace period but still gives the messages back, shielded and bounded in time; without
+that they would come back only when their visibility timeout runs out.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pikku_queue.adapters.sqs_client import is_fifo
 from pikku_queue.adapters.sqs_fifo import GroupHold
@@ -25,6 +29,7 @@ from pikku_queue.adapters.sqs_settle import FINISHED, Settled
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Delivery, Engine, Outcome, Processor
 from pikku_queue.errors import BackendError
+from pikku_queue.worker import RELEASE_TIMEOUT_S, stop_tasks
 
 if TYPE_CHECKING:
     from pikku_queue.adapters.sqs import SQSQueueAdapter
@@ -80,7 +85,8 @@ class _QueueLoop:
     async def run(self) -> None:
         self.url = await self.api.queue_url(self.name)
         stop = asyncio.ensure_future(self.options.stop.wait())
-        pending: asyncio.Task[list[InboundMessage]] | None = None
+        #: A long poll whose messages are not dispatched yet (a stop gives them back).
+        receive: asyncio.Task[list[InboundMessage]] | None = None
         try:
             while not self.options.stop.is_set():
                 if len(self.running) >= self.limit:
@@ -89,9 +95,9 @@ class _QueueLoop:
                 receive = asyncio.create_task(self._receive())
                 await asyncio.wait({receive, stop}, return_when="FIRST_COMPLETED")
                 if not receive.done():
-                    pending = receive
                     break
                 messages = receive.result()
+                receive = None
                 if messages:
                     self.idle.discard(self.name)
                     self._dispatch(messages)
@@ -99,7 +105,9 @@ class _QueueLoop:
                     break
         finally:
             stop.cancel()
-        await self._shutdown(pending)
+            # Reached on a cancellation too (a second signal): the rule then skips the grace
+            # period but still gives the messages back, and re-raises the cancellation.
+            await self._shutdown(receive)
 
     async def _receive(self) -> list[InboundMessage]:
         batch = self.processor.options.batch
@@ -284,20 +292,30 @@ class _QueueLoop:
             self.report.failed += 1
         return settled
 
-    async def _shutdown(self, pending: asyncio.Task[list[InboundMessage]] | None) -> None:
-        if self.running:
-            _, unfinished = await asyncio.wait(
-                set(self.running), timeout=self.options.grace_period_s
-            )
-            left = [m for task in unfinished for m in self.running.get(task, [])]
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
-            await self._release(left)
-        if pending is not None:
+    async def _shutdown(self, receive: asyncio.Task[list[InboundMessage]] | None) -> None:
+        # A long poll cannot be cut short (boto3 blocks a thread): the bound allows for it.
+        poll_s = self.adapter.settings.wait_time_seconds if receive is not None else 0
+        await stop_tasks(
+            set(self.running),
+            self.options.grace_period_s,
+            lambda pending: self._cancel_and_release(pending, receive),
+            release_timeout_s=RELEASE_TIMEOUT_S + poll_s,
+        )
+
+    async def _cancel_and_release(
+        self,
+        pending: set[asyncio.Task[Any]],
+        receive: asyncio.Task[list[InboundMessage]] | None,
+    ) -> None:
+        left = [m for task in pending for m in self.running.get(task, [])]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self._release(left)
+        if receive is not None:
             try:
-                await self._release(await pending)
-            except BackendError:
+                await self._release(await receive)
+            except Exception:
                 logger.exception("%s: the last long poll failed", self.name)
 
     async def _release(self, messages: list[InboundMessage]) -> None:
