@@ -33,8 +33,10 @@ from pikku_queue.adapters.sqlite_codec import dumps, job_info
 from pikku_queue.adapters.sqlite_dead_letters import as_record, list_records, replay_records
 from pikku_queue.adapters.sqlite_leases import (
     Leased,
+    extend_leases,
     lease_jobs,
     recover_expired,
+    release_leases,
     settle,
 )
 from pikku_queue.adapters.sqlite_schedules import (
@@ -109,6 +111,17 @@ class SqliteBackend:
 
     def _now(self) -> int:
         return self.clock.now_ms()
+
+    def _held(
+        self, queue: str, job_ids: Sequence[str], *, forget: bool
+    ) -> list[tuple[str, str, int]]:
+        """(queue, id, token) of the jobs among `job_ids` this process still holds a lease on."""
+        take = self._tokens.pop if forget else self._tokens.__getitem__
+        return [
+            (queue, job_id, take((queue, job_id)))
+            for job_id in job_ids
+            if (queue, job_id) in self._tokens
+        ]
 
     # ------------------------------------------------------------------ producer face
 
@@ -311,42 +324,15 @@ class SqliteBackend:
         await self._db.write(tx)
 
     async def extend_lease(self, queue: str, job_ids: Sequence[str], lease_ms: int) -> None:
-        now = self._now()
-        rows = [
-            (now + lease_ms, queue, job_id, self._tokens[(queue, job_id)])
-            for job_id in job_ids
-            if (queue, job_id) in self._tokens
-        ]
-        if not rows:
-            return
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE jobs SET lease_until = ? WHERE queue = ? AND id = ? AND token = ?"
-                " AND state = 'active'",
-                rows,
-            )
-
-        await self._db.write(tx)
+        until = self._now() + lease_ms
+        held = self._held(queue, job_ids, forget=False)
+        if held:
+            await self._db.write(lambda conn: extend_leases(conn, until, held))
 
     async def release(self, queue: str, job_ids: Sequence[str]) -> None:
-        rows = [
-            (queue, job_id, self._tokens.pop((queue, job_id)))
-            for job_id in job_ids
-            if (queue, job_id) in self._tokens
-        ]
-        if not rows:
-            return
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE jobs SET state = 'waiting', attempts = max(attempts - 1, 0),"
-                " lease_until = NULL, worker = NULL"
-                " WHERE queue = ? AND id = ? AND token = ? AND state = 'active'",
-                rows,
-            )
-
-        await self._db.write(tx)
+        held = self._held(queue, job_ids, forget=True)
+        if held:
+            await self._db.write(lambda conn: release_leases(conn, held))
 
     async def recover_stalled(
         self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None

@@ -2,7 +2,9 @@
 
 Why every statement here carries the lease `token`: the token grows with every lease, so a
 worker whose lease expired and was taken over can no longer settle, extend or release the
-job (its UPDATE matches no row): at-least-once, never a lost update.
+job (its UPDATE matches no row): at-least-once, never a lost update. Every way a lease ends
+(a verdict, a release, a stall) clears `lease_until` and `worker` through the same statement
+shape, so no path can leave a finished job looking leased.
 """
 
 from __future__ import annotations
@@ -18,7 +20,23 @@ from pikku_queue.adapters.sqlite_schedules import add_next_instance
 from pikku_queue.backend import DeadLetterRecord
 from pikku_queue.engine import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
 
-_WHERE_LEASED = " WHERE queue = ? AND id = ? AND token = ? AND state = 'active'"
+#: Matches the job only while the lease that `token` names still holds it.
+#: Parameters: queue, id, token.
+_STILL_LEASED = " WHERE queue = ? AND id = ? AND token = ? AND state = 'active'"
+#: Back to waiting without counting the attempt: the job never got a verdict.
+_GIVE_BACK = "state = 'waiting', attempts = max(attempts - 1, 0)"
+
+
+def _end_lease(assignments: str) -> str:
+    return f"UPDATE jobs SET {assignments}, lease_until = NULL, worker = NULL{_STILL_LEASED}"
+
+
+_COMPLETE = _end_lease("state = 'completed', result = ?, finished_at = ?")
+_RETRY = _end_lease("state = ?, run_at = ?, error = ?")
+_FAIL = _end_lease("state = ?, error = ?, finished_at = ?")
+_RELEASE = _end_lease(_GIVE_BACK)
+_STALL = _end_lease(_GIVE_BACK + ", stalls = stalls + 1")
+_EXTEND = "UPDATE jobs SET lease_until = ?" + _STILL_LEASED
 
 
 @dataclass(frozen=True)
@@ -74,15 +92,12 @@ def lease_jobs(
             error = ErrorInfo(type=type(exc).__name__, message=f"payload is not JSON: {exc}")
             dead_letter(
                 conn,
-                queue,
-                id_,
+                (queue, id_, token),
                 text,
                 attempts,
                 DeadLetter("invalid_payload", error),
                 dead_letter_queue,
                 now,
-                _WHERE_LEASED,
-                (queue, id_, token),
             )
             continue
         if schedule is not None:
@@ -101,59 +116,37 @@ def settle(
 ) -> None:
     """Apply one verdict to the job `token` leased (a no-op once that lease is lost)."""
     guard = (delivery.queue, delivery.job_id, token)
-    where = _WHERE_LEASED
     if isinstance(outcome, Completed):
-        conn.execute(
-            "UPDATE jobs SET state = 'completed', result = ?, finished_at = ?,"
-            " lease_until = NULL, worker = NULL" + where,
-            (dumps(outcome.result), now, *guard),
-        )
+        conn.execute(_COMPLETE, (dumps(outcome.result), now, *guard))
     elif isinstance(outcome, Retry):
         state = "delayed" if outcome.delay_ms > 0 else "waiting"
         conn.execute(
-            "UPDATE jobs SET state = ?, run_at = ?, error = ?, lease_until = NULL,"
-            " worker = NULL" + where,
-            (state, now + outcome.delay_ms, dumps(outcome.error.as_dict()), *guard),
+            _RETRY, (state, now + outcome.delay_ms, dumps(outcome.error.as_dict()), *guard)
         )
     else:
         dead_letter(
-            conn,
-            delivery.queue,
-            delivery.job_id,
-            delivery.payload,
-            delivery.attempt,
-            outcome,
-            dead_letter_queue,
-            now,
-            where,
-            guard,
+            conn, guard, delivery.payload, delivery.attempt, outcome, dead_letter_queue, now
         )
 
 
 def dead_letter(
     conn: sqlite3.Connection,
-    queue: str,
-    job_id: str,
+    guard: tuple[str, str, int],
     payload: Any,
     attempts: int,
     outcome: DeadLetter,
     dead_letter_queue: str | None,
     now: int,
-    where: str,
-    guard: tuple[Any, ...],
 ) -> None:
     """Finish the job as failed, or as dead-lettered with a record in `dead_letter_queue`.
 
     The record is only written if this lease still held the job, so a lost lease never
     produces a second record for the same failure."""
     state = "dead_lettered" if dead_letter_queue else "failed"
-    cursor = conn.execute(
-        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_until = NULL,"
-        " worker = NULL" + where,
-        (state, dumps(outcome.error.as_dict()), now, *guard),
-    )
+    cursor = conn.execute(_FAIL, (state, dumps(outcome.error.as_dict()), now, *guard))
     if cursor.rowcount == 0 or not dead_letter_queue:
         return
+    queue, job_id, _ = guard
     record = DeadLetterRecord(
         id=uuid.uuid4().hex,
         queue=queue,
@@ -169,6 +162,14 @@ def dead_letter(
         " VALUES (?, ?, 'waiting', ?, ?, ?)",
         (dead_letter_queue, record.id, now, dumps(record.as_payload()), now),
     )
+
+
+def extend_leases(conn: sqlite3.Connection, until: int, held: list[tuple[str, str, int]]) -> None:
+    conn.executemany(_EXTEND, [(until, *guard) for guard in held])
+
+
+def release_leases(conn: sqlite3.Connection, held: list[tuple[str, str, int]]) -> None:
+    conn.executemany(_RELEASE, held)
 
 
 def recover_expired(
@@ -187,7 +188,6 @@ def recover_expired(
     ).fetchall()
     for job_id, payload, attempts, stalls, token in rows:
         guard = (queue, job_id, token)
-        where = _WHERE_LEASED
         if stalls + 1 > max_stalled_count:
             error = ErrorInfo(
                 type="StalledJobError",
@@ -198,21 +198,13 @@ def recover_expired(
             )
             dead_letter(
                 conn,
-                queue,
-                job_id,
+                guard,
                 loads_or_text(payload),
                 attempts,
                 DeadLetter("stalled", error),
                 dead_letter_queue,
                 now,
-                where,
-                guard,
             )
         else:
-            # The lost attempt does not count: the job never got a verdict.
-            conn.execute(
-                "UPDATE jobs SET state = 'waiting', stalls = stalls + 1,"
-                " attempts = max(attempts - 1, 0), lease_until = NULL, worker = NULL" + where,
-                guard,
-            )
+            conn.execute(_STALL, guard)
     return [str(r[0]) for r in rows]
