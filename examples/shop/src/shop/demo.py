@@ -1,6 +1,7 @@
 """Enqueue the seed's jobs through the generated, typed client (the README's main job).
 
-Run `pikkugen scan` first, then `python -m shop.demo`, then `pikkugen worker --burst`.
+From examples/shop: `pikkugen scan`, then `PYTHONPATH=src python -m shop.demo`, then
+`pikkugen worker --burst` (what scripts/demo does).
 """
 
 from __future__ import annotations
