@@ -473,7 +473,11 @@ def dlq_list(
         finally:
             await target.close()
 
-    records = [r for r in asyncio.run(read()) if source is None or r.queue == source]
+    try:
+        found = asyncio.run(read())
+    except PikkuQueueError as exc:  # the backend cannot be reached, refuses the password…
+        raise _fail(str(exc)) from None
+    records = [r for r in found if source is None or r.queue == source]
     for record in records:
         if as_json:
             typer.echo(json.dumps({"id": record.id, **record.as_payload()}, sort_keys=True))
@@ -512,7 +516,11 @@ def dlq_replay(
         finally:
             await target.close()
 
-    typer.echo(f"replayed {asyncio.run(replay())} job(s) from {dlq}")
+    try:
+        count = asyncio.run(replay())
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"replayed {count} job(s) from {dlq}")
 
 
 def register(app: typer.Typer) -> None:
