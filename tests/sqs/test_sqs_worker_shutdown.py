@@ -1,14 +1,16 @@
 """Stopping the long-poll worker against moto: a second signal (the worker's task cancelled)
-still gives running jobs back at once."""
+still gives running jobs back at once, and a stop during a batch's settle re-sends nothing that
+was settled."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
-from pikku_queue import JobContext
+from pikku_queue import BatchOptions, JobContext
 from pikku_queue.adapters.sqs import SQSQueueAdapter
 from pikku_queue.adapters.sqs_messages import InboundMessage
 from pikku_queue.backend import EnqueueRequest, WorkerOptions
@@ -64,3 +66,49 @@ async def test_a_second_signal_skips_the_grace_period_but_gives_running_jobs_bac
         # standard queues: re-sent with the interrupted attempt not counted, as on a first stop
         assert InboundMessage.from_received(message).attempt == 1
     assert queues.depth(name) == {"visible": 0, "in_flight": 1, "delayed": 0}
+
+
+class _StopOnDrop(logging.Handler):
+    """Sets the worker's stop flag when a job is dropped: in the middle of a batch's settle."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "has no dead-letter queue" in record.getMessage():
+            self.stop.set()
+
+
+async def test_a_stop_during_a_batch_settle_re_sends_nothing_that_was_settled(
+    queues: Queues, backend: SQSQueueAdapter
+) -> None:
+    # A standard queue gives messages back by re-sending copies. The first item is invalid and
+    # the queue has no dead-letter queue, so settling it drops it with a log line, which stops
+    # the worker (grace 0) while the other items' settles are still to come. A stop that gave
+    # the whole batch back would re-send copies of the items it completed (and of the one it
+    # dropped), and each would run again.
+    queues.create("bulk")
+    await backend.enqueue(EnqueueRequest(queue="bulk", payload={"n": "not a number"}))
+    for n in range(4):
+        await backend.enqueue(EnqueueRequest(queue="bulk", payload={"n": n}))
+    calls: list[list[int]] = []
+
+    async def total(ctx: JobContext, items: list[Job]) -> list[int]:
+        calls.append([item.n for item in items])
+        return [item.n for item in items]
+
+    proc = processor("bulk", total, batch=BatchOptions(size=5, timeout=2_000))
+    options = WorkerOptions(processors=[proc], grace_period_s=0)
+    handler = _StopOnDrop(options.stop)
+    sqs_logger = logging.getLogger("pikku_queue.sqs")
+    sqs_logger.addHandler(handler)
+    try:
+        report = await asyncio.wait_for(backend.run_worker(options), 60)
+    finally:
+        sqs_logger.removeHandler(handler)
+
+    assert options.stop.is_set()  # stopped by the drop, not by anything else
+    assert calls == [[0, 1, 2, 3]]
+    assert queues.depth("bulk") == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert (report.completed, report.failed) == (4, 1)

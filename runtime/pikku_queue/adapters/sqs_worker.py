@@ -11,7 +11,9 @@ the grace period; what is left (and anything a long poll returns after the stop)
 re-sent with its attempts carried over on standard queues, made visible at once on FIFO queues
 (where re-sending would break the group's order). A second signal (the worker's task cancelled)
 skips the grace period but still gives the messages back, shielded and bounded in time; without
-that they would come back only when their visibility timeout runs out.
+that they would come back only when their visibility timeout runs out. Verdicts already in hand
+are applied to the end, even on a stop, rather than released: a job that ran is not run again
+(on a standard queue, a released copy of a completed message would be).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pikku_queue.adapters.sqs_client import is_fifo
 from pikku_queue.adapters.sqs_fifo import GroupHold
@@ -38,6 +40,10 @@ logger = logging.getLogger("pikku_queue.sqs")
 
 #: Pause after a failed ReceiveMessage before polling again.
 _ERROR_PAUSE_S = 1.0
+
+T = TypeVar("T")
+#: Runs a received group of messages; the list shrinks to what no verdict has reached yet.
+Run = Callable[[list[InboundMessage]], Awaitable[None]]
 
 
 async def run_long_poll_worker(adapter: SQSQueueAdapter, options: WorkerOptions) -> WorkerReport:
@@ -75,7 +81,10 @@ class _QueueLoop:
         self.engine = Engine(processor, services=options.services, events=options.events)
         self.limit = options.concurrency or processor.options.concurrency
         self.lease_s = max(1, math.ceil(options.lease_ms / 1000))
+        #: Each running task's messages that no verdict has reached yet: what a stop gives back.
         self.running: dict[asyncio.Task[None], list[InboundMessage]] = {}
+        #: Verdicts being applied: a stop lets them finish (`_to_the_end`).
+        self.settling: set[asyncio.Task[Any]] = set()
         self.url = ""
 
     @property
@@ -154,29 +163,40 @@ class _QueueLoop:
 
     def _dispatch(self, messages: list[InboundMessage]) -> None:
         if self.processor.is_batch:
-            self._spawn(self._run_batch(messages), messages)
+            self._spawn(self._run_batch, messages)
             return
         if is_fifo(self.url):
             # One receive may hold several messages of one group: run them one after the
             # other, or a later one could finish while an earlier one waits for its retry.
-            self._spawn(self._run_in_order(messages), messages)
+            self._spawn(self._run_in_order, messages)
             return
         for message in messages:
-            self._spawn(self._run_one(message), [message])
+            self._spawn(self._run_one, [message])
 
-    def _spawn(self, work: Awaitable[None], messages: list[InboundMessage]) -> None:
-        task = asyncio.ensure_future(self._guarded(work, messages))
+    def _spawn(self, run: Run, messages: list[InboundMessage]) -> None:
+        task = asyncio.ensure_future(self._guarded(run(messages), list(messages)))
         self.running[task] = messages
         task.add_done_callback(lambda t: self.running.pop(t, None))
 
-    async def _guarded(self, work: Awaitable[None], messages: list[InboundMessage]) -> None:
+    async def _guarded(self, work: Awaitable[T], messages: Sequence[InboundMessage]) -> T | None:
         """A bug while handling one message must not end the loop: log it; the message comes
         back when its lease runs out."""
         try:
-            await work
+            return await work
         except Exception:
             ids = ", ".join(m.job_id for m in messages)
             logger.exception("%s: handling job(s) %s failed unexpectedly", self.name, ids)
+            return None
+
+    async def _to_the_end(self, work: Awaitable[T], messages: Sequence[InboundMessage]) -> T | None:
+        """Apply verdicts even if a stop cancels the job's task meanwhile: the job ran, so giving
+        its message back would run it again (and on a standard queue a copy of a message already
+        completed would be sent). The caller has taken `messages` off its list, so a stop does
+        not give them back; the shutdown waits for this instead (bounded). None if it failed."""
+        task = asyncio.ensure_future(self._guarded(work, messages))
+        self.settling.add(task)
+        task.add_done_callback(self.settling.discard)
+        return await asyncio.shield(task)
 
     async def _drained(self) -> bool:
         if self.running:
@@ -213,32 +233,34 @@ class _QueueLoop:
         delivery, verdict = message.delivery(self.name)
         return delivery, verdict or await self.engine.run(delivery)
 
-    async def _run_one(self, message: InboundMessage) -> None:
+    async def _run_one(self, held: list[InboundMessage]) -> None:
+        [message] = held
         heartbeat = asyncio.create_task(self._heartbeat([message]))
         try:
             delivery, outcome = await self._verdict(message)
         finally:
             heartbeat.cancel()
-        await self._settle(message, delivery, outcome)
+        held.clear()
+        await self._to_the_end(self._settle(message, delivery, outcome), [message])
 
-    async def _run_in_order(self, messages: list[InboundMessage]) -> None:
+    async def _run_in_order(self, held: list[InboundMessage]) -> None:
         """FIFO: one after the other; stop at the first message that is not finished and give
         the rest back at once (SQS holds the group while that one waits for its backoff, so
-        they follow it). `messages` shrinks to what is left, which a shutdown releases."""
-        for message in list(messages):
+        they follow it). `held` shrinks to what is left, which a shutdown releases."""
+        for message in list(held):
             # Every message still held keeps its lease; none while a verdict is applied, so a
             # retry's visibility (its backoff) is not overwritten.
-            heartbeat = asyncio.create_task(self._heartbeat(messages))
+            heartbeat = asyncio.create_task(self._heartbeat(held))
             try:
                 delivery, outcome = await self._verdict(message)
             finally:
                 heartbeat.cancel()
-            if await self._settle(message, delivery, outcome) not in FINISHED:
+            held.remove(message)
+            settled = await self._to_the_end(self._settle(message, delivery, outcome), [message])
+            if settled not in FINISHED:
                 break
-            messages.remove(message)
-        for later in messages[1:]:
-            await self._give_back(later)
-        messages.clear()
+        while held:
+            await self._give_back(held.pop(0))
 
     async def _give_back(self, message: InboundMessage) -> None:
         try:
@@ -246,7 +268,8 @@ class _QueueLoop:
         except BackendError:
             logger.warning("%s job %s: release failed", self.name, message.job_id)
 
-    async def _run_batch(self, messages: list[InboundMessage]) -> None:
+    async def _run_batch(self, held: list[InboundMessage]) -> None:
+        messages = list(held)
         decoded = [m.delivery(self.name) for m in messages]
         valid = [d for d, verdict in decoded if verdict is None]
         heartbeat = asyncio.create_task(self._heartbeat(messages))
@@ -258,6 +281,10 @@ class _QueueLoop:
             (message, delivery, verdict or next(results))
             for message, (delivery, verdict) in zip(messages, decoded, strict=True)
         ]
+        held.clear()
+        await self._to_the_end(self._apply_batch(verdicts), messages)
+
+    async def _apply_batch(self, verdicts: list[tuple[InboundMessage, Delivery, Outcome]]) -> None:
         if is_fifo(self.url):
             await GroupHold().settle_in_order(verdicts, self._finished, self._give_back)
             return
@@ -307,11 +334,13 @@ class _QueueLoop:
         pending: set[asyncio.Task[Any]],
         receive: asyncio.Task[list[InboundMessage]] | None,
     ) -> None:
-        left = [m for task in pending for m in self.running.get(task, [])]
+        # The lists themselves: they shrink as verdicts reach their messages.
+        held = [self.running.get(task, []) for task in pending]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self._release(left)
+        await asyncio.gather(*self.settling, return_exceptions=True)
+        await self._release([m for messages in held for m in messages])
         if receive is not None:
             try:
                 await self._release(await receive)
