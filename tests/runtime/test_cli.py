@@ -202,6 +202,11 @@ def test_user_code_and_backend_errors_are_one_line_not_a_traceback(project: Path
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot connect to Redis" in done.stderr
+    for args in (("dlq", "list", "charge"), ("dlq", "replay", "charge")):
+        done = run(project, *args, "--backend", f"redis://127.0.0.1:{port}/0", ok=False)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert "cannot connect to Redis" in done.stderr
 
 
 HANG = """

@@ -255,9 +255,9 @@ async def _watch(
 
 def _install_signals(stop: asyncio.Event, main: asyncio.Task[Any]) -> None:
     """First SIGTERM/SIGINT: graceful stop. Second: cancel at once, which skips the grace
-    period; the generic pull worker (SQLite, memory) still releases its leases (shielded,
-    bounded in time), so those jobs go back to waiting now instead of coming back as stalls
-    when their leases expire."""
+    period; the generic pull worker (SQLite, memory) and the SQS long-poll worker still give
+    their jobs back (shielded, bounded in time), so those jobs go back to waiting now instead of
+    coming back as stalls when their leases expire."""
     loop = asyncio.get_running_loop()
 
     def handle(sig: signal.Signals) -> None:

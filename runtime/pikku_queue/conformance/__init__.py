@@ -5,8 +5,8 @@ suite is how that promise is checked. Scenarios a backend's `capabilities` decla
 are skipped, so the skips in a report are exactly the gaps in the support table.
 
 Run it against a backend by subclassing `BackendConformance` in a test module and providing a
-`backend` fixture (pytest-asyncio is required; in its strict mode decorate the fixture with
-`pytest_asyncio.fixture`)::
+`backend` fixture. The scenarios are plain `async def` tests: they need pytest-asyncio in auto
+mode (`asyncio_mode = "auto"` in your pytest configuration; strict mode does not collect them)::
 
     import pytest
     from pikku_queue.conformance import BackendConformance
