@@ -27,6 +27,7 @@ from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
 from pikku_queue.client import TypedQueue
 from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
+from pikku_queue.events import EventBus, JobEvent
 from pikku_queue.monitor import QueueMonitor, QueueStats
 from pikku_queue.options import Repeat
 from pikku_queue.registry import Registry
@@ -200,8 +201,44 @@ def print_stats(stats: list[QueueStats], console: Console, tty: bool) -> None:
         )
 
 
+class JobProgress:
+    """The latest `ctx.progress.update(...)` of each queue's running jobs, from the worker's
+    events, so the live display shows how far a long job is, not only how many jobs are done."""
+
+    def __init__(self, events: EventBus) -> None:
+        self._running: dict[str, dict[str, dict[str, Any]]] = {}
+        events.subscribe("progress", self._update)
+        for name in ("completed", "failed", "dead_lettered", "retrying", "stalled"):
+            events.subscribe(name, self._finish)
+
+    def _update(self, event: JobEvent) -> None:
+        data = event.data.get("progress")
+        if isinstance(data, dict):
+            self._running.setdefault(event.queue, {})[event.job_id] = data
+
+    def _finish(self, event: JobEvent) -> None:
+        self._running.get(event.queue, {}).pop(event.job_id, None)
+
+    def describe(self, queue: str) -> str:
+        """E.g. `job 3f2a9c1b 40% (80/200)` for each running job that reported progress."""
+        parts = []
+        for job_id, data in sorted(self._running.get(queue, {}).items()):
+            text = f"job {job_id[:8]}"
+            if isinstance(data.get("percentage"), int | float):
+                text += f" {data['percentage']:.0f}%"
+            if data.get("processed") is not None and data.get("total") is not None:
+                text += f" ({data['processed']}/{data['total']})"
+            parts.append(text)
+        return ", ".join(parts)
+
+
 async def _watch(
-    monitor: QueueMonitor, stop: asyncio.Event, console: Console, tty: bool, interval: float
+    monitor: QueueMonitor,
+    stop: asyncio.Event,
+    console: Console,
+    tty: bool,
+    interval: float,
+    job_progress: JobProgress | None = None,
 ) -> None:
     """Live display until `stop`: bars on a terminal, a log line per change otherwise."""
     baseline: dict[str, int] = {}
@@ -221,7 +258,7 @@ async def _watch(
         )
         progress.start()
         tasks = {q: progress.add_task(q, total=None, detail="") for q in monitor.queues}
-    last: dict[str, tuple[int, ...]] = {}
+    last: dict[str, tuple[int | str, ...]] = {}
     try:
         while True:
             for name in monitor.queues:
@@ -231,18 +268,23 @@ async def _watch(
                 detail = (
                     f"active {c.active} · delayed {c.delayed} · failed {c.failed + c.dead_lettered}"
                 )
+                running = job_progress.describe(name) if job_progress is not None else ""
                 if progress is not None:
                     progress.update(
-                        tasks[name], completed=done, total=done + pending, detail=detail
+                        tasks[name],
+                        completed=done,
+                        total=done + pending,
+                        detail=f"{detail} · {running}" if running else detail,
                     )
                 else:
                     snapshot = (done, c.waiting, c.active, c.delayed, c.failed, c.dead_lettered)
-                    if last.get(name) != snapshot:
-                        last[name] = snapshot
+                    if last.get(name) != (*snapshot, running):
+                        last[name] = (*snapshot, running)
                         typer.echo(
                             f"{time.strftime('%H:%M:%S')} {name}: done={done} waiting={c.waiting}"
                             f" active={c.active} delayed={c.delayed} failed={c.failed}"
                             f" dead_lettered={c.dead_lettered}"
+                            + (f" running: {running}" if running else "")
                         )
             if stop.is_set():
                 return
@@ -307,7 +349,10 @@ async def _run_worker(
     _install_signals(options.stop, current)
     monitor = QueueMonitor(queues=queues, backend=backend)
     display_stop = asyncio.Event()
-    display = asyncio.create_task(_watch(monitor, display_stop, console, tty, 0.5 if tty else 2.0))
+    job_progress = JobProgress(options.events)
+    display = asyncio.create_task(
+        _watch(monitor, display_stop, console, tty, 0.5 if tty else 2.0, job_progress)
+    )
     try:
         report = await backend.run_worker(options)
     finally:
