@@ -13,6 +13,8 @@ register a URL scheme with `pikku_queue.adapters.register_scheme`, and run
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,6 +51,18 @@ class EnqueueRequest:
     delay_ms: int = 0
     priority: int | None = None
     repeat: Repeat | None = None
+
+    def schedule_key(self) -> str:
+        """The identity of a per-job schedule: its `job_id`, else a hash of the schedule and
+        the payload. Every backend keys schedules by it, so enqueueing the same schedule again
+        (at every deploy, say) updates one schedule instead of adding a second, and the same
+        cron with another payload is another schedule, on every backend alike."""
+        if self.job_id is not None:
+            return self.job_id
+        repeat = self.repeat
+        basis = [repeat.cron, repeat.every, self.payload] if repeat else [None, None, self.payload]
+        text = json.dumps(basis, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "pikku-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

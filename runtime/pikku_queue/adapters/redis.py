@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -225,18 +224,14 @@ class RedisBackend:
     async def _schedule(
         self, queue: Queue, request: EnqueueRequest, repeat: Repeat, opts: dict[str, Any]
     ) -> str:
-        """A BullMQ job scheduler. Its id is `job_id` or derived from the schedule, so calling
-        this again at every start updates the schedule instead of adding a second one."""
+        """A BullMQ job scheduler keyed by `EnqueueRequest.schedule_key()`, so calling this
+        again updates the schedule instead of adding a second one."""
         repeat_opts: dict[str, Any] = (
             {"pattern": repeat.cron, "tz": "UTC"} if repeat.cron else {"every": repeat.every}
         )
         if repeat.limit is not None:
             repeat_opts["limit"] = repeat.limit
-        scheduler_id = (
-            request.job_id
-            or "pikku-"
-            + hashlib.sha256(json.dumps(repeat_opts, sort_keys=True).encode()).hexdigest()[:16]
-        )
+        scheduler_id = request.schedule_key()
         opts.pop("jobId", None)
         opts.pop("delay", None)
         # bullmq-python takes these positionally (the Node client takes a template object).

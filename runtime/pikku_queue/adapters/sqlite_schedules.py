@@ -8,10 +8,8 @@ two workers can never both add it, and a crashed worker never loses the schedule
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 
-from pikku_queue.adapters.sqlite_codec import dumps
 from pikku_queue.backend import EnqueueRequest
 from pikku_queue.cron import parse_cron
 from pikku_queue.options import Repeat
@@ -19,13 +17,6 @@ from pikku_queue.options import Repeat
 #: The `schedules` key of a processor's own `repeat`: one per queue, so a changed schedule
 #: replaces the old one (per-job schedules are keyed by their job_id or a hash).
 PROCESSOR_SCHEDULE_KEY = "pikku:processor"
-
-
-def schedule_key(request: EnqueueRequest, repeat: Repeat) -> str:
-    if request.job_id is not None:
-        return request.job_id
-    basis = dumps([repeat.cron, repeat.every, request.payload])
-    return hashlib.sha1(basis.encode()).hexdigest()[:16]
 
 
 def first_run(repeat: Repeat, now: int) -> int:
@@ -48,7 +39,7 @@ def add_schedule(
     """Store a job's `repeat` and its first run; the id of the pending run ("" past its limit).
 
     Enqueueing the same schedule again returns the run already pending instead of adding one."""
-    key = schedule_key(request, repeat)
+    key = request.schedule_key()
     existing = conn.execute(
         "SELECT id FROM jobs WHERE queue = ? AND schedule = ? AND state IN "
         "('waiting', 'delayed', 'active') ORDER BY run_at LIMIT 1",

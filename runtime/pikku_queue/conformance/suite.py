@@ -421,6 +421,11 @@ class BackendConformance:
         assert await first.status() == JobState.DELAYED
         counts = await backend.counts(queue)
         assert (counts.waiting, counts.delayed) == (0, 1)
+        # The same cron with another payload is another schedule (EnqueueRequest.schedule_key).
+        other = await typed.enqueue(Item(n=2), repeat=repeat, backend=backend)
+        assert other.id != first.id
+        counts = await backend.counts(queue)
+        assert (counts.waiting, counts.delayed) == (0, 2)
 
     # ------------------------------------------------------------------ stalled jobs
 
