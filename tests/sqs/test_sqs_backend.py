@@ -62,6 +62,9 @@ def test_seed_form_takes_queue_url_region_and_credentials(url_prefix: str, queue
     credentials = adapter.api.client._request_signer._credentials  # type: ignore[attr-defined]
     assert credentials.access_key == "AKIDEXAMPLE"
     assert adapter.settings.static_queue_url("x") == url_prefix + "x"
+    # Messages and logs name where it points, never the credentials.
+    assert adapter.url.startswith("sqs://?region=")
+    assert "prefix=" in adapter.url and "secret" not in adapter.url
     with pytest.raises(BackendError, match="unknown credential keys: password"):
         SQSQueueAdapter(queue_url=url_prefix, credentials={"password": "hunter2"})
 

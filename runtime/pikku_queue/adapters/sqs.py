@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from pikku_queue.adapters.sqs_client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs_config import SQSSettings, parse_url
@@ -46,6 +47,18 @@ _ENVELOPE_KEYS = frozenset(
 )
 #: How long records stay hidden while `dead_letters` or `replay` reads through a DLQ.
 _PEEK_VISIBILITY_S = 30
+
+
+def _url_of(settings: SQSSettings) -> str:
+    """An `sqs://` URL naming where the seed's explicit form points, for messages and logs
+    (never credentials: they are not settings)."""
+    named = (
+        ("region", settings.region),
+        ("endpoint_url", settings.endpoint_url),
+        ("prefix", settings.prefix),
+    )
+    query = urlencode([(key, value) for key, value in named if value])
+    return f"sqs://?{query}" if query else "sqs://"
 
 
 class SQSQueueAdapter:
@@ -82,7 +95,7 @@ class SQSQueueAdapter:
             group_key=group_key or base.group_key,
             create_queues=create_queues if create_queues is not None else base.create_queues,
         )
-        self.url = url or "sqs://"
+        self.url = url or _url_of(self.settings)
         self.api = SQSApi(self.settings, credentials=credentials, client=client)
         self.stats = SettleStats()
         self.settler = Settler(self.api, self.stats)
