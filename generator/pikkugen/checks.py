@@ -39,18 +39,8 @@ def check_runtimes(config: Config, processors: Sequence[ProcessorDecl]) -> list[
         caps = CAPABILITIES[runtime]
         for decl in processors:
             for code, message, hint in _problems(decl, caps):
-                loc = decl.location
-                found.append(
-                    Diagnostic(
-                        level="error" if code == SCHEDULE_INEXPRESSIBLE else level,
-                        code=code,
-                        message=message,
-                        hint=hint,
-                        path=loc.path,
-                        line=loc.line,
-                        column=loc.column,
-                    )
-                )
+                severity: Level = "error" if code == SCHEDULE_INEXPRESSIBLE else level
+                found.append(Diagnostic.at(decl.location, severity, code, message, hint))
     return sorted(found, key=Diagnostic.sort_key)
 
 

@@ -36,6 +36,21 @@ class Diagnostic(_Frozen):
     def is_error(self) -> bool:
         return self.level == "error"
 
+    @classmethod
+    def at(
+        cls, location: Location, level: Level, code: str, message: str, hint: str | None = None
+    ) -> Diagnostic:
+        """A diagnostic pointing at a declaration (the checks after the scan all do)."""
+        return cls(
+            level=level,
+            code=code,
+            message=message,
+            hint=hint,
+            path=location.path,
+            line=location.line,
+            column=location.column,
+        )
+
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.path or "", self.line or 0, self.column or 0, self.code, self.message)
 

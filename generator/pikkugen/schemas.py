@@ -127,20 +127,17 @@ def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> Sch
     for decl in processors:
         empty_error = empty_errors.get(_type_key("validation", decl.input))
         if decl.options.repeat is not None and empty_error is not None:
-            loc = decl.location
             diagnostics.append(
-                Diagnostic(
-                    level="error",
-                    code="PK704",
-                    message=f"queue {decl.name!r} has a repeat schedule, whose runs carry the "
+                Diagnostic.at(
+                    decl.location,
+                    "error",
+                    "PK704",
+                    f"queue {decl.name!r} has a repeat schedule, whose runs carry the "
                     f"payload {{}}, but its input type {decl.input.annotation!r} rejects it: "
                     f"{empty_error}",
                     hint="give every field of the input type a default (or take "
                     "`dict[str, Any]`), or enqueue the recurring job with its payload: "
                     "`queue_job(..., repeat=Repeat(...))`",
-                    path=loc.path,
-                    line=loc.line,
-                    column=loc.column,
                 )
             )
         pair: list[Schema] = []
@@ -160,32 +157,28 @@ def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> Sch
                         continue
                     reported_modules.add((module, loc.path))
                     diagnostics.append(
-                        Diagnostic(
-                            level="error",
-                            code="PK701",
-                            message=f"cannot import module {module!r} for the {what} type of "
+                        Diagnostic.at(
+                            loc,
+                            "error",
+                            "PK701",
+                            f"cannot import module {module!r} for the {what} type of "
                             f"queue {decl.name!r}: {module_errors[module]}",
                             hint="the generator imports type modules (not processor modules) "
                             "in a child process to build JSON Schemas; make the import work "
                             "without side effects",
-                            path=loc.path,
-                            line=loc.line,
-                            column=loc.column,
                         )
                     )
             else:
                 diagnostics.append(
-                    Diagnostic(
-                        level="error",
-                        code="PK702",
-                        message=f"no JSON Schema for the {what} type {ref.annotation!r} of "
+                    Diagnostic.at(
+                        loc,
+                        "error",
+                        "PK702",
+                        f"no JSON Schema for the {what} type {ref.annotation!r} of "
                         f"queue {decl.name!r}: {type_errors.get(key, 'unknown error')}",
                         hint="payload and result types must be something pydantic can "
                         "validate: a BaseModel, TypedDict, dataclass, enum, builtin or a "
                         "generic of those",
-                        path=loc.path,
-                        line=loc.line,
-                        column=loc.column,
                     )
                 )
         if len(pair) == 2:

@@ -79,17 +79,14 @@ def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]
         modules = {m for ref in (decl.input, decl.output) for m in ref.modules} & whole
         for module in sorted(modules):
             if top_level(module) in plan.defined:
-                loc = decl.location
                 found.append(
-                    Diagnostic(
-                        level="error",
-                        code="PK501",
-                        message=f"the type module {module!r} of queue {decl.name!r} has a "
+                    Diagnostic.at(
+                        decl.location,
+                        "error",
+                        "PK501",
+                        f"the type module {module!r} of queue {decl.name!r} has a "
                         f"top-level name that the generated client also defines",
                         hint="rename the package, or move the type to another module",
-                        path=loc.path,
-                        line=loc.line,
-                        column=loc.column,
                     )
                 )
     return found
