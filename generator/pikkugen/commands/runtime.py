@@ -18,12 +18,13 @@ import sys
 import sysconfig
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
-from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
+from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions, WorkerReport
 from pikku_queue.client import TypedQueue
 from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
@@ -139,6 +140,26 @@ def backend_url(flag: str | None, config: Config, generated: str | None) -> str:
 def _open(url: str) -> Backend:
     try:
         return connect(url)
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
+
+
+T = TypeVar("T")
+
+
+def _on_backend(url: str, action: Callable[[Backend], Awaitable[T]]) -> T:
+    """Open the backend, run `action` on it and close it again; a backend that cannot be
+    reached (or refuses the password…) is one `error:` line and exit 2, not a traceback."""
+
+    async def run() -> T:
+        target = _open(url)
+        try:
+            return await action(target)
+        finally:
+            await target.close()
+
+    try:
+        return asyncio.run(run())
     except PikkuQueueError as exc:
         raise _fail(str(exc)) from None
 
@@ -463,26 +484,13 @@ def enqueue(
     )
     url = backend_url(backend, config, generated_url)
 
-    async def send() -> str:
-        target = _open(url)
-        try:
-            handle = await typed.enqueue(
-                payload,
-                delay=delay,
-                priority=priority,
-                job_id=job_id,
-                repeat=repeat,
-                backend=target,
-            )
-            return handle.id
-        finally:
-            await target.close()
+    async def send(target: Backend) -> str:
+        handle = await typed.enqueue(
+            payload, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=target
+        )
+        return handle.id
 
-    try:
-        job = asyncio.run(send())
-    except PikkuQueueError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(job)
+    typer.echo(_on_backend(url, send))
 
 
 # ---------------------------------------------------------------------- dlq
@@ -511,18 +519,10 @@ def dlq_list(
     dlq, source = _dlq_for(registry, queue)
     url = backend_url(backend, config, generated_url)
 
-    async def read() -> list[Any]:
-        target = _open(url)
-        try:
-            return await target.dead_letters(dlq, limit)
-        finally:
-            await target.close()
+    async def read(target: Backend) -> list[DeadLetterRecord]:
+        return await target.dead_letters(dlq, limit)
 
-    try:
-        found = asyncio.run(read())
-    except PikkuQueueError as exc:  # the backend cannot be reached, refuses the password…
-        raise _fail(str(exc)) from None
-    records = [r for r in found if source is None or r.queue == source]
+    records = [r for r in _on_backend(url, read) if source is None or r.queue == source]
     for record in records:
         if as_json:
             typer.echo(json.dumps({"id": record.id, **record.as_payload()}, sort_keys=True))
@@ -550,21 +550,14 @@ def dlq_replay(
     dlq, source = _dlq_for(registry, queue)
     url = backend_url(backend, config, generated_url)
 
-    async def replay() -> int:
-        target = _open(url)
-        try:
-            chosen: list[str] | None = list(ids) if ids else None
-            if chosen is None and source is not None:
-                records = await target.dead_letters(dlq, 1_000_000)
-                chosen = [r.id for r in records if r.queue == source]
-            return await target.replay(dlq, chosen)
-        finally:
-            await target.close()
+    async def replay(target: Backend) -> int:
+        chosen: list[str] | None = list(ids) if ids else None
+        if chosen is None and source is not None:
+            records = await target.dead_letters(dlq, 1_000_000)
+            chosen = [r.id for r in records if r.queue == source]
+        return await target.replay(dlq, chosen)
 
-    try:
-        count = asyncio.run(replay())
-    except PikkuQueueError as exc:
-        raise _fail(str(exc)) from None
+    count = _on_backend(url, replay)
     typer.echo(f"replayed {count} job(s) from {dlq}")
 
 
