@@ -547,7 +547,7 @@ async def test_rediss_url_speaks_tls_for_producer_and_worker(tmp_path: Any) -> N
 async def test_a_bullmq_worker_that_stops_on_its_own_is_replaced(backend: RedisBackend) -> None:
     """bullmq-python workers can end their loop after connection trouble (bullmq #3517); the
     supervisor starts a new one instead of leaving a process that looks alive and does nothing."""
-    from pikku_queue.adapters.redis_worker import RedisWorker
+    from pikku_queue.adapters.redis.worker import RedisWorker
 
     async def double(data: Order) -> int:
         return data.n * 2

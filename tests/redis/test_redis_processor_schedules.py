@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.adapters.redis_worker import PROCESSOR_SCHEDULER_ID
+from pikku_queue.adapters.redis.worker import PROCESSOR_SCHEDULER_ID
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, Repeat

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pikku_queue.adapters.redis_jobs import backoff_is_native, native_backoff
-from pikku_queue.adapters.redis_url import parse_redis_url
+from pikku_queue.adapters.redis.jobs import backoff_is_native, native_backoff
+from pikku_queue.adapters.redis.url import parse_redis_url
 from pikku_queue.errors import BackendError
 from pikku_queue.options import RetryOptions
 

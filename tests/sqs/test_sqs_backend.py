@@ -8,8 +8,8 @@ import json
 
 import pytest
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
-from pikku_queue.adapters.sqs_config import parse_url
-from pikku_queue.adapters.sqs_messages import InboundMessage
+from pikku_queue.adapters.sqs.config import parse_url
+from pikku_queue.adapters.sqs.messages import InboundMessage
 from pikku_queue.backend import EnqueueRequest
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pikku_queue import JobContext, Repeat
 from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.lambda_handler import make_handler
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.client import TypedQueue
 from pikku_queue.errors import BackendError
-from pikku_queue.lambda_handler import make_handler
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.registry import QueueEntry, Registry
 from pikkugen.checks import check_runtimes

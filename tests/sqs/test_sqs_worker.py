@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pikku_queue import BatchOptions, JobContext
 from pikku_queue.adapters.sqs import SQSQueueAdapter
-from pikku_queue.adapters.sqs_messages import InboundMessage
+from pikku_queue.adapters.sqs.messages import InboundMessage
 from pikku_queue.backend import EnqueueRequest, WorkerOptions
 from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError

@@ -1,6 +1,6 @@
 """`sqs_lambda.py`: the Lambda handler module the SAM template's functions point at.
 
-All the behaviour lives in `pikku_queue.lambda_handler`; the generated module only binds it to
+All the behaviour lives in `pikku_queue.adapters.sqs.lambda_handler`; the generated module only binds it to
 this package's registry, so regenerating never changes how records are handled.
 """
 

@@ -10,7 +10,7 @@ The backend URL comes from $PIKKU_QUEUE_URL and the function's queue from $PIKKU
 set by template.yaml; AWS credentials come from the function's role, never from this file.
 """
 
-from pikku_queue.lambda_handler import make_handler
+from pikku_queue.adapters.sqs.lambda_handler import make_handler
 
 from .registry import REGISTRY
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pikku_queue.adapters.sqs_config import MAX_VISIBILITY_SECONDS, SQSSettings
-from pikku_queue.adapters.sqs_messages import ATTRIBUTE_NAMES, InboundMessage
+from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS, SQSSettings
+from pikku_queue.adapters.sqs.messages import ATTRIBUTE_NAMES, InboundMessage
 from pikku_queue.errors import BackendError
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from pikku_queue.adapters.sqs_client import SQSApi, is_fifo
-from pikku_queue.adapters.sqs_config import MAX_VISIBILITY_SECONDS
-from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage, encode_body
+from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
+from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS
+from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
 from pikku_queue.backend import DeadLetterRecord, FinishedJob
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.errors import BackendError

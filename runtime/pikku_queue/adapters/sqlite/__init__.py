@@ -8,16 +8,16 @@ Why it is built the way it is:
 * Nothing lost on SIGKILL. A leased job carries `lease_until`; workers extend it while the job
   runs. When a worker dies the lease expires, `recover_stalled` puts the job back (or
   dead-letters it past `max_stalled_count`).
-* Cheap polling with a large backlog: partial indexes (`sqlite_schema`).
+* Cheap polling with a large backlog: partial indexes (`sqlite.schema`).
 * The event loop never blocks on the file, and writes issued together share one commit
-  (`sqlite_thread`).
+  (`sqlite.thread`).
 * Jobs carry a lease `token` that grows with every lease, so a worker that lost its lease
-  cannot settle or extend the job any more (`sqlite_leases`).
+  cannot settle or extend the job any more (`sqlite.leases`).
 
 This module is the Backend/PullSource face: it stamps the time, keeps the tokens this process
 holds, and hands each statement group to the connection thread. The SQL lives beside it:
-`sqlite_leases` (lease and settle), `sqlite_schedules` (repeat), `sqlite_dead_letters`
-(listing and replay), `sqlite_codec` (JSON columns).
+`sqlite.leases` (lease and settle), `sqlite.schedules` (repeat), `sqlite.dead_letters`
+(listing and replay), `sqlite.codec` (JSON columns).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pikku_queue.adapters.sqlite_codec import dumps, job_info
-from pikku_queue.adapters.sqlite_dead_letters import as_record, list_records, replay_records
-from pikku_queue.adapters.sqlite_leases import (
+from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
+from pikku_queue.adapters.sqlite.leases import (
     Leased,
     extend_leases,
     lease_jobs,
@@ -39,13 +39,13 @@ from pikku_queue.adapters.sqlite_leases import (
     release_leases,
     settle,
 )
-from pikku_queue.adapters.sqlite_schedules import (
+from pikku_queue.adapters.sqlite.schedules import (
     PROCESSOR_SCHEDULE_KEY,
     add_schedule,
     replace_processor_schedule,
 )
-from pikku_queue.adapters.sqlite_schema import JOB_COLUMNS, SCHEMA
-from pikku_queue.adapters.sqlite_thread import ConnectionThread, Tx
+from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA
+from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
 from pikku_queue.backend import (
     DeadLetterRecord,
     EnqueueRequest,

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pikku_queue.adapters.sqlite_codec import dumps, loads_or_text
-from pikku_queue.adapters.sqlite_schedules import add_next_instance
+from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
+from pikku_queue.adapters.sqlite.schedules import add_next_instance
 from pikku_queue.backend import DeadLetterRecord
 from pikku_queue.engine import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
 

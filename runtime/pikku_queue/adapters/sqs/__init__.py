@@ -1,6 +1,6 @@
 """The SQS backend: producer, monitor counts, dead letters, and a long-poll worker.
 
-`sqs://?…` URLs are described in `sqs_config`; the seed's explicit form is
+`sqs://?…` URLs are described in `sqs.config`; the seed's explicit form is
 `SQSQueueAdapter(queue_url=…, region=…, credentials={"accessKeyId": …, "secretAccessKey": …})`.
 What SQS cannot do is refused or reported rather than faked: no priority (logged once per
 queue and ignored: the generator already warned), no job lookup or results (SQS cannot read a
@@ -19,10 +19,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from pikku_queue.adapters.sqs_client import SQSApi, is_fifo
-from pikku_queue.adapters.sqs_config import SQSSettings, parse_url
-from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage, encode_body
-from pikku_queue.adapters.sqs_settle import Settler, SettleStats
+from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
+from pikku_queue.adapters.sqs.config import SQSSettings, parse_url
+from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
+from pikku_queue.adapters.sqs.settle import Settler, SettleStats
 from pikku_queue.backend import (
     DeadLetterRecord,
     EnqueueRequest,
@@ -233,7 +233,7 @@ class SQSQueueAdapter:
     # -- worker -----------------------------------------------------------------------------
 
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
-        from pikku_queue.adapters.sqs_worker import run_long_poll_worker
+        from pikku_queue.adapters.sqs.worker import run_long_poll_worker
 
         for processor in options.processors:
             self.dead_letter_names[processor.name] = processor.options.dead_letter_queue

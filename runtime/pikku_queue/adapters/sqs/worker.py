@@ -1,10 +1,10 @@
 """The long-poll worker: `pikkugen worker --backend sqs://…` on a VM or in a container.
 
 One loop per queue long-polls (WaitTimeSeconds, 20 s by default), runs up to `concurrency`
-jobs at once through the engine, and settles each verdict (`sqs_settle`). A received message is
+jobs at once through the engine, and settles each verdict (`sqs.settle`). A received message is
 hidden for the worker's lease; a heartbeat keeps extending that while the job runs, so a job
 longer than the queue's visibility timeout is not handed to a second consumer. A batch
-processor on a FIFO queue keeps each group's order by the rule in `sqs_fifo`.
+processor on a FIFO queue keeps each group's order by the rule in `sqs.fifo`.
 
 Stopping follows the generic pull worker's rule (`worker.stop_tasks`). On stop, running jobs get
 the grace period; what is left (and anything a long poll returns after the stop) is given back:
@@ -24,10 +24,10 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pikku_queue.adapters.sqs_client import is_fifo
-from pikku_queue.adapters.sqs_fifo import GroupHold
-from pikku_queue.adapters.sqs_messages import InboundMessage, OutboundMessage
-from pikku_queue.adapters.sqs_settle import FINISHED, Settled
+from pikku_queue.adapters.sqs.client import is_fifo
+from pikku_queue.adapters.sqs.fifo import GroupHold
+from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
+from pikku_queue.adapters.sqs.settle import FINISHED, Settled
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Delivery, Engine, Outcome, Processor
 from pikku_queue.errors import BackendError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from pikku_queue.adapters.sqlite_codec import dumps, loads_or_text
+from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
 from pikku_queue.backend import DeadLetterRecord
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pikku_queue.adapters.sqs_config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
+from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
 from pikku_queue.engine import DeadLetter, Delivery, ErrorInfo
 from pikku_queue.errors import BackendError
 

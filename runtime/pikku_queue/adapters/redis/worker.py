@@ -50,8 +50,8 @@ from pikku_queue.engine import (
 )
 from pikku_queue.events import JobEvent
 
-from .redis import RedisBackend, check_connection
-from .redis_jobs import (
+from . import RedisBackend, check_connection
+from .jobs import (
     ENCODING_ERRORS,
     OUTCOME_FIELD,
     PIKKU_BACKOFF,

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pikku_queue.adapters.sqlite_schema import open_connection
+from pikku_queue.adapters.sqlite.schema import open_connection
 from pikku_queue.errors import BackendError
 
 T = TypeVar("T")

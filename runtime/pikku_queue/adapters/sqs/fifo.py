@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from pikku_queue.adapters.sqs_messages import InboundMessage
+from pikku_queue.adapters.sqs.messages import InboundMessage
 from pikku_queue.engine import Delivery, Outcome
 
 logger = logging.getLogger("pikku_queue.sqs")

@@ -2,7 +2,7 @@
 
 The generated `sqs_lambda.py` is just `handler = make_handler(REGISTRY)`. Each record goes
 through the engine with attempt = ApproximateReceiveCount (plus attempts carried by a re-sent
-message), and the verdict becomes SQS verbs (`adapters.sqs_settle`):
+message), and the verdict becomes SQS verbs (`adapters.sqs.settle`):
 
 - Completed: not reported, so Lambda deletes it.
 - Retry: ChangeMessageVisibility to the backoff, then reported in `batchItemFailures`, so it
@@ -14,7 +14,7 @@ message), and the verdict becomes SQS verbs (`adapters.sqs_settle`):
 One bad record never fails the batch: every record is settled on its own and an unexpected
 error is reported for that record only. On a FIFO queue the first record that is not finished
 stops the batch and the rest are reported unprocessed, which keeps each group in order; a batch
-processor's verdicts follow the same rule per message group (`adapters.sqs_fifo`): from a
+processor's verdicts follow the same rule per message group (`adapters.sqs.fifo`): from a
 group's first unfinished record on, that group's records are reported and run again. The
 attempt timeout is the processor's `timeout` or Lambda's remaining time (less a margin to
 settle), whichever is less.
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
-from pikku_queue.adapters.sqs_client import is_fifo
-from pikku_queue.adapters.sqs_fifo import GroupHold
-from pikku_queue.adapters.sqs_messages import InboundMessage, queue_name_from_arn
-from pikku_queue.adapters.sqs_settle import FINISHED
+from pikku_queue.adapters.sqs.client import is_fifo
+from pikku_queue.adapters.sqs.fifo import GroupHold
+from pikku_queue.adapters.sqs.messages import InboundMessage, queue_name_from_arn
+from pikku_queue.adapters.sqs.settle import FINISHED
 from pikku_queue.engine import Delivery, Engine, Outcome
 from pikku_queue.events import EventBus
 from pikku_queue.registry import Registry

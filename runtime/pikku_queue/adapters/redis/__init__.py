@@ -3,7 +3,7 @@
 Every pikkugen queue is a BullMQ queue and every job's data is the plain JSON payload, so a
 Node BullMQ worker, a Node producer and BullMQ dashboards see our jobs as their own. BullMQ's
 Lua scripts own the job lifecycle (priority, delay, locks, stalled recovery, schedulers,
-global concurrency); the engine still decides each outcome, and `redis_worker` turns the
+global concurrency); the engine still decides each outcome, and `redis.worker` turns the
 verdict into BullMQ's verbs.
 """
 
@@ -37,8 +37,8 @@ from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
 
-from .redis_jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
-from .redis_url import KeepJobs, RedisSettings, parse_redis_url
+from .jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .url import KeepJobs, RedisSettings, parse_redis_url
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
 FINISHED_SCAN_LIMIT = 100_000
@@ -379,7 +379,7 @@ class RedisBackend:
     # -- consumer face -----------------------------------------------------------------
 
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
-        from .redis_worker import RedisWorker
+        from .worker import RedisWorker
 
         return await RedisWorker(self, options).run()
 
