@@ -1,14 +1,16 @@
-"""Redis throughput, four ways on one fresh redis-server: N no-op jobs, concurrency C, enqueue
+"""Redis throughput, five ways on one fresh redis-server: N no-op jobs, concurrency C, enqueue
 all, then process all.
 
     .venv/bin/python benchmarks/throughput_redis.py                # 10,000 jobs, concurrency 50
     .venv/bin/python benchmarks/throughput_redis.py --profile      # + where (a) spends its time
 
-(a) pikkugen on Redis (typed client's bulk enqueue, burst worker), (b) raw `bullmq` with the
-same settings (addBulk, Worker), (c) SAQ, in its own venv under the temp dir (created on
-first use; it keeps benchmark-only packages out of the project's environment), (d) pikkugen on
-its SQLite backend. Jobs/s are end to end: N / (enqueue time + process time), as
-benchmarks/throughput.py reports them. The last line is one JSON object.
+(a) pikkugen on Redis (typed client's bulk enqueue, burst worker), (b) raw `bullmq` (the
+Python package) with the same settings (addBulk, Worker), (c) SAQ, in its own venv under the
+temp dir (created on first use; it keeps benchmark-only packages out of the project's
+environment), (d) pikkugen on its SQLite backend, (e) Node BullMQ (addBulk, Worker; npm
+packages of tests/interop/node installed into .npm-cache/interop, as the interop tests do).
+Jobs/s are end to end: N / (enqueue time + process time), as benchmarks/throughput.py reports
+them. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import cProfile
 import io
 import json
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,10 @@ from pikku_queue.engine import Processor  # noqa: E402
 from pikku_queue.options import ProcessorOptions  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 
+REPO = HERE.parent
+NODE_SCRIPT = HERE / "node" / "throughput.cjs"
+NODE_PACKAGES = REPO / "tests" / "interop" / "node" / "package.json"
+NPM_PREFIX = REPO / ".npm-cache" / "interop"
 SAQ_VENV = Path(tempfile.gettempdir()) / "pikkugen-bench-saq-venv"
 #: saq 0.26.4 imports typing_extensions without declaring it.
 SAQ_REQUIREMENTS = ("saq[redis]==0.26.4", "typing_extensions")
@@ -181,6 +188,52 @@ def saq(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any] |
     return figures("saq", jobs, result["enqueue_s"], result["process_s"])
 
 
+def node_modules() -> tuple[Path | None, str]:
+    """The node_modules holding tests/interop/node's pinned bullmq and ioredis (installed on
+    first use, like the interop tests do); (None, why) when that is impossible."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return None, "node and npm are not on PATH"
+    wanted = json.loads(NODE_PACKAGES.read_text())["dependencies"]
+    modules = NPM_PREFIX / "node_modules"
+
+    def installed(package: str) -> str | None:
+        manifest = modules / package / "package.json"
+        return json.loads(manifest.read_text())["version"] if manifest.is_file() else None
+
+    if any(installed(name) != version for name, version in wanted.items()):
+        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+        shutil.copy(NODE_PACKAGES, NPM_PREFIX / "package.json")
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(NPM_PREFIX)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            return None, f"npm install failed: {done.stderr.strip()[-300:]}"
+    return modules, ""
+
+
+def node_bullmq(port: int, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any] | str:
+    modules, why = node_modules()
+    if modules is None:
+        return why
+    connection = json.dumps({"host": "127.0.0.1", "port": port, "db": 0})
+    node = shutil.which("node") or "node"
+    done = subprocess.run(
+        [node, str(NODE_SCRIPT), connection, f"bench-e{run}", "bench", str(jobs), str(concurrency)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"NODE_PATH": str(modules), "PATH": "/usr/bin:/bin"},
+    )
+    if done.returncode != 0:
+        return f"Node BullMQ run failed: {done.stderr.strip()[-300:]}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures("node_bullmq", jobs, result["enqueue_s"], result["process_s"], result["cpu_s"])
+
+
 async def pikkugen_sqlite(
     folder: Path, jobs: int, concurrency: int, run: int = 0
 ) -> dict[str, Any]:
@@ -237,12 +290,14 @@ def main(argv: list[str] | None = None) -> None:
             "bullmq": [],
             "saq": [],
             "pikkugen_sqlite": [],
+            "node_bullmq": [],
         }
         contenders: dict[str, Callable[[int], dict[str, Any] | str | None]] = {
             "pikkugen_redis": lambda run: asyncio.run(pikkugen_redis(url, n, c, run)),
             "bullmq": lambda run: asyncio.run(raw_bullmq(url, n, c, run)),
             "saq": lambda run: None if args.no_saq else saq(url, n, c, run),
             "pikkugen_sqlite": lambda run: asyncio.run(pikkugen_sqlite(Path(folder), n, c, run)),
+            "node_bullmq": lambda run: node_bullmq(server.port, n, c, run),
         }
         order = list(contenders)
         for run in range(args.repeat):
@@ -278,8 +333,11 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             print(f"{name:18}  not measured: {result or 'skipped (--no-saq)'}")
-    a, b, c_, d = (results[k] for k in ("pikkugen_redis", "bullmq", "saq", "pikkugen_sqlite"))
-    print(f"a/b pikkugen_redis / bullmq   {ratio(a, b)}  (target >= 0.90)")
+    a, b, c_, d, e = (
+        results[k] for k in ("pikkugen_redis", "bullmq", "saq", "pikkugen_sqlite", "node_bullmq")
+    )
+    print(f"a/e pikkugen_redis / node     {ratio(a, e)}  (target >= 0.5)")
+    print(f"a/b pikkugen_redis / bullmq   {ratio(a, b)}  (target >= 2.0)")
     print(f"a/c pikkugen_redis / saq      {ratio(a, c_)}  (target >= 1.0)")
     print(f"d/b pikkugen_sqlite / bullmq  {ratio(d, b)}  (target >= 1.0)")
     if profile:
@@ -288,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(
             {
                 "n": n,
+                "concurrency": c,
+                "pikkugen_redis_over_node": ratio(a, e),
+                "pikkugen_redis_over_bullmq": ratio(a, b),
                 **{
                     key: (value["end_to_end_per_s"] if isinstance(value, dict) else None)
                     for key, value in results.items()
