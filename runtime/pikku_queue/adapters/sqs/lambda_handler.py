@@ -11,13 +11,13 @@ message), and the verdict becomes SQS verbs (`adapters.sqs.settle`):
   and not reported, so Lambda deletes it. If that send fails the message is reported instead:
   the queue's RedrivePolicy still catches it after maxReceiveCount receives.
 
-One bad record never fails the batch: every record is settled on its own and an unexpected
-error is reported for that record only. On a FIFO queue the first record that is not finished
-stops the batch and the rest are reported unprocessed, which keeps each group in order; a batch
-processor's verdicts follow the same rule per message group (`adapters.sqs.fifo`): from a
-group's first unfinished record on, that group's records are reported and run again. The
-attempt timeout is the processor's `timeout` or Lambda's remaining time (less a margin to
-settle), whichever is less.
+The batch runs through the push-consumer core (`pikku_queue.push`), which this module only
+adapts: one bad record never fails the batch, every record is settled on its own and an
+unexpected error is reported for that record only. On a FIFO queue each message group keeps
+its order: from a group's first record that is not finished on, that group's records are
+reported (made visible again at once) and run again; other groups go on. The attempt timeout
+is the processor's `timeout` or Lambda's remaining time (less a margin to settle), whichever
+is less.
 
 The backend URL is `$PIKKU_QUEUE_URL` (the SAM template sets it); a function serves the queue in
 `$PIKKU_QUEUE`, else the queue named by the record's eventSourceARN or its `pikku_queue`
@@ -37,11 +37,11 @@ from typing import Any
 
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.client import is_fifo
-from pikku_queue.adapters.sqs.fifo import GroupHold
 from pikku_queue.adapters.sqs.messages import InboundMessage, queue_name_from_arn
 from pikku_queue.adapters.sqs.settle import FINISHED
 from pikku_queue.engine import Delivery, Engine, Outcome
 from pikku_queue.events import EventBus
+from pikku_queue.push import PushMessage, consume
 from pikku_queue.registry import Registry
 
 logger = logging.getLogger("pikku_queue.lambda")
@@ -176,7 +176,6 @@ async def _handle_queue(
     cap: Callable[[], int | None],
 ) -> list[str]:
     """The ids of `messages` that must be reported failed."""
-    engine.timeout_cap_ms = cap
     queue = engine.processor.name
     started = time.monotonic()
     try:
@@ -184,120 +183,57 @@ async def _handle_queue(
     except Exception:
         logger.exception("%s: the queue URL is unknown; the whole group is reported", queue)
         return [m.message_id for m in messages]
-    run = _Run(backend, engine, url)
-    if engine.processor.is_batch:
-        failed = await run.batches(messages, GroupHold() if is_fifo(url) else None)
-    elif is_fifo(url):
-        failed = await run.in_order(messages)
-    else:
-        failed = await run.concurrently(messages)
+    sink = _Sink(backend, url, engine.processor.options.dead_letter_queue)
+    result = await consume(
+        engine, [_pushed(m) for m in messages], sink, ordered=is_fifo(url), remaining_ms=cap
+    )
     if engine.processor.options.metrics:
-        _print_metrics(queue, run.settled, time.monotonic() - started)
-    return failed
+        _print_metrics(queue, sink.settled, time.monotonic() - started)
+    return [m.message_id for m in result.unfinished]
+
+
+def _pushed(message: InboundMessage) -> PushMessage:
+    return PushMessage(
+        message_id=message.message_id,
+        body=message.body,
+        attempt=message.attempt,
+        enqueued_at_ms=message.enqueued_at_ms,
+        job_id=message.job_id,
+        group=message.group_id,
+        handle=message,
+    )
 
 
 @dataclass
-class _Run:
+class _Sink:
+    """The push core's verdicts in SQS verbs (`adapters.sqs.settle`); finished records are
+    not reported, so Lambda deletes them."""
+
     backend: SQSQueueAdapter
-    engine: Engine
     url: str
+    dead_letter_queue: str | None
     settled: dict[str, int] = field(default_factory=dict)
 
-    async def _settle(self, message: InboundMessage, delivery: Delivery, outcome: Outcome) -> bool:
-        """True when the message is finished (Lambda may delete it)."""
-        processor = self.engine.processor
+    async def settle(self, message: PushMessage, delivery: Delivery, outcome: Outcome) -> bool:
         try:
             settled = await self.backend.settler.apply(
-                self.url, message, delivery, outcome, processor.options.dead_letter_queue
+                self.url, message.handle, delivery, outcome, self.dead_letter_queue
             )
         except Exception:
-            logger.exception("%s job %s: settling failed", processor.name, delivery.job_id)
+            logger.exception("%s job %s: settling failed", delivery.queue, delivery.job_id)
             settled = "kept"
         self.settled[settled] = self.settled.get(settled, 0) + 1
         return settled in FINISHED
 
-    async def one(self, message: InboundMessage) -> bool:
+    async def give_back(self, message: PushMessage) -> None:
+        """Visible again at once rather than after the queue's long visibility timeout: SQS
+        still holds the group back while the failed record waits for its backoff, so the
+        rest come back right after it, in order."""
+        inbound: InboundMessage = message.handle
         try:
-            delivery, verdict = message.delivery(self.engine.processor.name)
-            outcome = verdict or await self.engine.run(delivery)
-        except Exception:
-            logger.exception("%s: record %s crashed the handler", self.url, message.message_id)
-            return False
-        return await self._settle(message, delivery, outcome)
-
-    async def concurrently(self, messages: Sequence[InboundMessage]) -> list[str]:
-        slots = asyncio.Semaphore(self.engine.processor.options.concurrency)
-
-        async def guarded(message: InboundMessage) -> bool:
-            async with slots:
-                return await self.one(message)
-
-        done = await asyncio.gather(*(guarded(m) for m in messages))
-        return [m.message_id for m, ok in zip(messages, done, strict=True) if not ok]
-
-    async def in_order(self, messages: Sequence[InboundMessage]) -> list[str]:
-        """FIFO: stop at the first record that is not finished and report it and the rest.
-
-        The unprocessed rest is made visible again at once rather than after the queue's long
-        visibility timeout: SQS still holds their group back while the failed record waits for
-        its backoff, so they come back right after it, in order."""
-        for index, message in enumerate(messages):
-            if not await self.one(message):
-                for later in messages[index + 1 :]:
-                    await self._give_back(later)
-                return [m.message_id for m in messages[index:]]
-        return []
-
-    async def _give_back(self, message: InboundMessage) -> None:
-        try:
-            await self.backend.api.set_visibility(self.url, message.receipt_handle, 0)
+            await self.backend.api.set_visibility(self.url, inbound.receipt_handle, 0)
         except Exception:
             logger.warning("%s: could not release record %s", self.url, message.message_id)
-
-    async def batches(
-        self, messages: Sequence[InboundMessage], hold: GroupHold | None = None
-    ) -> list[str]:
-        """`hold` (FIFO queues) is shared by the batch's processor calls, so a group held in
-        one call is not run in the next."""
-        batch = self.engine.processor.options.batch
-        size = batch.size if batch is not None else len(messages)
-        failed: list[str] = []
-        for start in range(0, len(messages), size):
-            failed.extend(await self._batch(messages[start : start + size], hold))
-        return failed
-
-    async def _batch(
-        self, messages: Sequence[InboundMessage], hold: GroupHold | None = None
-    ) -> list[str]:
-        held: list[str] = []
-        if hold is not None:
-            for message in messages:
-                if hold.held(message):
-                    await self._give_back(message)
-                    held.append(message.message_id)
-            messages = [m for m in messages if not hold.held(m)]
-        decoded = [m.delivery(self.engine.processor.name) for m in messages]
-        valid = [d for d, verdict in decoded if verdict is None]
-        try:
-            outcomes = iter(await self.engine.run_batch(valid) if valid else [])
-        except Exception:
-            logger.exception("%s: the batch crashed the handler", self.engine.processor.name)
-            if hold is not None:
-                for message in messages:
-                    hold.hold(message)
-            return held + [m.message_id for m in messages]
-        verdicts = [
-            (message, delivery, verdict or next(outcomes))
-            for message, (delivery, verdict) in zip(messages, decoded, strict=True)
-        ]
-        if hold is not None:
-            unfinished = await hold.settle_in_order(verdicts, self._settle, self._give_back)
-            return held + [m.message_id for m in unfinished]
-        failed = []
-        for message, delivery, outcome in verdicts:
-            if not await self._settle(message, delivery, outcome):
-                failed.append(message.message_id)
-        return failed
 
 
 def _print_metrics(queue: str, settled: Mapping[str, int], elapsed_s: float) -> None:
