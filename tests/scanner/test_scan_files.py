@@ -138,6 +138,8 @@ def test_crlf_tabs_and_conditional_blocks_keep_positions(tree: Tree) -> None:
 
 
 def test_statement_first_lines_from_cpython_match_libcst_codegen() -> None:
+    import ast
+
     import libcst
     from pikkugen.scanner.positions import first_lines, first_lines_from_ast
 
@@ -149,7 +151,7 @@ def test_statement_first_lines_from_cpython_match_libcst_codegen() -> None:
     )
     module = libcst.parse_module(source)
     expected = first_lines(module, len(module.body))
-    assert first_lines_from_ast(module, source, len(module.body)) == expected
+    assert first_lines_from_ast(module, ast.parse(source), len(module.body)) == expected
     assert expected[:3] == [4, 6, 7]  # the module header (lines 1-3) precedes the first
 
 

@@ -86,6 +86,15 @@ class AnnotationReader:
                 inner = expr.get("ann")
                 if not isinstance(inner, dict):
                     raise self._fail("PK302", "a string annotation that cannot be read", expr)
+                if inner.get("k") == "bad" and str(inner.get("what", "")).startswith(
+                    "an annotation string"
+                ):
+                    raise self._fail(
+                        "PK302",
+                        f"this string annotation cannot be read: {inner['what']}",
+                        expr,
+                        hint="write the type without quotes, or name a shallower type alias",
+                    )
                 return self.render(inner)
             if value is None or isinstance(value, str | bool | int | float):
                 return repr(value)

@@ -7,7 +7,7 @@
 | PK003 | warning | the file is larger than `max_file_bytes`; it was skipped                   |
 | PK004 | error   | the file or folder cannot be read (missing path, permission, ...)          |
 | PK005 | error   | CPython accepts the file but libcst cannot parse it                        |
-| PK006 | error   | the file nests too deeply to analyse                                       |
+| PK006 | error   | the file nests too deeply to analyse (or its parser process died)          |
 | PK007 | warning | two files map to the same module name; the second is ignored               |
 | PK101 | error   | a processor must be declared at module level (importable by the registry)  |
 | PK102 | error   | the queue name is missing or not a literal string                          |

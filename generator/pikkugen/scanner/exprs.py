@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from pikkugen.scanner.guard import check_expression
 from pikkugen.scanner.summary import Expr
 
 PosOf = Callable[[cst.CSTNode], list[int]]
@@ -80,8 +81,8 @@ def convert(node: cst.BaseExpression, pos_of: PosOf, *, annotation: bool = False
     if isinstance(node, cst.Integer | cst.Float):
         try:
             number = node.evaluated_value
-        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-            return _bad("a number too large to read", pos)
+        except (ValueError, SyntaxError):  # more digits than int() converts; literal_eval
+            return _bad("a number too large to read", pos)  # raises SyntaxError on 3.11
         if isinstance(number, int) and number.bit_length() > 256:
             return _bad("a number too large to be an option", pos)
         return {"k": "const", "v": number, "p": pos}
@@ -177,9 +178,16 @@ def convert_call(node: cst.Call, pos_of: PosOf) -> Expr:
 
 
 def _parse_string_annotation(text: str, pos: list[int]) -> Expr:
-    """A string annotation is parsed as an expression; its nodes take the string's position."""
+    """A string annotation is parsed as an expression; its nodes take the string's position.
+    CPython's parser and the nesting budget see it first (`guard`): libcst recurses natively,
+    and `"list[" * 5000` inside a string is invisible to the check of the file itself."""
+    checked = check_expression(text.strip())
+    if isinstance(checked, str):
+        return _bad(checked, pos)
     try:
         parsed = cst.parse_expression(text.strip())
+    except RecursionError:
+        return _bad("an annotation string that nests too deeply", pos)
     except Exception:  # libcst raises ParserSyntaxError and a few internal errors on garbage
         return _bad("an annotation string that is not a valid expression", pos)
     return convert(parsed, lambda _node: pos, annotation=True)

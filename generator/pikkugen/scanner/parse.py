@@ -18,6 +18,7 @@ from functools import partial
 import libcst as cst
 
 from pikkugen.scanner.exprs import PosOf, convert, convert_call, dotted
+from pikkugen.scanner.guard import Checked, check_source, position_of, too_deep
 from pikkugen.scanner.positions import Statement, first_lines, first_lines_from_ast, positions
 from pikkugen.scanner.summary import (
     Binding,
@@ -36,57 +37,87 @@ _STUB = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
 _DECLARATION_NAMES = frozenset({"queue_processor", "add_queue_processor"})
 
 
-def summarize(data: bytes) -> ModuleSummary:
+def summarize(data: bytes, *, isolate: bool = False) -> ModuleSummary:
     """Summarise one file. Never raises on bad input: problems land in `summary["problem"]`.
+
+    CPython's parser and the nesting budget (`guard`) see the file before libcst does; with
+    `isolate`, a file deeper than `guard.SAFE_DEPTH` is parsed in a child process (`pool`),
+    so an unforeseen native crash of libcst costs a diagnostic for this file only.
 
     Warnings are silenced: CPython's SyntaxWarnings (`'\\d'`, `1if x else y`), raised while
     libcst evaluates literals or `ast` parses, are the user's business; printed they would be
     noise, and under `-W error` they would turn valid code into failures."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _summarize(data)
+        return _summarize(data, isolate)
 
 
-def _summarize(data: bytes) -> ModuleSummary:
-    global parse_count
+def checked_text(data: bytes) -> tuple[str, Checked] | Problem:
+    """The decoded text and CPython's tree of a file, or why the file is refused before
+    libcst: it does not decode, CPython rejects it, or it nests beyond the budget."""
     text_or_problem = _decode(data)
     if not isinstance(text_or_problem, str):
-        return empty_summary(text_or_problem)
+        return text_or_problem
     text = text_or_problem
-    if "\0" in text:  # libcst accepts a NUL (in a comment, say); CPython refuses the file
-        line, column = _position_of(text, text.find("\0"))
-        return empty_summary(
-            {
-                "code": "PK001",
-                "message": "invalid syntax: source code cannot contain null bytes",
-                "line": line,
-                "column": column,
-            }
-        )
+    if "\0" in text:  # CPython 3.11 reports a NUL without a position
+        line, column = position_of(text, text.find("\0"))
+        return {
+            "code": "PK001",
+            "message": "invalid syntax: source code cannot contain null bytes",
+            "line": line,
+            "column": column,
+        }
+    checked = check_source(text)
+    if not isinstance(checked, Checked):
+        return checked
+    return text, checked
+
+
+def crash_problem(data: bytes, why: str) -> Problem:
+    """The diagnostic for a file whose parse killed (or outlasted) a child process: at the
+    file's deepest point, which is what libcst recurses on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = checked_text(data)
+    line, column = found[1].where if isinstance(found, tuple) else (1, 1)
+    return too_deep(line, column, why)
+
+
+def _summarize(data: bytes, isolate: bool) -> ModuleSummary:
+    global parse_count
+    found = checked_text(data)
+    if not isinstance(found, tuple):
+        return empty_summary(found)
+    text, checked = found
+    if isolate and checked.deep:
+        from pikkugen.scanner.pool import summarize_isolated
+
+        isolated = summarize_isolated(data)
+        if isolated is not None:
+            return isolated
     try:
         parse_count += 1
         module = cst.parse_module(text)
     except RecursionError:
-        return empty_summary(_too_deep())
+        return empty_summary(too_deep(*checked.where, "libcst gives up on it"))
     except Exception as exc:  # ParserSyntaxError, or libcst's own errors on odd input
-        return empty_summary(_syntax_problem(text, exc))
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return empty_summary(
+            {
+                "code": "PK005",
+                "message": f"libcst cannot parse this file although Python can: {first}",
+                "line": 1,
+                "column": 1,
+            }
+        )
     try:
-        return _Summarizer(module, text).run()
+        return _Summarizer(module, text, checked.tree).run()
     except RecursionError:
-        return empty_summary(_too_deep())
+        return empty_summary(too_deep(*checked.where, "the scanner gives up on it"))
     except Exception as exc:  # a scanner bug must not hide the other files' results
         return empty_summary(
             {"code": "PK900", "message": f"internal scanner error: {exc!r}", "line": 1, "column": 1}
         )
-
-
-def _too_deep() -> Problem:
-    return {
-        "code": "PK006",
-        "message": "the file nests too deeply to analyse",
-        "line": 1,
-        "column": 1,
-    }
 
 
 def _decode(data: bytes) -> str | Problem:
@@ -111,39 +142,6 @@ def _decode(data: bytes) -> str | Problem:
     except LookupError as exc:  # a codec that is not a text encoding (e.g. rot13)
         return {"code": "PK002", "message": str(exc), "line": 1, "column": 1}
     return cookie_problem if cookie_problem is not None else text
-
-
-def _syntax_problem(text: str, exc: Exception) -> Problem:
-    """libcst's positions for syntax errors can be wrong; CPython's parser gives the real ones."""
-    try:
-        compile(text, "<scanned>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, ValueError) as err:
-        # CPython reports NUL bytes without a position (ValueError before 3.12)
-        message = err.msg if isinstance(err, SyntaxError) else str(err)
-        line = err.lineno if isinstance(err, SyntaxError) else None
-        column = err.offset if isinstance(err, SyntaxError) else None
-        if line is None:
-            line, column = _position_of(text, text.find("\0")) if "\0" in text else (1, 1)
-        return {
-            "code": "PK001",
-            "message": f"invalid syntax: {message}",
-            "line": max(line, 1),
-            "column": max(column or 1, 1),
-        }
-    except (RecursionError, MemoryError):
-        return _too_deep()
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return {
-        "code": "PK005",
-        "message": f"libcst cannot parse this file although Python can: {first}",
-        "line": 1,
-        "column": 1,
-    }
-
-
-def _position_of(text: str, index: int) -> tuple[int, int]:
-    before = text[:index]
-    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
 class _Nested:
@@ -220,9 +218,10 @@ def _decorator_call(decorator: cst.Decorator) -> cst.Call | list[str] | None:
 
 
 class _Summarizer:
-    def __init__(self, module: cst.Module, text: str) -> None:
+    def __init__(self, module: cst.Module, text: str, tree: ast.Module) -> None:
         self.module = module
         self.text = text
+        self.tree = tree
         self.summary = empty_summary()
         #: top-level index → the statement (possibly stubbed) whose positions are needed.
         self.wanted: dict[int, Statement] = {}
@@ -236,7 +235,7 @@ class _Summarizer:
             self._top_level(index, statement)
         if self.wanted:
             upto = max(self.wanted) + 1
-            lines = first_lines_from_ast(self.module, self.text, upto) or first_lines(
+            lines = first_lines_from_ast(self.module, self.tree, upto) or first_lines(
                 self.module, upto
             )
             found = positions(

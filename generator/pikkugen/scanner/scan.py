@@ -22,10 +22,11 @@ from pikkugen.scanner.build import Builder
 from pikkugen.scanner.cache import SummaryCache
 from pikkugen.scanner.codes import diagnostic
 from pikkugen.scanner.discovery import SourceFile, discover, read
+from pikkugen.scanner.guard import DEEP_HINT
 from pikkugen.scanner.link import Tree, is_runtime
 from pikkugen.scanner.modules import forget_packages
 from pikkugen.scanner.pool import summarize_all
-from pikkugen.scanner.summary import ModuleSummary, empty_summary
+from pikkugen.scanner.summary import Decl, ModuleSummary, empty_summary
 
 MARKER = b"pikku_queue"
 #: Bytes of non-candidate files kept in memory for the re-export stages; beyond this total
@@ -62,16 +63,21 @@ def scan(
     try:
         return _Scan(root, exclude, cache_dir, jobs, max_file_bytes, stats).run(paths)
     except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        return ScanResult(
-            diagnostics=(
-                diagnostic(
-                    "PK900",
-                    f"internal scanner error: {exc!r} at {Path(frame.filename).name}:{frame.lineno}",
-                    hint="this is a bug in pikkugen; please report it with the file that triggers it",
-                ),
-            )
-        )
+        return ScanResult(diagnostics=(_internal(exc),))
+
+
+def _internal(
+    exc: Exception, path: str | None = None, line: int | None = None, column: int | None = None
+) -> Diagnostic:
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return diagnostic(
+        "PK900",
+        f"internal scanner error: {exc!r} at {Path(frame.filename).name}:{frame.lineno}",
+        path=path,
+        line=line,
+        column=column,
+        hint="this is a bug in pikkugen; please report it with the file that triggers it",
+    )
 
 
 def _shortest_words(tokens: set[str]) -> list[bytes]:
@@ -227,11 +233,12 @@ class _Scan:
                             path=file.rel,
                             line=problem["line"],
                             column=problem["column"],
+                            hint=DEEP_HINT if problem["code"] == "PK006" else None,
                         )
                     )
                     continue
                 for decl in summary["decls"]:
-                    processor, problems = builder.build(file, decl)
+                    processor, problems = self._build(builder, file, decl)
                     self.diagnostics.extend(problems)
                     if processor is not None:
                         processors.append(processor)
@@ -241,6 +248,24 @@ class _Scan:
             processors=tuple(sorted(unique, key=lambda p: p.name)),
             diagnostics=tuple(diagnostics),
         )
+
+    def _build(
+        self, builder: Builder, file: SourceFile, decl: Decl
+    ) -> tuple[ProcessorDecl | None, list[Diagnostic]]:
+        """One declaration, isolated: whatever goes wrong costs this declaration only."""
+        pos = decl["call"].get("p") or [1, 1]
+        line, column = int(pos[0]), int(pos[1])
+        try:
+            return builder.build(file, decl)
+        except RecursionError:
+            message = "this declaration nests too deeply to analyse"
+            return None, [
+                diagnostic(
+                    "PK006", message, path=file.rel, line=line, column=column, hint=DEEP_HINT
+                )
+            ]
+        except Exception as exc:
+            return None, [_internal(exc, file.rel, line, column)]
 
     def _duplicates(self, processors: list[ProcessorDecl]) -> list[ProcessorDecl]:
         first: dict[str, ProcessorDecl] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 #: Bump when the summary's shape or content changes: it is part of the cache key.
-SUMMARY_VERSION = "4"
+SUMMARY_VERSION = "5"
 
 Expr = dict[str, Any]
 
