@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scanner_helpers import Tree
+from scanner_helpers import HEAD, Tree, deep_patterns
 
 CLI = [sys.executable, "-c", "from pikkugen.cli import main; main()"]
-HEAD = "import pikku_queue\n"
 GOOD = """\
 from pikku_queue import queue_processor
 
@@ -32,46 +31,6 @@ from pikku_queue import queue_processor
 async def good(data: int) -> int:
     return data
 """
-
-
-def deep_patterns(n: int) -> dict[str, str]:
-    """The 22 nesting shapes of the fault campaign (and a few more), `n` levels deep."""
-    decorated = "from pikku_queue import queue_processor\n@queue_processor('q')\n"
-    return {
-        "parens": HEAD + "X = " + "(" * n + "1" + ")" * n + "\n",
-        "brackets": HEAD + "X = " + "[" * n + "]" * n + "\n",
-        "braces": HEAD + "X = " + "{" * n + "}" * n + "\n",
-        "dicts": HEAD + "X = " + "{1: " * n + "1" + "}" * n + "\n",
-        "calls": HEAD + "X = " + "f(" * n + ")" * n + "\n",
-        "subscripts": HEAD + "X = a" + "[0]" * n + "\n",
-        "call_chain": HEAD + "X = f" + "()" * n + "\n",
-        "attributes": HEAD + "X = a" + ".b" * n + "\n",
-        "plus": HEAD + "X = " + "+".join(["1"] * n) + "\n",
-        "power": HEAD + "X = " + "**".join(["2"] * n) + "\n",
-        "minus": HEAD + "X = " + "-" * n + "1\n",
-        "not": HEAD + "X = " + "not " * n + "x\n",
-        "and": HEAD + "X = " + " and ".join(["x"] * n) + "\n",
-        "compare": HEAD + "X = " + " < ".join(["x"] * n) + "\n",
-        "if_else": HEAD + "X = " + "1 if x else " * n + "1\n",
-        "lambdas": HEAD + "X = " + "lambda: " * n + "1\n",
-        "strings": HEAD + "X = " + " ".join(['"a"'] * n) + "\n",
-        "decorators": HEAD + "@d\n" * n + "def f(): pass\n",
-        "list_annotation": HEAD + "def f(x: " + "list[" * n + "int" + "]" * n + ") -> None: ...\n",
-        "string_annotation": decorated
-        + "async def f(x: '"
-        + "list[" * n
-        + "int"
-        + "]" * n
-        + "') -> None: ...\n",
-        # CPython allows 100 levels; more would only make the file quadratically large
-        "indent": HEAD
-        + "".join(" " * i + "if x:\n" for i in range(min(n, 150)))
-        + " " * 150
-        + "pass\n",
-        "elif": HEAD + "if x:\n    pass\n" + "elif x:\n    pass\n" * n,
-        "walrus": HEAD + "X = " + "(y := " * n + "1" + ")" * n + "\n",
-        "tuple": HEAD + "X = " + "1," * n + "\n",
-    }
 
 
 def write_project(root: Path, files: dict[str, str]) -> None:

@@ -1,5 +1,9 @@
-"""Mutated and garbage sources give diagnostics, never an exception (and never PK900, the code
-the scanner uses for its own bugs)."""
+"""Mutated, garbage and deeply nested sources give diagnostics, never an exception, a crash or
+a hang (and never PK900, the code the scanner uses for its own bugs).
+
+The deep cases summarise in this very process: a native crash in libcst would kill the test
+run, which is the failure this guards against (issue 12, items 3 and 4). The quick loop runs a
+few dozen examples; `-m slow` runs many more."""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pikkugen.model import ScanResult
 from pikkugen.scanner import scan
 from pikkugen.scanner.parse import summarize
+from scanner_helpers import deep_patterns
 
 SEED = """\
 from __future__ import annotations
@@ -183,3 +189,54 @@ def test_the_seed_itself_yields_only_diagnostics() -> None:
     result = check_scan([SEED.encode()])
     assert result.processors == ()
     assert [d.code for d in result.diagnostics] == ["PK203", "PK205", "PK101", "PK201", "PK201"]
+
+
+#: Depths around every limit: CPython's 200 brackets and 100 indents, the scanner's budget
+#: (guard.SAFE_DEPTH 100, MAX_DEPTH 300, 100 in string annotations), and far beyond.
+DEPTHS = [2, 30, 60, 99, 101, 150, 199, 201, 299, 301, 500, 1000, 3000, 6000]
+PATTERN_NAMES = sorted(deep_patterns(1))
+
+
+@st.composite
+def deep(draw: st.DrawFn) -> bytes:
+    """A deep pattern, on its own or spliced into the seed, possibly mutated after."""
+    pattern = deep_patterns(draw(st.sampled_from(DEPTHS)))[draw(st.sampled_from(PATTERN_NAMES))]
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(SEED)))
+        cut = SEED.rfind("\n", 0, at) + 1  # at a line start, so it is often still valid
+        pattern = SEED[:cut] + pattern.split("\n", 1)[1] + SEED[cut:]
+    for _ in range(draw(st.integers(0, 2))):
+        start = draw(st.integers(0, len(pattern)))
+        end = min(len(pattern), start + draw(st.integers(0, 20)))
+        pattern = pattern[:start] + draw(st.sampled_from(["", *TOKENS])) + pattern[end:]
+    return pattern.encode("utf-8")
+
+
+DEEP_QUICK = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+DEEP_SLOW = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@DEEP_QUICK
+@given(deep())
+def test_deep_sources_summarise(data: bytes) -> None:
+    check_summary(data)
+
+
+@DEEP_QUICK
+@given(st.lists(deep(), min_size=1, max_size=3))
+def test_deep_trees_scan(sources: list[bytes]) -> None:
+    check_scan(sources)
+
+
+@pytest.mark.slow
+@DEEP_SLOW
+@given(deep())
+def test_deep_sources_summarise_many(data: bytes) -> None:
+    check_summary(data)
+
+
+@pytest.mark.slow
+@DEEP_SLOW
+@given(st.lists(deep(), min_size=1, max_size=4))
+def test_deep_trees_scan_many(sources: list[bytes]) -> None:
+    check_scan(sources)
