@@ -23,6 +23,8 @@
 | PK203 | error   | an option value is invalid (message from the runtime's pydantic models)    |
 | PK204 | error   | a name used in an option cannot be followed to a module-level literal      |
 | PK205 | error   | the dead-letter queue is the queue itself                                  |
+| PK206 | error   | dead-letter queues form a cycle (`a` -> `b` -> `a`)                        |
+| PK207 | warning | the dead-letter queue is another processor's queue                         |
 | PK301 | error   | a payload parameter or the return value has no annotation                  |
 | PK302 | error   | an annotation uses something other than names, subscripts, `\\|`, constants |
 | PK303 | error   | a name in an annotation cannot be resolved                                 |
@@ -59,6 +61,8 @@ LEVELS: Final[dict[str, Level]] = {
     "PK203": "error",
     "PK204": "error",
     "PK205": "error",
+    "PK206": "error",
+    "PK207": "warning",
     "PK301": "error",
     "PK302": "error",
     "PK303": "error",

@@ -243,6 +243,7 @@ class _Scan:
                     if processor is not None:
                         processors.append(processor)
         unique = self._duplicates(processors)
+        self.diagnostics.extend(dead_letter_problems(unique))
         diagnostics = sorted(set(self.diagnostics), key=lambda d: d.sort_key())
         return ScanResult(
             processors=tuple(sorted(unique, key=lambda p: p.name)),
@@ -290,3 +291,67 @@ class _Scan:
                 )
             )
         return list(first.values())
+
+
+def dead_letter_problems(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
+    """Dead-letter queues that loop (PK206: a failing job would bounce between them for ever)
+    or that another processor serves (PK207, a warning: that processor would run the failed
+    jobs, with this queue's payloads). A queue that is its own DLQ is PK205, found earlier."""
+    by_name = {p.name: p for p in processors}
+    found: list[Diagnostic] = []
+    reported: set[str] = set()
+    for processor in sorted(processors, key=lambda p: p.name):
+        target = processor.options.dead_letter_queue
+        if target is None or target not in by_name or target == processor.name:
+            continue
+        path = [processor.name]
+        while True:
+            nxt = by_name[path[-1]].options.dead_letter_queue
+            if nxt is None or nxt not in by_name or nxt == path[-1]:
+                cycle: list[str] = []
+                break
+            if nxt in path:
+                cycle = path[path.index(nxt) :]
+                break
+            path.append(nxt)
+        if processor.name in cycle:
+            if processor.name in reported:
+                continue
+            reported.update(cycle)
+            first = min(
+                (by_name[n] for n in cycle),
+                key=lambda p: (p.location.path, p.location.line, p.location.column),
+            )
+            loop = cycle[cycle.index(first.name) :] + cycle[: cycle.index(first.name)]
+            shown = " -> ".join(repr(n) for n in [*loop, first.name])
+            found.append(
+                _at_decl(
+                    first,
+                    "PK206",
+                    f"dead-letter queues form a cycle: {shown}; a failing job would be "
+                    "dead-lettered from one to the next for ever",
+                    "point one of them at a queue no processor serves (e.g. "
+                    f"{(first.name + '-dlq')[:80]!r}), or drop its dead_letter_queue",
+                )
+            )
+        else:
+            served = by_name[target]
+            found.append(
+                _at_decl(
+                    processor,
+                    "PK207",
+                    f"dead_letter_queue {target!r} of queue {processor.name!r} is processed by "
+                    f"`{served.function}`: it will run the jobs that fail here, with this "
+                    "queue's payloads",
+                    "if that is meant (a fallback processor), keep it; otherwise name a queue "
+                    f"no processor serves, e.g. {(processor.name + '-dlq')[:80]!r}",
+                )
+            )
+    return found
+
+
+def _at_decl(processor: ProcessorDecl, code: str, message: str, hint: str) -> Diagnostic:
+    where = processor.location
+    return diagnostic(
+        code, message, path=where.path, line=where.line, column=where.column, hint=hint
+    )
