@@ -7,7 +7,9 @@ Missing parts are left out (`path: warning[PK003]: ...`, `pikkugen: error[PK004]
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import re
+from collections.abc import Iterable, Sequence
 
 from pikkugen.model import Diagnostic
 
@@ -49,3 +51,14 @@ def exit_code(ds: Iterable[Diagnostic], *, stale: bool) -> int:
     if any(d.is_error for d in ds):
         return EXIT_ERROR
     return EXIT_STALE if stale else EXIT_OK
+
+
+def suggest(name: str, known: Sequence[str]) -> str | None:
+    """The known name `name` most likely meant, for a `did you mean` hint: its snake_case
+    spelling (`deadLetterQueue`, `maxDelay` as the seed writes them), else the closest by
+    spelling (`concurency`), else None."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    if snake in known:
+        return snake
+    close = difflib.get_close_matches(snake, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None

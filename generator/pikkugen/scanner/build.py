@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pikku_queue.options import ProcessorOptions, QueueDefinition, queue_name_problem
+from pikku_queue.options import (
+    BatchOptions,
+    ProcessorOptions,
+    QueueDefinition,
+    Repeat,
+    RetryOptions,
+    queue_name_problem,
+)
 from pydantic import ValidationError
 
+from pikkugen.diagnostics import suggest
 from pikkugen.model import Diagnostic, Location, ProcessorDecl, TypeRef
 from pikkugen.scanner.annotations import AnnotationReader, BadAnnotation
 from pikkugen.scanner.codes import diagnostic
@@ -131,15 +139,18 @@ class Builder:
                     self.evaluator.place(file.module, by_name["name"]),
                 )
             )
+        # every part is checked even when an earlier one failed: one scan reports every
+        # problem of a declaration (name, options, signature, annotations) at once
         queue, name_problems = self._queue_name(file, name_expr, here, expected)
         problems.extend(name_problems)
         function = self._function(file, decl, by_name, here, problems)
         options = self._options(file, queue, by_name, expected, here, problems)
-        if queue is None or function is None or options is None:
+        if function is None:
             return None, problems
         func_module, sig = function
-        types = self._types(func_module, sig, options, problems)
-        if types is None or problems:
+        batch = options.batch is not None if options is not None else "batch" in by_name
+        types = self._types(func_module, sig, batch, problems)
+        if queue is None or options is None or types is None or problems:
             return None, problems
         (input_ref, output_ref), takes_context = types
         return (
@@ -276,11 +287,13 @@ class Builder:
                 continue
             place = self.evaluator.place(file.module, kwarg)
             if key not in OPTION_NAMES:
+                close = suggest(key, OPTION_NAMES)
                 problems.append(
                     _at(
                         "PK202",
                         f"unknown option `{key}`; valid options: {', '.join(OPTION_NAMES)}",
                         place,
+                        hint=f"did you mean `{close}`?" if close else None,
                     )
                 )
                 failed = True
@@ -295,9 +308,7 @@ class Builder:
             if value.value is None and key in ("retry_options", "events"):
                 continue  # the runtime treats None as "use the default"
             raw[key] = value.value
-        if failed:
-            return None
-        try:
+        try:  # the readable options are validated even when others failed: all at once
             options = ProcessorOptions.model_validate(raw)
         except ValidationError as exc:
             for error in exc.errors():
@@ -305,7 +316,12 @@ class Builder:
                 place = _locate(vals, loc, here)
                 label = ".".join(str(p) for p in loc)
                 message = str(error["msg"]).removeprefix("Value error, ")
-                problems.append(_at("PK203", f"{label}: {message}" if label else message, place))
+                hint = _nested_suggestion(loc) if error["type"] == "extra_forbidden" else None
+                problems.append(
+                    _at("PK203", f"{label}: {message}" if label else message, place, hint=hint)
+                )
+            return None
+        if failed:
             return None
         if queue is not None and options.dead_letter_queue == queue:
             problems.append(
@@ -334,7 +350,7 @@ class Builder:
         return options
 
     def _types(
-        self, module: str, sig: FuncSig, options: ProcessorOptions, problems: list[Diagnostic]
+        self, module: str, sig: FuncSig, batch: bool, problems: list[Diagnostic]
     ) -> tuple[tuple[TypeRef, TypeRef], bool] | None:
         file = self.tree.files[module]
         positional = [p for p in sig["params"] if p["kind"] == "positional"]
@@ -390,7 +406,7 @@ class Builder:
             missing = True
         if missing or annotation is None or returns is None:
             return None
-        if options.batch is not None:
+        if batch:
             element_in = reader.element(annotation)
             element_out = reader.element(returns)
             for element, expr, what in (
@@ -417,6 +433,22 @@ class Builder:
             problems.append(exc.problem)
             return None
         return (input_ref, output_ref), len(positional) == 2
+
+
+#: Options whose value is one of the runtime's models: unknown keys inside get a suggestion.
+_NESTED: dict[str, tuple[str, ...]] = {
+    "retry_options": tuple(RetryOptions.model_fields),
+    "batch": tuple(BatchOptions.model_fields),
+    "repeat": tuple(Repeat.model_fields),
+}
+
+
+def _nested_suggestion(loc: tuple[Any, ...]) -> str | None:
+    """`did you mean ...` for an unknown key inside `retry_options={...}` and the like."""
+    if len(loc) != 2 or str(loc[0]) not in _NESTED:
+        return None
+    close = suggest(str(loc[1]), _NESTED[str(loc[0])])
+    return f"did you mean `{close}`?" if close else None
 
 
 def _at(code: str, message: str, place: Place, hint: str | None = None) -> Diagnostic:
