@@ -81,12 +81,16 @@ class JobInfo:
 
 @dataclass(frozen=True)
 class QueueCounts:
+    """Jobs of a queue by state; what each count means: `pikku_queue.counts`."""
+
     waiting: int = 0
     active: int = 0
     delayed: int = 0
     completed: int = 0
     failed: int = 0
     dead_lettered: int = 0
+    #: Of `delayed`, the next runs of repeat schedules (0 where a backend cannot tell).
+    scheduled: int = 0
 
 
 @dataclass(frozen=True)

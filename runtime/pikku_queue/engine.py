@@ -18,13 +18,14 @@ import random
 import time
 import traceback
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from pikku_queue import observe
 from pikku_queue.context import JobContext, Progress, ProgressSink
 from pikku_queue.declarations import ProcessorSpec
 from pikku_queue.errors import JobTimeoutError, NonRetryableError
@@ -51,6 +52,9 @@ class Delivery:
     attempt: int  # 1-based: the first try is attempt 1
     enqueued_at_ms: int
     progress: ProgressSink | None = None
+    #: The W3C trace context the job was enqueued under (`traceparent`, `tracestate`), carried
+    #: beside the payload by the backend; `pikku_queue.tracing` links the attempt to it.
+    trace_context: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,10 @@ class Engine:
 
     def _invalid(self, delivery: Delivery, exc: Exception) -> DeadLetter:
         outcome = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
+        watch = observe.attempt(self.processor, (delivery,))
         self._report(delivery, outcome)
+        if watch is not None:
+            watch.done(((delivery, outcome),), 0.0)
         return outcome
 
     async def run(self, delivery: Delivery) -> Outcome:
@@ -273,6 +280,7 @@ class Engine:
             data = self._validate(delivery)
         except Exception as exc:  # a validator may raise anything: still this payload's fault
             return self._invalid(delivery, exc)
+        watch = observe.attempt(self.processor, (delivery,))
         started = time.monotonic()
         ctx = self._context(delivery)
         try:
@@ -282,9 +290,16 @@ class Engine:
             )
         except Exception as exc:
             outcome = self._failure(delivery, exc)
+        except BaseException:  # cancelled (a shutdown): the attempt ends without an outcome
+            if watch is not None:
+                watch.done((), time.monotonic() - started)
+            raise
         else:
             outcome = Completed(result)
-        self._report(delivery, outcome, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        self._report(delivery, outcome, elapsed)
+        if watch is not None:
+            watch.done(((delivery, outcome),), elapsed)
         return outcome
 
     async def run_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
@@ -297,6 +312,7 @@ class Engine:
             except Exception as exc:
                 outcomes[index] = self._invalid(delivery, exc)
         if valid:
+            watch = observe.attempt(self.processor, [d for _, d, _ in valid])
             started = time.monotonic()
             first = valid[0][1]
             ctx = self._context(first, tuple(d.job_id for _, d, _ in valid))
@@ -310,6 +326,10 @@ class Engine:
             except Exception as exc:
                 for index, delivery, _ in valid:
                     outcomes[index] = self._failure(delivery, exc)
+            except BaseException:  # cancelled (a shutdown): no outcome
+                if watch is not None:
+                    watch.done((), time.monotonic() - started)
+                raise
             else:
                 for position, (index, delivery, _) in enumerate(valid):
                     failed = ctx.failed_items.get(position)
@@ -327,6 +347,8 @@ class Engine:
             elapsed = time.monotonic() - started
             for index, delivery, _ in valid:
                 self._report(delivery, outcomes[index], elapsed)
+            if watch is not None:
+                watch.done([(d, outcomes[i]) for i, d, _ in valid], elapsed)
         return [outcomes[i] for i in range(len(deliveries))]
 
     def _report(self, delivery: Delivery, outcome: Outcome, elapsed_s: float = 0.0) -> None:

@@ -24,12 +24,30 @@ class PayloadValidationError(PikkuQueueError):
         self.detail = detail
 
 
+class InvalidEnqueueOptionsError(PikkuQueueError, ValueError):
+    """A job's enqueue options (delay, priority, job_id, repeat) break a rule; nothing was sent."""
+
+
 class UnknownQueueError(PikkuQueueError):
     """A queue name that no registered processor serves."""
 
 
 class BackendError(PikkuQueueError):
     """A backend URL, connection or limit problem (message too large, delay out of range…)."""
+
+
+class PartialEnqueueError(BackendError):
+    """A bulk enqueue sent some jobs and not others. `job_ids[i]` is the id of request `i`, or
+    None when that one was not sent; `failures` maps each such index to the reason."""
+
+    def __init__(self, job_ids: list[str | None], failures: dict[int, str]) -> None:
+        first = min(failures)
+        super().__init__(
+            f"{len(failures)} of {len(job_ids)} jobs were not enqueued "
+            f"(job {first}: {failures[first]}); the others were"
+        )
+        self.job_ids = job_ids
+        self.failures = failures
 
 
 class JobFailedError(PikkuQueueError):

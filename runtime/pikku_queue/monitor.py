@@ -1,9 +1,9 @@
 """Queue statistics with one interface on every backend.
 
 Built only on `Backend.counts` and `Backend.finished_since`, so a new backend gets the monitor
-for free, and the numbers mean the same thing everywhere: latency is enqueue → finish (what a
-user waits), throughput counts finished jobs in the window, error rate is the share of them that
-failed for good.
+for free, and the numbers mean the same thing everywhere (each count: `pikku_queue.counts`):
+latency is enqueue → finish (what a user waits), throughput counts finished jobs in the window,
+error rate is the share of them that failed for good.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pikku_queue import counts as count_rules
 from pikku_queue.backend import Backend
 from pikku_queue.errors import UnknownQueueError
 
@@ -27,6 +28,8 @@ class QueueStats:
     completed: int
     failed: int
     dead_lettered: int
+    #: Of `delayed`, the next runs of repeat schedules.
+    scheduled: int
     #: Jobs finished per minute over the window.
     throughput_per_minute: float
     #: Enqueue → finish latency of jobs finished in the window, ms (None: nothing finished).
@@ -34,7 +37,7 @@ class QueueStats:
     latency_p95_ms: float | None
     #: Share of jobs finished in the window that failed for good (0.0–1.0).
     error_rate: float
-    #: Jobs not yet finished: waiting + active + delayed.
+    #: Jobs still to run (`pikku_queue.counts.pending`: a schedule's next run is not one).
     queue_size: int
     window_ms: int
 
@@ -115,11 +118,12 @@ class QueueMonitor:
             completed=counts.completed,
             failed=counts.failed,
             dead_lettered=counts.dead_lettered,
+            scheduled=counts.scheduled,
             throughput_per_minute=round(len(finished) * 60_000 / span_ms, 2),
             latency_p50_ms=percentile(latencies, 0.50),
             latency_p95_ms=percentile(latencies, 0.95),
             error_rate=round(failures / len(finished), 4) if finished else 0.0,
-            queue_size=counts.waiting + counts.active + counts.delayed,
+            queue_size=count_rules.pending(counts),
             window_ms=self.window_ms,
         )
 

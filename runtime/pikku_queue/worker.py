@@ -38,11 +38,14 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from pikku_queue import counts as count_rules
+from pikku_queue import observe
 from pikku_queue.backend import Backend, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
@@ -126,6 +129,7 @@ class _PullWorker:
         # Protocol isinstance checks are slow; settle runs once per job.
         self.settle_many = source.settle_many if isinstance(source, BatchSettler) else None
         self.report = WorkerReport()
+        self._announced_due: int | None = None
         self.queues: dict[str, _QueueState] = {}
         for processor in options.processors:
             engine = Engine(processor, services=options.services, events=options.events)
@@ -146,8 +150,10 @@ class _PullWorker:
                     if await self._fill():
                         await asyncio.sleep(0)
                         continue
-                    if self.options.burst and not self._tasks() and await self._drained():
-                        break
+                    if self.options.burst and not self._tasks():
+                        if await self._drained():
+                            break
+                        await self._say_what_burst_waits_for()
                     await self._idle()
                 except Exception:
                     # A backend hiccup (locked file, lost connection) must not end the worker:
@@ -235,14 +241,33 @@ class _PullWorker:
         finally:
             stop.cancel()
 
+    async def _say_what_burst_waits_for(self) -> None:
+        """A burst worker with nothing to run but a delayed job to wait for says once (per due
+        time) which queues it waits on and until when, instead of sitting silent."""
+        if not isinstance(self.source, Scheduled):
+            return
+        due = await self.source.next_due_ms(self.queues)
+        now = self.clock.now_ms()
+        if due is None or due - now < 1000 or due == self._announced_due:
+            return
+        self._announced_due = due
+        names = [n for n in self.queues if await self._pending(n)]
+        logger.info(
+            "burst: no job ready; waiting for the delayed job(s) of %s, the next due at %s"
+            " (in %.0f s)",
+            ", ".join(names) or "these queues",
+            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due / 1000)),
+            (due - now) / 1000,
+        )
+
+    async def _pending(self, name: str) -> int:
+        if isinstance(self.source, Drainable):
+            return await self.source.pending_count(name)
+        return count_rules.pending(await self.backend.counts(name))
+
     async def _drained(self) -> bool:
         for name in self.queues:
-            if isinstance(self.source, Drainable):
-                pending = await self.source.pending_count(name)
-            else:
-                counts = await self.backend.counts(name)
-                pending = counts.waiting + counts.active + counts.delayed
-            if pending:
+            if await self._pending(name):
                 return False
         return True
 
@@ -373,6 +398,8 @@ class _PullWorker:
         stalled = await self.source.recover_stalled(
             state.name, options.max_stalled_count, options.dead_letter_queue
         )
+        if stalled:
+            observe.stalled(state.name, len(stalled))
         for job_id in stalled:
             self.report.stalled += 1
             logger.warning("%s job %s stalled (its lease expired); recovered", state.name, job_id)

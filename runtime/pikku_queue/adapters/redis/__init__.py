@@ -259,6 +259,8 @@ class RedisBackend:
                 "completed", "failed",
             )  # fmt: skip
             dead = await self._dead_lettered_count(queue)
+            # Each BullMQ job scheduler keeps one next run delayed: pikku_queue.counts.
+            schedulers = int(await (await self.client()).zcard(self.key(queue, "repeat")))
         failed = int(raw.get("failed", 0))
         return QueueCounts(
             waiting=sum(
@@ -269,6 +271,7 @@ class RedisBackend:
             completed=int(raw.get("completed", 0)),
             failed=max(failed - dead, 0),
             dead_lettered=dead,
+            scheduled=min(schedulers, int(raw.get("delayed", 0))),
         )
 
     async def _dead_lettered_count(self, queue: str) -> int:

@@ -36,6 +36,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bullmq import UnrecoverableError, Worker
 
+from pikku_queue import observe
 from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, WorkerOptions, WorkerReport
 from pikku_queue.engine import (
     Completed,
@@ -336,6 +337,7 @@ class _QueueRunner:
 
     def _on_stalled(self, job_id: Any, *_: Any) -> None:
         self.owner.report.stalled += 1
+        observe.stalled(self.name, 1)
         if "stalled" in self.processor.options.events:
             self.owner.options.events.emit(
                 JobEvent(name="stalled", queue=self.name, job_id=str(job_id), attempt=0)

@@ -209,6 +209,11 @@ class SqliteBackend:
                 "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?",
                 now,
             )
+            scheduled = one(
+                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?"
+                " AND schedule IS NOT NULL",
+                now,
+            )
             active = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'")
             final = dict(
                 conn.execute(
@@ -224,6 +229,7 @@ class SqliteBackend:
                 completed=int(final.get("completed", 0)),
                 failed=int(final.get("failed", 0)),
                 dead_lettered=int(final.get("dead_lettered", 0)),
+                scheduled=scheduled,
             )
 
         return await self._db.read(read)

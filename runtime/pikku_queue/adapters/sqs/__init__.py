@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from pikku_queue.adapters.sqs.batch import send_all
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs.config import SQSSettings, parse_url
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
@@ -34,7 +35,7 @@ from pikku_queue.backend import (
 )
 from pikku_queue.capabilities import CAPABILITIES, Capabilities
 from pikku_queue.engine import ErrorInfo
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import BackendError, PartialEnqueueError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -106,6 +107,44 @@ class SQSQueueAdapter:
     # -- producer ---------------------------------------------------------------------------
 
     async def enqueue(self, request: EnqueueRequest) -> str:
+        job_id, url, message = await self._outbound(request)
+        await self.api.send(
+            message.send_kwargs(url, fifo=is_fifo(url), group_id=self._group(request.payload))
+        )
+        return job_id
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
+        """SendMessageBatch per queue, at most 10 messages and 1 MiB a call. Every message is
+        checked before anything is sent; a message SQS refuses is reported for its own job in
+        a `PartialEnqueueError` (the others are sent), never dropped."""
+        prepared = [await self._outbound(request) for request in requests]
+        by_url: dict[str, list[int]] = {}
+        entries: list[dict[str, Any]] = []
+        for index, (request, (_, url, message)) in enumerate(zip(requests, prepared, strict=True)):
+            kwargs = message.send_kwargs(
+                url, fifo=is_fifo(url), group_id=self._group(request.payload)
+            )
+            del kwargs["QueueUrl"]
+            entries.append(kwargs)
+            by_url.setdefault(url, []).append(index)
+        failures: dict[int, str] = {}
+        for url, indexes in by_url.items():
+            failed = await send_all(
+                self.api,
+                url,
+                [entries[i] for i in indexes],
+                [prepared[i][2].size_bytes() for i in indexes],
+            )
+            failures.update({indexes[i]: reason for i, reason in failed.items()})
+        job_ids = [job_id for job_id, _, _ in prepared]
+        if failures:
+            raise PartialEnqueueError(
+                [None if i in failures else job_id for i, job_id in enumerate(job_ids)], failures
+            )
+        return job_ids
+
+    async def _outbound(self, request: EnqueueRequest) -> tuple[str, str, OutboundMessage]:
+        """The job id, queue URL and message of a request; raises for what SQS cannot take."""
         if request.repeat is not None:
             raise BackendError(
                 f"SQS holds no schedules, so a repeating job for {request.queue!r} cannot be "
@@ -128,10 +167,7 @@ class SQSQueueAdapter:
             enqueued_at_ms=int(time.time() * 1000),
             delay_ms=request.delay_ms,
         )
-        await self.api.send(
-            message.send_kwargs(url, fifo=is_fifo(url), group_id=self._group(request.payload))
-        )
-        return job_id
+        return job_id, url, message
 
     def _group(self, payload: Any) -> str | None:
         """FIFO MessageGroupId: the payload's `group_key` field (None: the queue's name)."""

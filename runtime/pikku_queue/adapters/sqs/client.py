@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS, SQSSettings
@@ -147,6 +148,40 @@ class SQSApi:
         )
         return response["MessageId"]
 
+    async def send_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> BatchResult:
+        """SendMessageBatch (at most 10 entries, each with an `Id`); the ids that failed, with
+        SQS's reason, come back per entry (the request itself failing raises)."""
+        call = functools.partial(
+            self.client.send_message_batch,
+            QueueUrl=queue_url,
+            Entries=entries,  # type: ignore[arg-type]
+        )
+        return _batch_result(await self._run("SendMessageBatch", call))
+
+    async def delete_batch(self, queue_url: str, handles: dict[str, str]) -> BatchResult:
+        """DeleteMessageBatch of `{entry id: receipt handle}` (at most 10)."""
+        entries = [{"Id": key, "ReceiptHandle": handle} for key, handle in handles.items()]
+        call = functools.partial(
+            self.client.delete_message_batch,
+            QueueUrl=queue_url,
+            Entries=entries,  # type: ignore[arg-type]
+        )
+        return _batch_result(await self._run("DeleteMessageBatch", call))
+
+    async def set_visibility_batch(
+        self, queue_url: str, entries: dict[str, tuple[str, int]]
+    ) -> BatchResult:
+        """ChangeMessageVisibilityBatch of `{entry id: (receipt handle, seconds)}` (at most 10)."""
+        call = functools.partial(
+            self.client.change_message_visibility_batch,
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": key, "ReceiptHandle": handle, "VisibilityTimeout": _visibility(seconds)}
+                for key, (handle, seconds) in entries.items()
+            ],
+        )
+        return _batch_result(await self._run("ChangeMessageVisibilityBatch", call))
+
     async def receive(
         self, queue_url: str, *, limit: int, wait_seconds: int, visibility_seconds: int | None
     ) -> list[InboundMessage]:
@@ -232,6 +267,26 @@ class SQSApi:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch call's answer: the entry ids that failed, each with SQS's code and message,
+    and whether the sender is at fault (retrying such an entry cannot help)."""
+
+    failed: Mapping[str, str]
+    sender_fault: frozenset[str]
+
+
+def _batch_result(response: Mapping[str, Any]) -> BatchResult:
+    failed: dict[str, str] = {}
+    sender: set[str] = set()
+    for entry in response.get("Failed", []):
+        key = str(entry.get("Id"))
+        failed[key] = f"{entry.get('Code', '?')}: {entry.get('Message', '')}".rstrip(": ")
+        if entry.get("SenderFault"):
+            sender.add(key)
+    return BatchResult(failed=failed, sender_fault=frozenset(sender))
 
 
 def _visibility(seconds: int) -> int:

@@ -16,13 +16,14 @@ import logging
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
-from pikku_queue.backend import DeadLetterRecord, FinishedJob
+from pikku_queue.backend import DeadLetterRecord, FinishedJob, is_dead_letter_record
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.errors import BackendError
 
@@ -98,9 +99,17 @@ FINISHED: frozenset[Settled] = frozenset({"completed", "dead_lettered", "failed"
 class Settler:
     """Applies outcomes for messages of one SQS endpoint."""
 
-    def __init__(self, api: SQSApi, stats: SettleStats) -> None:
+    def __init__(
+        self,
+        api: SQSApi,
+        stats: SettleStats,
+        set_visibility: Callable[[str, str, int], Awaitable[None]] | None = None,
+    ) -> None:
+        """`set_visibility`: how a retry hides its message (the long-poll worker batches
+        these; by default one ChangeMessageVisibility each)."""
         self.api = api
         self.stats = stats
+        self.set_visibility = set_visibility or api.set_visibility
 
     async def apply(
         self,
@@ -116,7 +125,7 @@ class Settler:
             return "completed"
         if isinstance(outcome, Retry):
             seconds = retry_visibility_seconds(outcome.delay_ms)
-            await self.api.set_visibility(queue_url, message.receipt_handle, seconds)
+            await self.set_visibility(queue_url, message.receipt_handle, seconds)
             self.stats.record(delivery.queue, "retried")
             return "retried"
         return await self._dead_letter(message, delivery, outcome, dead_letter_queue)
@@ -128,7 +137,9 @@ class Settler:
         outcome: DeadLetter,
         dead_letter_queue: str | None,
     ) -> Settled:
-        dlq_url = await self.api.dead_letter_url(delivery.queue, dead_letter_queue)
+        dlq_url = None
+        if not is_dead_letter_record(delivery.payload):  # a record is never dead-lettered again
+            dlq_url = await self.api.dead_letter_url(delivery.queue, dead_letter_queue)
         if dlq_url is None:
             logger.error(
                 "%s job %s failed for good (%s) and the queue has no dead-letter queue; dropped",
@@ -149,6 +160,7 @@ class Settler:
                 reason=outcome.reason,
                 error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
                 failed_at_ms=int(time.time() * 1000),
+                payload_encoding=delivery.payload_encoding,
             )
             # On a FIFO DLQ, deduplicate by the received message: a record re-sent because the
             # delete after it failed is dropped, while the same job failing again after a

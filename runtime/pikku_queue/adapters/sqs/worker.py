@@ -24,10 +24,11 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pikku_queue.adapters.sqs.batch import SettleBatcher
 from pikku_queue.adapters.sqs.client import is_fifo
 from pikku_queue.adapters.sqs.fifo import GroupHold
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
-from pikku_queue.adapters.sqs.settle import FINISHED, Settled
+from pikku_queue.adapters.sqs.settle import FINISHED, Settled, Settler
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Delivery, Engine, Outcome, Processor
 from pikku_queue.errors import BackendError
@@ -86,6 +87,11 @@ class _QueueLoop:
         #: Verdicts being applied: a stop lets them finish (`_to_the_end`).
         self.settling: set[asyncio.Task[Any]] = set()
         self.url = ""
+        #: Whether the last receive returned messages (burst mode then short-polls next).
+        self.received_last = False
+        #: Deletes and visibility changes, gathered into batch calls.
+        self.batcher = SettleBatcher(self.api)
+        self.settler = Settler(self.api, adapter.stats, self.batcher.set_visibility)
 
     @property
     def name(self) -> str:
@@ -117,21 +123,27 @@ class _QueueLoop:
             # Reached on a cancellation too (a second signal): the rule then skips the grace
             # period but still gives the messages back, and re-raises the cancellation.
             await self._shutdown(receive)
+            await self.batcher.close()
 
     async def _receive(self) -> list[InboundMessage]:
         batch = self.processor.options.batch
         limit = batch.size if batch is not None else self.limit - len(self.running)
+        # A burst worker that just received messages asks at once whether more are left (a
+        # short poll) rather than waiting out a long poll at the end of the queue; after an
+        # empty answer it long-polls again.
+        short = self.options.burst and self.received_last
         try:
             messages = await self.api.receive(
                 self.url,
                 limit=limit,
-                wait_seconds=self.adapter.settings.wait_time_seconds,
+                wait_seconds=0 if short else self.adapter.settings.wait_time_seconds,
                 visibility_seconds=self.lease_s,
             )
         except BackendError:
             logger.exception("%s: receiving failed; polling again shortly", self.name)
             await asyncio.sleep(_ERROR_PAUSE_S)
             return []
+        self.received_last = bool(messages)
         if batch is not None and messages:
             try:
                 messages = await self._fill_batch(messages, batch.size, batch.timeout / 1000)
@@ -225,7 +237,9 @@ class _QueueLoop:
             await asyncio.sleep(self.lease_s / 2)
             for message in list(messages):  # a FIFO run shrinks its list meanwhile
                 try:
-                    await self.api.set_visibility(self.url, message.receipt_handle, self.lease_s)
+                    await self.batcher.set_visibility(
+                        self.url, message.receipt_handle, self.lease_s
+                    )
                 except BackendError:
                     logger.warning("%s job %s: lease extension failed", self.name, message.job_id)
 
@@ -264,7 +278,7 @@ class _QueueLoop:
 
     async def _give_back(self, message: InboundMessage) -> None:
         try:
-            await self.api.set_visibility(self.url, message.receipt_handle, 0)
+            await self.batcher.set_visibility(self.url, message.receipt_handle, 0)
         except BackendError:
             logger.warning("%s job %s: release failed", self.name, message.job_id)
 
@@ -301,11 +315,11 @@ class _QueueLoop:
     ) -> Settled | None:
         """Apply the verdict; None when that failed (the message comes back by itself)."""
         try:
-            settled = await self.adapter.settler.apply(
+            settled = await self.settler.apply(
                 self.url, message, delivery, outcome, self.processor.options.dead_letter_queue
             )
             if settled in FINISHED:
-                await self.api.delete(self.url, message.receipt_handle)
+                await self.batcher.delete(self.url, message.receipt_handle)
         except BackendError:
             logger.exception("%s job %s: settling failed", self.name, delivery.job_id)
             return None
@@ -351,7 +365,7 @@ class _QueueLoop:
         for message in messages:
             try:
                 if is_fifo(self.url):
-                    await self.api.set_visibility(self.url, message.receipt_handle, 0)
+                    await self.batcher.set_visibility(self.url, message.receipt_handle, 0)
                     continue
                 copy = OutboundMessage(
                     queue=message.queue or self.name,
@@ -361,6 +375,6 @@ class _QueueLoop:
                     attempts_made=message.attempt - 1,
                 )
                 await self.api.send(copy.send_kwargs(self.url, fifo=False))
-                await self.api.delete(self.url, message.receipt_handle)
+                await self.batcher.delete(self.url, message.receipt_handle)
             except BackendError:
                 logger.exception("%s job %s: release failed", self.name, message.job_id)
