@@ -40,9 +40,12 @@ class _Queue:
     options: ProcessorOptions
 
 
-def standalone_config(schemas_dir: Path, out: Path) -> Config:
-    """A configuration for the client emitters: nothing to scan, no runtime wiring."""
+def standalone_config(schemas_dir: Path, out: Path, backend: str | None = None) -> Config:
+    """A configuration for the client emitters: nothing to scan, no runtime wiring. The
+    backend is `backend` (the `--backend` flag), else the worker project's configured one,
+    as `schemas/queues.json` carries it."""
     root = Path.cwd().resolve()
+    configured, _ = _index_backend(schemas_dir)
     out = out.resolve()
     return Config(
         root=root,
@@ -53,9 +56,23 @@ def standalone_config(schemas_dir: Path, out: Path) -> Config:
         runtimes=(),
         services=None,
         strict=False,
-        backend=None,
+        backend=backend or configured,
         cache=False,
     )
+
+
+def _index_backend(schemas_dir: Path) -> tuple[str | None, Path | None]:
+    """The worker project's configured backend and root, as its `queues.json` names them
+    (None where the index is unreadable or older: `_read_index` reports that)."""
+    try:
+        index = json.loads((schemas_dir / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(index, dict):
+        return None, None
+    backend, hop = index.get("backend"), index.get("root")
+    root = (schemas_dir / hop).resolve() if isinstance(hop, str) else None
+    return (backend if isinstance(backend, str) else None), root
 
 
 def generate_standalone(schemas_dir: Path, config: Config) -> GenerateResult:
@@ -100,8 +117,11 @@ def generate_standalone(schemas_dir: Path, config: Config) -> GenerateResult:
     if diagnostics:
         return GenerateResult(diagnostics=tuple(diagnostics))
     data = EmitInput(config=config, scan=ScanResult(processors=tuple(decls)), schemas={})
-    for emitter in (package.emit, registry.emit, client.emit):
+    for emitter in (package.emit, client.emit):
         files.update(emitter(data))
+    # A relative SQLite path is anchored at the worker project's root, as its workers do.
+    _, project = _index_backend(schemas_dir)
+    files.update(registry.emit_anchored(data, project or config.root))
     files["models/__init__.py"] = header(source) + '"""One module of models per queue."""\n'
     files[MANIFEST] = manifest_text(files)
     return GenerateResult(files=dict(sorted(files.items())))

@@ -11,15 +11,25 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
 from pikku_queue.capabilities import Feature
-from pikku_queue.errors import BackendError, JobFailedError, PayloadValidationError
+from pikku_queue.errors import (
+    BackendError,
+    JobFailedError,
+    PayloadValidationError,
+    UnknownQueueError,
+)
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.project import anchor_url
+
+if TYPE_CHECKING:
+    from pikku_queue.registry import Registry
 
 T = TypeVar("T")
 In = TypeVar("In")
@@ -39,14 +49,17 @@ def set_default_backend(backend: Backend | str | None) -> None:
     _default_backend = connect(backend) if isinstance(backend, str) else backend
 
 
-def get_default_backend(configured_url: str | None = None) -> Backend:
+def get_default_backend(configured_url: str | None = None, root: Path | None = None) -> Backend:
     """The backend set by `set_default_backend`; else the one `$PIKKU_QUEUE_URL` names; else
     `configured_url` (the project's `[tool.pikkugen] backend`, which generated queues pass);
     else the SQLite file. The same order as `pikkugen worker`, so producer and worker agree.
-    Each URL is opened once per process."""
+    A relative SQLite path is anchored at `root`, the project root (generated queues pass
+    theirs). Each URL is opened once per process."""
     if _default_backend is not None:
         return _default_backend
-    url = os.environ.get(URL_ENVIRONMENT_VARIABLE) or configured_url or DEFAULT_URL
+    url = anchor_url(
+        os.environ.get(URL_ENVIRONMENT_VARIABLE) or configured_url or DEFAULT_URL, root
+    )
     backend = _opened.get(url)
     if backend is None or getattr(backend, "closed", False):
         backend = _opened[url] = connect(url)
@@ -210,6 +223,7 @@ class TypedQueue(Generic[In, Out]):
         options: ProcessorOptions | None = None,
         *,
         backend_url: str | None = None,
+        root: Path | None = None,
     ) -> None:
         self.name = name
         self.input = input
@@ -218,6 +232,8 @@ class TypedQueue(Generic[In, Out]):
         #: The project's configured backend, used when neither the call, `set_default_backend`
         #: nor `$PIKKU_QUEUE_URL` names one.
         self.backend_url = backend_url
+        #: The project root a relative SQLite path is anchored at (None: the current folder).
+        self.root = root
         known_queues[name] = self
 
     def dump(self, data: In) -> Any:
@@ -244,7 +260,7 @@ class TypedQueue(Generic[In, Out]):
         repeat: Repeat | None = None,
         backend: Backend | None = None,
     ) -> JobHandle[Out]:
-        target = backend or get_default_backend(self.backend_url)
+        target = backend or get_default_backend(self.backend_url, self.root)
         request = _request(
             target,
             self.name,
@@ -284,7 +300,7 @@ class TypedQueue(Generic[In, Out]):
         backend: Backend | None = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory)."""
-        target = backend or get_default_backend(self.backend_url)
+        target = backend or get_default_backend(self.backend_url, self.root)
         requests = [
             _request(
                 target,
@@ -316,15 +332,18 @@ async def queue_job(
     repeat: Repeat | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
-    """Enqueue by queue name. Validated when the queue is known in this process (the generated
-    client registers every queue), else only checked to be JSON-ready."""
+    """Enqueue by queue name. Validated when a client imported in this process knows the queue
+    (the generated client registers every queue); only checked to be JSON-ready when only an
+    imported registry knows it (its options and configured backend still apply); refused with
+    UnknownQueueError when neither does: a job nobody serves would wait for ever."""
     known = known_queues.get(queue)
     if known is not None:
         handle: JobHandle[Any] = await known.enqueue(
             data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
         )
         return handle
-    target = backend or get_default_backend()
+    registry = _registry_for(queue)
+    target = backend or get_default_backend(registry.backend_url, registry.root)
     try:
         payload = _ANY.dump_python(data, mode="json")
     except Exception as exc:
@@ -337,9 +356,24 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
-        options=None,
+        options=registry.get(queue).options,
     )
     return JobHandle(await target.enqueue(request), queue, target)
+
+
+def _registry_for(queue: str) -> Registry:
+    """The imported registry that knows `queue`, else UnknownQueueError naming the known ones."""
+    from pikku_queue.registry import did_you_mean, known_registries
+
+    for registry in reversed(known_registries):
+        if queue in registry.names():
+            return registry
+    names = sorted({*known_queues, *(n for r in known_registries for n in r.names())})
+    raise UnknownQueueError(
+        f"no queue {queue!r}; known: {', '.join(names) or '(none)'}"
+        + did_you_mean(queue, names)
+        + " (import the generated client or registry, or declare the queue with TypedQueue)"
+    )
 
 
 def queue_job_sync(

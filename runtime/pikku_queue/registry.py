@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError, UnknownQueueError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.project import anchor_url, stale_sources
 from pikku_queue.services import create_services, resolve_reference
 
 
@@ -57,12 +59,33 @@ class QueueEntry:
         return Processor.from_function(self.name, func, self.options)
 
 
-class Registry:
-    """Every queue of a project, with its processor reference and options."""
+#: Every Registry built in this process (the generated registry module builds one):
+#: `queue_job` on a name that no client and no registry knows is refused.
+known_registries: list[Registry] = []
 
-    def __init__(self, entries: Iterable[QueueEntry], *, services: str | None = None) -> None:
+
+class Registry:
+    """Every queue of a project, with its processor reference and options.
+
+    `backend_url` is the project's configured backend (relative SQLite paths stay relative in
+    the generated file), `root` the project root the generated module computed from its own
+    location, `sources` the fingerprint of the files the declarations came from."""
+
+    def __init__(
+        self,
+        entries: Iterable[QueueEntry],
+        *,
+        services: str | None = None,
+        backend_url: str | None = None,
+        root: Path | None = None,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         self.entries: tuple[QueueEntry, ...] = tuple(entries)
         self.services = services
+        self.backend_url = backend_url
+        self.root = root
+        self.sources: dict[str, str] = dict(sources or {})
+        known_registries.append(self)
         self._by_name = {entry.name: entry for entry in self.entries}
         self._services_value: Any = None
         self._services_built = False
@@ -75,7 +98,19 @@ class Registry:
             return self._by_name[name]
         except KeyError:
             known = ", ".join(self.names()) or "(none)"
-            raise UnknownQueueError(f"no processor serves queue {name!r}; known: {known}") from None
+            raise UnknownQueueError(
+                f"no processor serves queue {name!r}; known: {known}"
+                + did_you_mean(name, self.names())
+                + " (a processor added since the last scan: run `pikkugen scan`)"
+            ) from None
+
+    def url(self, url: str) -> str:
+        """`url` with a relative SQLite path anchored at this project's root."""
+        return anchor_url(url, self.root)
+
+    def stale_sources(self) -> list[str]:
+        """Declaring files changed since this registry was generated (none without a root)."""
+        return [] if self.root is None else stale_sources(self.root, self.sources)
 
     def load(self, names: Iterable[str] | None = None) -> list[Processor]:
         """Import and resolve the processors of `names` (all queues when None)."""
@@ -111,6 +146,14 @@ class Registry:
             self._services_value = await create_services(self.services)
             self._services_built = True
         return self._services_value
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`; did you mean 'send-sms'?` when a known name is close, else ``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 async def _wait(awaitable: Awaitable[Any]) -> Any:

@@ -54,6 +54,7 @@ def test_generated_modules_hold_the_names_only_as_string_constants(tmp_path: Pat
                     "Registry",
                     "QueueEntry",
                     "ProcessorOptions.model_validate",
+                    "project_root",
                     *(f"QUEUE_{s}.enqueue" for s in _stems()),
                     *(f"QUEUE_{s}.enqueue_sync" for s in _stems()),
                     "untyped_queue_job",

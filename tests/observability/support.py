@@ -62,7 +62,9 @@ async def enqueue_known(backend: Backend) -> dict[str, Expected]:
     }
 
 
-async def wait_finished(backend: Backend, expected: dict[str, Expected], limit_s: float = 60) -> None:
+async def wait_finished(
+    backend: Backend, expected: dict[str, Expected], limit_s: float = 60
+) -> None:
     """Until every queue has finished its known jobs (bounded: fails after `limit_s`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s

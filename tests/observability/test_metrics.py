@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
-from prometheus_client.parser import text_string_to_metric_families
 from pikku_queue import observe
 from pikku_queue.adapters import connect
 from pikku_queue.backend import Backend, WorkerOptions
+from prometheus_client.parser import text_string_to_metric_families
 from support import QUEUES, Expected, enqueue_known, processors, scrape, wait_finished
 
 

@@ -19,8 +19,9 @@ from pikku_queue.client import (
     queue_job_sync,
     set_default_backend,
 )
-from pikku_queue.errors import BackendError, PayloadValidationError
+from pikku_queue.errors import BackendError, PayloadValidationError, UnknownQueueError
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.registry import QueueEntry, Registry, known_registries
 from pydantic import BaseModel, Field, TypeAdapter
 
 
@@ -34,6 +35,18 @@ async def backend() -> AsyncIterator[MemoryBackend]:
     backend = MemoryBackend()
     yield backend
     await backend.close()
+
+
+@pytest.fixture(autouse=True)
+def registry() -> Iterator[Registry]:
+    """The queues the untyped `queue_job` calls below use, known as a generated registry
+    makes them known (a queue nobody knows is refused)."""
+    names = ["cleanup-task", "q", "cleanup", "sync-q"]
+    registry = Registry(
+        [QueueEntry(name=n, function="tests.nowhere", options=ProcessorOptions()) for n in names]
+    )
+    yield registry
+    known_registries.remove(registry)
 
 
 @pytest.fixture
@@ -78,11 +91,19 @@ async def test_a_constructed_invalid_model_is_refused_at_enqueue(backend: Memory
         known_queues.pop(queue.name, None)
 
 
-async def test_queue_job_on_an_unknown_queue_only_needs_json(backend: MemoryBackend) -> None:
+async def test_queue_job_on_a_queue_only_a_registry_knows_only_needs_json(
+    backend: MemoryBackend,
+) -> None:
     handle = await queue_job("cleanup-task", {}, backend=backend)
     assert (await handle.info()).payload == {}  # type: ignore[union-attr]
     with pytest.raises(PayloadValidationError, match="not JSON-serialisable"):
         await queue_job("cleanup-task", {"when": object()}, backend=backend)
+
+
+async def test_queue_job_on_a_queue_nobody_knows_is_refused(backend: MemoryBackend) -> None:
+    with pytest.raises(UnknownQueueError, match=r"no queue 'cleanup-tsk'; known: .*cleanup-task"):
+        await queue_job("cleanup-tsk", {}, backend=backend)
+    assert (await backend.counts("cleanup-tsk")).waiting == 0
 
 
 async def test_processor_defaults_apply_when_the_job_gives_none(backend: MemoryBackend) -> None:

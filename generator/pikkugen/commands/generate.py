@@ -301,6 +301,14 @@ def client_command(
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 with a diff if stale.")
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Backend URL the client enqueues into (default: the worker project's"
+            " configured backend, from the schemas folder).",
+        ),
+    ] = None,
 ) -> None:
     """Write a typed client package from a generated schemas/ folder alone.
 
@@ -310,7 +318,7 @@ def client_command(
     from pikkugen.standalone import generate_standalone, standalone_config
 
     try:
-        config = standalone_config(schemas_dir, out)
+        config = standalone_config(schemas_dir, out, backend)
     except ConfigError as exc:
         _emit_diagnostics([exc.to_diagnostic()])
         raise typer.Exit(2) from None

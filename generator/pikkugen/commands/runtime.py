@@ -87,6 +87,13 @@ def load_registry(config: Config) -> tuple[Registry, str | None]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        from pikkugen.config import PYPROJECT, SECTION, find_pyproject
+
+        if find_pyproject(Path.cwd()) is None:
+            raise _fail(
+                f"no {PYPROJECT} with a [{SECTION}] table in {Path.cwd()} or any folder above:"
+                " run pikkugen inside your project (or add the table to its pyproject.toml)"
+            ) from None
         raise _fail(
             f"cannot import the generated registry {module_name!r} ({exc}); run `pikkugen scan`"
         ) from None
@@ -99,6 +106,19 @@ def load_registry(config: Config) -> tuple[Registry, str | None]:
         raise _fail(f"{module_name} has no REGISTRY; run `pikkugen scan` again")
     backend_url = getattr(module, "BACKEND_URL", None)
     return registry, backend_url if isinstance(backend_url, str) else None
+
+
+def check_fresh(registry: Registry, strict: bool) -> None:
+    """A registry older than the files it was generated from (an edited `attempts=`, a new
+    processor) is a warning at start, or exit 2 under --strict: the worker would run the old
+    options."""
+    from pikku_queue.project import stale_message
+
+    stale = registry.stale_sources()
+    if stale and strict:
+        raise _fail(f"{stale_message(stale)} (--strict)")
+    if stale:
+        typer.echo(f"warning: {stale_message(stale)}", err=True)
 
 
 def _described(exc: BaseException) -> str:
@@ -126,15 +146,20 @@ def load_processors(registry: Registry, names: list[str]) -> list[Processor]:
 
 
 def backend_url(flag: str | None, config: Config, generated: str | None) -> str:
+    """The backend URL, a relative SQLite path anchored at the project root (whatever the
+    current folder), so worker, enqueue, dlq and the generated client open one file."""
     import os
 
-    return (
+    from pikku_queue.project import anchor_url
+
+    url = (
         flag
         or os.environ.get(URL_ENVIRONMENT_VARIABLE)
         or config.backend
         or generated
         or DEFAULT_URL
     )
+    return anchor_url(url, config.root)
 
 
 def _open(url: str) -> Backend:
@@ -409,10 +434,17 @@ def worker(
             "--lease-ms", min=100, help="Job lease; a dead worker's jobs return after it."
         ),
     ] = 30_000,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse to start on a registry older than its sources (else warn)."
+        ),
+    ] = False,
 ) -> None:
     """Run the processors of the generated registry until stopped (or drained, with --burst)."""
     config = _config()
     registry, generated_url = load_registry(config)
+    check_fresh(registry, strict)
     names = registry.names() if not queues else [q.strip() for q in queues.split(",") if q.strip()]
     try:
         for name in names:
@@ -491,6 +523,7 @@ def enqueue(
         return handle.id
 
     typer.echo(_on_backend(url, send))
+    typer.echo(f"enqueued on {queue!r} in {masked_url(url)}", err=True)
 
 
 # ---------------------------------------------------------------------- dlq
@@ -532,7 +565,7 @@ def dlq_list(
                 f"  reason={record.reason}  {record.error.type}: {record.error.message}"
                 f"  payload={json.dumps(record.payload, sort_keys=True)}"
             )
-    typer.echo(f"{len(records)} record(s) in {dlq}", err=True)
+    typer.echo(f"{len(records)} record(s) in {dlq} ({masked_url(url)})", err=True)
 
 
 @dlq_app.command("replay")
@@ -558,7 +591,7 @@ def dlq_replay(
         return await target.replay(dlq, chosen)
 
     count = _on_backend(url, replay)
-    typer.echo(f"replayed {count} job(s) from {dlq}")
+    typer.echo(f"replayed {count} job(s) from {dlq} ({masked_url(url)})")
 
 
 def register(app: typer.Typer) -> None:

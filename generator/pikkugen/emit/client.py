@@ -35,6 +35,7 @@ RESERVED = frozenset(
         "TypeAdapter",
         "REGISTRY",
         "BACKEND_URL",
+        "PROJECT_ROOT",
         "queue_job",
         "queue_job_sync",
         "untyped_queue_job",
@@ -138,7 +139,7 @@ def emit(data: EmitInput) -> dict[str, str]:
     imports.add("pikku_queue.options", "Repeat")
     if queues:
         imports.add("pydantic", "TypeAdapter")
-        imports.relative.append("from .registry import BACKEND_URL, REGISTRY")
+        imports.relative.append("from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY")
     plan.types.add_to(imports)
     first_party = {top_level(p.module) for p in plan.processors}
     first_party.add(top_level(data.config.out_package))

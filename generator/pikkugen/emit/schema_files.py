@@ -12,6 +12,7 @@ from typing import Any
 
 from pikkugen.emit.base import EmitInput
 from pikkugen.emit.names import assign_file_stems, assign_identifiers
+from pikkugen.emit.registry import root_hop
 
 INDEX = "queues.json"
 INDEX_VERSION = 1
@@ -48,5 +49,16 @@ def emit(data: EmitInput) -> dict[str, str]:
                 "options": decl.options.model_dump(mode="json"),
             }
         )
-    out[f"schemas/{INDEX}"] = dump_json({"version": INDEX_VERSION, "queues": index})
+    config = data.config
+    out[f"schemas/{INDEX}"] = dump_json(
+        {
+            "version": INDEX_VERSION,
+            # What `pikkugen client` needs to enqueue where the workers read: the configured
+            # backend, and the project root seen from this folder (a relative SQLite path
+            # is anchored there, never at an absolute path of the generating machine).
+            "backend": config.backend,
+            "root": root_hop(config.root, config.out / "schemas"),
+            "queues": index,
+        }
+    )
     return out

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from alias_app.sub.types import Ping
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_VIA_ALIAS",
@@ -49,6 +49,7 @@ QUEUE_VIA_ALIAS: TypedQueue[
     TypeAdapter(Ping),
     REGISTRY.get("via-alias").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -101,6 +102,7 @@ QUEUE_VIA_CALL_REEXPORT: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("via-call-reexport").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -153,6 +155,7 @@ QUEUE_VIA_MODULE_ALIAS: TypedQueue[
     TypeAdapter(bool),
     REGISTRY.get("via-module-alias").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -205,6 +208,7 @@ QUEUE_VIA_REEXPORT: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("via-reexport").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

@@ -6,10 +6,17 @@ Workers load processors from `REGISTRY`; importing this module imports no user c
 """
 
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.project import project_root
 from pikku_queue.registry import QueueEntry, Registry
 
 #: `[tool.pikkugen] backend` (None: `$PIKKU_QUEUE_URL`, else the default).
 BACKEND_URL: str | None = None
+#: The project root, found from this file: relative SQLite paths are anchored here.
+PROJECT_ROOT = project_root(__file__, "../..")
+#: Digests of the files the declarations came from: a worker warns if one changed.
+SOURCES: dict[str, str] = {
+    "src/alias_app/sub/jobs.py": "7951de37d2dc417c",
+}
 
 REGISTRY = Registry(
     [
@@ -159,4 +166,7 @@ REGISTRY = Registry(
         ),
     ],
     services=None,
+    backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
+    sources=SOURCES,
 )

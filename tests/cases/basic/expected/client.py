@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from basic_app.models import Email, Sent
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_CLEANUP_TASK",
@@ -43,6 +43,7 @@ QUEUE_CLEANUP_TASK: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("cleanup-task").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -95,6 +96,7 @@ QUEUE_EMAIL_QUEUE: TypedQueue[
     TypeAdapter(Sent),
     REGISTRY.get("email-queue").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from batch_app.work import Item, ItemResult
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_BATCH_PROCESSOR",
@@ -43,6 +43,7 @@ QUEUE_BATCH_PROCESSOR: TypedQueue[
     TypeAdapter(ItemResult),
     REGISTRY.get("batch-processor").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -95,6 +96,7 @@ QUEUE_NUMBERS: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("numbers").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

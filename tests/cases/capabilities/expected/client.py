@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_GLOBAL",
@@ -50,6 +50,7 @@ QUEUE_MIXED_CASE: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("Mixed_Case").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -102,6 +103,7 @@ QUEUE_GLOBAL: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("global").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -154,6 +156,7 @@ QUEUE_LATER: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("later").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -206,6 +209,7 @@ QUEUE_PORTABLE: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("portable").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -258,6 +262,7 @@ QUEUE_URGENT: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("urgent").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

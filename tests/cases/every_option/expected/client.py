@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from opts_app.images import ImageJob, ImageResult
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_IMAGE_PROCESSING",
@@ -43,6 +43,7 @@ QUEUE_IMAGE_PROCESSING: TypedQueue[
     TypeAdapter(ImageResult),
     REGISTRY.get("image-processing").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -95,6 +96,7 @@ QUEUE_REPORTS_DAILY: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("reports.daily").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

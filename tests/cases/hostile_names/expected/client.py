@@ -18,7 +18,7 @@ from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
 from pikku_queue.options import Repeat
 from pydantic import TypeAdapter
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_2FA",
@@ -71,6 +71,7 @@ QUEUE_QUEUE: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("...").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -123,6 +124,7 @@ QUEUE_2FA: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("2fa").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -175,6 +177,7 @@ QUEUE_EMAIL_QUEUE_2: TypedQueue[
     TypeAdapter(str),
     REGISTRY.get("Email.Queue").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -227,6 +230,7 @@ QUEUE_NONE: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("None").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -279,6 +283,7 @@ QUEUE_INIT: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("__init__").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -331,6 +336,7 @@ QUEUE_A: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("a").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -383,6 +389,7 @@ QUEUE_A_SYNC_2: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("a-sync").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -435,6 +442,7 @@ QUEUE_CLASS: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("class").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -487,6 +495,7 @@ QUEUE_EMAIL_QUEUE_3: TypedQueue[
     TypeAdapter(str),
     REGISTRY.get("email-queue").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -539,6 +548,7 @@ QUEUE_EMAIL_QUEUE: TypedQueue[
     TypeAdapter(str),
     REGISTRY.get("email_queue").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -591,6 +601,7 @@ QUEUE_QUEUE_JOB: TypedQueue[
     TypeAdapter(bool),
     REGISTRY.get("queue_job").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -643,6 +654,7 @@ QUEUE_XXX: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("xxx").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

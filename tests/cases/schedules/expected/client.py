@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from sched_app.jobs import Sweep
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_HOURLY_REPORT",
@@ -49,6 +49,7 @@ QUEUE_HOURLY_REPORT: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("hourly-report").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -101,6 +102,7 @@ QUEUE_NIGHTLY_CLEANUP: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("nightly-cleanup").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -153,6 +155,7 @@ QUEUE_SWEEP: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("sweep").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -205,6 +208,7 @@ QUEUE_TWICE: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("twice").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

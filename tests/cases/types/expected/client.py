@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from types_app.models import Color, Mode, Node, Page, Point, Stamp
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_BUILTINS",
@@ -58,6 +58,7 @@ QUEUE_BUILTINS: TypedQueue[
     TypeAdapter(bytes),
     REGISTRY.get("builtins").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -110,6 +111,7 @@ QUEUE_DATACLASS: TypedQueue[
     TypeAdapter(tuple[int, str]),
     REGISTRY.get("dataclass").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -162,6 +164,7 @@ QUEUE_ENUM: TypedQueue[
     TypeAdapter(Optional[Color]),
     REGISTRY.get("enum").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -214,6 +217,7 @@ QUEUE_GENERIC: TypedQueue[
     TypeAdapter(Page[int]),
     REGISTRY.get("generic").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -266,6 +270,7 @@ QUEUE_LITERAL_ALIAS: TypedQueue[
     TypeAdapter(Literal[1, 2]),
     REGISTRY.get("literal-alias").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -318,6 +323,7 @@ QUEUE_RECURSIVE: TypedQueue[
     TypeAdapter(set[str]),
     REGISTRY.get("recursive").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -370,6 +376,7 @@ QUEUE_TYPED_DICT: TypedQueue[
     TypeAdapter(dict[str, list[Point]]),
     REGISTRY.get("typed-dict").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

@@ -31,7 +31,7 @@ from shop.models import (
     TaskResult,
 )
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_BATCH_PROCESSOR",
@@ -66,6 +66,7 @@ QUEUE_BATCH_PROCESSOR: TypedQueue[
     TypeAdapter(ItemResult),
     REGISTRY.get("batch-processor").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -118,6 +119,7 @@ QUEUE_CLEANUP_TASK: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("cleanup-task").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -170,6 +172,7 @@ QUEUE_EMAIL_QUEUE: TypedQueue[
     TypeAdapter(Sent),
     REGISTRY.get("email-queue").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -222,6 +225,7 @@ QUEUE_IMAGE_PROCESSING: TypedQueue[
     TypeAdapter(ImageResult),
     REGISTRY.get("image-processing").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -274,6 +278,7 @@ QUEUE_LARGE_DATASET: TypedQueue[
     TypeAdapter(DatasetResult),
     REGISTRY.get("large-dataset").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -326,6 +331,7 @@ QUEUE_RESILIENT_TASKS: TypedQueue[
     TypeAdapter(TaskResult),
     REGISTRY.get("resilient-tasks").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

@@ -6,10 +6,22 @@ Workers load processors from `REGISTRY`; importing this module imports no user c
 """
 
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.project import project_root
 from pikku_queue.registry import QueueEntry, Registry
 
 #: `[tool.pikkugen] backend` (None: `$PIKKU_QUEUE_URL`, else the default).
 BACKEND_URL: str | None = "sqlite:///.pikku/shop.db"
+#: The project root, found from this file: relative SQLite paths are anchored here.
+PROJECT_ROOT = project_root(__file__, "../../..")
+#: Digests of the files the declarations came from: a worker warns if one changed.
+SOURCES: dict[str, str] = {
+    "src/shop/batch.py": "30a640cb50eacc4c",
+    "src/shop/cleanup.py": "00384a1e050a46f1",
+    "src/shop/datasets.py": "80beceea6679cde1",
+    "src/shop/email.py": "a4973d1e80ff9fb1",
+    "src/shop/images.py": "687e9a8bbd58accc",
+    "src/shop/resilient.py": "aa006cc91cb66a4e",
+}
 
 REGISTRY = Registry(
     [
@@ -235,4 +247,7 @@ REGISTRY = Registry(
         ),
     ],
     services="shop.services:create_services",
+    backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
+    sources=SOURCES,
 )
