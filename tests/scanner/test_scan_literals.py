@@ -184,3 +184,36 @@ def test_constants_referring_to_themselves(tree: Tree) -> None:
     # in one module, a cycle is first of all a name used before its assignment
     found = one_processor(tree, "'q', timeout=A", prelude="A = B\nB = A\n").scan()
     assert found.only("PK204").message.startswith("`B` is assigned after this line")
+
+
+def test_a_constant_whose_value_is_computed_points_at_the_use_and_names_the_definition(
+    tree: Tree,
+) -> None:
+    """`workers = int(os.environ[...])` then `concurrency=workers`: the hint said "move the
+    value into a module-level constant", pointing at what already is one (issue 13, item 5)."""
+    prelude = "import os\nworkers = int(os.environ['WORKERS'])\n"
+    found = one_processor(tree, "'q', concurrency=workers", prelude=prelude).scan()
+    d = found.only("PK201")
+    source = (tree.root / "app" / "tasks.py").read_text()
+    assert (d.line, d.column) == position_of(source, "workers)")
+    assert d.message == (
+        "`workers` is a module-level constant, but its value (at line 4) is not a literal: "
+        "a call to `int` is not a literal"
+    )
+    assert d.hint is not None
+    assert "move the value into a module-level constant" not in d.hint
+    assert "a constant assigned a literal (`WORKERS = 4`)" in d.hint
+    assert d.hint.endswith(
+        "to choose it at run time, start the worker with `pikkugen worker --concurrency N`"
+    )
+
+
+def test_a_computed_constant_in_another_module_is_named_by_path(tree: Tree) -> None:
+    tree.write({"app/settings.py": "import os\nTIMEOUT = int(os.environ['T'])\n"})
+    found = one_processor(
+        tree, "'q', timeout=TIMEOUT", prelude="from app.settings import TIMEOUT\n"
+    ).scan()
+    d = found.only("PK201")
+    assert d.path == "app/tasks.py"
+    assert "(at app/settings.py:2:11)" in d.message
+    assert d.hint is not None and "--concurrency" not in d.hint

@@ -30,6 +30,10 @@ from pikkugen.scanner.modules import is_importable
 from pikkugen.scanner.summary import Decl, Expr, FuncSig
 
 OPTION_NAMES: tuple[str, ...] = tuple(ProcessorOptions.model_fields)
+#: Options a worker can be given at start instead (what a variable value is usually for).
+RUN_TIME_OVERRIDES: dict[str, str] = {
+    "concurrency": "start the worker with `pikkugen worker --concurrency N`",
+}
 _DECLARATION_KINDS = {"decorator": "queue_processor", "call": "add_queue_processor"}
 _DECLARATION_NAMES = frozenset(_DECLARATION_KINDS.values())
 
@@ -301,7 +305,12 @@ class Builder:
             try:
                 value = self.evaluator.evaluate(file.module, kwarg["value"])
             except NotLiteral as exc:
-                problems.append(exc.problem)
+                problem = exc.problem
+                if key in RUN_TIME_OVERRIDES and problem.code in ("PK201", "PK204"):
+                    extra = f"to choose it at run time, {RUN_TIME_OVERRIDES[key]}"
+                    hint = f"{problem.hint}; {extra}" if problem.hint else extra
+                    problem = problem.model_copy(update={"hint": hint})
+                problems.append(problem)
                 failed = True
                 continue
             vals[key] = Val(value.value, place, value.children)
@@ -316,9 +325,9 @@ class Builder:
                 place = _locate(vals, loc, here)
                 label = ".".join(str(p) for p in loc)
                 message = str(error["msg"]).removeprefix("Value error, ")
-                hint = _nested_suggestion(loc) if error["type"] == "extra_forbidden" else None
+                guess = _nested_suggestion(loc) if error["type"] == "extra_forbidden" else None
                 problems.append(
-                    _at("PK203", f"{label}: {message}" if label else message, place, hint=hint)
+                    _at("PK203", f"{label}: {message}" if label else message, place, hint=guess)
                 )
             return None
         if failed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from pikkugen.model import Diagnostic
@@ -45,11 +45,21 @@ class Val:
 
 
 class NotLiteral(Exception):
-    """Carries the diagnostic for an expression that cannot be read statically."""
+    """Carries the diagnostic for an expression that cannot be read statically; `through`
+    is set once it has been re-raised at the use of a constant whose value is the culprit."""
 
-    def __init__(self, problem: Diagnostic) -> None:
+    def __init__(self, problem: Diagnostic, through: bool = False) -> None:
         super().__init__(problem.message)
         self.problem = problem
+        self.through = through
+
+
+#: The hint for a constant whose own value is not a literal: "move the value into a
+#: module-level constant" would point at what the user already did.
+CONSTANT_HINT = (
+    "pikkugen reads options without running your code, so the value must be written out: "
+    "a literal (`concurrency=4`) or a constant assigned a literal (`WORKERS = 4`)"
+)
 
 
 class Evaluator:
@@ -184,7 +194,31 @@ class Evaluator:
                 place,
                 hint="move the constant above its first use",
             )
-        inner = self.evaluate(constant_module, constant, (*stack, home))
+        try:
+            inner = self.evaluate(constant_module, constant, (*stack, home))
+        except NotLiteral as exc:
+            where = self.place(constant_module, constant)
+            culprit = (exc.problem.path, exc.problem.line, exc.problem.column)
+            if exc.through or exc.problem.code != "PK201" or culprit != astuple(where):
+                raise  # a part inside the constant: its own position says most
+            # the constant's whole value is the culprit: point at this use and name the
+            # definition, rather than at the definition with a hint to make it a constant
+            if where.path == place.path:
+                at = f"line {where.line}"
+            else:
+                at = f"{where.path}:{where.line}:{where.column}"
+            raise NotLiteral(
+                diagnostic(
+                    "PK201",
+                    f"`{written}` is a module-level constant, but its value (at {at}) is not "
+                    f"a literal: {exc.problem.message}",
+                    path=place.path,
+                    line=place.line,
+                    column=place.column,
+                    hint=CONSTANT_HINT,
+                ),
+                through=True,
+            ) from None
         return Val(inner.value, place, inner.children)
 
     def _call(
