@@ -17,10 +17,12 @@ def processor(queue: str, dlq: str | None, function: str) -> str:
     )
 
 
-def scan(tree: Tree, *decls: tuple[str, str | None]) -> tuple[str, list[tuple[str, ...]]]:
+def scan(tree: Tree, *decls: tuple[str, str | None]) -> tuple[str, list[tuple[str, str, str, str]]]:
     source = HEADER + "".join(processor(q, d, f"handle_{i}") for i, (q, d) in enumerate(decls))
     found = tree.write({"app/__init__.py": "", "app/jobs.py": source}).scan()
-    rows = [(d.code, d.level, f"{d.line}:{d.column}", d.message) for d in found.result.diagnostics]
+    rows: list[tuple[str, str, str, str]] = [
+        (d.code, str(d.level), f"{d.line}:{d.column}", d.message) for d in found.result.diagnostics
+    ]
     return source, rows
 
 

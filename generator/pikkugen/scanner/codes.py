@@ -72,8 +72,8 @@ LEVELS: Final[dict[str, Level]] = {
 }
 
 LITERAL_HINT: Final = (
-    "options must be literals so pikkugen can read them without importing your code; "
-    "move the value into a module-level constant"
+    "options must be literals so pikkugen can read them without importing your code: "
+    "write the value out, or name a module-level constant assigned a literal"
 )
 
 
