@@ -20,12 +20,14 @@ from pikku_queue.options import ALL_EVENTS, ProcessorOptions
 from pikkugen.config import Config
 from pikkugen.emit.eventbridge import NotExpressible, schedule_expression
 from pikkugen.model import Diagnostic, Level, ProcessorDecl
+from pikkugen.runtimes.cloudflare import plan as cloudflare
 
 UNSUPPORTED = "PK801"
 OUT_OF_RANGE = "PK802"
 NAME_FORBIDDEN = "PK803"
-#: A processor's `repeat` the sqs runtime's EventBridge schedule cannot express: an error even
-#: without `strict`, since the stack would silently run another schedule or none.
+#: A processor's `repeat` the sqs runtime's EventBridge schedule (or the cloudflare runtime's
+#: cron trigger) cannot express: an error even without `strict`, since the deployment would
+#: silently run another schedule or none.
 SCHEDULE_INEXPRESSIBLE = "PK804"
 
 _DEFAULTS = ProcessorOptions()
@@ -91,6 +93,14 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
         )
     if runtime == "sqs" and decl.options.repeat is not None:
         yield from _eventbridge_problems(decl, drop)
+    if runtime == "cloudflare":
+        codes = {
+            "inexpressible": SCHEDULE_INEXPRESSIBLE,
+            "unsupported": UNSUPPORTED,
+            "out_of_range": OUT_OF_RANGE,
+        }
+        for kind, message, instead in cloudflare.problems(decl):
+            yield codes[kind], message, f"{instead}, or {drop}"
     if caps.queue_name_pattern is not None:
         pattern = re.compile(caps.queue_name_pattern)
         named = [("queue name", decl.name)]

@@ -25,7 +25,7 @@ class NotExpressible(ValueError):
     """A schedule EventBridge Scheduler cannot run as written."""
 
 
-def _compact(values: Iterable[int]) -> str:
+def compact_values(values: Iterable[int]) -> str:
     """Sorted values as a list of single values and `a-b` ranges (runs of three or more)."""
     ordered = sorted(set(values))
     parts: list[str] = []
@@ -42,8 +42,8 @@ def _compact(values: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-def _field(values: frozenset[int], low: int, high: int) -> str:
-    return "*" if values == frozenset(range(low, high + 1)) else _compact(values)
+def field_values(values: frozenset[int], low: int, high: int) -> str:
+    return "*" if values == frozenset(range(low, high + 1)) else compact_values(values)
 
 
 def cron_expression(cron: str) -> str:
@@ -64,13 +64,13 @@ def cron_expression(cron: str) -> str:
                 "either matches); EventBridge needs '?' in one of them"
             )
     if weekday_restricted:
-        day, weekday = "?", _compact(d + 1 for d in schedule.weekdays)  # SUN=1 … SAT=7
+        day, weekday = "?", compact_values(d + 1 for d in schedule.weekdays)  # SUN=1 … SAT=7
     else:
-        day = _field(schedule.days, 1, 31) if day_restricted else "*"
+        day = field_values(schedule.days, 1, 31) if day_restricted else "*"
         weekday = "?"
-    minute = _field(schedule.minutes, 0, 59)
-    hour = _field(schedule.hours, 0, 23)
-    month = _field(schedule.months, 1, 12)
+    minute = field_values(schedule.minutes, 0, 59)
+    hour = field_values(schedule.hours, 0, 23)
+    month = field_values(schedule.months, 1, 12)
     return f"cron({minute} {hour} {day} {month} {weekday} *)"
 
 

@@ -26,6 +26,7 @@ CORE: tuple[tuple[str, Emitter], ...] = (
 RUNTIME_EMITTERS: dict[str, tuple[str, ...]] = {
     "redis": ("pikkugen.emit.redis_worker",),
     "sqs": ("pikkugen.emit.sqs_lambda", "pikkugen.emit.sam"),
+    "cloudflare": ("pikkugen.runtimes.cloudflare",),
 }
 
 EMITTER_MISSING = "PK502"

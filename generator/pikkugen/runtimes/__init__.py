@@ -1,0 +1,1 @@
+"""Per-runtime generator plugins: one package per runtime (emitters and generate-time checks)."""
