@@ -24,7 +24,7 @@ from pikkugen.model import Diagnostic, Location, ProcessorDecl, TypeRef
 from pikkugen.scanner.annotations import AnnotationReader, BadAnnotation
 from pikkugen.scanner.codes import diagnostic
 from pikkugen.scanner.discovery import SourceFile
-from pikkugen.scanner.link import Tree, pikku_kind
+from pikkugen.scanner.link import Tree, is_runtime, pikku_kind
 from pikkugen.scanner.literals import Evaluator, NotLiteral, Place, Val
 from pikkugen.scanner.modules import is_importable
 from pikkugen.scanner.summary import Decl, Expr, FuncSig
@@ -358,6 +358,34 @@ class Builder:
                 return None
         return options
 
+    def _context_like(self, module: str, annotation: Expr | None) -> bool:
+        """Whether the first of two parameters can be the job context: bare, annotated with
+        pikku_queue's `JobContext` (any alias, re-export or constant naming it), `Any` or
+        `object`, or with an annotation that is not a plain name (not judged)."""
+        if annotation is None:
+            return True
+        expr = annotation
+        for _ in range(16):  # `Ctx = JobContext` aliases, followed a few steps
+            if expr.get("k") == "const" and isinstance(expr.get("ann"), dict):
+                expr = expr["ann"]  # a string annotation
+            if expr.get("k") != "name":
+                return True
+            targets = self.tree.resolve(module, [str(p) for p in expr.get("parts", [])])
+            if not targets:
+                return True  # unresolved: PK303 territory, not this rule's
+            target = targets[0]
+            if is_runtime(target.qualname) or target.qualname in _CONTEXT_LIKE:
+                return True
+            home = self.tree.constant_home(target)
+            if home is None:
+                return False
+            constant_module, name = home
+            summary = self.tree.summary(constant_module)
+            if summary is None:
+                return False
+            module, expr = constant_module, summary["constants"][name]
+        return True
+
     def _types(
         self, module: str, sig: FuncSig, batch: bool, problems: list[Diagnostic]
     ) -> tuple[tuple[TypeRef, TypeRef], bool] | None:
@@ -389,6 +417,22 @@ class Builder:
                 return None
         payload = positional[-1]
         reader = AnnotationReader(self.tree, module, file.rel)
+        if len(positional) == 2 and not self._context_like(module, positional[0]["ann"]):
+            first, second = positional
+            ppos = first["p"]
+            problems.append(
+                _at(
+                    "PK305",
+                    f"`{sig['name']}` takes ({first['name']}, {second['name']}) and the first "
+                    "is annotated as something other than the job context; a processor takes "
+                    "(data) or (ctx, data), so this would read the payload type from "
+                    f"`{second['name']}`",
+                    Place(file.rel, int(ppos[0]), int(ppos[1])),
+                    hint="pass extra values in the payload or through services; annotate the "
+                    "first parameter `JobContext` (or leave it bare) if it is the context",
+                )
+            )
+            return None
         annotation = payload["ann"]
         returns = sig["returns"]
         missing = False
@@ -458,6 +502,10 @@ def _nested_suggestion(loc: tuple[Any, ...]) -> str | None:
         return None
     close = suggest(str(loc[1]), _NESTED[str(loc[0])])
     return f"did you mean `{close}`?" if close else None
+
+
+#: What the context parameter of `(ctx, data)` may be annotated as, besides pikku_queue's.
+_CONTEXT_LIKE = frozenset({"typing.Any", "typing_extensions.Any", "object"})
 
 
 def _at(code: str, message: str, place: Place, hint: str | None = None) -> Diagnostic:
