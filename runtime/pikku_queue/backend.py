@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -51,6 +51,8 @@ class EnqueueRequest:
     delay_ms: int = 0
     priority: int | None = None
     repeat: Repeat | None = None
+    #: The W3C trace context of the enqueue (`pikku_queue.tracing`), stored beside the payload.
+    trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
     def schedule_key(self) -> str:
         """The identity of a per-job schedule: its `job_id`, else a hash of the schedule and

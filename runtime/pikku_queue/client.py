@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from pikku_queue import tracing
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
 from pikku_queue.capabilities import Feature
@@ -271,7 +272,7 @@ class TypedQueue(Generic[In, Out]):
             repeat=repeat,
             options=self.options,
         )
-        job = await target.enqueue(request)
+        job = await tracing.enqueue(target, request)
         return JobHandle(job, self.name, target, self.output)
 
     def enqueue_sync(
@@ -316,9 +317,9 @@ class TypedQueue(Generic[In, Out]):
         ]
         bulk = getattr(target, "enqueue_many", None)
         if bulk is not None:
-            ids: list[str] = await bulk(requests)
+            ids: list[str] = await tracing.enqueue_many(target, requests, bulk)
         else:
-            ids = list(await asyncio.gather(*(target.enqueue(r) for r in requests)))
+            ids = list(await asyncio.gather(*(tracing.enqueue(target, r) for r in requests)))
         return [JobHandle(job, self.name, target, self.output) for job in ids]
 
 
@@ -358,7 +359,7 @@ async def queue_job(
         repeat=repeat,
         options=registry.get(queue).options,
     )
-    return JobHandle(await target.enqueue(request), queue, target)
+    return JobHandle(await tracing.enqueue(target, request), queue, target)
 
 
 def _registry_for(queue: str) -> Registry:

@@ -114,3 +114,7 @@ def start_metrics(
         raise PikkuQueueError(f"cannot serve /metrics on {host}:{port}: {exc}") from None
     logger.info("metrics on %s", server.url)
     return server
+
+
+# Tracing registers itself when the OpenTelemetry API is installed (last: it imports this).
+from pikku_queue import tracing as _tracing  # noqa: E402, F401

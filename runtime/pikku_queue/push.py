@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -57,6 +57,8 @@ class PushMessage:
     json_text: bool = True
     #: The platform's own message object, for the sink to answer.
     handle: Any = None
+    #: The enqueue's W3C trace context, when the message carries one (`pikku_queue.tracing`).
+    trace_context: Mapping[str, str] | None = None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
@@ -73,6 +75,7 @@ class PushMessage:
             payload=payload,
             attempt=max(self.attempt, 1),
             enqueued_at_ms=self.enqueued_at_ms,
+            trace_context=self.trace_context,
         )
         return delivery, verdict
 

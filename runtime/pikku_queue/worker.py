@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pikku_queue import counts as count_rules
-from pikku_queue import observe
+from pikku_queue import observe, tracing
 from pikku_queue.backend import Backend, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
@@ -485,6 +485,7 @@ async def run_pull_worker(
     poll_interval_s: float | None = None,
 ) -> WorkerReport:
     """Consume `options.processors` from `source` until stopped (or drained, in burst mode)."""
+    tracing.set_system(backend.url)
     clock = clock or getattr(source, "clock", None) or SYSTEM_CLOCK
     poll = poll_interval_s or float(getattr(source, "poll_interval_s", 0.05))
     return await _PullWorker(source, backend, options, clock, poll).run()

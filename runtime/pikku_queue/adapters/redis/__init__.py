@@ -24,6 +24,7 @@ from bullmq import Job, Queue
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
+from pikku_queue import tracing
 from pikku_queue.backend import (
     DeadLetterRecord,
     EnqueueRequest,
@@ -384,6 +385,7 @@ class RedisBackend:
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
         from .worker import RedisWorker
 
+        tracing.set_system(self.url)
         return await RedisWorker(self, options).run()
 
     async def close(self) -> None:

@@ -55,6 +55,25 @@ def native_backoff(retry: RetryOptions) -> dict[str, Any] | None:
     return {"type": retry.backoff, "delay": retry.delay}
 
 
+#: The job opts key of the trace context (`pikku_queue.tracing`).
+TRACE_OPTION = "tm"
+
+
+def trace_context_of(opts: Any) -> dict[str, str] | None:
+    """The trace context stored in a job's opts (None when it has none or it is not ours)."""
+    raw = opts.get(TRACE_OPTION) if isinstance(opts, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        carrier = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(carrier, dict):
+        return None
+    found = {k: str(v) for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+    return found or None
+
+
 def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> dict[str, Any]:
     """BullMQ job opts for a request; the processor's retry policy rides along when known."""
     opts: dict[str, Any] = {}
@@ -64,6 +83,10 @@ def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> di
         opts["delay"] = request.delay_ms
     if request.priority is not None:
         opts["priority"] = request.priority
+    if request.trace_context:
+        # BullMQ's own telemetry field (Node reads it as opts.telemetry.metadata): the trace
+        # context rides outside `data`, so Node workers and schemas see the payload unchanged.
+        opts[TRACE_OPTION] = json.dumps(dict(request.trace_context), separators=(",", ":"))
     if options is not None:
         retry = options.retry_options
         opts["attempts"] = retry.attempts

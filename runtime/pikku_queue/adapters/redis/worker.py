@@ -59,6 +59,7 @@ from .jobs import (
     encoding_error,
     loads_or_text,
     payload_error,
+    trace_context_of,
 )
 
 logger = logging.getLogger("pikku_queue.redis")
@@ -369,6 +370,7 @@ class _QueueRunner:
             attempt=int(job.attemptsMade) + 1,
             enqueued_at_ms=int(job.timestamp),
             progress=job.updateProgress,
+            trace_context=trace_context_of(job.opts),
         )
         invalid: ErrorInfo | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue

@@ -22,6 +22,7 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
@@ -153,6 +154,7 @@ class SqliteBackend:
                     run_at,
                     dumps(request.payload),
                     now,
+                    None if request.trace_context is None else dumps(dict(request.trace_context)),
                 )
             )
         payloads = {index: dumps(request.payload) for index, request, _ in repeats}
@@ -160,8 +162,9 @@ class SqliteBackend:
         def tx(conn: sqlite3.Connection) -> list[str]:
             if plain:
                 conn.executemany(
-                    "INSERT INTO jobs (queue, id, state, priority, run_at, payload, enqueued_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
+                    "INSERT INTO jobs"
+                    " (queue, id, state, priority, run_at, payload, enqueued_at, meta)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
                     plain,
                 )
             result = list(ids)
@@ -293,6 +296,7 @@ class SqliteBackend:
                     attempt=job.attempt,
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
+                    trace_context=None if job.meta is None else json.loads(job.meta),
                 )
             )
         return deliveries

@@ -46,6 +46,8 @@ class Leased:
     attempt: int
     enqueued_at: int
     token: int
+    #: JSON of the job's trace context (`pikku_queue.tracing`), if it has one.
+    meta: str | None = None
 
 
 def lease_jobs(
@@ -79,12 +81,12 @@ def lease_jobs(
         " lease_until = ?, worker = ? WHERE seq IN (SELECT seq FROM jobs"
         " WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?)"
         " RETURNING priority, seq, id, payload, attempts, enqueued_at, token, schedule,"
-        " run_at",
+        " run_at, meta",
         (now + lease_ms, worker_id, queue, take),
     ).fetchall()
     rows.sort(key=lambda r: (r[0], r[1]))
     leased: list[Leased] = []
-    for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at in rows:
+    for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at, meta in rows:
         try:
             payload = json.loads(text)
         except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
@@ -102,7 +104,7 @@ def lease_jobs(
             continue
         if schedule is not None:
             add_next_instance(conn, queue, schedule, run_at, now)
-        leased.append(Leased(id_, payload, attempts, enqueued_at, token))
+        leased.append(Leased(id_, payload, attempts, enqueued_at, token, meta))
     return leased
 
 

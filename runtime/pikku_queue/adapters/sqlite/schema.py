@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     enqueued_at INTEGER NOT NULL,
     finished_at INTEGER,
     schedule TEXT,
+    meta TEXT,
     UNIQUE (queue, id)
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority, seq) WHERE state = 'waiting';
@@ -72,8 +73,20 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     try:
         conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+        _add_meta_column(conn)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     return conn
+
+
+def _add_meta_column(conn: sqlite3.Connection) -> None:
+    """Files made before `meta` (the job's trace context, `pikku_queue.tracing`) get it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "meta" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        if "meta" not in columns:
+            conn.execute("ALTER TABLE jobs ADD COLUMN meta TEXT")
+        conn.execute("COMMIT")

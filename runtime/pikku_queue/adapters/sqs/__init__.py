@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from pikku_queue import tracing
 from pikku_queue.adapters.sqs.batch import send_all
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs.config import SQSSettings, parse_url
@@ -166,6 +167,7 @@ class SQSQueueAdapter:
             body=encode_body(request.payload),
             enqueued_at_ms=int(time.time() * 1000),
             delay_ms=request.delay_ms,
+            trace_context=request.trace_context,
         )
         return job_id, url, message
 
@@ -273,6 +275,7 @@ class SQSQueueAdapter:
 
         for processor in options.processors:
             self.dead_letter_names[processor.name] = processor.options.dead_letter_queue
+        tracing.set_system(self.url)
         return await run_long_poll_worker(self, options)
 
     async def close(self) -> None:

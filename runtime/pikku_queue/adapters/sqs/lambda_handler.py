@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pikku_queue import tracing
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.client import is_fifo
 from pikku_queue.adapters.sqs.messages import InboundMessage, queue_name_from_arn
@@ -144,6 +145,7 @@ def _queue_of(state: HandlerState, backend: SQSQueueAdapter, message: InboundMes
 async def _handle(
     state: HandlerState, backend: SQSQueueAdapter, event: Mapping[str, Any], context: Any
 ) -> list[str]:
+    tracing.set_system(backend.url)
     groups: dict[str, list[InboundMessage]] = {}
     failures: list[str] = []
     for record in event.get("Records", ()):
@@ -201,6 +203,7 @@ def _pushed(message: InboundMessage) -> PushMessage:
         job_id=message.job_id,
         group=message.group_id,
         handle=message,
+        trace_context=message.trace_context,
     )
 
 

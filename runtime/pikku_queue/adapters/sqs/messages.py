@@ -29,7 +29,9 @@ JOB_ID = "pikku_job_id"
 QUEUE = "pikku_queue"
 ENQUEUED_AT = "pikku_enqueued_at"
 ATTEMPTS_MADE = "pikku_attempts_made"
-ATTRIBUTE_NAMES = (JOB_ID, QUEUE, ENQUEUED_AT, ATTEMPTS_MADE)
+#: The W3C trace context of the enqueue (`pikku_queue.tracing`), when it has one.
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
+ATTRIBUTE_NAMES = (JOB_ID, QUEUE, ENQUEUED_AT, ATTEMPTS_MADE, *TRACE_ATTRIBUTES)
 
 
 def encode_body(payload: Any) -> str:
@@ -62,14 +64,20 @@ class OutboundMessage:
     #: message whose deduplication id it saw in the last 5 minutes (even one since deleted),
     #: so a replay, a dead-letter record or any second send of a job needs an id of its own.
     deduplication_id: str | None = None
+    trace_context: Mapping[str, str] | None = None
 
     def attributes(self) -> dict[str, dict[str, str]]:
-        return {
+        attributes = {
             JOB_ID: {"DataType": "String", "StringValue": self.job_id},
             QUEUE: {"DataType": "String", "StringValue": self.queue},
             ENQUEUED_AT: {"DataType": "Number", "StringValue": str(self.enqueued_at_ms)},
             ATTEMPTS_MADE: {"DataType": "Number", "StringValue": str(self.attempts_made)},
         }
+        for name in TRACE_ATTRIBUTES:
+            value = (self.trace_context or {}).get(name)
+            if value:
+                attributes[name] = {"DataType": "String", "StringValue": value}
+        return attributes
 
     def size_bytes(self) -> int:
         """SQS counts the body plus each attribute's name, type and value toward the limit."""
@@ -163,6 +171,11 @@ class InboundMessage:
         return self.attributes.get(JOB_ID) or self.message_id
 
     @property
+    def trace_context(self) -> dict[str, str] | None:
+        found = {k: self.attributes[k] for k in TRACE_ATTRIBUTES if self.attributes.get(k)}
+        return found or None
+
+    @property
     def queue(self) -> str | None:
         return self.attributes.get(QUEUE)
 
@@ -201,6 +214,7 @@ class InboundMessage:
             payload=payload,
             attempt=self.attempt,
             enqueued_at_ms=self.enqueued_at_ms,
+            trace_context=self.trace_context,
         )
         return delivery, verdict
 

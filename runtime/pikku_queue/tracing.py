@@ -1,0 +1,226 @@
+"""OpenTelemetry traces from enqueue to worker, with the `opentelemetry-api` package only.
+
+When the API is installed (`pip install 'pikkugen[otel]'`; the SDK, its exporter and its
+set-up are the application's), every enqueue runs in a `send <queue>` span (kind PRODUCER)
+and carries that span's W3C trace context with the job, beside the payload, never in it:
+
+    SQLite, memory   the `meta` column of the job's row (JSON)
+    Redis            BullMQ's own telemetry field of the job's opts (`opts.tm`, as bullmq-otel
+                     writes it): `data` is untouched, so Node workers and schemas are unchanged
+    SQS (and Lambda) the `traceparent` / `tracestate` message attributes
+
+Each attempt then runs in a `process <queue>` span (kind CONSUMER): a child of the send span
+and linked to it (a batch attempt links every item's send span), with the messaging
+semantic-convention attributes `messaging.system`, `messaging.destination.name`,
+`messaging.operation.name`/`.type`, `messaging.message.id`, `pikku.attempt`, and `error.type`
+for a failed attempt. The processor runs inside that span, so its own spans nest under it.
+It works wherever the engine runs a job: the pull workers, Redis, SQS, the push core (Lambda,
+Cloudflare).
+
+Without the API nothing is registered and the engine's only cost is one empty-list check per
+attempt (`pikku_queue.observe`); the producer's only cost is one boolean test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pikku_queue import observe
+
+if TYPE_CHECKING:
+    from pikku_queue.backend import Backend, EnqueueRequest
+    from pikku_queue.engine import Delivery, Outcome, Processor
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import Link, SpanKind, StatusCode
+except ImportError:  # the [otel] extra is not installed: no tracing, no cost
+    trace = None  # type: ignore[assignment]
+
+TRACER_NAME = "pikku_queue"
+
+#: `messaging.system` of the attempts running in this context (set by each worker).
+_SYSTEM: contextvars.ContextVar[str] = contextvars.ContextVar("pikku_system", default="pikku")
+
+#: The `messaging.system` of each URL scheme.
+SYSTEMS = {
+    "sqlite": "sqlite",
+    "memory": "pikku_memory",
+    "redis": "redis",
+    "rediss": "redis",
+    "sqs": "aws_sqs",
+    "cloudflare": "cloudflare_queues",
+}
+
+
+def system_of(url: str) -> str:
+    return SYSTEMS.get(url.partition("://")[0], url.partition("://")[0] or "pikku")
+
+
+def set_system(url: str) -> None:
+    """Name the backend of the attempts run from this context on (a worker calls it first)."""
+    _SYSTEM.set(system_of(url))
+
+
+_enabled = trace is not None
+
+
+def available() -> bool:
+    """Whether the OpenTelemetry API is installed."""
+    return trace is not None
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+class TracingObserver:
+    """The engine's attempt observer that runs each attempt in a `process` span."""
+
+    def attempt_started(
+        self, processor: Processor, deliveries: Sequence[Delivery]
+    ) -> observe.AttemptEnd:
+        tracer = trace.get_tracer(TRACER_NAME)
+        links = []
+        parent = None
+        for delivery in deliveries:
+            if not delivery.trace_context:
+                continue
+            producer = propagate.extract(dict(delivery.trace_context))
+            span_context = trace.get_current_span(producer).get_span_context()
+            if span_context.is_valid:
+                links.append(Link(span_context))
+                if len(deliveries) == 1:
+                    parent = producer
+        first = deliveries[0]
+        attributes: dict[str, Any] = {
+            "messaging.system": _SYSTEM.get(),
+            "messaging.destination.name": processor.name,
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "pikku.attempt": first.attempt,
+        }
+        if len(deliveries) == 1:
+            attributes["messaging.message.id"] = first.job_id
+        else:
+            attributes["messaging.batch.message_count"] = len(deliveries)
+        span = tracer.start_span(
+            f"process {processor.name}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            links=links,
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+
+        def ended(settled: Sequence[tuple[Delivery, Outcome]], elapsed_s: float) -> None:
+            try:
+                failures = [o for _, o in settled if o.kind != "completed"]
+                if failures:
+                    error = failures[0].error
+                    span.set_attribute("error.type", error.type)
+                    span.set_attribute("pikku.outcome", failures[0].kind)
+                    span.set_status(StatusCode.ERROR, error.message[:200])
+                elif not settled:
+                    span.set_attribute("error.type", "cancelled")
+                else:
+                    span.set_attribute("pikku.outcome", "completed")
+                span.end()
+            finally:
+                otel_context.detach(token)
+
+        return ended
+
+    def stalled(self, queue: str, count: int) -> None:
+        return None
+
+
+_OBSERVER = TracingObserver()
+_remove: Callable[[], None] | None = None
+
+
+def enable(on: bool = True) -> None:
+    """Turn tracing on (the default when the API is installed) or off, in this process."""
+    global _enabled, _remove
+    _enabled = on and trace is not None
+    if _enabled and _remove is None:
+        _remove = observe.add_observer(_OBSERVER)
+    elif not _enabled and _remove is not None:
+        _remove()
+        _remove = None
+
+
+def disable() -> None:
+    enable(False)
+
+
+async def enqueue(target: Backend, request: EnqueueRequest) -> str:
+    """`target.enqueue(request)` in a `send` span whose context travels with the job."""
+    if not _enabled or request.repeat is not None:  # a schedule's runs are not this trace's
+        return await target.enqueue(request)
+    tracer = trace.get_tracer(TRACER_NAME)
+    with tracer.start_as_current_span(
+        f"send {request.queue}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": system_of(target.url),
+            "messaging.destination.name": request.queue,
+            "messaging.operation.name": "send",
+            "messaging.operation.type": "send",
+        },
+    ) as span:
+        try:
+            job_id = await target.enqueue(_with_context(request))
+        except Exception as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            raise
+        span.set_attribute("messaging.message.id", job_id)
+        return job_id
+
+
+async def enqueue_many(
+    target: Backend,
+    requests: Sequence[EnqueueRequest],
+    send: Callable[[Sequence[EnqueueRequest]], Any],
+) -> list[str]:
+    """`send(requests)` (a backend's bulk enqueue) in one `send` span for the batch."""
+    if not _enabled or not requests:
+        return list(await send(requests))
+    tracer = trace.get_tracer(TRACER_NAME)
+    with tracer.start_as_current_span(
+        f"send {requests[0].queue}",
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": system_of(target.url),
+            "messaging.destination.name": requests[0].queue,
+            "messaging.operation.name": "send",
+            "messaging.operation.type": "send",
+            "messaging.batch.message_count": len(requests),
+        },
+    ):
+        return list(await send([_with_context(r) for r in requests]))
+
+
+def _with_context(request: EnqueueRequest) -> EnqueueRequest:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    found = context_of(carrier)
+    if found is None:
+        return request
+    return dataclasses.replace(request, trace_context=found)
+
+
+def context_of(carrier: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The trace context fields of a stored carrier (None when there are none)."""
+    if not carrier:
+        return None
+    found = {k: str(v) for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+    return found or None
+
+
+if _enabled:
+    enable()
