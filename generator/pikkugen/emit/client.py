@@ -10,6 +10,7 @@ module imported whole whose top-level name would shadow a client name is reporte
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,18 @@ def _plan(processors: Sequence[ProcessorDecl]) -> _Plan:
         reserved=defined,
         shared={("typing", name): name for name in typing_names},
     )
+    if len(ordered) == 1 and not _uses_any(types, ordered[0]):
+        typing_names.remove("Any")  # the one queue's signatures are typed: `Any` would be F401
     return _Plan(ordered, stems, tuple(typing_names), frozenset(defined), types)
+
+
+def _uses_any(types: Localized, decl: ProcessorDecl) -> bool:
+    """Whether the processor's localized types name `typing.Any` (reserved, so `Any` is it)."""
+    for ref in (decl.input, decl.output):
+        tree = ast.parse(types.annotation(ref), mode="eval")
+        if any(isinstance(n, ast.Name) and n.id == "Any" for n in ast.walk(tree)):
+            return True
+    return False
 
 
 def client_name_clashes(processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
