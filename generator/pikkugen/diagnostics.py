@@ -8,8 +8,10 @@ Missing parts are left out (`path: warning[PK003]: ...`, `pikkugen: error[PK004]
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Sequence
+from typing import TextIO
 
 from pikkugen.model import Diagnostic
 
@@ -34,17 +36,36 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def render(d: Diagnostic) -> str:
-    text = f"{_where(d)}: {d.level}[{d.code}]: {_one_line(d.message)}"
+#: ANSI SGR codes per level (bold red, bold yellow, bold cyan) and for the hint (dim).
+_COLOURS = {"error": "1;31", "warning": "1;33", "info": "1;36"}
+_DIM = "2"
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def render(d: Diagnostic, *, colour: bool = False) -> str:
+    level = _paint(f"{d.level}[{d.code}]", _COLOURS[d.level], colour)
+    text = f"{_where(d)}: {level}: {_one_line(d.message)}"
     if d.hint:
-        text += f"\n  hint: {_one_line(d.hint)}"
+        text += "\n  " + _paint(f"hint: {_one_line(d.hint)}", _DIM, colour)
     return text
 
 
-def render_all(ds: Iterable[Diagnostic]) -> str:
-    """Every diagnostic in a stable order, one per entry, ending with a newline (or "")."""
+def render_all(ds: Iterable[Diagnostic], *, colour: bool = False) -> str:
+    """Every diagnostic in a stable order, one per entry, ending with a newline (or "").
+    With `colour`, the level and hint carry ANSI colours (`use_colour` decides)."""
     ordered = sorted(ds, key=lambda d: d.sort_key())
-    return "".join(render(d) + "\n" for d in ordered)
+    return "".join(render(d, colour=colour) + "\n" for d in ordered)
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def exit_code(ds: Iterable[Diagnostic], *, stale: bool) -> int:

@@ -49,10 +49,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _emit_diagnostics(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
-    from pikkugen.diagnostics import render_all
+    from pikkugen.diagnostics import render_all, use_colour
 
     if diagnostics:
-        text = render_all(diagnostics)
+        text = render_all(diagnostics, colour=use_colour(sys.stderr))
         sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -199,7 +199,9 @@ def _options_summary(decl: ProcessorDecl) -> str:
     changed = [
         f"{key}={json.dumps(value, separators=(',', ':'))}"
         for key, value in current.items()
-        if key not in defaults or defaults[key] != value
+        # a nested option's unset fields (`repeat.every` of a cron repeat) say nothing
+        if (key not in defaults and value is not None)
+        or (key in defaults and defaults[key] != value)
     ]
     return ", ".join(changed) or "defaults"
 
@@ -215,11 +217,19 @@ def _flatten(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+#: Below this many columns `list` prints one block per queue instead of a table.
+WIDE_TABLE = 120
+
+
 def _print_table(scan: ScanResult) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    console = Console()
+    if console.width < WIDE_TABLE:
+        _print_blocks(scan, console.width)
+        return
     table = Table(title=f"{len(scan.processors)} queue processor(s)")
     for column in ("queue", "function", "input -> output", "options", "location"):
         table.add_column(column, overflow="fold")
@@ -234,7 +244,28 @@ def _print_table(scan: ScanResult) -> None:
         ]
         # Text, not markup: `dict[str, int]` must not be read as a style tag.
         table.add_row(*(Text(cell) for cell in cells))
-    Console().print(table)
+    console.print(table)
+
+
+def _print_blocks(scan: ScanResult, width: int) -> None:
+    """`list` on a narrow terminal: the queue and where, then what it runs, then its options,
+    wrapped at option boundaries (an 80-column terminal reads it without a folded word)."""
+    import textwrap
+
+    typer.echo(f"{len(scan.processors)} queue processor(s)")
+    for decl in sorted(scan.processors, key=lambda p: p.name):
+        loc = decl.location
+        typer.echo(f"\n{decl.name}  {loc.path}:{loc.line}:{loc.column}")
+        typer.echo(f"  {decl.function}: {decl.input.annotation} -> {decl.output.annotation}")
+        for line in textwrap.wrap(
+            _options_summary(decl),
+            width=max(width, 40),
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ):
+            typer.echo(line)
 
 
 def watch_command(

@@ -52,7 +52,10 @@ def check_source(text: str) -> Checked | Problem:
     except SyntaxError as err:  # IndentationError, "too many nested parentheses", digit limit
         return {
             "code": "PK001",
-            "message": f"invalid syntax: {err.msg}",
+            # CPython's own message may already say it ("invalid syntax. Perhaps you forgot…")
+            "message": err.msg
+            if err.msg.startswith("invalid syntax")
+            else f"invalid syntax: {err.msg}",
             "line": max(err.lineno or 1, 1),
             "column": max(err.offset or 1, 1),
         }
