@@ -20,6 +20,7 @@ import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import shutil
 import subprocess
@@ -117,6 +118,53 @@ async def pikkugen_redis(url: str, jobs: int, concurrency: int, run: int = 0) ->
         return figures("pikkugen_redis", jobs, *await measure(backend, jobs, concurrency))
     finally:
         await backend.close()
+
+
+def _worker_process(url: str, prefix: str, concurrency: int) -> tuple[int, float]:
+    """One worker process of the --processes mode: a burst worker; (completed, CPU seconds)."""
+    from pikku_queue.adapters.redis import RedisBackend
+
+    async def run() -> int:
+        backend = RedisBackend(f"{url}?prefix={prefix}")
+        processor = Processor.from_function(
+            "bench", throughput.noop, ProcessorOptions(concurrency=concurrency)
+        )
+        try:
+            report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
+        finally:
+            await backend.close()
+        return report.completed
+
+    cpu = time.process_time()
+    completed = asyncio.run(run())
+    return completed, time.process_time() - cpu
+
+
+async def pikkugen_redis_processes(
+    url: str, jobs: int, concurrency: int, processes: int, run: int = 0
+) -> dict[str, Any]:
+    """Enqueue in this process, then `processes` worker processes drain the queue at once."""
+    import multiprocessing
+
+    from pikku_queue.adapters.redis import RedisBackend
+
+    prefix = f"bench-p{run}"
+    backend = RedisBackend(f"{url}?prefix={prefix}")
+    try:
+        enqueue_s = await throughput.enqueue_jobs(backend, "bench", jobs, "bulk")
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(processes) as pool:
+            started = time.perf_counter()
+            results = pool.starmap(_worker_process, [(url, prefix, concurrency)] * processes)
+            process_s = time.perf_counter() - started
+        counts = await backend.counts("bench")
+    finally:
+        await backend.close()
+    completed = sum(done for done, _ in results)
+    if completed != jobs or counts.completed != jobs:
+        raise RuntimeError(f"expected {jobs} completed, workers say {completed}, {counts}")
+    cpu_s = sum(cpu for _, cpu in results)
+    return figures(f"pikkugen_redis_x{processes}", jobs, enqueue_s, process_s, cpu_s)
 
 
 async def raw_bullmq(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any]:
@@ -279,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds (odd: a true median)")
     parser.add_argument("--no-saq", action="store_true", help="skip SAQ (no venv is created)")
     parser.add_argument("--profile", action="store_true", help="cProfile one more run of (a)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also (f): pikkugen with this many worker processes (reported per core)",
+    )
     args = parser.parse_args(argv)
     n, c = args.jobs, args.concurrency
     with tempfile.TemporaryDirectory() as folder:
@@ -292,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
             "pikkugen_sqlite": [],
             "node_bullmq": [],
         }
+        if args.processes:
+            runs["pikkugen_redis_processes"] = []
         contenders: dict[str, Callable[[int], dict[str, Any] | str | None]] = {
             "pikkugen_redis": lambda run: asyncio.run(pikkugen_redis(url, n, c, run)),
             "bullmq": lambda run: asyncio.run(raw_bullmq(url, n, c, run)),
@@ -299,6 +355,10 @@ def main(argv: list[str] | None = None) -> None:
             "pikkugen_sqlite": lambda run: asyncio.run(pikkugen_sqlite(Path(folder), n, c, run)),
             "node_bullmq": lambda run: node_bullmq(server.port, n, c, run),
         }
+        if args.processes:
+            contenders["pikkugen_redis_processes"] = lambda run: asyncio.run(
+                pikkugen_redis_processes(url, n, c, args.processes, run)
+            )
         order = list(contenders)
         for run in range(args.repeat):
             # Interleaved rounds, each starting with the next contender: a noisy neighbour or
@@ -340,6 +400,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"a/b pikkugen_redis / bullmq   {ratio(a, b)}  (target >= 2.0)")
     print(f"a/c pikkugen_redis / saq      {ratio(a, c_)}  (target >= 1.0)")
     print(f"d/b pikkugen_sqlite / bullmq  {ratio(d, b)}  (target >= 1.0)")
+    cores = os.cpu_count() or 1
+    per_core = None
+    f = results.get("pikkugen_redis_processes")
+    if isinstance(f, dict):
+        per_core = round(f["end_to_end_per_s"] / min(args.processes, cores))
+        print(
+            f"f   {args.processes} worker processes on {cores} cores: {f['end_to_end_per_s']} "
+            f"jobs/s end to end, {per_core} per core used; f/e {ratio(f, e)}"
+        )
     if profile:
         print(profile)
     print(
@@ -349,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
                 "concurrency": c,
                 "pikkugen_redis_over_node": ratio(a, e),
                 "pikkugen_redis_over_bullmq": ratio(a, b),
+                "processes": args.processes or None,
+                "processes_per_core": per_core,
                 **{
                     key: (value["end_to_end_per_s"] if isinstance(value, dict) else None)
                     for key, value in results.items()

@@ -34,7 +34,7 @@ import uuid
 from typing import Any, cast, get_args
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bullmq import UnrecoverableError, Worker
+from bullmq import UnrecoverableError
 
 from pikku_queue import observe
 from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, WorkerOptions, WorkerReport
@@ -61,6 +61,7 @@ from .jobs import (
     payload_error,
     trace_context_of,
 )
+from .loop import LeanWorker
 
 logger = logging.getLogger("pikku_queue.redis")
 
@@ -114,7 +115,7 @@ def _keep_traceback(job: Any, error: ErrorInfo) -> None:
     job.updateStacktrace = update
 
 
-class _PikkuWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
+class _PikkuWorker(LeanWorker):  # type: ignore[misc]  # bullmq ships no type hints
     """BullMQ's Worker, loading a job whose data is not JSON instead of choking on it.
 
     bullmq-python parses the job hash (`Job.fromJSON`) in `nextJobFromJobData`, after its Lua

@@ -1,0 +1,161 @@
+"""Our lean worker loop over bullmq-python's `Worker`: completing a job fetches the next one.
+
+bullmq-python completes a job with BullMQ's `moveToFinished` script asking for no next job, then
+runs `moveToActive` for the next: two Lua calls and two round trips per job, plus the task churn
+of its run loop (a new `getNextJob` task per job). Node BullMQ asks `moveToFinished` to fetch
+the next job (its `fetch next` argument): the job just finished hands its slot straight to the
+next one in the same round trip. `LeanWorker` does the same: each of the `concurrency` slots
+keeps one task that completes a job and carries on with the job the script returned, under the
+same lock token (as Node does), until the queue has none to give; only then does the slot go
+back to bullmq-python's loop, which waits on BullMQ's marker as before.
+
+Everything else stays bullmq-python's, unchanged: `moveToActive` for a slot's first job, job
+locks (its `LockManager` renews every active job's lock in one `extendLocks` call per interval),
+stalled-job checks, failures and retries (`Job.moveToFailed`), pausing and closing. The scripts
+are BullMQ's own (shipped in the `bullmq` package), so the wire format is BullMQ's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]  # bullmq depends on it; no stubs
+from bullmq import Worker
+from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
+from bullmq.scripts import raw2NextJobData
+
+#: The keys `moveToFinished` takes before the job's own, for a completed job.
+_FINISH_KEYS = (
+    "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
+    "meta", "pc", "completed",
+)  # fmt: skip
+
+
+def _keep_jobs(remove: Any) -> dict[str, Any]:
+    """BullMQ's `keepJobs` for a removeOnComplete setting (as bullmq-python computes it)."""
+    if type(remove) is int:
+        return {"count": remove}
+    if isinstance(remove, dict):
+        return remove
+    return {"count": 0} if remove else {"count": -1}
+
+
+class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
+    """bullmq-python's Worker whose completions fetch the next job (see the module doc)."""
+
+    _finish_keys: list[str] | None = None
+
+    def _complete_keys(self, job_id: str) -> list[str]:
+        keys = self._finish_keys
+        if keys is None:
+            keys = self._finish_keys = [self.scripts.keys[name] for name in _FINISH_KEYS]
+        return [
+            *keys,
+            self.scripts.toKey(job_id),
+            self.scripts.toKey("metrics:completed"),
+            self.scripts.keys["marker"],
+        ]
+
+    async def _complete(self, job: Any, result: Any, token: str, fetch_next: bool) -> Any:
+        """BullMQ's moveToFinished to completed; the next job's raw data when `fetch_next`."""
+        opts = self.opts
+        metrics = opts.get("metrics")
+        packed: dict[str, Any] = {
+            "token": token,
+            "keepJobs": _keep_jobs(job.opts.get("removeOnComplete", False)),
+            "limiter": opts.get("limiter"),
+            "lockDuration": opts.get("lockDuration"),
+            "attempts": job.attempts,
+            "attemptsMade": job.attemptsMade,
+            "maxMetricsSize": metrics.get("maxDataPoints", "") if metrics else "",
+            "fpof": job.opts.get("failParentOnFailure", False),
+            "cpof": job.opts.get("continueParentOnFailure", False),
+            "idof": job.opts.get("ignoreDependencyOnFailure", False),
+            "rdof": job.opts.get("removeDependencyOnFailure", False),
+        }
+        if self.workerName:  # the next job's processedBy, as moveToActive sets it
+            packed["name"] = self.workerName
+        finished_on = round(time.time() * 1000)
+        args = [
+            job.id,
+            finished_on,
+            "returnvalue",
+            _dumps(result),
+            "completed",
+            "1" if fetch_next else "",
+            self.scripts.keys[""],
+            msgpack.packb(packed, use_bin_type=True),
+        ]
+        raw = await self.scripts.commands["moveToFinished"](
+            keys=self._complete_keys(job.id), args=args
+        )
+        if type(raw) is int and raw < 0:
+            raise self.scripts.finishedErrors(
+                {"code": raw, "jobId": job.id, "command": "moveToFinished", "state": "active"}
+            )
+        job.finishedOn = finished_on
+        return raw
+
+    async def processJob(self, job: Any, token: str) -> None:
+        """Run `job`, then each job its completion fetched, in this one task (one slot)."""
+        while job is not None:
+            job = await self._run_one(job, token)
+
+    async def _run_one(self, job: Any, token: str) -> Any:
+        """bullmq-python's processJob for one job; returns the next job to run, if fetched."""
+        raw: Any = None
+        try:
+            if "removeOnComplete" not in job.opts and "removeOnComplete" in self.opts:
+                job.opts["removeOnComplete"] = self.opts["removeOnComplete"]
+            if "removeOnFail" not in job.opts and "removeOnFail" in self.opts:
+                job.opts["removeOnFail"] = self.opts["removeOnFail"]
+            self.jobs.add((job, token))
+            controller = self.lockManager.track_job(
+                job.id,
+                token,
+                int(time.time() * 1000),
+                should_create_controller=self._processor_wants_signal,
+            )
+            if job.deferredFailure:
+                await job.moveToFailed(UnrecoverableError(job.deferredFailure), token)
+                self.emit("failed", job, UnrecoverableError(job.deferredFailure))
+                return None
+            if controller is not None:
+                result = await self.processor(job, token, controller.signal)
+            else:
+                result = await self.processor(job, token)
+            if not self.forceClosing:
+                fetch_next = not (self.closing or self.paused)
+                raw = await self._complete(job, result, token, fetch_next)
+                job.returnvalue = result
+                job.attemptsMade = job.attemptsMade + 1
+            self.emit("completed", job, result)
+        except (DelayedError, WaitingChildrenError):
+            return None
+        except Exception as err:
+            try:
+                if not self.forceClosing:
+                    await job.moveToFailed(err, token)
+                self.emit("failed", job, err)
+            except Exception as error:
+                self.emit("error", error, job)
+            return None
+        finally:
+            self.jobs.discard((job, token))
+            self.lockManager.untrack_job(job.id)
+        if not raw:
+            return None
+        job_data, job_id, limit_until, delay_until = raw2NextJobData(raw)
+        following = await self.nextJobFromJobData(
+            job_data, job_id, limit_until or 0, delay_until or 0, token
+        )
+        if following is not None:
+            self.emit("active", following, "waiting")
+        return following
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
