@@ -12,9 +12,9 @@ Use the fixtures with `pytest_plugins = ["pikku_queue.testing"]` in a conftest.p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,17 +28,20 @@ from pikku_queue.events import JobEvent
 from pikku_queue.options import ProcessorOptions, RetryOptions
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
-class ProcessorRun:
-    """What happened to a job run by `run_queue_processor`."""
+class ProcessorRun(Generic[Out]):
+    """What happened to a job run by `run_queue_processor`: generic in the processor's return
+    type, so `run.output.message_id` is checked by mypy like the processor itself."""
 
     status: JobState
     #: How many times the processor was called for this job (batch: the most for any item).
     attempts: int
     #: The result, typed through the processor's return annotation (batch: one per item).
-    output: Any
+    #: None when the job did not complete (an `expect_failure` run: look at `error`).
+    output: Out
     error: ErrorInfo | None
     progress: dict[str, Any] | None
     #: True when the job ended in the processor's dead-letter queue.
@@ -76,6 +79,30 @@ def _payload(processor: Processor, item: Any) -> Any:
         return _ANY.dump_python(item, mode="json")
 
 
+@overload
+async def run_queue_processor_async(
+    func: Callable[..., Coroutine[Any, Any, Out]],
+    data: Any,
+    *,
+    expect_failure: bool = False,
+    max_retries: int | None = None,
+    services: Any = None,
+    options: ProcessorOptions | None = None,
+) -> ProcessorRun[Out]: ...
+
+
+@overload
+async def run_queue_processor_async(
+    func: Callable[..., Out],
+    data: Any,
+    *,
+    expect_failure: bool = False,
+    max_retries: int | None = None,
+    services: Any = None,
+    options: ProcessorOptions | None = None,
+) -> ProcessorRun[Out]: ...
+
+
 async def run_queue_processor_async(
     func: Callable[..., Any],
     data: Any,
@@ -84,7 +111,7 @@ async def run_queue_processor_async(
     max_retries: int | None = None,
     services: Any = None,
     options: ProcessorOptions | None = None,
-) -> ProcessorRun:
+) -> ProcessorRun[Any]:
     """`run_queue_processor` for async tests."""
     name, declared = _options_for(func, max_retries)
     processor = Processor.from_function(name, func, options or declared)
@@ -112,7 +139,7 @@ async def run_queue_processor_async(
         outputs.append(processor.output_adapter.validate_python(info.result) if completed else None)
     worst = next((i for i in infos if i is not None and i.state != JobState.COMPLETED), infos[0])
     assert worst is not None
-    run = ProcessorRun(
+    run: ProcessorRun[Any] = ProcessorRun(
         status=worst.state,
         attempts=max(i.attempts_made for i in infos if i is not None),
         output=outputs if processor.is_batch else outputs[0],
@@ -133,6 +160,30 @@ async def run_queue_processor_async(
     return run
 
 
+@overload
+def run_queue_processor(
+    func: Callable[..., Coroutine[Any, Any, Out]],
+    data: Any,
+    *,
+    expect_failure: bool = False,
+    max_retries: int | None = None,
+    services: Any = None,
+    options: ProcessorOptions | None = None,
+) -> ProcessorRun[Out]: ...
+
+
+@overload
+def run_queue_processor(
+    func: Callable[..., Out],
+    data: Any,
+    *,
+    expect_failure: bool = False,
+    max_retries: int | None = None,
+    services: Any = None,
+    options: ProcessorOptions | None = None,
+) -> ProcessorRun[Out]: ...
+
+
 def run_queue_processor(
     func: Callable[..., Any],
     data: Any,
@@ -141,7 +192,7 @@ def run_queue_processor(
     max_retries: int | None = None,
     services: Any = None,
     options: ProcessorOptions | None = None,
-) -> ProcessorRun:
+) -> ProcessorRun[Any]:
     """Run `func` on `data` with the real engine and worker on a memory backend with a virtual
     clock (backoff and delays take no real time). Options come from its `@queue_processor`
     declaration (or `options`); `max_retries` overrides the retries (attempts = 1 + retries).
