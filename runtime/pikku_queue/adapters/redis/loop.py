@@ -9,6 +9,11 @@ keeps one task that completes a job and carries on with the job the script retur
 same lock token (as Node does), until the queue has none to give; only then does the slot go
 back to bullmq-python's loop, which waits on BullMQ's marker as before.
 
+The completions of all slots are pipelined: bullmq-python talks to Redis over one connection,
+one command and its reply at a time, so 50 slots finishing together would wait 50 round trips.
+`_Pipeline` sends every moveToFinished asked for while the previous batch was on the wire as
+one batch (one write, one read, on a connection of its own), each caller getting its own reply.
+
 Everything else stays bullmq-python's, unchanged: `moveToActive` for a slot's first job, job
 locks (its `LockManager` renews every active job's lock in one `extendLocks` call per interval),
 stalled-job checks, failures and retries (`Job.moveToFailed`), pausing and closing. The scripts
@@ -17,6 +22,7 @@ are BullMQ's own (shipped in the `bullmq` package), so the wire format is BullMQ
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -32,6 +38,63 @@ _FINISH_KEYS = (
 )  # fmt: skip
 
 
+#: Most commands sent in one pipelined batch.
+_MAX_BATCH = 256
+
+
+class _Pipeline:
+    """Batches calls of one BullMQ script: a call made while no batch is on the wire goes out
+    on the next loop turn, with every call made meanwhile; calls made while a batch is on the
+    wire go out together when it returns. Each caller gets its own reply or error."""
+
+    def __init__(self, client: Any, script: Any) -> None:
+        self.client = client
+        self.script = script
+        self.pending: list[tuple[list[Any], list[Any], asyncio.Future[Any]]] = []
+        self.sending: asyncio.Task[None] | None = None
+
+    def call(self, keys: list[Any], args: list[Any]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((keys, args, future))
+        if self.sending is None:
+            self.sending = asyncio.ensure_future(self._send())
+        return future
+
+    async def _send(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the other slots finishing in this turn join
+            while self.pending:
+                batch, self.pending = self.pending[:_MAX_BATCH], self.pending[_MAX_BATCH:]
+                await self._send_batch(batch)
+        finally:
+            self.sending = None
+            if self.pending:  # only after a cancellation: never strand a caller
+                self.sending = asyncio.ensure_future(self._send())
+
+    async def _send_batch(
+        self, batch: list[tuple[list[Any], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args, _ in batch:
+                await self.script(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
 def _keep_jobs(remove: Any) -> dict[str, Any]:
     """BullMQ's `keepJobs` for a removeOnComplete setting (as bullmq-python computes it)."""
     if type(remove) is int:
@@ -45,6 +108,7 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
     """bullmq-python's Worker whose completions fetch the next job (see the module doc)."""
 
     _finish_keys: list[str] | None = None
+    _finisher: _Pipeline | None = None
 
     def _complete_keys(self, job_id: str) -> list[str]:
         keys = self._finish_keys
@@ -87,9 +151,11 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
             self.scripts.keys[""],
             msgpack.packb(packed, use_bin_type=True),
         ]
-        raw = await self.scripts.commands["moveToFinished"](
-            keys=self._complete_keys(job.id), args=args
-        )
+        finisher = self._finisher
+        if finisher is None:
+            script = self.scripts.commands["moveToFinished"]
+            finisher = self._finisher = _Pipeline(self.scripts.redisClient, script)
+        raw = await finisher.call(self._complete_keys(job.id), args)
         if type(raw) is int and raw < 0:
             raise self.scripts.finishedErrors(
                 {"code": raw, "jobId": job.id, "command": "moveToFinished", "state": "active"}
