@@ -174,6 +174,10 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+async def _inline(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    return func(*args)
+
+
 def _jittered(delay_ms: int, jitter: float, rng: random.Random) -> int:
     if jitter <= 0 or delay_ms <= 0:
         return delay_ms
@@ -192,6 +196,9 @@ class Engine:
     log: logging.Logger = logger
     #: Caps the attempt timeout from outside (Lambda's remaining time), in ms.
     timeout_cap_ms: Callable[[], int | None] = lambda: None
+    #: False where no thread can be started (a Python Worker on Pyodide): a sync processor
+    #: then runs on the event loop itself, blocking it, and its timeout cannot interrupt it.
+    threads: bool = True
 
     def retry_delay_ms(self, failed_attempt: int) -> int:
         retry = self.processor.options.retry_options
@@ -246,6 +253,8 @@ class Engine:
         args = (ctx, data) if proc.takes_context else (data,)
         if proc.is_async:
             call: Any = proc.func(*args)
+        elif not self.threads:
+            call = _inline(proc.func, args)
         else:
             # Like asyncio.to_thread (the context variables go along), on our own pool.
             run = functools.partial(contextvars.copy_context().run, proc.func, *args)

@@ -96,12 +96,13 @@ def test_what_cloudflare_cannot_do_is_diagnosed(tmp_path: Path) -> None:
         decl("limited", repeat={"every": 60_000, "limit": 2}),
         decl("big", batch={"size": 101}),
         decl("tries", retry_options={"attempts": 102}),
-        decl("blocking", is_async=False),
+        decl("blocking", is_async=False, timeout=1_000),
+        decl("plain-sync", is_async=False),  # runs on the event loop: nothing to report
         decl("Bad_Name", priority=1),
     )
     assert sorted((code, level, message.split(" ")[1]) for level, code, message in found) == [
         ("PK801", "warning", "'Bad_Name'"),
-        ("PK801", "warning", "'blocking':"),
+        ("PK801", "warning", "'blocking'"),
         ("PK801", "warning", "'limited'"),
         ("PK802", "warning", "'big'"),
         ("PK802", "warning", "'tries'"),

@@ -271,3 +271,14 @@ async def test_the_monitor_reports_what_this_isolate_settled(
 
     assert (stats.completed, stats.dead_lettered, stats.waiting) == (1, 1, 0)
     assert stats.error_rate == 0.5
+
+
+async def test_a_sync_processor_runs_on_the_isolates_event_loop(
+    platform: Cloudflare, env: Env, handler: Handler
+) -> None:
+    """A Worker isolate has no threads; the sync processor runs inline and completes."""
+    await env.QUEUE_URGENT_JOBS.send({}, contentType="json")
+
+    await drain(platform, handler, env, "Urgent_Jobs")
+
+    assert verdicts(platform, "Urgent_Jobs") == [({}, 1, ("ack", None))]

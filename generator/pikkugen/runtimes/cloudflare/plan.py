@@ -203,10 +203,11 @@ def problems(decl: ProcessorDecl) -> Iterator[Problem]:
             f"retries a message at most {MAX_RETRIES} times (max_retries)",
             f"allow at most {MAX_RETRIES + 1} attempts",
         )
-    if not decl.is_async:
+    if not decl.is_async and options.timeout is not None:
         yield (
             "unsupported",
-            f"queue {name!r}: its processor {decl.function} is not async, and a Python Worker "
-            "(Pyodide) has no threads to run a sync processor on",
+            f"queue {name!r} sets timeout={options.timeout}, which the cloudflare runtime "
+            f"cannot honour for {decl.function}: a Python Worker (Pyodide) has no threads, so "
+            "a sync processor runs on the event loop and nothing can interrupt it",
             "make it `async def`",
         )

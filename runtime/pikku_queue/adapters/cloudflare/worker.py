@@ -177,7 +177,8 @@ class CloudflareWorker:
             # A broken deployment raises here: Cloudflare retries the batch; nothing is kept.
             services = await self.registry.acreate_services()
             self.engines = {
-                p.name: Engine(p, services=services, events=self.events)
+                # An isolate has one thread: sync processors run on its event loop.
+                p.name: Engine(p, services=services, events=self.events, threads=False)
                 for p in self.registry.load()
             }
         return self.engines

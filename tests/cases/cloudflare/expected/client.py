@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from cf_app.jobs import Order, Shipped
 
-from .registry import BACKEND_URL, REGISTRY
+from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
 
 __all__ = [
     "QUEUE_HOURLY_THRICE",
@@ -58,6 +58,7 @@ QUEUE_URGENT_JOBS: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("Urgent_Jobs").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -110,6 +111,7 @@ QUEUE_HOURLY_THRICE: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("hourly-thrice").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -162,6 +164,7 @@ QUEUE_NIGHTLY: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("nightly").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -214,6 +217,7 @@ QUEUE_ORDERS: TypedQueue[
     TypeAdapter(Shipped),
     REGISTRY.get("orders").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -266,6 +270,7 @@ QUEUE_PULSE: TypedQueue[
     TypeAdapter(None),
     REGISTRY.get("pulse").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -318,6 +323,7 @@ QUEUE_SLOW: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("slow").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 
@@ -370,6 +376,7 @@ QUEUE_TOTALS: TypedQueue[
     TypeAdapter(int),
     REGISTRY.get("totals").options,
     backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
 )
 
 

@@ -6,10 +6,17 @@ Workers load processors from `REGISTRY`; importing this module imports no user c
 """
 
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.project import project_root
 from pikku_queue.registry import QueueEntry, Registry
 
 #: `[tool.pikkugen] backend` (None: `$PIKKU_QUEUE_URL`, else the default).
 BACKEND_URL: str | None = None
+#: The project root, found from this file: relative SQLite paths are anchored here.
+PROJECT_ROOT = project_root(__file__, "../..")
+#: Digests of the files the declarations came from: a worker warns if one changed.
+SOURCES: dict[str, str] = {
+    "src/cf_app/jobs.py": "148cf7f89229e04a",
+}
 
 REGISTRY = Registry(
     [
@@ -282,4 +289,7 @@ REGISTRY = Registry(
         ),
     ],
     services=None,
+    backend_url=BACKEND_URL,
+    root=PROJECT_ROOT,
+    sources=SOURCES,
 )
