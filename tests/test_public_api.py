@@ -5,10 +5,10 @@ import pikku_queue
 
 PUBLIC = [
     "BatchOptions",
+    "EnqueueOptions",
     "JobContext",
     "JobFailedError",
     "JobHandle",
-    "JobOptions",
     "JobState",
     "JobTimeoutError",
     "NonRetryableError",

@@ -27,7 +27,7 @@ from pikku_queue.errors import (
 from pikku_queue.monitor import QueueMonitor, QueueStats
 from pikku_queue.options import (
     BatchOptions,
-    JobOptions,
+    EnqueueOptions,
     ProcessorOptions,
     QueueDefinition,
     Repeat,
@@ -36,10 +36,10 @@ from pikku_queue.options import (
 
 __all__ = [
     "BatchOptions",
+    "EnqueueOptions",
     "JobContext",
     "JobFailedError",
     "JobHandle",
-    "JobOptions",
     "JobState",
     "JobTimeoutError",
     "NonRetryableError",

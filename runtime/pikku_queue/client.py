@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,16 +22,19 @@ from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, 
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
     BackendError,
+    InvalidEnqueueOptionsError,
     JobFailedError,
     PayloadValidationError,
     UnknownQueueError,
 )
-from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat
 from pikku_queue.project import anchor_url
 
 if TYPE_CHECKING:
     from pikku_queue.registry import Registry
 
+#: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
+RepeatArg = Repeat | Mapping[str, Any] | None
 T = TypeVar("T")
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -165,17 +168,41 @@ def _check_supported(backend: Backend, feature: Feature, what: str) -> None:
         )
 
 
+def enqueue_options(
+    *,
+    delay: int | None = None,
+    priority: int | None = None,
+    job_id: str | None = None,
+    repeat: RepeatArg = None,
+) -> EnqueueOptions:
+    """Validate one job's enqueue options through `EnqueueOptions`, the one model every enqueue
+    path uses; a broken rule raises `InvalidEnqueueOptionsError` naming the option."""
+    try:
+        return EnqueueOptions.model_validate(
+            {"delay": delay, "priority": priority, "job_id": job_id, "repeat": repeat}
+        )
+    except ValidationError as exc:
+        raise InvalidEnqueueOptionsError(describe_options_error(exc)) from None
+
+
+def describe_options_error(exc: ValidationError) -> str:
+    """One line per broken option, e.g. `job_id: a job_id cannot contain ':' …`."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "options"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "invalid enqueue options: " + "; ".join(lines)
+
+
 def _request(
     backend: Backend,
     queue: str,
     payload: Any,
-    *,
-    delay: int | None,
-    priority: int | None,
-    job_id: str | None,
-    repeat: Repeat | None,
+    job: EnqueueOptions,
     options: ProcessorOptions | None,
 ) -> EnqueueRequest:
+    delay, priority, job_id, repeat = job.delay, job.priority, job.job_id, job.repeat
     if options is not None:
         delay = options.delay if delay is None else delay
         if priority is None and backend.capabilities.supports("priority"):
@@ -184,8 +211,6 @@ def _request(
             # A priority given for this one job is still refused below.
             priority = options.priority
     delay = delay or 0
-    if delay < 0:
-        raise BackendError("delay must be >= 0 ms")
     if delay:
         _check_supported(backend, "delay", "delayed jobs")
         limit = backend.capabilities.max_delay_ms
@@ -258,20 +283,13 @@ class TypedQueue(Generic[In, Out]):
         delay: int | None = None,
         priority: int | None = None,
         job_id: str | None = None,
-        repeat: Repeat | None = None,
+        repeat: RepeatArg = None,
         backend: Backend | None = None,
     ) -> JobHandle[Out]:
+        job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+        payload = self.dump(data)
         target = backend or get_default_backend(self.backend_url, self.root)
-        request = _request(
-            target,
-            self.name,
-            self.dump(data),
-            delay=delay,
-            priority=priority,
-            job_id=job_id,
-            repeat=repeat,
-            options=self.options,
-        )
+        request = _request(target, self.name, payload, job_options, self.options)
         job = await tracing.enqueue(target, request)
         return JobHandle(job, self.name, target, self.output)
 
@@ -282,7 +300,7 @@ class TypedQueue(Generic[In, Out]):
         delay: int | None = None,
         priority: int | None = None,
         job_id: str | None = None,
-        repeat: Repeat | None = None,
+        repeat: RepeatArg = None,
         backend: Backend | None = None,
     ) -> JobHandle[Out]:
         """`enqueue` for sync code."""
@@ -300,20 +318,12 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         backend: Backend | None = None,
     ) -> list[JobHandle[Out]]:
-        """Enqueue many jobs in one round trip when the backend can (SQLite, memory)."""
+        """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis)."""
+        job_options = enqueue_options(delay=delay, priority=priority)
+        payloads = [self.dump(item) for item in items]
         target = backend or get_default_backend(self.backend_url, self.root)
         requests = [
-            _request(
-                target,
-                self.name,
-                self.dump(item),
-                delay=delay,
-                priority=priority,
-                job_id=None,
-                repeat=None,
-                options=self.options,
-            )
-            for item in items
+            _request(target, self.name, payload, job_options, self.options) for payload in payloads
         ]
         bulk = getattr(target, "enqueue_many", None)
         if bulk is not None:
@@ -330,7 +340,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: RepeatArg = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue by queue name. Validated when a client imported in this process knows the queue
@@ -343,22 +353,14 @@ async def queue_job(
             data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
         )
         return handle
+    job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
     registry = _registry_for(queue)
     target = backend or get_default_backend(registry.backend_url, registry.root)
     try:
         payload = _ANY.dump_python(data, mode="json")
     except Exception as exc:
         raise PayloadValidationError(queue, f"not JSON-serialisable: {exc}") from None
-    request = _request(
-        target,
-        queue,
-        payload,
-        delay=delay,
-        priority=priority,
-        job_id=job_id,
-        repeat=repeat,
-        options=registry.get(queue).options,
-    )
+    request = _request(target, queue, payload, job_options, registry.get(queue).options)
     return JobHandle(await tracing.enqueue(target, request), queue, target)
 
 
@@ -384,7 +386,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: RepeatArg = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """`queue_job` for sync code."""

@@ -16,9 +16,20 @@ from pikku_queue.cron import CronError, parse_cron
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,80}$"
 _QUEUE_NAME_RE = re.compile(QUEUE_NAME_PATTERN)
 MAX_QUEUE_NAME_LENGTH = 80
-#: BullMQ's rule: 1 is the highest priority, 2**21 the lowest.
+#: BullMQ's rule: 1 is the highest priority, 2**21 - 1 the lowest (BullMQ's PRIORITY_LIMIT;
+#: one more and its sort scores pass 2**53 and collide).
 MIN_PRIORITY = 1
-MAX_PRIORITY = 2_097_152
+MAX_PRIORITY = 2_097_151
+#: The job-id rule, the same on every backend, so an id that works on SQLite today does not
+#: lose jobs on Redis tomorrow: at most SQS's 128 characters for a FIFO MessageDeduplicationId,
+#: only the characters SQS allows there (ASCII letters, digits, punctuation), no ':' (BullMQ
+#: splits keys on it; pikkugen's own keys hold it) and not integer-like (BullMQ's own ids are
+#: integers: a custom "3" collides with the third auto id).
+MAX_JOB_ID_LENGTH = 128
+_JOB_ID_PUNCTUATION = "!\"#$%&'()*+,-./;<=>?@[\\]^_`{|}~"  # SQS's set, minus ':'
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9" + re.escape(_JOB_ID_PUNCTUATION) + r"]+$")
+_INTEGER_LIKE_RE = re.compile(r"^[+-]?[0-9]+$")
+JOB_ID_HINT = "use a prefix, e.g. job_id='order-123' instead of '123'"
 
 EventName = Literal["completed", "failed", "stalled", "retrying", "dead_lettered", "progress"]
 ALL_EVENTS: tuple[EventName, ...] = get_args(EventName)
@@ -33,6 +44,38 @@ def queue_name_problem(name: str) -> str | None:
     if not _QUEUE_NAME_RE.match(name):
         return "a queue name may only hold letters, digits, '-', '_' and '.'"
     return None
+
+
+def job_id_problem(job_id: str) -> str | None:
+    """Why `job_id` breaks the job-id rule (see `MAX_JOB_ID_LENGTH`), or None when it is fine."""
+    if not job_id:
+        return "a job_id cannot be empty"
+    if len(job_id) > MAX_JOB_ID_LENGTH:
+        return f"a job_id has at most {MAX_JOB_ID_LENGTH} characters (got {len(job_id)})"
+    if _INTEGER_LIKE_RE.match(job_id):
+        return (
+            f"a job_id cannot be an integer ({job_id!r}): BullMQ numbers its own jobs 1, 2, 3… "
+            f"and a custom id like that overwrites one of them; {JOB_ID_HINT}"
+        )
+    if ":" in job_id:
+        return (
+            f"a job_id cannot contain ':' ({job_id!r}): BullMQ and pikkugen build Redis keys "
+            "with it; use '-' or '_' instead, e.g. job_id='order-123'"
+        )
+    if not _JOB_ID_RE.match(job_id):
+        return (
+            f"a job_id may only hold ASCII letters, digits and punctuation other than ':' "
+            f"(what an SQS FIFO deduplication id allows), no spaces ({job_id!r}); "
+            "e.g. job_id='order-123'"
+        )
+    return None
+
+
+def validate_job_id(job_id: str) -> str:
+    problem = job_id_problem(job_id)
+    if problem is not None:
+        raise ValueError(problem)
+    return job_id
 
 
 def validate_queue_name(name: str) -> str:
@@ -160,10 +203,20 @@ class QueueDefinition(_Frozen):
         return self
 
 
-class JobOptions(_Frozen):
-    """Per-job options given at enqueue time; None falls back to the processor's defaults."""
+class EnqueueOptions(_Frozen):
+    """Per-job options given at enqueue time; None falls back to the processor's defaults.
+
+    Every enqueue path (the typed client, `queue_job`, `enqueue_many`, `pikkugen enqueue`)
+    validates through this one model, so every backend refuses the same values. `repeat`
+    also takes a mapping, e.g. `{"cron": "0 3 * * *"}`.
+    """
 
     delay: int | None = Field(default=None, ge=0)
     priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
-    job_id: str | None = Field(default=None, min_length=1, max_length=256)
+    job_id: str | None = None
     repeat: Repeat | None = None
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_rule(cls, value: str | None) -> str | None:
+        return None if value is None else validate_job_id(value)

@@ -46,9 +46,18 @@ from typing import Any, Protocol, runtime_checkable
 
 from pikku_queue import counts as count_rules
 from pikku_queue import observe, tracing
-from pikku_queue.backend import Backend, PullSource, WorkerOptions, WorkerReport
+from pikku_queue.backend import Backend, JobState, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
+from pikku_queue.engine import (
+    Completed,
+    DeadLetter,
+    Delivery,
+    Engine,
+    Outcome,
+    Processor,
+    Retry,
+    stalled_error,
+)
 from pikku_queue.events import JobEvent
 from pikku_queue.options import Repeat
 
@@ -407,6 +416,28 @@ class _PullWorker:
                 self.options.events.emit(
                     JobEvent(name="stalled", queue=state.name, job_id=job_id, attempt=0)
                 )
+            await self._report_stalled_verdict(state, job_id)
+
+    async def _report_stalled_verdict(self, state: _QueueState, job_id: str) -> None:
+        """A job that stalled past `max_stalled_count` ended for good: count it and emit its
+        `failed` (and `dead_lettered`) events as for any other verdict."""
+        get_job = getattr(self.source, "get_job", None)
+        info = None if get_job is None else await get_job(state.name, job_id)
+        if info is None or info.state not in (JobState.FAILED, JobState.DEAD_LETTERED):
+            return
+        if info.state is JobState.DEAD_LETTERED:
+            self.report.dead_lettered += 1
+        else:
+            self.report.failed += 1
+        error = info.error or stalled_error(0, state.processor.options.max_stalled_count)
+        delivery = Delivery(
+            job_id=job_id,
+            queue=state.name,
+            payload=info.payload,
+            attempt=info.attempts_made,
+            enqueued_at_ms=info.enqueued_at_ms,
+        )
+        state.engine.report_verdict(delivery, DeadLetter("stalled", error))
 
     async def _shutdown(self) -> None:
         await stop_tasks(self._tasks(), self.options.grace_period_s, self._cancel_and_release)

@@ -276,3 +276,23 @@ def test_a_second_signal_skips_the_grace_period_but_releases_the_jobs(project: P
     assert proc.returncode == 130, out
     assert "worker stopped at once" in out and "Traceback" not in out
     assert states() == [("waiting", 0, 0), ("waiting", 0, 0)]
+
+
+def test_enqueue_refuses_ids_and_priorities_bullmq_would_refuse(project: Path) -> None:
+    """`pikkugen enqueue` validates through the same EnqueueOptions as the typed client."""
+    for flags, why in (
+        (["--job-id", "2"], "a job_id cannot be an integer ('2')"),
+        (["--job-id", "pikku:dead"], "a job_id cannot contain ':'"),
+        (["--priority", "3000000"], "priority: Input should be less than or equal to 2097151"),
+        (["--priority", "0"], "priority: Input should be greater than or equal to 1"),
+    ):
+        refused = run(project, "enqueue", "charge", "--data", '{"id": 1}', *flags, ok=False)
+        assert refused.returncode != 0
+        assert why in refused.stdout + refused.stderr
+    assert (
+        "order-123"
+        in run(project, "enqueue", "charge", "--job-id", "7", ok=False).stderr
+        + run(project, "enqueue", "charge", "--job-id", "7", ok=False).stdout
+    )
+    kept = run(project, "enqueue", "charge", "--data", '{"id": 1}', "--job-id", "order-1")
+    assert kept.stdout.strip() == "order-1"

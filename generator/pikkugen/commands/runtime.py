@@ -25,12 +25,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions, WorkerReport
-from pikku_queue.client import TypedQueue
+from pikku_queue.client import TypedQueue, enqueue_options
 from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.events import EventBus, JobEvent
 from pikku_queue.monitor import QueueMonitor, QueueStats
-from pikku_queue.options import Repeat
 from pikku_queue.registry import Registry
 from rich.console import Console
 from rich.logging import RichHandler
@@ -483,12 +482,18 @@ def worker(
 def enqueue(
     queue: Annotated[str, typer.Argument(help="Queue name.")],
     data: Annotated[str, typer.Option("--data", help="The payload as JSON.")] = "{}",
-    delay: Annotated[int | None, typer.Option("--delay", min=0, help="Delay in ms.")] = None,
+    delay: Annotated[int | None, typer.Option("--delay", help="Delay in ms.")] = None,
     priority: Annotated[
-        int | None, typer.Option("--priority", min=1, help="1 is the highest.")
+        int | None,
+        typer.Option("--priority", help="1 (the highest) to 2097151 (the lowest)."),
     ] = None,
     job_id: Annotated[
-        str | None, typer.Option("--job-id", help="Idempotency key: an existing id is reused.")
+        str | None,
+        typer.Option(
+            "--job-id",
+            help="Idempotency key (an existing id is reused), e.g. order-123: at most 128 "
+            "ASCII letters, digits and punctuation, no ':', not an integer.",
+        ),
     ] = None,
     cron: Annotated[str | None, typer.Option("--cron", help="Repeat on a cron schedule.")] = None,
     every: Annotated[int | None, typer.Option("--every", help="Repeat every N ms.")] = None,
@@ -504,13 +509,12 @@ def enqueue(
         raise _fail(f"--data is not valid JSON: {exc}") from None
     except PikkuQueueError as exc:
         raise _fail(str(exc)) from None
+    repeat = {"cron": cron, "every": every} if cron is not None or every is not None else None
+    try:  # the one per-job options model every enqueue path validates with
+        options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+    except PikkuQueueError as exc:
+        raise _fail(str(exc)) from None
     [processor] = load_processors(registry, [queue])
-    repeat = None
-    if cron is not None or every is not None:
-        try:
-            repeat = Repeat(cron=cron, every=every)
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
     typed: TypedQueue[Any, Any] = TypedQueue(
         queue, processor.input_adapter, processor.output_adapter, processor.options
     )
@@ -518,7 +522,12 @@ def enqueue(
 
     async def send(target: Backend) -> str:
         handle = await typed.enqueue(
-            payload, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=target
+            payload,
+            delay=options.delay,
+            priority=options.priority,
+            job_id=options.job_id,
+            repeat=options.repeat,
+            backend=target,
         )
         return handle.id
 

@@ -24,7 +24,7 @@ from pikku_queue.backend import (
 from pikku_queue.capabilities import Feature
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
+from pikku_queue.engine import Processor, stalled_error
 from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidationError
 from pikku_queue.events import JobEvent
 from pikku_queue.monitor import QueueMonitor
@@ -562,7 +562,8 @@ class BackendConformance:
         options = self.worker_options(
             [
                 self.processor(queue, positive, events=["completed"]),
-                self.processor(other, positive),
+                # `dead_lettered` needs a dead-letter queue (without one the job just fails).
+                self.processor(other, positive, dead_letter_queue=f"{other}-dlq"),
             ]
         )
         options.events.subscribe("*", seen.append)
@@ -639,3 +640,193 @@ class BackendConformance:
             await self.enqueue_raw(backend, queue, {"n": n})
         await self.run_burst(backend, [self.processor(queue, slow, concurrency=3)])
         assert 1 < peak <= 3
+
+    # ------------------------------------------------------------------ pinned verdicts
+    # Every way a job fails for good gives the same dead-letter record and the same events on
+    # every backend: `failed` (the attempt's error), then `dead_lettered` only when a
+    # dead-letter queue took the job. A queue without one ends with `failed`.
+
+    def verdict_events(self, options: WorkerOptions) -> list[JobEvent]:
+        seen: list[JobEvent] = []
+        options.events.subscribe("*", seen.append)
+        return seen
+
+    def final_events(self, events: list[JobEvent], job: str) -> list[tuple[str, int]]:
+        return [(e.name, e.attempt) for e in events if e.job_id == job and e.name != "progress"]
+
+    async def run_verdict(
+        self, backend: Backend, processor: Processor
+    ) -> tuple[WorkerReport, list[JobEvent]]:
+        options = self.worker_options([processor])
+        events = self.verdict_events(options)
+        report = await asyncio.wait_for(backend.run_worker(options), self.run_timeout_s)
+        return report, events
+
+    async def check_final_state(
+        self, backend: Backend, queue: str, job: str, state: JobState, error_type: str
+    ) -> None:
+        if not backend.capabilities.supports("results"):
+            return  # no lookup by id on this backend
+        info = await self.job(backend, queue, job)
+        assert info.state == state
+        assert info.error is not None and info.error.type == error_type
+
+    async def test_verdict_stalled_record_and_events(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "stalled_recovery")
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def never_called(data: Item) -> Doubled:
+            raise AssertionError("a job past max_stalled_count must not run again")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 3})
+        await self.abandon(backend, queue)
+        processor = self.processor(queue, never_called, max_stalled_count=0, dead_letter_queue=dlq)
+        report, events = await self.run_verdict(backend, processor)
+        [record] = await backend.dead_letters(dlq)
+        expected = stalled_error(1, 0)
+        assert (record.queue, record.job_id, record.payload) == (queue, job, {"n": 3})
+        assert (record.attempts, record.reason) == (1, "stalled")
+        assert (record.error.type, record.error.message) == (expected.type, expected.message)
+        assert record.failed_at_ms > 0
+        assert report.dead_lettered == 1
+        assert self.final_events(events, job) == [
+            ("stalled", 0),
+            ("failed", 1),
+            ("dead_lettered", 1),
+        ]
+        [dead] = [e for e in events if e.name == "dead_lettered"]
+        assert dead.data == {"reason": "stalled"}
+        [failed] = [e for e in events if e.name == "failed"]
+        assert failed.data["error"]["message"] == expected.message
+        await self.check_final_state(backend, queue, job, JobState.DEAD_LETTERED, "StalledJobError")
+
+    async def test_verdict_stalled_without_dead_letter_queue_is_failed(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "stalled_recovery")
+
+        async def never_called(data: Item) -> Doubled:
+            raise AssertionError("a job past max_stalled_count must not run again")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 3})
+        await self.abandon(backend, queue)
+        report, events = await self.run_verdict(
+            backend, self.processor(queue, never_called, max_stalled_count=0)
+        )
+        assert self.final_events(events, job) == [("stalled", 0), ("failed", 1)]
+        assert (report.failed, report.dead_lettered) == (1, 0)
+        await self.check_final_state(backend, queue, job, JobState.FAILED, "StalledJobError")
+
+    async def test_verdict_exhausted_record_and_events(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def always_fails(data: Item) -> Doubled:
+            raise RuntimeError(f"downstream refused {data.n}")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 4})
+        processor = self.processor(
+            queue, always_fails, retry_options={"attempts": 2, "delay": 1}, dead_letter_queue=dlq
+        )
+        report, events = await self.run_verdict(backend, processor)
+        [record] = await backend.dead_letters(dlq)
+        assert (record.queue, record.job_id, record.payload) == (queue, job, {"n": 4})
+        assert (record.attempts, record.reason) == (2, "attempts_exhausted")
+        assert (record.error.type, record.error.message) == ("RuntimeError", "downstream refused 4")
+        assert self.final_events(events, job) == [
+            ("failed", 1),
+            ("retrying", 1),
+            ("failed", 2),
+            ("dead_lettered", 2),
+        ]
+        assert [e.data for e in events if e.name == "dead_lettered"] == [
+            {"reason": "attempts_exhausted"}
+        ]
+        assert (report.retried, report.dead_lettered) == (1, 1)
+        await self.check_final_state(backend, queue, job, JobState.DEAD_LETTERED, "RuntimeError")
+
+    async def test_verdict_exhausted_without_dead_letter_queue_is_failed(
+        self, backend: Backend, queue: str
+    ) -> None:
+        async def always_fails(data: Item) -> Doubled:
+            raise RuntimeError("downstream refused")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 4})
+        processor = self.processor(queue, always_fails, retry_options={"attempts": 2, "delay": 1})
+        report, events = await self.run_verdict(backend, processor)
+        assert self.final_events(events, job) == [("failed", 1), ("retrying", 1), ("failed", 2)]
+        assert (report.failed, report.dead_lettered) == (1, 0)
+        await self.check_final_state(backend, queue, job, JobState.FAILED, "RuntimeError")
+
+    async def test_verdict_non_retryable_record_and_events(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def refuses(data: Item) -> Doubled:
+            raise NonRetryableError("card declined")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 5})
+        processor = self.processor(
+            queue, refuses, retry_options={"attempts": 5}, dead_letter_queue=dlq
+        )
+        report, events = await self.run_verdict(backend, processor)
+        [record] = await backend.dead_letters(dlq)
+        assert (record.queue, record.job_id, record.payload) == (queue, job, {"n": 5})
+        assert (record.attempts, record.reason) == (1, "non_retryable")
+        assert (record.error.type, record.error.message) == ("NonRetryableError", "card declined")
+        assert self.final_events(events, job) == [("failed", 1), ("dead_lettered", 1)]
+        assert report.dead_lettered == 1
+        await self.check_final_state(
+            backend, queue, job, JobState.DEAD_LETTERED, "NonRetryableError"
+        )
+
+    async def test_verdict_non_retryable_without_dead_letter_queue_is_failed(
+        self, backend: Backend, queue: str
+    ) -> None:
+        async def refuses(data: Item) -> Doubled:
+            raise NonRetryableError("card declined")
+
+        job = await self.enqueue_raw(backend, queue, {"n": 5})
+        report, events = await self.run_verdict(backend, self.processor(queue, refuses))
+        assert self.final_events(events, job) == [("failed", 1)]
+        assert (report.failed, report.dead_lettered) == (1, 0)
+        await self.check_final_state(backend, queue, job, JobState.FAILED, "NonRetryableError")
+
+    async def test_verdict_invalid_payload_record_and_events(
+        self, backend: Backend, queue: str
+    ) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def never_called(data: Item) -> Doubled:
+            raise AssertionError("an invalid payload must not reach the processor")
+
+        job = await self.enqueue_raw(backend, queue, {"n": "not a number"})
+        processor = self.processor(
+            queue, never_called, retry_options={"attempts": 3}, dead_letter_queue=dlq
+        )
+        report, events = await self.run_verdict(backend, processor)
+        [record] = await backend.dead_letters(dlq)
+        assert (record.queue, record.job_id) == (queue, job)
+        assert record.payload == {"n": "not a number"}
+        assert (record.attempts, record.reason) == (1, "invalid_payload")
+        assert record.error.type == "ValidationError"
+        assert "n" in record.error.message
+        assert self.final_events(events, job) == [("failed", 1), ("dead_lettered", 1)]
+        assert report.dead_lettered == 1
+        await self.check_final_state(backend, queue, job, JobState.DEAD_LETTERED, "ValidationError")
+
+    async def test_verdict_invalid_payload_without_dead_letter_queue_is_failed(
+        self, backend: Backend, queue: str
+    ) -> None:
+        async def never_called(data: Item) -> Doubled:
+            raise AssertionError("an invalid payload must not reach the processor")
+
+        job = await self.enqueue_raw(backend, queue, {"n": "not a number"})
+        report, events = await self.run_verdict(backend, self.processor(queue, never_called))
+        assert self.final_events(events, job) == [("failed", 1)]
+        assert (report.failed, report.dead_lettered) == (1, 0)
+        await self.check_final_state(backend, queue, job, JobState.FAILED, "ValidationError")

@@ -276,13 +276,32 @@ class RedisBackend:
         )
 
     async def _dead_lettered_count(self, queue: str) -> int:
-        """Dead-lettered jobs still in BullMQ's failed set (a replayed one leaves that set)."""
+        """Dead-lettered jobs still in BullMQ's failed set (a replayed one leaves that set).
+
+        The `pikku:dead` index only names candidates: each one's own job hash must still say
+        dead_lettered. BullMQ's `obliterate` (Node, Bull Board) deletes every job hash but not
+        this index, and ids restart at 1, so a new job that failed under a reused id would
+        otherwise count as dead-lettered; such stale entries are dropped here instead."""
         client = await self.client()
-        members = [str(m) for m in await client.zrange(self.key(queue, "pikku:dead"), 0, -1)]
+        index = self.key(queue, "pikku:dead")
+        members = [str(m) for m in await client.zrange(index, 0, -1)]
         if not members:
             return 0
         scores = await client.zmscore(self.key(queue, "failed"), members)
-        return sum(1 for score in scores if score is not None)
+        async with client.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hget(self.key(queue, member), OUTCOME_FIELD)
+            outcomes = await pipe.execute()
+        stale = [
+            m for m, outcome in zip(members, outcomes, strict=True) if outcome != "dead_lettered"
+        ]
+        if stale:
+            await client.zrem(index, *stale)
+        return sum(
+            1
+            for score, outcome in zip(scores, outcomes, strict=True)
+            if score is not None and outcome == "dead_lettered"
+        )
 
     async def mark_final(
         self, queue: str, job_id: str, outcome: str, error: dict[str, str]

@@ -96,6 +96,33 @@ def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> di
     return opts
 
 
+def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str | None:
+    """How a job's stored BullMQ `attempts` / `backoff` differ from what `job_options` stores
+    for the declared `retry`, e.g. `attempts=2 (declared 3)`; None when they agree or the job
+    stores neither. The attempts rule: the declaration decides on every backend (SQLite and
+    SQS jobs carry no retry options at all), so these only explain a difference in the log."""
+    problems = []
+    attempts = opts.get("attempts")
+    if (
+        attempts is not None
+        and int(attempts) != retry.attempts
+        and not (int(attempts) <= 1 and retry.attempts == 1)
+    ):
+        problems.append(f"attempts={attempts} (declared {retry.attempts})")
+    stored = opts.get("backoff")
+    if isinstance(stored, int | float):  # BullMQ's shorthand: a number is a fixed delay
+        stored = {"type": "fixed", "delay": stored}
+    if isinstance(stored, dict) and stored.get("type") != PIKKU_BACKOFF:
+        declared = native_backoff(retry)
+        found = {"type": stored.get("type"), "delay": stored.get("delay")}
+        if declared is None or found != declared:
+            problems.append(
+                f"backoff={found['type']} {found['delay']} ms (declared {retry.backoff}"
+                f" {retry.delay} ms)"
+            )
+    return "; ".join(problems) if problems else None
+
+
 def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
     """Our recorded error if there is one, else BullMQ's `failedReason` and last stacktrace."""
     stored = raw.get(ERROR_FIELD)

@@ -48,6 +48,7 @@ from pikku_queue.engine import (
     Outcome,
     Processor,
     Retry,
+    stalled_error,
 )
 from pikku_queue.events import JobEvent
 
@@ -59,9 +60,11 @@ from .jobs import (
     encoding_error,
     loads_or_text,
     payload_error,
+    retry_options_difference,
     trace_context_of,
 )
 from .loop import LeanWorker
+from .tooling import JobLogs, move_to_active_as, worker_client_name, write_job_logs
 
 logger = logging.getLogger("pikku_queue.redis")
 
@@ -126,7 +129,24 @@ class _PikkuWorker(LeanWorker):  # type: ignore[misc]  # bullmq ships no type hi
     `INVALID_PAYLOAD_ATTR`, so our processor callback dead-letters it like any bad payload.
     Data that is not UTF-8 is refused the same way, even when it would parse (a JSON string
     holding the invalid bytes): no processor should receive the surrogates that stand for them.
+
+    It also names itself as BullMQ does (`tooling`), so Node's `getWorkers()` and Bull Board
+    list it, and BullMQ's moveToActive records it in each job's `processedBy`.
     """
+
+    def __init__(self, name: str, processor: Any, opts: dict[str, Any]) -> None:
+        super().__init__(name, processor, opts)
+        if self.workerName:
+            self.clientName = worker_client_name(opts["prefix"], name, self.workerName)
+
+    async def moveToActive(self, token: str) -> Any:
+        if not self.workerName:
+            return await super().moveToActive(token)
+        result = await move_to_active_as(self.backend.scripts, token, self.opts, self.workerName)
+        job_data, job_id, limit_until, delay_until = result or (None, None, 0, 0)
+        return await self.nextJobFromJobData(
+            job_data, job_id, limit_until or 0, delay_until or 0, token
+        )
 
     async def nextJobFromJobData(
         self,
@@ -228,6 +248,12 @@ class _QueueRunner:
         self.last_sweep_ms = int(time.time() * 1000) - options.lease_ms * 4
         self.next_sweep = 0.0
         self.housekeeping: set[asyncio.Task[None]] = set()
+        #: The lines `ctx.logger` logs during each job, for the job's BullMQ log.
+        self.job_logs = JobLogs()
+        self.processor_log = self.engine.log.getChild(processor.name)  # what ctx.logger is
+        self.processor_log.addHandler(self.job_logs)
+        #: Jobs whose stored attempts/backoff differ from the declaration, already logged.
+        self.warned_options: set[str] = set()
 
     # -- BullMQ worker ------------------------------------------------------------------
 
@@ -315,6 +341,7 @@ class _QueueRunner:
         return len(self.worker.jobs) if self.worker is not None else 0
 
     async def close(self, grace_s: float) -> None:
+        self.processor_log.removeHandler(self.job_logs)
         worker = self.worker
         if worker is None:
             return
@@ -373,18 +400,53 @@ class _QueueRunner:
             progress=job.updateProgress,
             trace_context=trace_context_of(job.opts),
         )
+        self.job_logs.running(self.name, delivery.job_id)
+        self._warn_if_options_differ(job)
         invalid: ErrorInfo | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
-            logger.warning("%s job %s: %s", self.name, job.id, invalid.message)
-            outcome: Outcome = DeadLetter("invalid_payload", invalid)
-            self._emit_dead_lettered(delivery.job_id, delivery.attempt, "invalid_payload")
+            verdict = DeadLetter("invalid_payload", invalid)
+            self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
+            outcome: Outcome = verdict
         elif self.batcher is not None:
             outcome = await self.batcher.submit(delivery)
         else:
             outcome = await self.engine.run(delivery)
         return await self._apply(job, delivery, outcome)
 
+    def _warn_if_options_differ(self, job: Any) -> None:
+        """The attempts rule: the processor's declaration decides retries and backoff on every
+        backend; a job whose stored opts say otherwise (a Node producer's) is logged once."""
+        job_id = str(job.id)
+        if job_id in self.warned_options:
+            return
+        difference = retry_options_difference(job.opts, self.processor.options.retry_options)
+        if difference is not None:
+            if len(self.warned_options) >= 10_000:
+                self.warned_options.clear()
+            self.warned_options.add(job_id)
+            logger.warning(
+                "%s job %s: its stored %s; the processor's declaration decides (attempts=%d,"
+                " backoff=%s)",
+                self.name, job_id, difference,
+                self.processor.options.retry_options.attempts,
+                self.processor.options.retry_options.backoff,
+            )  # fmt: skip
+
+    async def _write_job_logs(self, job: Any) -> None:
+        """The job's `ctx.logger` lines into its BullMQ log, before BullMQ finishes the job."""
+        lines = self.job_logs.take(self.name, str(job.id))
+        if not lines:
+            return
+        keep = job.opts.get("keepLogs")
+        try:
+            client = await self.backend.client()
+            key = self.backend.key(self.name, str(job.id))
+            await write_job_logs(client, key, lines, int(keep) if keep else None)
+        except Exception as exc:  # a log line never changes a job's outcome
+            logger.debug("%s: writing the log of job %s failed: %s", self.name, job.id, exc)
+
     async def _apply(self, job: Any, delivery: Delivery, outcome: Outcome) -> Any:
+        await self._write_job_logs(job)
         report = self.owner.report
         if isinstance(outcome, Completed):
             report.completed += 1
@@ -462,9 +524,9 @@ class _QueueRunner:
         for job_id in (str(job_id) for job_id in found):
             fields = await client.hmget(
                 self.backend.key(self.name, job_id),
-                "failedReason", OUTCOME_FIELD, "data", "atm", "ats", "stacktrace",
+                "failedReason", OUTCOME_FIELD, "data", "atm", "ats", "stacktrace", "stc",
             )  # fmt: skip
-            reason, marked, data, made, started, stack = (
+            reason, marked, data, made, started, stack, stalls = (
                 None if v is None else str(v) for v in fields
             )
             if marked or not reason:
@@ -477,29 +539,23 @@ class _QueueRunner:
                 )
                 attempt = int(made or 1)
             elif STALLED_REASON in reason:
-                verdict = DeadLetter("stalled", ErrorInfo(type="StalledJobError", message=reason))
-                attempt = int(made or 0) + 1
+                verdict, attempt = self._stalled_verdict(made, stalls)
             else:
                 continue
             # The record's id as `_finish_failed` would have made it in the worker.
             job = _FailedJob(job_id, data, (int(started or 0) if pending else 0) or attempt)
             await self._finish_failed(job, attempt, verdict)
             if pending is None:  # the engine announced the pending verdict already
-                self._emit_dead_lettered(job_id, attempt, "stalled")
+                delivery = Delivery(job_id, self.name, job.data, attempt, enqueued_at_ms=0)
+                self.engine.report_verdict(delivery, verdict)
         self.last_sweep_ms = max(self.last_sweep_ms, now - SWEEP_OVERLAP_MS)
 
-    def _emit_dead_lettered(self, job_id: str, attempt: int, reason: str) -> None:
-        """The event for a verdict reached without the engine (which emits its own)."""
-        if "dead_lettered" in self.processor.options.events:
-            self.owner.options.events.emit(
-                JobEvent(
-                    name="dead_lettered",
-                    queue=self.name,
-                    job_id=job_id,
-                    attempt=attempt,
-                    data={"reason": reason},
-                )
-            )
+    def _stalled_verdict(self, made: str | None, stalls: str | None) -> tuple[DeadLetter, int]:
+        """The verdict and attempt count of a job BullMQ failed for stalling, as SQLite gives
+        them: the attempts that started, the stalled one included (BullMQ's deferred failure
+        counted it in `atm`), and the one stalled-job error text (`stalled_error`)."""
+        error = stalled_error(int(stalls or 1), self.processor.options.max_stalled_count)
+        return DeadLetter("stalled", error), max(int(made or 1), 1)
 
 
 class _FailedJob:
@@ -535,6 +591,8 @@ class RedisWorker:
         self.report = WorkerReport()
         self.worker_id = options.worker_id or f"pikku-{uuid.uuid4().hex[:12]}"
         self.runners: list[_QueueRunner] = []
+        #: Paused queues a burst worker has reported (it leaves without their jobs).
+        self.paused_reported: set[str] = set()
 
     async def run(self) -> WorkerReport:
         await check_connection(self.backend.settings)
@@ -562,6 +620,21 @@ class RedisWorker:
                 await self._quietly(asyncio.wait_for(runner.sweep_stalled(True), FINAL_SWEEP_S))
         return self.report
 
+    async def _paused_in_burst(self, queue: Any, name: str, counts: dict[str, Any]) -> bool:
+        """A paused queue never drains: a burst worker reports the pause (once) and leaves its
+        jobs where they are instead of hanging until someone resumes it."""
+        if not await queue.isPaused():
+            return False
+        if name not in self.paused_reported:
+            self.paused_reported.add(name)
+            left = sum(int(value or 0) for value in counts.values())
+            logger.warning(
+                "%s: the queue is paused (BullMQ's pause): a --burst worker does not wait for"
+                " a resume, so it leaves %d job(s) waiting and exits",
+                name, left,
+            )  # fmt: skip
+        return True
+
     async def _quietly(self, step: Any) -> None:
         try:
             await step
@@ -581,6 +654,8 @@ class RedisWorker:
                 )
                 delayed = int(counts.pop("delayed", 0) or 0)
                 if any(int(value or 0) for value in counts.values()):
+                    if await self._paused_in_burst(queue, runner.name, counts):
+                        continue  # a burst worker does not wait for a resume
                     return False
                 # A repeat schedule always holds its next run in delayed: that never drains.
                 if delayed > int(await queue.getJobSchedulersCount()):

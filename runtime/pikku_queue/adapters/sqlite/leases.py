@@ -18,7 +18,15 @@ from typing import Any
 from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
 from pikku_queue.backend import DeadLetterRecord
-from pikku_queue.engine import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
+from pikku_queue.engine import (
+    Completed,
+    DeadLetter,
+    Delivery,
+    ErrorInfo,
+    Outcome,
+    Retry,
+    stalled_error,
+)
 
 #: Matches the job only while the lease that `token` names still holds it.
 #: Parameters: queue, id, token.
@@ -191,13 +199,7 @@ def recover_expired(
     for job_id, payload, attempts, stalls, token in rows:
         guard = (queue, job_id, token)
         if stalls + 1 > max_stalled_count:
-            error = ErrorInfo(
-                type="StalledJobError",
-                message=(
-                    f"the job's lease expired {stalls + 1} time(s) (its worker died or"
-                    f" blocked); max_stalled_count is {max_stalled_count}"
-                ),
-            )
+            error = stalled_error(stalls + 1, max_stalled_count)
             dead_letter(
                 conn,
                 guard,

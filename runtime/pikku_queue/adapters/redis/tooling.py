@@ -1,0 +1,101 @@
+"""What makes a pikkugen Redis worker look like a BullMQ worker to BullMQ's own tooling
+(Node's `queue.getWorkers()`, `job.processedBy`, `job.log` / Bull Board's Logs tab).
+
+Each piece is a function the worker loop calls, so another loop can carry them over:
+
+- `worker_client_name`: the connection name BullMQ gives a named worker,
+  `<prefix>:<base64 of the queue name>:w:<worker name>` (Node's `RedisQueueBackend.clientName`
+  with the `:w:` suffix `getWorkers` matches); bullmq-python writes the queue name unencoded,
+  which Node never lists.
+- `move_to_active_as`: BullMQ's moveToActive script with the worker name in its options, so the
+  script sets `processedBy` (the `pb` field) as it does for a Node worker.
+- `JobLogs`: a logging handler on a processor's `ctx.logger` that keeps each job's lines;
+  `write_job_logs` appends them to the job's `<prefix>:<queue>:<id>:logs` list, the list
+  BullMQ's addLog script writes and `Job.getLogs` reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import logging
+import time
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]  # bullmq depends on it; no stubs
+import redis.asyncio as aioredis
+from bullmq.scripts import raw2NextJobData
+
+#: The keys BullMQ's moveToActive script takes, in its order (bullmq-python's own list).
+_MOVE_TO_ACTIVE_KEYS = [
+    "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
+    "meta", "pc", "marker",
+]  # fmt: skip
+#: The job whose processor is running in this context: (queue, job id).
+_current_job: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "pikku_redis_current_job", default=None
+)
+
+
+def worker_client_name(prefix: str, queue: str, worker_name: str) -> str:
+    """The Redis connection name of a named BullMQ worker (what `getWorkers()` matches)."""
+    encoded = base64.b64encode(queue.encode()).decode()
+    return f"{prefix}:{encoded}:w:{worker_name}"
+
+
+async def move_to_active_as(scripts: Any, token: str, opts: dict[str, Any], name: str) -> Any:
+    """bullmq-python's `Scripts.moveToActive`, naming the worker so `processedBy` is set."""
+    packed = msgpack.packb(
+        {
+            "token": token,
+            "lockDuration": opts.get("lockDuration", 0),
+            "limiter": opts.get("limiter"),
+            "name": name,
+        },
+        use_bin_type=True,
+    )
+    args = [scripts.keys[""], round(time.time() * 1000), packed]
+    keys = scripts.getKeys(_MOVE_TO_ACTIVE_KEYS)
+    return raw2NextJobData(await scripts.commands["moveToActive"](keys=keys, args=args))
+
+
+class JobLogs(logging.Handler):
+    """Collects the lines a processor logs on `ctx.logger` while one of its jobs runs (a sync
+    processor's thread too: the job travels in a context variable), by job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self._lines: dict[tuple[str, str], list[str]] = {}
+
+    def running(self, queue: str, job_id: str) -> None:
+        """Mark the current context as running this job (set before the processor starts)."""
+        _current_job.set((queue, job_id))
+        self._lines.pop((queue, job_id), None)
+
+    def take(self, queue: str, job_id: str) -> list[str]:
+        return self._lines.pop((queue, job_id), [])
+
+    def emit(self, record: logging.LogRecord) -> None:
+        job = _current_job.get()
+        if job is not None:
+            try:
+                line = self.format(record)
+            except Exception:
+                self.handleError(record)
+                return
+            self._lines.setdefault(job, []).append(line)
+
+
+async def write_job_logs(
+    client: aioredis.Redis, job_key: str, lines: list[str], keep: int | None = None
+) -> None:
+    """Append `lines` to the job's log list (BullMQ's addLog: RPUSH, then keep the newest
+    `keep` when the job's `keepLogs` option says so)."""
+    if not lines:
+        return
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.rpush(f"{job_key}:logs", *lines)
+        if keep:
+            pipe.ltrim(f"{job_key}:logs", -keep, -1)
+        await pipe.execute()
