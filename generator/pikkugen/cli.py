@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pikkugen.commands import generate, runtime
+from pikkugen.commands import generate, monitor, runtime
 
 app = typer.Typer(
     name="pikkugen",
@@ -52,6 +52,7 @@ def _main(
 
 generate.register(app)
 runtime.register(app)
+monitor.register(app)
 
 
 _METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH"}

@@ -117,9 +117,12 @@ class DeadLetterRecord:
     reason: str  # DeadLetterReason
     error: ErrorInfo
     failed_at_ms: int
+    #: "json" (`payload` is the decoded value), or, for a payload the engine could not read,
+    #: "text" (its raw text) or "base64" (its raw bytes): see `pikku_queue.payloads`.
+    payload_encoding: str = "json"
 
     def as_payload(self) -> dict[str, Any]:
-        return {
+        data = {
             "queue": self.queue,
             "job_id": self.job_id,
             "payload": self.payload,
@@ -128,6 +131,9 @@ class DeadLetterRecord:
             "error": self.error.as_dict(),
             "failed_at_ms": self.failed_at_ms,
         }
+        if self.payload_encoding != "json":
+            data["payload_encoding"] = self.payload_encoding
+        return data
 
     @classmethod
     def from_payload(cls, record_id: str, data: dict[str, Any]) -> DeadLetterRecord:
@@ -145,7 +151,28 @@ class DeadLetterRecord:
                 traceback=str(error.get("traceback", "")),
             ),
             failed_at_ms=int(data.get("failed_at_ms", 0)),
+            payload_encoding=str(data.get("payload_encoding", "json")),
         )
+
+
+#: The keys every `DeadLetterRecord.as_payload()` carries: what marks a job as a record.
+_RECORD_KEYS = frozenset({"queue", "job_id", "payload", "attempts", "reason", "error"})
+
+
+def is_dead_letter_record(payload: Any) -> bool:
+    """Whether a job's payload is a dead-letter record (`DeadLetterRecord.as_payload`)."""
+    return isinstance(payload, dict) and payload.keys() >= _RECORD_KEYS
+
+
+def dead_letter_target(payload: Any, dead_letter_queue: str | None) -> str | None:
+    """Where a job that failed for good goes: its processor's `dead_letter_queue`, except when
+    the job is itself a dead-letter record. A record is never dead-lettered again: the job
+    that carries it is failed (kept, with its error, in its own queue) instead, so a DLQ
+    drained by a processor that itself names a DLQ (even a cycle, `a` → `b` → `a`) ends with
+    one record and never bounces one failure between queues. Every backend applies this."""
+    if dead_letter_queue is not None and is_dead_letter_record(payload):
+        return None
+    return dead_letter_queue
 
 
 @dataclass

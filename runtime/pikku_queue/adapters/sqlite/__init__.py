@@ -196,6 +196,20 @@ class SqliteBackend:
         row = await self._db.read(read)
         return None if row is None else job_info(row, now)
 
+    async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
+        """The queue's latest jobs, newest first (the web monitor's list)."""
+        now = self._now()
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return list(
+                conn.execute(
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE queue = ? ORDER BY seq DESC LIMIT ?",
+                    (queue, limit),
+                ).fetchall()
+            )
+
+        return [job_info(row, now) for row in await self._db.read(read)]
+
     async def counts(self, queue: str) -> QueueCounts:
         now = self._now()
 

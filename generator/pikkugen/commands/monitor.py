@@ -1,0 +1,81 @@
+"""`pikkugen monitor`: serve the web dashboard (`pikkugen.monitor.app`) for a backend.
+
+Its queues are the generated registry's and their dead-letter queues; its backend URL is
+found as for `worker` (`--backend`, `$PIKKU_QUEUE_URL`, `[tool.pikkugen] backend`, the
+registry's). Starlette and uvicorn come with the `[monitor]` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from pikku_queue.adapters import masked_url
+
+from pikkugen.commands.runtime import BackendOption, _config, _fail, backend_url, load_registry
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+def monitor(
+    backend: BackendOption = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind. Anything but 127.0.0.1, ::1 or localhost needs a token.",
+        ),
+    ] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = DEFAULT_PORT,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Require this token (Authorization: Bearer, or ?token= once). Default: "
+            "$PIKKU_MONITOR_TOKEN.",
+        ),
+    ] = None,
+) -> None:
+    """Serve a live dashboard of the queues: counts, throughput, latency, jobs, dead letters."""
+    try:
+        import uvicorn
+
+        from pikkugen.monitor.app import (
+            TOKEN_ENVIRONMENT_VARIABLE,
+            MonitorConfig,
+            create_app,
+            is_loopback,
+        )
+    except ImportError as exc:
+        raise _fail(
+            f"pikkugen monitor needs Starlette and uvicorn ({exc}): pip install 'pikkugen[monitor]'"
+        ) from None
+    config = _config()
+    registry, generated_url = load_registry(config)
+    url = backend_url(backend, config, generated_url)
+    token = token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None
+    if not is_loopback(host) and token is None:
+        raise _fail(
+            f"--host {host} is not loopback: anyone who reaches it could replay jobs; give "
+            f"--token or ${TOKEN_ENVIRONMENT_VARIABLE}"
+        )
+    names = registry.names()
+    app = create_app(
+        MonitorConfig(
+            url=url,
+            queues=names,
+            dead_letter_queues={n: registry.get(n).options.dead_letter_queue for n in names},
+            token=token,
+        )
+    )
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(
+        f"monitor of {masked_url(url)} on http://{shown}:{port}/" + ("?token=…" if token else "")
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("monitor")(monitor)
