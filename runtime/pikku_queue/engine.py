@@ -100,6 +100,18 @@ class DeadLetter:
 Outcome = Completed | Retry | DeadLetter
 
 
+def stalled_error(stalls: int, max_stalled_count: int) -> ErrorInfo:
+    """The error of a job that stalled past `max_stalled_count`, the same text on every backend
+    (SQLite counts expired leases, Redis BullMQ's stalled counter)."""
+    return ErrorInfo(
+        type="StalledJobError",
+        message=(
+            f"the job's lease expired {stalls} time(s) (its worker died or blocked);"
+            f" max_stalled_count is {max_stalled_count}"
+        ),
+    )
+
+
 def _payload_parameter(func: Callable[..., Any]) -> tuple[inspect.Parameter, bool]:
     """The payload parameter and whether a context parameter comes before it.
 
@@ -377,8 +389,15 @@ class Engine:
         self._emit("failed", delivery, {"error": outcome.error.as_dict()})
         if isinstance(outcome, Retry):
             self._emit("retrying", delivery, {"delay_ms": outcome.delay_ms})
-        else:
+        elif self.processor.options.dead_letter_queue is not None:
+            # Without a dead-letter queue nothing was dead-lettered: `failed` was the last word.
             self._emit("dead_lettered", delivery, {"reason": outcome.reason})
+
+    def report_verdict(self, delivery: Delivery, outcome: DeadLetter) -> None:
+        """Log and emit the events of a verdict a backend reached without `run` (a job that
+        stalled past `max_stalled_count`, a payload it could not even load), exactly as `run`
+        emits them: `failed`, then `dead_lettered` when a dead-letter queue took the job."""
+        self._report(delivery, outcome)
 
     def _emit(self, name: str, delivery: Delivery, data: dict[str, Any]) -> None:
         if name in self.processor.options.events:
