@@ -109,9 +109,10 @@ def _in_children(blobs: list[bytes], workers: int) -> dict[int, ModuleSummary]:
             for share, (done, failure) in zip(shares, outcomes, strict=True):
                 found.update(done)
                 rest = [i for i in share if i not in done]
-                if rest and failure is not None:
+                if rest:  # each round removes a culprit, so this ends
                     culprit, rest = rest[0], rest[1:]
-                    found[culprit] = _crashed(blobs[culprit], failure)
+                    why = failure or "the parser process stopped early"
+                    found[culprit] = _crashed(blobs[culprit], why)
                 pending.extend(rest)
     return found
 
@@ -189,7 +190,12 @@ def _wait(children: list[tuple[int, str]]) -> list[str | None]:
     progress = {number: (-1, time.monotonic()) for number in running}
     while running:
         for number, (pid, out) in list(running.items()):
-            reaped, status = os.waitpid(pid, os.WNOHANG)
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else (a SIGCHLD handler)
+                del running[number]
+                failures[number] = "the parser process ended unexpectedly"
+                continue
             if reaped:
                 del running[number]
                 if os.WIFSIGNALED(status):
