@@ -8,6 +8,7 @@ import types
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pikku_queue.client
 import pytest
 from cf_double import Cloudflare, Consumer, Env, MessageBatch
 from pikku_queue.adapters.cloudflare import CloudflareQueueAdapter, CloudflareWorker
@@ -32,7 +33,9 @@ def platform(wrangler: Any) -> Cloudflare:
 
 
 @pytest.fixture
-def worker(generated: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> CloudflareWorker:
+def worker(
+    generated: types.ModuleType, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> CloudflareWorker:
     """A fresh isolate: the generated module's WORKER, rebuilt from its own constants."""
     fresh = CloudflareWorker(
         generated.REGISTRY,
@@ -41,6 +44,8 @@ def worker(generated: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> Clou
         crons=generated.CRONS,
     )
     monkeypatch.setattr(generated, "WORKER", fresh)
+    # Each invocation makes its bindings the default backend; the test session gets its own back.
+    request.addfinalizer(lambda: pikku_queue.client.set_default_backend(None))
     return fresh
 
 

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pikku_queue.client
 import pytest
 from cf_support import CASE
 from pikku_queue.adapters.cloudflare import CloudflareWorker
@@ -125,7 +126,10 @@ class PythonSide:
 
 @pytest.fixture
 def python_side(
-    generated: types.ModuleType, wrangler: Any, monkeypatch: pytest.MonkeyPatch
+    generated: types.ModuleType,
+    wrangler: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[tuple[PythonSide, str]]:
     fresh = CloudflareWorker(
         generated.REGISTRY,
@@ -134,6 +138,8 @@ def python_side(
         crons=generated.CRONS,
     )
     monkeypatch.setattr(generated, "WORKER", fresh)
+    # Each invocation makes its bindings the default backend; the test session gets its own back.
+    request.addfinalizer(lambda: pikku_queue.client.set_default_backend(None))
     dlqs = {c["dead_letter_queue"] for c in wrangler["queues"]["consumers"]}
     side = PythonSide(generated, dlqs)
     loop_thread = threading.Thread(target=side.loop.run_forever, daemon=True)
