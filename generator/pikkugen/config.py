@@ -57,6 +57,8 @@ class Config:
     cache: bool
     #: Files larger than this are skipped with a PK003 warning (generated data, vendored code).
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: `pkg.module:function` that `pikkugen worker` calls with every worker event.
+    events: str | None = None
 
     def relative(self, path: Path) -> str:
         """`path` relative to the project root, posix, for messages and generated headers.
@@ -143,6 +145,7 @@ def load_config(start: Path | None = None, **overrides: Any) -> Config:
         backend=values.get("backend"),
         cache=bool(values.get("cache", True)),
         max_file_bytes=int(values.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)),
+        events=values.get("events"),
     )
 
 
@@ -243,6 +246,16 @@ def _services(value: Any, what: str, where: str | None) -> str:
     return value
 
 
+def _events(value: Any, what: str, where: str | None) -> str:
+    if not isinstance(value, str) or not _SERVICES_RE.match(value):
+        raise ConfigError(
+            f"{what}: expected 'package.module:function', got {value!r}",
+            path=where,
+            hint="name the function to call with each worker event, e.g. 'shop.hooks:on_event'",
+        )
+    return value
+
+
 def _boolean(value: Any, what: str, where: str | None) -> bool:
     if not isinstance(value, bool):
         raise _fail(what, "true or false", value, where)
@@ -271,4 +284,5 @@ _VALIDATORS: dict[str, Callable[[Any, str, str | None], Any]] = {
     "backend": _backend,
     "cache": _boolean,
     "max_file_bytes": _positive_int,
+    "events": _events,
 }

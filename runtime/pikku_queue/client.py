@@ -164,7 +164,7 @@ def _check_supported(backend: Backend, feature: Feature, what: str) -> None:
     if not backend.capabilities.supports(feature):
         note = backend.capabilities.notes.get(feature, "")
         raise BackendError(
-            f"{backend.url} does not support {what}" + (f" ({note})" if note else "")
+            f"{masked_url(backend.url)} does not support {what}" + (f" ({note})" if note else "")
         )
 
 
@@ -215,7 +215,9 @@ def _request(
         _check_supported(backend, "delay", "delayed jobs")
         limit = backend.capabilities.max_delay_ms
         if limit is not None and delay > limit:
-            raise BackendError(f"{backend.url} holds a delay of at most {limit} ms (got {delay})")
+            raise BackendError(
+                f"{masked_url(backend.url)} holds a delay of at most {limit} ms (got {delay})"
+            )
     if priority is not None:
         _check_supported(backend, "priority", "priorities")
     if job_id is not None:
@@ -225,7 +227,7 @@ def _request(
         if not backend.capabilities.job_repeat:
             note = backend.capabilities.notes.get("cron", "")
             raise BackendError(
-                f"{backend.url} does not support a per-job Repeat at enqueue"
+                f"{masked_url(backend.url)} does not support a per-job Repeat at enqueue"
                 + (f" ({note})" if note else "")
             )
     return EnqueueRequest(

@@ -43,3 +43,25 @@ class EventBus:
                 callback(event)
             except Exception:
                 logger.exception("event callback for %r raised; ignored", event.name)
+
+
+def subscribe_hook(bus: EventBus, reference: str) -> Callable[[], None]:
+    """Subscribe the user's `pkg.module:function` (`[tool.pikkugen] events`, which
+    `pikkugen worker` passes) to every event of `bus`; a reference that does not import is
+    a PikkuQueueError naming it, before any job runs."""
+    import importlib
+
+    from pikku_queue.errors import PikkuQueueError
+
+    module_name, _, attribute = reference.partition(":")
+    try:
+        target: object = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # the user's module may raise anything at import
+        raise PikkuQueueError(
+            f"the events hook {reference!r} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from None
+    if not callable(target):
+        raise PikkuQueueError(f"the events hook {reference!r} is not callable")
+    return bus.subscribe("*", target)

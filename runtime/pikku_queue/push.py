@@ -28,13 +28,13 @@ message the sink did not answer).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pikku_queue.engine import DeadLetter, Delivery, Engine, ErrorInfo, Outcome
+from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 logger = logging.getLogger("pikku_queue.push")
 
@@ -64,10 +64,13 @@ class PushMessage:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
         verdict: DeadLetter | None = None
         payload: Any = self.body
+        encoding = "json"
         if self.json_text:
             try:
-                payload = json.loads(self.body)
-            except (ValueError, TypeError, RecursionError) as exc:  # too deep: RecursionError
+                payload = decode_payload(self.body)
+            except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate
+                payload, encoding, verdict = exc.stored, exc.encoding, exc.verdict()
+            except TypeError as exc:  # a body that is neither text nor bytes
                 verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         delivery = Delivery(
             job_id=self.job_id or self.message_id,
@@ -75,6 +78,7 @@ class PushMessage:
             payload=payload,
             attempt=max(self.attempt, 1),
             enqueued_at_ms=self.enqueued_at_ms,
+            payload_encoding=encoding,
             trace_context=self.trace_context,
         )
         return delivery, verdict

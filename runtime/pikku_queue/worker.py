@@ -46,7 +46,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from pikku_queue import counts as count_rules
 from pikku_queue import observe, tracing
-from pikku_queue.backend import Backend, JobState, PullSource, WorkerOptions, WorkerReport
+from pikku_queue.backend import (
+    Backend,
+    JobState,
+    PullSource,
+    WorkerOptions,
+    WorkerReport,
+    dead_letter_target,
+)
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import (
     Completed,
@@ -369,7 +376,7 @@ class _PullWorker:
             return
         for delivery, outcome in settled:
             state.leased.pop(delivery.job_id, None)
-            self._count(outcome, dlq)
+            self._count(outcome, dead_letter_target(delivery.payload, dlq))
 
     def _count(self, outcome: Outcome, dlq: str | None) -> None:
         if isinstance(outcome, Completed):

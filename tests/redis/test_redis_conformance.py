@@ -24,6 +24,16 @@ class TestRedisConformance(BackendConformance):
         finally:
             await backend.close()
 
+    async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
+        """A job added the BullMQ way whose `data` field is then overwritten by a raw HSET
+        (no worker runs yet), as a producer writing the hash itself would leave it."""
+        assert isinstance(backend, RedisBackend)
+        bull = await backend.queue(queue)
+        job = await bull.add(queue, {"n": 0})
+        client = await backend.client()
+        await client.hset(backend.key(queue, str(job.id)), "data", raw)
+        return str(job.id)
+
     async def abandon(self, backend: Backend, queue: str) -> str:
         """Take one job the way a BullMQ worker does (moveToActive with a lock of `lease_ms`),
         then never renew the lock nor finish the job: a worker that died."""

@@ -232,6 +232,29 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
     assert "this is not JSON" in [r.payload for r in records]
 
 
+def test_nan_infinity_and_lone_surrogates_are_one_dead_letter_each(
+    queues: Queues, new_handler: NewHandler, backend_url: str
+) -> None:
+    """Issue 12 item 1 on the Lambda path: what `json.dumps` writes by default for NaN (and a
+    lone surrogate escape) is refused by the one reader, dead-lettered once with its raw text,
+    and never retried until redrive."""
+    queues.create("ship-dlq")
+    queues.create("ship", dlq="ship-dlq")
+    handler = new_handler(registry(entry("ship", refuses, retry_options={"attempts": 5})))
+    raw = ['{"n":NaN}', '{"n":Infinity}', '{"n":-Infinity}', '{"n":"\\ud800"}']
+    send(queues, "ship", *raw)
+
+    _, response = invoke(handler, queues, "ship")
+
+    assert response["batchItemFailures"] == []
+    assert queues.depth("ship") == {"visible": 0, "in_flight": 0, "delayed": 0}
+    records = asyncio.run(dead_letters(backend_url, "ship-dlq"))
+    assert sorted(r.payload for r in records) == sorted(raw)
+    assert {(r.reason, r.payload_encoding, r.attempts) for r in records} == {
+        ("invalid_payload", "text", 1)
+    }
+
+
 async def test_redrive_policy_moves_a_crashing_message_to_the_dlq(
     queues: Queues, backend: SQSQueueAdapter
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import boto3
 import pytest
 from pikku_queue.adapters.sqs import SQSQueueAdapter
 from pikku_queue.backend import Backend, JobInfo, JobState
@@ -29,6 +30,15 @@ class TestSQSConformance(BackendConformance):
         )
         yield adapter
         await adapter.close()
+
+    async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
+        """A raw boto3 send: a body with no pikku attributes, as any SQS producer sends it."""
+        if isinstance(raw, bytes):
+            pytest.skip("an SQS message body is Unicode text: it cannot hold bytes like these")
+        assert isinstance(backend, SQSQueueAdapter)
+        url = await backend.api.queue_url(queue)
+        client = boto3.client("sqs", region_name=REGION, endpoint_url=backend.settings.endpoint_url)
+        return str(client.send_message(QueueUrl=url, MessageBody=raw)["MessageId"])
 
     async def job(self, backend: Backend, queue: str, job_id: str) -> JobInfo:
         for record in await backend.dead_letters(f"{queue}-dlq"):

@@ -30,6 +30,7 @@ from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.events import EventBus, JobEvent
 from pikku_queue.monitor import QueueMonitor, QueueStats
+from pikku_queue.redact import redact_text
 from pikku_queue.registry import Registry
 from rich.console import Console
 from rich.logging import RichHandler
@@ -165,7 +166,7 @@ def _open(url: str) -> Backend:
     try:
         return connect(url)
     except PikkuQueueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(redact_text(str(exc), url)) from None
 
 
 T = TypeVar("T")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
 
 from pikku_queue.backend import Backend
 from pikku_queue.errors import BackendError
+from pikku_queue.redact import redact_url
 
 DEFAULT_URL = "sqlite:///.pikku/queue.db"
 URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
@@ -38,11 +39,12 @@ def default_url() -> str:
 def connect(url: str | None = None) -> Backend:
     """Open the backend a URL names (default: `$PIKKU_QUEUE_URL`, else the SQLite file)."""
     url = url or default_url()
-    scheme = urlsplit(url).scheme
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)  # not urlsplit: it raises on bad IPv6
+    scheme = match[1] if match else ""
     target = _SCHEMES.get(scheme)
     if target is None:
         known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
-        raise BackendError(f"unknown backend URL scheme in {url!r}; known: {known}")
+        raise BackendError(f"unknown backend URL scheme in {redact_url(url)!r}; known: {known}")
     if callable(target):
         return target(url)
     module_name, _, attribute = target.partition(":")
@@ -57,11 +59,5 @@ def connect(url: str | None = None) -> Backend:
 
 
 def masked_url(url: str) -> str:
-    """`url` with its password replaced by `***`, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """`url` with every secret masked, for logs and error messages (`redact.redact_url`)."""
+    return redact_url(url)

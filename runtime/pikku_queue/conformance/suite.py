@@ -29,6 +29,21 @@ from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidat
 from pikku_queue.events import JobEvent
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
+from pikku_queue.payloads import raw_bytes
+
+
+#: Payloads no strict JSON writer could write back (`pikku_queue.payloads`), as raw stored
+#: text or bytes: what `json.dumps` writes by default for NaN and the infinities, a lone
+#: surrogate escape, bytes that are not UTF-8, text that is not JSON.
+UNDECODABLE_PAYLOADS: list[str | bytes] = [
+    '{"n":NaN}',
+    '{"n":Infinity}',
+    '{"n":-Infinity}',
+    '{"n":"\\ud800"}',
+    b'{"n":"\xff\xfe"}',
+    "not json {",
+]
+UNDECODABLE_IDS = ["nan", "infinity", "minus-infinity", "lone-surrogate", "bad-utf8", "not-json"]
 
 
 class Item(BaseModel):
@@ -830,3 +845,96 @@ class BackendConformance:
         assert self.final_events(events, job) == [("failed", 1)]
         assert (report.failed, report.dead_lettered) == (1, 0)
         await self.check_final_state(backend, queue, job, JobState.FAILED, "ValidationError")
+
+    # ------------------------------------------------------------------ undecodable payloads
+    # Payloads a backend can hold but the engine cannot read, injected straight into the
+    # backend (as a producer outside pikkugen would): each must become ONE `invalid_payload`
+    # dead letter holding its raw form, and the worker must go on (a burst worker ends).
+
+    async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
+        """Store `raw` as a waiting job's payload, bypassing every pikkugen writer (raw SQL,
+        raw Redis, a raw SQS send); return the job's id. Skip for a form the backend cannot
+        hold at all (SQS refuses bytes that are not UTF-8)."""
+        pytest.skip("override BackendConformance.inject_raw to store a raw payload")
+
+    @pytest.mark.parametrize("raw", UNDECODABLE_PAYLOADS, ids=UNDECODABLE_IDS)
+    async def test_undecodable_payload_is_one_dead_letter(
+        self, backend: Backend, queue: str, raw: str | bytes
+    ) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+        seen: list[int] = []
+
+        async def double(data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n * 2)
+
+        bad = await self.inject_raw(backend, queue, raw)
+        await self.enqueue_raw(backend, queue, {"n": 2})
+        processor = self.processor(
+            queue, double, dead_letter_queue=dlq, retry_options={"attempts": 3}
+        )
+        await self.run_burst(backend, [processor])  # ends: nothing loops on the bad job
+        assert seen == [2]
+        records = await backend.dead_letters(dlq)
+        assert [(r.job_id, r.reason) for r in records] == [(bad, "invalid_payload")]
+        [record] = records
+        assert record.payload_encoding in ("text", "base64")
+        original = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+        assert raw_bytes(record.payload_encoding, record.payload) == original
+        if record.payload_encoding == "text":
+            assert record.payload == raw
+        # Listing it again (and the record itself) is stable: nothing re-reads the poison.
+        assert [r.id for r in await backend.dead_letters(dlq)] == [record.id]
+
+    @pytest.mark.parametrize("raw", UNDECODABLE_PAYLOADS[:2], ids=UNDECODABLE_IDS[:2])
+    async def test_undecodable_payload_without_dead_letter_queue_ends(
+        self, backend: Backend, queue: str, raw: str | bytes
+    ) -> None:
+        seen: list[int] = []
+
+        async def double(data: Item) -> Doubled:
+            seen.append(data.n)
+            return Doubled(n=data.n * 2)
+
+        await self.inject_raw(backend, queue, raw)
+        await self.enqueue_raw(backend, queue, {"n": 3})
+        report = await self.run_burst(backend, [self.processor(queue, double)])
+        assert seen == [3]
+        assert report.completed == 1
+        counts = await backend.counts(queue)
+        assert counts.waiting + counts.active + counts.delayed == 0
+
+    # ------------------------------------------------------------------ dead-letter cycles
+
+    async def test_a_dead_letter_record_is_never_dead_lettered_again(
+        self, backend: Backend, queue: str
+    ) -> None:
+        """`a` dead-letters to `b` and `b` to `a`, both processors fail: the job is recorded
+        once in `b`, the record fails there for good (`backend.dead_letter_target`) and does
+        not bounce back to `a`; the burst worker ends."""
+        self.require(backend, "dead_letter")
+        a, b = f"{queue}-a", f"{queue}-b"
+        calls: list[str] = []
+
+        async def fails_a(data: Any) -> None:
+            calls.append("a")
+            raise NonRetryableError("a refuses")
+
+        async def fails_b(data: Any) -> None:
+            calls.append("b")
+            raise NonRetryableError("b refuses")
+
+        job = await self.enqueue_raw(backend, a, {"n": 1})
+        report = await self.run_burst(
+            backend,
+            [
+                self.processor(a, fails_a, dead_letter_queue=b),
+                self.processor(b, fails_b, dead_letter_queue=a),
+            ],
+        )
+        assert calls == ["a", "b"]
+        assert (report.dead_lettered, report.failed) == (1, 1)
+        assert await backend.dead_letters(a) == []
+        assert await backend.dead_letters(b) == []  # the record ran, and failed there
+        assert (await self.job(backend, a, job)).state == JobState.DEAD_LETTERED

@@ -85,7 +85,8 @@ async def check_connection(settings: RedisSettings) -> None:
     )
     try:
         await client.ping()
-    except (redis_errors.RedisError, OSError) as exc:
+    except (redis_errors.RedisError, OSError, TypeError) as exc:
+        # TypeError: a URL parameter redis-py passes on but its connection does not take.
         raise explain_connection_error(settings, exc) from exc
     finally:
         await client.aclose()
@@ -181,7 +182,7 @@ class RedisBackend:
             yield
         except BackendError:
             raise
-        except (redis_errors.RedisError, OSError) as exc:
+        except (redis_errors.RedisError, OSError, TypeError) as exc:
             raise explain_connection_error(self.settings, exc) from exc
 
     # -- producer face -----------------------------------------------------------------

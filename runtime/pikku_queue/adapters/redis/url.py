@@ -59,7 +59,10 @@ def parse_keep_jobs(name: str, text: str) -> KeepJobs:
 
 def parse_redis_url(url: str) -> RedisSettings:
     """Split a backend URL into redis-py's URL and pikkugen's BullMQ options."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced IPv6 bracket
+        raise BackendError(f"not a valid URL: {masked_url(url)!r} ({exc})") from None
     if parts.scheme not in ("redis", "rediss"):
         raise BackendError(f"not a Redis URL (redis:// or rediss://): {masked_url(url)!r}")
     try:

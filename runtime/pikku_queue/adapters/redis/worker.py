@@ -37,7 +37,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from bullmq import UnrecoverableError
 
 from pikku_queue import observe
-from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, WorkerOptions, WorkerReport
+from pikku_queue.backend import (
+    DeadLetterRecord,
+    EnqueueRequest,
+    WorkerOptions,
+    WorkerReport,
+    dead_letter_target,
+)
 from pikku_queue.engine import (
     Completed,
     DeadLetter,
@@ -51,13 +57,13 @@ from pikku_queue.engine import (
     stalled_error,
 )
 from pikku_queue.events import JobEvent
+from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 from . import RedisBackend, check_connection
 from .jobs import (
     ENCODING_ERRORS,
     OUTCOME_FIELD,
     PIKKU_BACKOFF,
-    encoding_error,
     loads_or_text,
     payload_error,
     retry_options_difference,
@@ -161,24 +167,28 @@ class _PikkuWorker(LeanWorker):  # type: ignore[misc]  # bullmq ships no type hi
             return await super().nextJobFromJobData(
                 job_data, job_id, limit_until, delay_until, token
             )
-        error = encoding_error(raw)
-        if error is None:
+        try:
+            decode_payload(raw)  # the one strict reader: also NaN, Infinity, lone surrogates
+        except UndecodablePayload as exc:
+            refused: UndecodablePayload | None = exc
+        else:
+            refused = None
             try:
                 return await super().nextJobFromJobData(
                     job_data, job_id, limit_until, delay_until, token
                 )
-            except (ValueError, RecursionError):
-                error = payload_error(raw)
-                if error is None:  # another field of the hash is broken: BullMQ's business
+            except (ValueError, RecursionError) as exc:
+                if payload_error(raw) is None:  # another field of the hash is broken
                     raise
+                refused = UndecodablePayload(raw, ErrorInfo.from_exception(exc))
         # A failed call wrote nothing (the job is active under `token` already): load it again
         # without its data.
         job = await super().nextJobFromJobData(
             {**job_data, "data": "null"}, job_id, limit_until, delay_until, token
         )
-        if job is not None:
-            job.data = raw
-            setattr(job, INVALID_PAYLOAD_ATTR, error)
+        if job is not None and refused is not None:
+            job.data = refused.stored
+            setattr(job, INVALID_PAYLOAD_ATTR, refused)
         return job
 
 
@@ -402,9 +412,9 @@ class _QueueRunner:
         )
         self.job_logs.running(self.name, delivery.job_id)
         self._warn_if_options_differ(job)
-        invalid: ErrorInfo | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
+        invalid: UndecodablePayload | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
-            verdict = DeadLetter("invalid_payload", invalid)
+            verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
             outcome: Outcome = verdict
         elif self.batcher is not None:
@@ -489,8 +499,9 @@ class _QueueRunner:
             return False
 
     async def _finish_failed(self, job: Any, attempt: int, outcome: DeadLetter) -> None:
-        dlq = self.processor.options.dead_letter_queue
+        dlq = dead_letter_target(job.data, self.processor.options.dead_letter_queue)
         job_id = str(job.id)
+        invalid: UndecodablePayload | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
         if dlq is None:
             await self.backend.mark_final(self.name, job_id, "failed", outcome.error.as_dict())
             self.owner.report.failed += 1
@@ -504,6 +515,7 @@ class _QueueRunner:
             reason=outcome.reason,
             error=outcome.error,
             failed_at_ms=int(time.time() * 1000),
+            payload_encoding=invalid.encoding if invalid is not None else "json",
         )
         await self.backend.add_dead_letter(dlq, record)
         await self.backend.mark_final(self.name, job_id, "dead_lettered", outcome.error.as_dict())
@@ -563,8 +575,14 @@ class _FailedJob:
 
     def __init__(self, job_id: str, data: str | None, attempts_started: int) -> None:
         self.id = job_id
-        self.data = loads_or_text(data) if data else None
+        self.data: Any = None
         self.attemptsStarted = attempts_started
+        if data:
+            try:
+                self.data = decode_payload(data)
+            except UndecodablePayload as exc:
+                self.data = exc.stored
+                setattr(self, INVALID_PAYLOAD_ATTR, exc)
 
 
 def _with_query(url: str, **params: str) -> str:

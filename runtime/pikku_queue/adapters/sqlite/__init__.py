@@ -61,6 +61,7 @@ from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Delivery, Outcome
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
+from pikku_queue.redact import redact_url
 
 __all__ = [
     "PROCESSOR_SCHEDULE_KEY",
@@ -414,12 +415,12 @@ def path_from_url(url: str) -> str:
     """`sqlite:///rel/path.db` → `rel/path.db`; `sqlite:////abs/path.db` → `/abs/path.db`."""
     parts = urlsplit(url)
     if parts.scheme != "sqlite":
-        raise BackendError(f"not a sqlite:// URL: {url!r}")
+        raise BackendError(f"not a sqlite:// URL: {redact_url(url)!r}")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if parts.netloc:
         path = parts.netloc + "/" + path
     if not path:
-        raise BackendError(f"{url!r} names no file; use sqlite:///path/to/queue.db")
+        raise BackendError(f"{redact_url(url)!r} names no file; use sqlite:///path/to/queue.db")
     return path
 
 

@@ -14,21 +14,33 @@ from typing import Any
 from pikku_queue.backend import JobInfo, JobState
 from pikku_queue.engine import ErrorInfo
 from pikku_queue.errors import BackendError
+from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 
 def dumps(value: Any) -> str:
-    """Compact, strict JSON; a value that cannot be stored is a BackendError for the caller."""
+    """Compact, strict JSON; a value that cannot be stored is a BackendError for the caller.
+
+    A lone surrogate (in a result or an error message) cannot be bound as UTF-8 text: such a
+    value is written with ASCII escapes instead of failing the transaction."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise BackendError(f"payload is not JSON-serialisable: {exc}") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text
 
 
-def loads_or_text(text: str) -> Any:
+def loads_or_text(text: str | bytes) -> Any:
+    """The JSON value of a column, or (written by something else) its raw form: the text, or
+    base64 of bytes that are not UTF-8 (`pikku_queue.payloads.stored_form`)."""
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text
+        return decode_payload(text)
+    except UndecodablePayload as exc:
+        return exc.stored
 
 
 def error_from_json(text: str | None) -> ErrorInfo | None:

@@ -12,9 +12,20 @@ from collections.abc import Sequence
 
 from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
 from pikku_queue.backend import DeadLetterRecord
+from pikku_queue.payloads import raw_bytes
 
 
-def as_record(record_id: str, text: str) -> DeadLetterRecord | None:
+def _original(record: DeadLetterRecord) -> str | bytes:
+    """What the job held before it failed: its JSON, or (a payload the engine could not read)
+    its raw text or bytes, written back as they were."""
+    if record.payload_encoding == "json":
+        return dumps(record.payload)
+    if record.payload_encoding == "text":
+        return str(record.payload)
+    return raw_bytes(record.payload_encoding, str(record.payload))
+
+
+def as_record(record_id: str, text: str | bytes) -> DeadLetterRecord | None:
     """A dead-letter record, or None for anything else found in that queue."""
     data = loads_or_text(text)
     if not isinstance(data, dict) or "queue" not in data or "job_id" not in data:
@@ -22,14 +33,14 @@ def as_record(record_id: str, text: str) -> DeadLetterRecord | None:
     return DeadLetterRecord.from_payload(record_id, data)
 
 
-def list_records(conn: sqlite3.Connection, dlq: str, limit: int) -> list[tuple[str, str]]:
-    """(record id, payload text) of the oldest records still waiting in `dlq`."""
+def list_records(conn: sqlite3.Connection, dlq: str, limit: int) -> list[tuple[str, bytes]]:
+    """(record id, payload bytes) of the oldest records still waiting in `dlq`."""
     rows = conn.execute(
-        "SELECT id, payload FROM jobs WHERE queue = ? AND state IN ('waiting', 'delayed')"
+        "SELECT id, CAST(payload AS BLOB) FROM jobs WHERE queue = ? AND state IN ('waiting', 'delayed')"
         " ORDER BY seq LIMIT ?",
         (dlq, limit),
     ).fetchall()
-    return [(str(i), str(p)) for i, p in rows]
+    return [(str(i), bytes(p)) for i, p in rows]
 
 
 def replay_records(conn: sqlite3.Connection, dlq: str, ids: Sequence[str] | None, now: int) -> int:
@@ -39,7 +50,7 @@ def replay_records(conn: sqlite3.Connection, dlq: str, ids: Sequence[str] | None
     the record leaves the dead-letter queue."""
     if ids is None:
         rows = conn.execute(
-            "SELECT id, payload FROM jobs WHERE queue = ? AND state IN"
+            "SELECT id, CAST(payload AS BLOB) FROM jobs WHERE queue = ? AND state IN"
             " ('waiting', 'delayed') ORDER BY seq",
             (dlq,),
         ).fetchall()
@@ -47,7 +58,7 @@ def replay_records(conn: sqlite3.Connection, dlq: str, ids: Sequence[str] | None
         rows = []
         for record_id in ids:
             row = conn.execute(
-                "SELECT id, payload FROM jobs WHERE queue = ? AND id = ? AND state IN"
+                "SELECT id, CAST(payload AS BLOB) FROM jobs WHERE queue = ? AND id = ? AND state IN"
                 " ('waiting', 'delayed')",
                 (dlq, record_id),
             ).fetchone()
@@ -58,7 +69,7 @@ def replay_records(conn: sqlite3.Connection, dlq: str, ids: Sequence[str] | None
         record = as_record(record_id, text)
         if record is None:
             continue  # a plain job in that queue, not a record: nowhere to send it
-        payload = dumps(record.payload)
+        payload = _original(record)
         cursor = conn.execute(
             "UPDATE jobs SET state = 'waiting', attempts = 0, stalls = 0, error = NULL,"
             " result = NULL, progress = NULL, finished_at = NULL, lease_until = NULL,"

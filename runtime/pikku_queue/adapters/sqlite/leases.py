@@ -9,24 +9,26 @@ shape, so no path can leave a finished job looking leased.
 
 from __future__ import annotations
 
-import json
+import logging
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
+from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
-from pikku_queue.backend import DeadLetterRecord
+from pikku_queue.backend import DeadLetterRecord, dead_letter_target
 from pikku_queue.engine import (
     Completed,
     DeadLetter,
     Delivery,
-    ErrorInfo,
     Outcome,
     Retry,
     stalled_error,
 )
+from pikku_queue.payloads import UndecodablePayload, decode_payload
+
+logger = logging.getLogger("pikku_queue.sqlite")
 
 #: Matches the job only while the lease that `token` names still holds it.
 #: Parameters: queue, id, token.
@@ -88,30 +90,31 @@ def lease_jobs(
         "UPDATE jobs SET state = 'active', attempts = attempts + 1, token = token + 1,"
         " lease_until = ?, worker = ? WHERE seq IN (SELECT seq FROM jobs"
         " WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?)"
-        " RETURNING priority, seq, id, payload, attempts, enqueued_at, token, schedule,"
-        " run_at, meta",
+        # As bytes: a TEXT value that is not UTF-8 would fail the fetch, and the whole lease.
+        " RETURNING priority, seq, id, CAST(payload AS BLOB), attempts, enqueued_at, token,"
+        " schedule, run_at, meta",
         (now + lease_ms, worker_id, queue, take),
     ).fetchall()
     rows.sort(key=lambda r: (r[0], r[1]))
     leased: list[Leased] = []
-    for _, _, id_, text, attempts, enqueued_at, token, schedule, run_at, meta in rows:
+    for _, _, id_, raw, attempts, enqueued_at, token, schedule, run_at, meta in rows:
+        if schedule is not None:
+            add_next_instance(conn, queue, schedule, run_at, now)
         try:
-            payload = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
+            payload = decode_payload(raw)
+        except UndecodablePayload as exc:
             # Written by something other than pikku_queue: no processor can read it.
-            error = ErrorInfo(type=type(exc).__name__, message=f"payload is not JSON: {exc}")
             dead_letter(
                 conn,
                 (queue, id_, token),
-                text,
+                exc.stored,
                 attempts,
-                DeadLetter("invalid_payload", error),
+                exc.verdict(),
                 dead_letter_queue,
                 now,
+                exc.encoding,
             )
             continue
-        if schedule is not None:
-            add_next_instance(conn, queue, schedule, run_at, now)
         leased.append(Leased(id_, payload, attempts, enqueued_at, token, meta))
     return leased
 
@@ -135,7 +138,14 @@ def settle(
         )
     else:
         dead_letter(
-            conn, guard, delivery.payload, delivery.attempt, outcome, dead_letter_queue, now
+            conn,
+            guard,
+            delivery.payload,
+            delivery.attempt,
+            outcome,
+            dead_letter_queue,
+            now,
+            delivery.payload_encoding,
         )
 
 
@@ -147,11 +157,14 @@ def dead_letter(
     outcome: DeadLetter,
     dead_letter_queue: str | None,
     now: int,
+    payload_encoding: str = "json",
 ) -> None:
     """Finish the job as failed, or as dead-lettered with a record in `dead_letter_queue`.
 
     The record is only written if this lease still held the job, so a lost lease never
-    produces a second record for the same failure."""
+    produces a second record for the same failure; a dead-letter record that fails is never
+    dead-lettered again (`dead_letter_target`)."""
+    dead_letter_queue = dead_letter_target(payload, dead_letter_queue)
     state = "dead_lettered" if dead_letter_queue else "failed"
     cursor = conn.execute(_FAIL, (state, dumps(outcome.error.as_dict()), now, *guard))
     if cursor.rowcount == 0 or not dead_letter_queue:
@@ -166,6 +179,7 @@ def dead_letter(
         reason=outcome.reason,
         error=outcome.error,
         failed_at_ms=now,
+        payload_encoding=payload_encoding,
     )
     conn.execute(
         "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
@@ -190,25 +204,51 @@ def recover_expired(
     now: int,
 ) -> list[str]:
     """Put back every job whose lease expired (its worker died or blocked); past
-    `max_stalled_count` expiries the job is dead-lettered as `stalled` instead."""
+    `max_stalled_count` expiries the job is dead-lettered as `stalled` instead.
+
+    Each row is its own savepoint: a row that cannot be handled (a payload or a value no
+    statement can bind) is logged and left for the next round, and never undoes the recovery
+    of the other dead workers' jobs in the same transaction."""
     rows = conn.execute(
-        "SELECT id, payload, attempts, stalls, token FROM jobs"
+        "SELECT id, CAST(payload AS BLOB), attempts, stalls, token FROM jobs"
         " WHERE queue = ? AND state = 'active' AND lease_until < ?",
         (queue, now),
     ).fetchall()
-    for job_id, payload, attempts, stalls, token in rows:
-        guard = (queue, job_id, token)
-        if stalls + 1 > max_stalled_count:
-            error = stalled_error(stalls + 1, max_stalled_count)
-            dead_letter(
-                conn,
-                guard,
-                loads_or_text(payload),
-                attempts,
-                DeadLetter("stalled", error),
-                dead_letter_queue,
-                now,
-            )
+    recovered: list[str] = []
+    for job_id, raw, attempts, stalls, token in rows:
+        conn.execute("SAVEPOINT pikku_recover")
+        try:
+            _recover_one(conn, (queue, job_id, token), raw, attempts, stalls, max_stalled_count,
+                         dead_letter_queue, now)  # fmt: skip
+        except Exception:
+            conn.execute("ROLLBACK TO pikku_recover")
+            logger.exception("%s job %s: could not recover its expired lease", queue, job_id)
         else:
-            conn.execute(_STALL, guard)
-    return [str(r[0]) for r in rows]
+            recovered.append(str(job_id))
+        conn.execute("RELEASE pikku_recover")
+    return recovered
+
+
+def _recover_one(
+    conn: sqlite3.Connection,
+    guard: tuple[str, str, int],
+    raw: bytes,
+    attempts: int,
+    stalls: int,
+    max_stalled_count: int,
+    dead_letter_queue: str | None,
+    now: int,
+) -> None:
+    if stalls + 1 <= max_stalled_count:
+        conn.execute(_STALL, guard)
+        return
+    error = stalled_error(stalls + 1, max_stalled_count)
+    encoding = "json"
+    try:
+        payload = decode_payload(raw)
+    except UndecodablePayload as exc:
+        payload, encoding = exc.stored, exc.encoding
+    dead_letter(
+        conn, guard, payload, attempts, DeadLetter("stalled", error), dead_letter_queue, now,
+        encoding,
+    )  # fmt: skip

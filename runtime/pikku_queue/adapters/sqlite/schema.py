@@ -57,9 +57,7 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 #: The columns `get_job` reads, in the order `job_info` unpacks them.
-JOB_COLUMNS = (
-    "id, queue, state, payload, attempts, progress, result, error, enqueued_at, finished_at, run_at"
-)
+JOB_COLUMNS = "id, queue, state, CAST(payload AS BLOB), attempts, progress, result, error, enqueued_at, finished_at, run_at"
 
 
 def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS, SQSSettings
 from pikku_queue.adapters.sqs.messages import ATTRIBUTE_NAMES, InboundMessage
 from pikku_queue.errors import BackendError
+from pikku_queue.redact import redact_text
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -107,11 +108,13 @@ class SQSApi:
             return await loop.run_in_executor(self._executor, call)
         except ClientError as exc:
             error = exc.response.get("Error", {})
+            message = f"{error.get('Code', '?')}: {error.get('Message', exc)}"
             raise BackendError(
-                f"SQS {operation} failed: {error.get('Code', '?')}: {error.get('Message', exc)}"
+                f"SQS {operation} failed: {redact_text(message, self.settings.endpoint_url)}"
             ) from exc
-        except BotoCoreError as exc:
-            raise BackendError(f"SQS {operation} failed: {exc}") from exc
+        except BotoCoreError as exc:  # its text may hold the endpoint URL, user-info and all
+            message = redact_text(str(exc), self.settings.endpoint_url)
+            raise BackendError(f"SQS {operation} failed: {message}") from exc
 
     async def queue_url(self, name: str) -> str:
         """The URL of one of our queues (settings first, then GetQueueUrl, cached)."""

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pikku_queue.errors import BackendError
+from pikku_queue.redact import redact_url
 
 #: SQS's longest long poll.
 MAX_WAIT_TIME_SECONDS = 20
@@ -94,12 +95,16 @@ class SQSSettings:
 
 def parse_url(url: str) -> SQSSettings:
     """Settings from an `sqs://?…` URL; an unknown parameter is an error, not ignored."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced IPv6 bracket
+        raise BackendError(f"not a valid URL: {redact_url(url)!r} ({exc})") from None
     if parts.scheme != "sqs":
-        raise BackendError(f"not an sqs:// URL: {url!r}")
+        raise BackendError(f"not an sqs:// URL: {redact_url(url)!r}")
     if parts.netloc or parts.path not in ("", "/"):
         raise BackendError(
-            f"an sqs:// URL carries everything as query parameters (sqs://?region=…); got {url!r}"
+            "an sqs:// URL carries everything as query parameters (sqs://?region=…); "
+            f"got {redact_url(url)!r}"
         )
     values: dict[str, Any] = {}
     queue_urls: dict[str, str] = {}
@@ -112,7 +117,7 @@ def parse_url(url: str) -> SQSSettings:
             values[key] = value or None
         elif key == "create_queues":
             if value not in ("true", "false"):
-                raise BackendError(f"create_queues must be true or false, got {value!r}")
+                raise BackendError(f"create_queues must be true or false, got {value[:20]!r}")
             values[key] = value == "true"
         elif key == "wait_time_seconds":
             if not value.isdigit():
@@ -120,5 +125,7 @@ def parse_url(url: str) -> SQSSettings:
             values[key] = int(value)
         else:
             known = ", ".join(_PARAMETERS)
-            raise BackendError(f"unknown sqs:// URL parameter {key!r}; known: {known}")
+            raise BackendError(
+                f"unknown sqs:// URL parameter {key!r} in {redact_url(url)!r}; known: {known}"
+            )
     return SQSSettings(queue_urls=MappingProxyType(queue_urls), **values)

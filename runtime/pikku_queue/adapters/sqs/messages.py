@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
-from pikku_queue.engine import DeadLetter, Delivery, ErrorInfo
+from pikku_queue.engine import DeadLetter, Delivery
 from pikku_queue.errors import BackendError
+from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 JOB_ID = "pikku_job_id"
 QUEUE = "pikku_queue"
@@ -203,17 +204,18 @@ class InboundMessage:
         """The delivery for the engine, or (when the body is not JSON) the verdict at once:
         a poison message goes to the dead-letter queue instead of looping until redrive."""
         verdict: DeadLetter | None = None
+        encoding = "json"
         try:
-            payload: Any = json.loads(self.body)
-        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
-            payload = self.body
-            verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
+            payload: Any = decode_payload(self.body)
+        except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate
+            payload, encoding, verdict = exc.stored, exc.encoding, exc.verdict()
         delivery = Delivery(
             job_id=self.job_id,
             queue=queue,
             payload=payload,
             attempt=self.attempt,
             enqueued_at_ms=self.enqueued_at_ms,
+            payload_encoding=encoding,
             trace_context=self.trace_context,
         )
         return delivery, verdict
