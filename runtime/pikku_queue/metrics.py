@@ -116,6 +116,17 @@ class QueueJobsCollector(Collector):
         yield family
 
 
+@dataclass(frozen=True)
+class _QueueMetrics:
+    active: Any
+    wait: Any
+    duration: Any
+    completed: Any
+    retried: Any
+    dead_lettered: Any
+    failed: Any
+
+
 class Metrics:
     """The metrics of one worker process, fed by the engine's attempt observer."""
 
@@ -149,35 +160,48 @@ class Metrics:
             "pikku_jobs_active", "Attempts running in this process", ["queue"], registry=r
         )
         self._remove: Callable[[], None] | None = None
+        self._by_queue: dict[str, _QueueMetrics] = {}
 
     # ------------------------------------------------------------------ observer
+
+    def _children(self, queue: str) -> _QueueMetrics:
+        """The queue's labelled metrics, looked up once (`labels()` takes a lock each call)."""
+        found = self._by_queue.get(queue)
+        if found is None:
+            found = self._by_queue[queue] = _QueueMetrics(
+                active=self.active.labels(queue),
+                wait=self.wait.labels(queue),
+                duration=self.duration.labels(queue),
+                completed=self.completed.labels(queue),
+                retried=self.retried.labels(queue),
+                dead_lettered=self.dead_lettered.labels(queue),
+                failed=self.failed.labels(queue),
+            )
+        return found
 
     def attempt_started(
         self, processor: Processor, deliveries: Sequence[Delivery]
     ) -> observe.AttemptEnd:
-        queue = processor.name
-        active = self.active.labels(queue)
-        active.inc(len(deliveries))
+        m = self._children(processor.name)
+        m.active.inc(len(deliveries))
         now_ms = time.time() * 1000
-        wait = self.wait.labels(queue)
         for delivery in deliveries:
             if delivery.attempt == 1 and delivery.enqueued_at_ms:
-                wait.observe(max(now_ms - delivery.enqueued_at_ms, 0.0) / 1000)
+                m.wait.observe(max(now_ms - delivery.enqueued_at_ms, 0.0) / 1000)
         has_dlq = processor.options.dead_letter_queue is not None
 
         def ended(settled: Sequence[tuple[Delivery, Outcome]], elapsed_s: float) -> None:
-            active.dec(len(deliveries))
-            duration = self.duration.labels(queue)
+            m.active.dec(len(deliveries))
             for _, outcome in settled:
-                duration.observe(elapsed_s)
+                m.duration.observe(elapsed_s)
                 if isinstance(outcome, Completed):
-                    self.completed.labels(queue).inc()
+                    m.completed.inc()
                 elif isinstance(outcome, Retry):
-                    self.retried.labels(queue).inc()
+                    m.retried.inc()
                 elif isinstance(outcome, DeadLetter) and has_dlq:
-                    self.dead_lettered.labels(queue).inc()
+                    m.dead_lettered.inc()
                 else:
-                    self.failed.labels(queue).inc()
+                    m.failed.inc()
 
         return ended
 

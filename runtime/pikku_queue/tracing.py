@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
 try:
     from opentelemetry import context as otel_context
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import Link, SpanKind, StatusCode
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, SpanKind, StatusCode, Tracer
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 except ImportError:  # the [otel] extra is not installed: no tracing, no cost
     trace = None  # type: ignore[assignment]
 
@@ -67,6 +68,18 @@ def set_system(url: str) -> None:
 
 
 _enabled = trace is not None
+#: W3C Trace Context, whatever propagators the application set: that is what the job stores.
+_PROPAGATOR = TraceContextTextMapPropagator() if trace is not None else None
+_tracer: Tracer | None = None
+
+
+def _get_tracer() -> Tracer:
+    """One tracer for the process (before a provider is set it is the API's proxy, which
+    follows the provider set later): `get_tracer` per job would cost more than a no-op job."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer(TRACER_NAME)
+    return _tracer
 
 
 def available() -> bool:
@@ -84,13 +97,14 @@ class TracingObserver:
     def attempt_started(
         self, processor: Processor, deliveries: Sequence[Delivery]
     ) -> observe.AttemptEnd:
-        tracer = trace.get_tracer(TRACER_NAME)
+        tracer = _get_tracer()
         links = []
         parent = None
         for delivery in deliveries:
             if not delivery.trace_context:
                 continue
-            producer = propagate.extract(dict(delivery.trace_context))
+            assert _PROPAGATOR is not None
+            producer = _PROPAGATOR.extract(delivery.trace_context)
             span_context = trace.get_current_span(producer).get_span_context()
             if span_context.is_valid:
                 links.append(Link(span_context))
@@ -162,7 +176,7 @@ async def enqueue(target: Backend, request: EnqueueRequest) -> str:
     """`target.enqueue(request)` in a `send` span whose context travels with the job."""
     if not _enabled or request.repeat is not None:  # a schedule's runs are not this trace's
         return await target.enqueue(request)
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _get_tracer()
     with tracer.start_as_current_span(
         f"send {request.queue}",
         kind=SpanKind.PRODUCER,
@@ -190,7 +204,7 @@ async def enqueue_many(
     """`send(requests)` (a backend's bulk enqueue) in one `send` span for the batch."""
     if not _enabled or not requests:
         return list(await send(requests))
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _get_tracer()
     with tracer.start_as_current_span(
         f"send {requests[0].queue}",
         kind=SpanKind.PRODUCER,
@@ -207,11 +221,11 @@ async def enqueue_many(
 
 def _with_context(request: EnqueueRequest) -> EnqueueRequest:
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    found = context_of(carrier)
-    if found is None:
+    assert _PROPAGATOR is not None
+    _PROPAGATOR.inject(carrier)
+    if not carrier:
         return request
-    return dataclasses.replace(request, trace_context=found)
+    return dataclasses.replace(request, trace_context=carrier)
 
 
 def context_of(carrier: Mapping[str, Any] | None) -> dict[str, str] | None:
