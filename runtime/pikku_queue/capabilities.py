@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pikku_queue.options import MAX_JOB_ID_LENGTH, MAX_PRIORITY, MIN_PRIORITY
+
 Feature = Literal[
     "priority",
     "delay",
@@ -27,10 +29,10 @@ Feature = Literal[
 ]
 
 FEATURE_TITLES: dict[Feature, str] = {
-    "priority": "priority",
+    "priority": f"priority ({MIN_PRIORITY}..{MAX_PRIORITY:,})",
     "delay": "delay",
     "cron": "repeat (cron)",
-    "job_id": "job_id idempotency",
+    "job_id": f"job_id idempotency (≤ {MAX_JOB_ID_LENGTH} chars, no ':', not an integer)",
     "global_concurrency": "max_concurrency (global)",
     "results": "results (`JobHandle.result`)",
     "progress": "progress",

@@ -41,10 +41,10 @@ CASES: list[tuple[str, str, str, str]] = [
         "priority: Input should be greater than or equal to 1",
     ),
     (
-        "'q', priority=2097153",
+        "'q', priority=2097152",  # one past BullMQ's limit (issue 10)
         "PK203",
         "priority=",
-        "priority: Input should be less than or equal to 2097152",
+        "priority: Input should be less than or equal to 2097151",
     ),
     ("'q', timeout=0", "PK203", "timeout=", "timeout: Input should be greater than 0"),
     (

@@ -6,7 +6,7 @@ from pikku_queue import BatchOptions, JobContext, RetryOptions, queue_processor
     concurrency=2,
     max_concurrency=4,
     retry_options=RetryOptions(attempts=4, backoff="fixed", delay=500, max_delay=500),
-    priority=2_097_152,
+    priority=2_097_151,
     delay=0,
     timeout=1,
     dead_letter_queue="reports_dlq",
