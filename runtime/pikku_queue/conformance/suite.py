@@ -31,7 +31,6 @@ from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
 from pikku_queue.payloads import raw_bytes
 
-
 #: Payloads no strict JSON writer could write back (`pikku_queue.payloads`), as raw stored
 #: text or bytes: what `json.dumps` writes by default for NaN and the infinities, a lone
 #: surrogate escape, bytes that are not UTF-8, text that is not JSON.

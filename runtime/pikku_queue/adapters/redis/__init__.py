@@ -39,6 +39,7 @@ from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
 
 from .jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .packing import fast_packing
 from .url import KeepJobs, RedisSettings, parse_redis_url
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
@@ -66,7 +67,7 @@ def explain_connection_error(settings: RedisSettings, exc: Exception) -> Backend
 def new_client(settings: RedisSettings, *, retries: int = 5) -> aioredis.Redis:
     """A redis-py client as BullMQ needs it (decoded responses), retrying dropped connections
     briefly so a Redis restart does not surface as an error."""
-    return aioredis.Redis.from_url(
+    client = aioredis.Redis.from_url(
         settings.connection_url,
         decode_responses=True,
         encoding_errors=ENCODING_ERRORS,
@@ -75,6 +76,7 @@ def new_client(settings: RedisSettings, *, retries: int = 5) -> aioredis.Redis:
         if retries
         else None,
     )
+    return fast_packing(client)
 
 
 async def check_connection(settings: RedisSettings) -> None:

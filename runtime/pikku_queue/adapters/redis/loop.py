@@ -31,6 +31,8 @@ from bullmq import Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from bullmq.scripts import raw2NextJobData
 
+from .packing import fast_packing
+
 #: The keys `moveToFinished` takes before the job's own, for a completed job.
 _FINISH_KEYS = (
     "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
@@ -109,6 +111,12 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
 
     _finish_keys: list[str] | None = None
     _finisher: _Pipeline | None = None
+
+    def __init__(self, name: str, processor: Any, opts: dict[str, Any]) -> None:
+        super().__init__(name, processor, opts)
+        for client in (self.client, self.bclient):
+            if client is not None:
+                fast_packing(client)
 
     def _complete_keys(self, job_id: str) -> list[str]:
         keys = self._finish_keys

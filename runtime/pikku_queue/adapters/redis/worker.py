@@ -124,7 +124,7 @@ def _keep_traceback(job: Any, error: ErrorInfo) -> None:
     job.updateStacktrace = update
 
 
-class _PikkuWorker(LeanWorker):  # type: ignore[misc]  # bullmq ships no type hints
+class _PikkuWorker(LeanWorker):
     """BullMQ's Worker, loading a job whose data is not JSON instead of choking on it.
 
     bullmq-python parses the job hash (`Job.fromJSON`) in `nextJobFromJobData`, after its Lua
