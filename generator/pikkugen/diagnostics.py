@@ -78,8 +78,13 @@ def suggest(name: str, known: Sequence[str]) -> str | None:
     """The known name `name` most likely meant, for a `did you mean` hint: its snake_case
     spelling (`deadLetterQueue`, `maxDelay` as the seed writes them), else the closest by
     spelling (`concurency`), else None."""
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    snake = to_snake(name)
     if snake in known:
         return snake
     close = difflib.get_close_matches(snake, list(known), n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def to_snake(name: str) -> str:
+    """`deadLetterQueue` -> `dead_letter_queue` (and `-` read as `_`)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")

@@ -68,6 +68,22 @@ def test_unknown_keys_inside_option_models_get_a_did_you_mean(
     assert problem.hint == f"did you mean `{meant}`?"
 
 
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("maxDelay", "`max_delay` is a key of `retry_options`: retry_options={'max_delay': ...}"),
+        ("attempts", "`attempts` is a key of `retry_options`: retry_options={'attempts': ...}"),
+        ("cron", "`cron` is a key of `repeat`: repeat={'cron': ...}"),
+    ],
+)
+def test_a_key_of_an_option_model_written_at_the_top_level_is_placed(
+    tree: Tree, written: str, hint: str
+) -> None:
+    source = HEADER + f'@queue_processor("x", {written}=1)\nasync def f(data: int) -> None: ...\n'
+    found = tree.write({"app/__init__.py": "", "app/jobs.py": source}).scan()
+    assert found.only("PK202").hint == hint
+
+
 def test_a_name_with_no_close_option_gets_no_guess(tree: Tree) -> None:
     source = HEADER + '@queue_processor("x", zebra=1)\nasync def f(data: int) -> None: ...\n'
     found = tree.write({"app/__init__.py": "", "app/jobs.py": source}).scan()

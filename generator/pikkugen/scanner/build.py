@@ -19,7 +19,7 @@ from pikku_queue.options import (
 )
 from pydantic import ValidationError
 
-from pikkugen.diagnostics import suggest
+from pikkugen.diagnostics import suggest, to_snake
 from pikkugen.model import Diagnostic, Location, ProcessorDecl, TypeRef
 from pikkugen.scanner.annotations import AnnotationReader, BadAnnotation
 from pikkugen.scanner.codes import diagnostic
@@ -291,13 +291,12 @@ class Builder:
                 continue
             place = self.evaluator.place(file.module, kwarg)
             if key not in OPTION_NAMES:
-                close = suggest(key, OPTION_NAMES)
                 problems.append(
                     _at(
                         "PK202",
                         f"unknown option `{key}`; valid options: {', '.join(OPTION_NAMES)}",
                         place,
-                        hint=f"did you mean `{close}`?" if close else None,
+                        hint=_option_suggestion(key),
                     )
                 )
                 failed = True
@@ -494,6 +493,18 @@ _NESTED: dict[str, tuple[str, ...]] = {
     "batch": tuple(BatchOptions.model_fields),
     "repeat": tuple(Repeat.model_fields),
 }
+
+
+def _option_suggestion(key: str) -> str | None:
+    """`did you mean` for an unknown option: an option spelled another way, else a key of an
+    option's model written at the top level (`maxDelay=` is `retry_options={"max_delay": ...}`)."""
+    close = suggest(key, OPTION_NAMES)
+    if close is not None and to_snake(key) == close:
+        return f"did you mean `{close}`?"
+    for option, fields in _NESTED.items():
+        if to_snake(key) in fields:
+            return f"`{to_snake(key)}` is a key of `{option}`: {option}={{{to_snake(key)!r}: ...}}"
+    return f"did you mean `{close}`?" if close else None
 
 
 def _nested_suggestion(loc: tuple[Any, ...]) -> str | None:
