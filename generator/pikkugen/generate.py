@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from pikkugen.checks import check_runtimes
 from pikkugen.config import Config
+from pikkugen.config_checks import check_config
 from pikkugen.emit.base import EmitInput
 from pikkugen.emit.client import client_name_clashes
 from pikkugen.emit.select import emitters_for
@@ -55,8 +56,13 @@ def scan_project(config: Config) -> ScanResult:
 
 
 def check_ir(config: Config, scan: ScanResult) -> list[Diagnostic]:
-    """Diagnostics about the IR that need the configuration (no imports, no files)."""
-    return [*check_runtimes(config, scan.processors), *client_name_clashes(scan.processors)]
+    """Diagnostics about the IR that need the configuration (no imports), and about the
+    configuration itself (the services factory is looked up in the scanned files)."""
+    return [
+        *check_runtimes(config, scan.processors),
+        *client_name_clashes(scan.processors),
+        *check_config(config),
+    ]
 
 
 def generate(config: Config, *, scan: ScanResult | None = None) -> GenerateResult:
