@@ -147,7 +147,13 @@ class JobHandle(Generic[T]):
                 await asyncio.sleep(pause)
                 pause = min(pause * 1.5, 0.25)
 
-        info = await asyncio.wait_for(wait(), timeout)
+        try:
+            info = await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"job {self.id} of queue {self.queue!r} did not finish within {timeout} s"
+                " (it keeps running: call result() again to wait longer)"
+            ) from None
         if info.state != JobState.COMPLETED:
             error = info.error
             detail = f"{error.type}: {error.message}" if error else "no error recorded"

@@ -549,6 +549,11 @@ def _dlq_for(registry: Registry, queue: str) -> tuple[str, str | None]:
     return queue, None
 
 
+def _one_line(text: str) -> str:
+    """A multi-line message (pydantic's validation errors) on one line: `; ` between lines."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 @dlq_app.command("list")
 def dlq_list(
     queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
@@ -572,7 +577,7 @@ def dlq_list(
         else:
             typer.echo(
                 f"{record.id}  {record.queue}/{record.job_id}  attempts={record.attempts}"
-                f"  reason={record.reason}  {record.error.type}: {record.error.message}"
+                f"  reason={record.reason}  {record.error.type}: {_one_line(record.error.message)}"
                 f"  payload={json.dumps(record.payload, sort_keys=True)}"
             )
     typer.echo(f"{len(records)} record(s) in {dlq} ({masked_url(url)})", err=True)
