@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from pathlib import Path
 
 from pikku_queue.adapters import URL_ENVIRONMENT_VARIABLE
@@ -156,7 +157,9 @@ def _top_level_names(file: Path) -> set[str] | None:
         data = file.read_bytes()
     except OSError:
         return None
-    found = checked_text(data)
+    with warnings.catch_warnings():  # CPython's SyntaxWarnings are the user's business
+        warnings.simplefilter("ignore")
+        found = checked_text(data)
     if not isinstance(found, tuple):
         return None
     names: set[str] = set()

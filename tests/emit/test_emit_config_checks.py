@@ -96,6 +96,16 @@ def test_a_factory_bound_at_module_level_passes(tmp_path: Path, services: str) -
     assert found(root) == []
 
 
+def test_a_module_python_warns_about_is_still_checked(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`'\\d'` makes CPython warn (an error under -W error): not a reason to skip the check."""
+    services = SERVICES + "PATTERN = '\\d'\n"
+    root = project(tmp_path, 'services = "myapp.services:create_servicez"', services)
+    assert [code for _, code, *_ in found(root)] == ["PK602"]
+    assert capfd.readouterr().err == ""
+
+
 def test_a_package_module_is_found_by_its_init(tmp_path: Path) -> None:
     root = project(tmp_path, 'services = "myapp.wiring:create_services"')
     (root / "src" / "myapp" / "wiring").mkdir()
