@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pikku_queue import counts
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions, WorkerReport
 from pikku_queue.client import TypedQueue, enqueue_options
@@ -290,7 +291,7 @@ async def _watch(
     baseline: dict[str, int] = {}
     for name in monitor.queues:
         c = await monitor.backend.counts(name)
-        baseline[name] = c.completed + c.failed + c.dead_lettered
+        baseline[name] = counts.finished(c)
     progress: Progress | None = None
     tasks: dict[str, TaskID] = {}
     if tty:
@@ -309,11 +310,10 @@ async def _watch(
         while True:
             for name in monitor.queues:
                 c = await monitor.backend.counts(name)
-                done = c.completed + c.failed + c.dead_lettered - baseline[name]
-                pending = c.waiting + c.active + c.delayed
-                detail = (
-                    f"active {c.active} · delayed {c.delayed} · failed {c.failed + c.dead_lettered}"
-                )
+                # One definition of each count (pikku_queue.counts), as in the final table.
+                done = counts.finished(c) - baseline[name]
+                pending = counts.pending(c)
+                detail = counts.describe(c)
                 running = job_progress.describe(name) if job_progress is not None else ""
                 if progress is not None:
                     progress.update(
@@ -323,13 +323,13 @@ async def _watch(
                         detail=f"{detail} · {running}" if running else detail,
                     )
                 else:
-                    snapshot = (done, c.waiting, c.active, c.delayed, c.failed, c.dead_lettered)
+                    snapshot = (done, *counts.by_state(c).values(), c.scheduled)
                     if last.get(name) != (*snapshot, running):
                         last[name] = (*snapshot, running)
+                        states = " ".join(f"{k}={v}" for k, v in counts.by_state(c).items())
                         typer.echo(
-                            f"{time.strftime('%H:%M:%S')} {name}: done={done} waiting={c.waiting}"
-                            f" active={c.active} delayed={c.delayed} failed={c.failed}"
-                            f" dead_lettered={c.dead_lettered}"
+                            f"{time.strftime('%H:%M:%S')} {name}: done_since_start={done}"
+                            f" {states} scheduled={c.scheduled}"
                             + (f" running: {running}" if running else "")
                         )
             if stop.is_set():
