@@ -66,7 +66,7 @@ def diagnosed_files(diagnostics: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("depth", [1000, 5000])
+@pytest.mark.parametrize("depth", [pytest.param(1000, marks=pytest.mark.slow), 5000])
 def test_every_deep_pattern_is_a_located_diagnostic_and_the_good_file_is_still_found(
     tmp_path: Path, depth: int
 ) -> None:
@@ -178,6 +178,50 @@ def test_a_parser_that_dies_costs_one_file_a_diagnostic(tmp_path: Path, jobs: in
     assert "SIGSEGV" in crash["message"]
 
 
+#: ~700 KB of ordinary code: seconds of libcst parsing per file.
+BIG_BODY = "".join(
+    textwrap.dedent(f"""
+    def f{i}(values: list[int]) -> int:
+        total = 0
+        for value in values:
+            if value % 3 == 0:
+                total += value * {i}
+        return total
+    """)
+    for i in range(4000)
+)
+HANG_SCRIPT = """
+import json, sys
+from pathlib import Path
+import pikkugen.scanner.pool as pool
+pool.CHILD_TIMEOUT = 1.0  # a file that takes longer (120 s normally) stands for a hang
+from pikkugen.scanner import scan
+root = Path(sys.argv[1])
+result = scan([root / "src"], root=root, jobs=2, max_file_bytes=10_000_000)
+print(json.dumps(result.model_dump(mode="json")))
+"""
+
+
+@pytest.mark.slow
+def test_a_parse_that_makes_no_progress_costs_one_file_a_diagnostic(tmp_path: Path) -> None:
+    files = {"big": HEAD + BIG_BODY * 4}  # ~2.8 MB: many seconds of libcst, on any machine
+    files.update({f"other_{i}": GOOD.replace('"good"', f'"q{i}"') for i in range(13)})
+    write_project(tmp_path, files)
+    proc = subprocess.run(
+        [sys.executable, "-c", HANG_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert len(result["processors"]) == 14  # the good files, the other child's and its own
+    (slow,) = result["diagnostics"]
+    assert (slow["code"], slow["path"]) == ("PK006", "src/app/big.py")
+    assert "took longer than 1 s" in slow["message"]
+
+
 KILL_SCRIPT = """
 import sys
 from pathlib import Path
@@ -219,18 +263,7 @@ def _wait_for(condition: Callable[[], bool], limit: float) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
 def test_killing_the_scanner_ends_its_pool_children(tmp_path: Path) -> None:
     """Children used to go on parsing (for minutes, on a hanging file) after a SIGKILL."""
-    body = "".join(
-        textwrap.dedent(f"""
-        def f{i}(values: list[int]) -> int:
-            total = 0
-            for value in values:
-                if value % 3 == 0:
-                    total += value * {i}
-            return total
-        """)
-        for i in range(4000)
-    )
-    write_project(tmp_path, {f"big_{i}": HEAD + body for i in range(14)})
+    write_project(tmp_path, {f"big_{i}": HEAD + BIG_BODY for i in range(14)})
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)])
     try:
         assert _wait_for(lambda: len(_children(proc.pid)) == 2, 120), "the pool never started"
