@@ -80,3 +80,22 @@ def test_dlq_list_prints_a_validation_error_on_one_line(tmp_path: Path) -> None:
     [line] = listed.stdout.splitlines()
     assert "reason=invalid_payload" in line
     assert "ValidationError: 2 validation errors for Sms; to; Input should be" in line, line
+
+
+async def test_queue_job_takes_the_seed_shaped_repeat_mapping() -> None:
+    # Issue 13 item 10: `repeat={"cron": ...}` raised AttributeError: 'dict' has no 'cron'.
+    from pikku_queue.client import queue_job
+    from pikku_queue.errors import InvalidEnqueueOptionsError
+    from pikku_queue.options import ProcessorOptions
+    from pikku_queue.registry import QueueEntry, Registry, known_registries
+
+    registry = Registry([QueueEntry("nightly", "tests.nowhere", ProcessorOptions())])
+    backend = MemoryBackend()
+    try:
+        handle = await queue_job("nightly", {}, repeat={"cron": "0 2 * * *"}, backend=backend)
+        assert handle.id.startswith("repeat:")
+        with pytest.raises(InvalidEnqueueOptionsError, match="cron"):
+            await queue_job("nightly", {}, repeat={"cron": "0 25 * * *"}, backend=backend)
+    finally:
+        known_registries.remove(registry)
+        await backend.close()
