@@ -145,6 +145,8 @@ class _PullWorker:
         # Protocol isinstance checks are slow; settle runs once per job.
         self.settle_many = source.settle_many if isinstance(source, BatchSettler) else None
         self.report = WorkerReport()
+        #: Recoveries of expired leases under way: a burst worker waits for their verdicts.
+        self._recovering = 0
         self._announced_due: int | None = None
         self.queues: dict[str, _QueueState] = {}
         for processor in options.processors:
@@ -282,10 +284,12 @@ class _PullWorker:
         return count_rules.pending(await self.backend.counts(name))
 
     async def _drained(self) -> bool:
+        if self._recovering:  # a stalled job's verdict is still being reported
+            return False
         for name in self.queues:
             if await self._pending(name):
                 return False
-        return True
+        return not self._recovering  # (one may have begun meanwhile)
 
     # ------------------------------------------------------------------ running jobs
 
@@ -410,6 +414,13 @@ class _PullWorker:
                     logger.exception("%s: lease housekeeping failed; retrying", state.name)
 
     async def _recover(self, state: _QueueState) -> None:
+        self._recovering += 1
+        try:
+            await self._recover_expired(state)
+        finally:
+            self._recovering -= 1
+
+    async def _recover_expired(self, state: _QueueState) -> None:
         options = state.processor.options
         stalled = await self.source.recover_stalled(
             state.name, options.max_stalled_count, options.dead_letter_queue
