@@ -255,6 +255,41 @@ class RedisBackend:
             state = await bull.getJobState(job_id)
         return job_info(queue, job_id, dict(raw), str(state))
 
+    async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
+        """The queue's latest jobs of every BullMQ state, newest enqueue first (the web
+        monitor's list): up to `limit` ids from each state's list or sorted set, one pipelined
+        HGETALL for them all."""
+        sources = (
+            ("active", False), ("wait", False), ("prioritized", True), ("delayed", True),
+            ("completed", True), ("failed", True),
+        )  # fmt: skip
+        async with self._errors():
+            client = await self.client()
+            async with client.pipeline(transaction=False) as pipe:
+                for state, is_zset in sources:
+                    key = self.key(queue, state)
+                    if is_zset:
+                        pipe.zrevrange(key, 0, limit - 1)
+                    else:
+                        pipe.lrange(key, 0, limit - 1)
+                id_lists = await pipe.execute()
+            found = [
+                (str(job_id), state)
+                for (state, _), ids in zip(sources, id_lists, strict=True)
+                for job_id in ids
+            ]
+            async with client.pipeline(transaction=False) as pipe:
+                for job_id, _ in found:
+                    pipe.hgetall(self.key(queue, job_id))
+                hashes = await pipe.execute()
+        jobs = [
+            job_info(queue, job_id, dict(raw), state)
+            for (job_id, state), raw in zip(found, hashes, strict=True)
+            if raw
+        ]
+        jobs.sort(key=lambda j: j.enqueued_at_ms, reverse=True)
+        return jobs[:limit]
+
     async def counts(self, queue: str) -> QueueCounts:
         async with self._errors():
             bull = await self.queue(queue)
