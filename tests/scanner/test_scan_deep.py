@@ -273,3 +273,11 @@ def test_killing_the_scanner_ends_its_pool_children(tmp_path: Path) -> None:
         proc.wait()
     # each child has minutes of parsing left; they must go with their parent
     assert _wait_for(lambda: not any(_alive(c) for c in children), 30), children
+
+
+def test_what_libcst_alone_refuses_is_pk005_at_its_statement(tree: Tree) -> None:
+    """5,000 implicitly concatenated strings: CPython accepts them, libcst's parser gives up
+    (it nests them pairwise); the diagnostic names the statement, not line 1."""
+    source = HEAD + "\n\nX = " + " ".join(['"a"'] * 5000) + "\n"
+    found = tree.write({"app/__init__.py": "", "app/strings.py": source}).scan()
+    assert found.where("PK005") == ("app/strings.py", 4, 1)

@@ -102,12 +102,14 @@ def _summarize(data: bytes, isolate: bool) -> ModuleSummary:
         return empty_summary(too_deep(*checked.where, "libcst gives up on it"))
     except Exception as exc:  # ParserSyntaxError, or libcst's own errors on odd input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        line, column = getattr(exc, "raw_line", 1), getattr(exc, "raw_column", 0)
+        known = isinstance(line, int) and isinstance(column, int) and line >= 1
         return empty_summary(
             {
                 "code": "PK005",
                 "message": f"libcst cannot parse this file although Python can: {first}",
-                "line": 1,
-                "column": 1,
+                "line": line if known else 1,
+                "column": column + 1 if known else 1,
             }
         )
     try:
