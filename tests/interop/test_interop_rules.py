@@ -9,8 +9,14 @@ import asyncio
 import base64
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +271,84 @@ async def test_burst_worker_on_a_queue_node_paused_reports_it_and_exits(
         backend.run_worker(WorkerOptions(processors=[processor], burst=True)), 60
     )
     assert sorted(ran) == [1, 2]
+
+
+CLI_JOBS = """
+from pydantic import BaseModel
+from pikku_queue import JobContext
+
+
+class Order(BaseModel):
+    id: int
+
+
+async def charge(ctx: JobContext, data: Order) -> dict[str, int]:
+    ctx.logger.warning("charging order %s", data.id)
+    return {"order": data.id}
+"""
+
+CLI_REGISTRY = """
+from pikku_queue.options import ProcessorOptions
+from pikku_queue.registry import QueueEntry, Registry
+
+BACKEND_URL: str | None = None
+
+REGISTRY = Registry(
+    [
+        QueueEntry(
+            name="charge",
+            function="shop.jobs.charge",
+            options=ProcessorOptions(),
+            input="shop.jobs.Order",
+        ),
+    ],
+)
+"""
+
+
+def test_node_lists_a_running_pikkugen_worker_process(
+    tmp_path: Path, node_bullmq: NodeBullMQ, redis_server: RedisServer, connection: str, prefix: str
+) -> None:
+    """`pikkugen worker` as a user runs it: Node's getWorkers() lists it while it runs, and the
+    job it ran names it in processedBy and carries its ctx.logger line."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pikkugen]\npaths = ["src"]\nout = "src/shop/generated"\n'
+    )
+    package = tmp_path / "src" / "shop"
+    (package / "generated").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "generated" / "__init__.py").write_text("")
+    (package / "jobs.py").write_text(CLI_JOBS)
+    (package / "generated" / "registry.py").write_text(CLI_REGISTRY)
+    url = f"{redis_server.url}?prefix={prefix}"
+    env = {k: v for k, v in os.environ.items() if k != "PIKKU_QUEUE_URL"}
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pikkugen"), "worker", "--backend", url],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    try:
+        listed: dict[str, Any] = {"count": 0, "names": []}
+        deadline = time.monotonic() + 60
+        while listed["count"] == 0 and time.monotonic() < deadline and worker.poll() is None:
+            [listed] = node_ops(node_bullmq, connection, prefix, "charge", {"op": "workers"})
+        assert listed["count"] >= 1, worker.stdout.read() if worker.poll() is not None else ""
+        encoded = base64.b64encode(b"charge").decode()
+        [name] = set(listed["names"])
+        assert name.startswith(f"{prefix}:{encoded}:w:")
+        added, _ = node_ops(
+            node_bullmq, connection, prefix, "charge",
+            {"op": "add", "data": {"id": 5}}, {"op": "workers"},
+        )  # fmt: skip
+        job: dict[str, Any] = {"state": "waiting"}
+        while job.get("state") != "completed" and time.monotonic() < deadline:
+            [job] = node_ops(
+                node_bullmq, connection, prefix, "charge", {"op": "job", "id": added["id"]}
+            )
+        assert job["state"] == "completed"
+        assert job["processedBy"] == name.split(":w:", 1)[1]
+        assert job["logs"] == ["WARNING charging order 5"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    [after] = node_ops(node_bullmq, connection, prefix, "charge", {"op": "workers"})
+    assert after["count"] == 0
