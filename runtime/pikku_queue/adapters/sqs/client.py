@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+class MissingQueueError(BackendError):
+    """An SQS call named a queue that does not exist: a deployment mistake, not a blip, so a
+    worker says so once and stops instead of polling (and logging) for ever."""
+
+
 _CREDENTIAL_KEYS = {
     "aws_access_key_id": ("aws_access_key_id", "access_key_id", "accessKeyId"),
     "aws_secret_access_key": ("aws_secret_access_key", "secret_access_key", "secretAccessKey"),
@@ -50,7 +55,7 @@ def _session_arguments(credentials: Mapping[str, str] | None) -> dict[str, str]:
     return arguments
 
 
-#: The error codes SQS answers GetQueueUrl with for a queue that does not exist (JSON / query).
+#: The error codes SQS answers a call on a queue that does not exist with (JSON / query).
 _MISSING_QUEUE_CODES = ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
 
 
@@ -108,10 +113,16 @@ class SQSApi:
             return await loop.run_in_executor(self._executor, call)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            message = f"{error.get('Code', '?')}: {error.get('Message', exc)}"
-            raise BackendError(
-                f"SQS {operation} failed: {redact_text(message, self.settings.endpoint_url)}"
-            ) from exc
+            code = str(error.get("Code", "?"))
+            message = redact_text(
+                f"{code}: {error.get('Message', exc)}", self.settings.endpoint_url
+            )
+            if code in _MISSING_QUEUE_CODES:
+                raise MissingQueueError(
+                    f"SQS {operation} failed: the queue does not exist ({message}); create it"
+                    " (deploy the SAM template) or let pikkugen create it (create_queues=true)"
+                ) from exc
+            raise BackendError(f"SQS {operation} failed: {message}") from exc
         except BotoCoreError as exc:  # its text may hold the endpoint URL, user-info and all
             message = redact_text(str(exc), self.settings.endpoint_url)
             raise BackendError(f"SQS {operation} failed: {message}") from exc

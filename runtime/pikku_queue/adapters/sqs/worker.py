@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pikku_queue.adapters.sqs.batch import SettleBatcher
-from pikku_queue.adapters.sqs.client import is_fifo
+from pikku_queue.adapters.sqs.client import MissingQueueError, is_fifo
 from pikku_queue.adapters.sqs.fifo import GroupHold
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
 from pikku_queue.adapters.sqs.settle import FINISHED, Settled, Settler
@@ -59,7 +59,18 @@ async def run_long_poll_worker(adapter: SQSQueueAdapter, options: WorkerOptions)
     report = WorkerReport()
     idle: set[str] = set()
     loops = [_QueueLoop(adapter, p, options, report, idle) for p in options.processors]
-    await asyncio.gather(*(loop.run() for loop in loops))
+
+    async def run(loop: _QueueLoop) -> None:
+        try:
+            await loop.run()
+        except Exception:
+            options.stop.set()  # one loop cannot go on (a missing queue): the others stop too
+            raise
+
+    outcomes = await asyncio.gather(*(run(loop) for loop in loops), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return report
 
 
@@ -111,8 +122,8 @@ class _QueueLoop:
                 await asyncio.wait({receive, stop}, return_when="FIRST_COMPLETED")
                 if not receive.done():
                     break
-                messages = receive.result()
-                receive = None
+                done, receive = receive, None
+                messages = done.result()  # raises MissingQueueError: nothing to give back
                 if messages:
                     self.idle.discard(self.name)
                     self._dispatch(messages)
@@ -122,8 +133,12 @@ class _QueueLoop:
             stop.cancel()
             # Reached on a cancellation too (a second signal): the rule then skips the grace
             # period but still gives the messages back, and re-raises the cancellation.
-            await self._shutdown(receive)
-            await self.batcher.close()
+            try:
+                await self._shutdown(receive)
+            finally:
+                if self.settling:  # verdicts still being applied (`_settle_behind`), bounded
+                    await asyncio.wait(set(self.settling), timeout=RELEASE_TIMEOUT_S)
+                await self.batcher.close()
 
     async def _receive(self) -> list[InboundMessage]:
         batch = self.processor.options.batch
@@ -139,6 +154,8 @@ class _QueueLoop:
                 wait_seconds=0 if short else self.adapter.settings.wait_time_seconds,
                 visibility_seconds=self.lease_s,
             )
+        except MissingQueueError as exc:  # ends the worker: one `error:` line, exit 2
+            raise MissingQueueError(f"queue {self.name!r} ({self.url}): {exc}") from None
         except BackendError:
             logger.exception("%s: receiving failed; polling again shortly", self.name)
             await asyncio.sleep(_ERROR_PAUSE_S)
@@ -210,8 +227,14 @@ class _QueueLoop:
         task.add_done_callback(self.settling.discard)
         return await asyncio.shield(task)
 
+    def _settle_behind(self, work: Awaitable[Any], messages: Sequence[InboundMessage]) -> None:
+        """`_to_the_end` without waiting for it: the stop rule and the end of `run` do."""
+        task = asyncio.ensure_future(self._guarded(work, messages))
+        self.settling.add(task)
+        task.add_done_callback(self.settling.discard)
+
     async def _drained(self) -> bool:
-        if self.running:
+        if self.running or self.settling:
             return False
         try:
             attrs = await self.api.attributes(
@@ -222,6 +245,8 @@ class _QueueLoop:
                     "ApproximateNumberOfMessagesDelayed",
                 ],
             )
+        except MissingQueueError:
+            raise
         except BackendError:
             logger.exception("%s: reading queue attributes failed", self.name)
             return False
@@ -255,7 +280,9 @@ class _QueueLoop:
         finally:
             heartbeat.cancel()
         held.clear()
-        await self._to_the_end(self._settle(message, delivery, outcome), [message])
+        # The slot is free once the verdict is in hand: the next receive goes out while this
+        # verdict's delete (batched with its neighbours') is still on its way.
+        self._settle_behind(self._settle(message, delivery, outcome), [message])
 
     async def _run_in_order(self, held: list[InboundMessage]) -> None:
         """FIFO: one after the other; stop at the first message that is not finished and give
