@@ -27,7 +27,13 @@ from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.context import JobContext
 from pikku_queue.engine import Processor
 from pikku_queue.errors import InvalidEnqueueOptionsError, NonRetryableError
-from pikku_queue.options import MAX_PRIORITY, ProcessorOptions, RetryOptions, job_id_problem
+from pikku_queue.options import (
+    MAX_PRIORITY,
+    BatchOptions,
+    ProcessorOptions,
+    RetryOptions,
+    job_id_problem,
+)
 from pydantic import TypeAdapter
 from redis_server import RedisServer
 
@@ -352,3 +358,23 @@ def test_node_lists_a_running_pikkugen_worker_process(
         worker.communicate(timeout=60)
     [after] = node_ops(node_bullmq, connection, prefix, "charge", {"op": "workers"})
     assert after["count"] == 0
+
+
+async def test_a_batch_calls_log_reaches_each_of_its_jobs(
+    backend: RedisBackend, node_bullmq: NodeBullMQ, connection: str, prefix: str, queue: str
+) -> None:
+    async def handle_batch(ctx: JobContext, data: list[Payload]) -> list[Payload]:
+        ctx.logger.warning("batch of %d", len(data))
+        return [{"ok": item["n"]} for item in data]
+
+    options = ProcessorOptions(batch=BatchOptions(size=2, timeout=5000))
+    processor = Processor.from_function(queue, handle_batch, options)
+    handles = [await typed(queue).enqueue({"n": n}, backend=backend) for n in (1, 2)]
+    report = await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=[processor], burst=True)), 60
+    )
+    assert report.completed == 2
+    jobs = await in_thread(
+        node_bullmq, connection, prefix, queue, *({"op": "job", "id": h.id} for h in handles)
+    )
+    assert [job["logs"] for job in jobs] == [["WARNING batch of 2"], ["WARNING batch of 2"]]

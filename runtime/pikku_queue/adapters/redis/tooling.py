@@ -31,9 +31,10 @@ _MOVE_TO_ACTIVE_KEYS = [
     "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
     "meta", "pc", "marker",
 ]  # fmt: skip
-#: The job whose processor is running in this context: (queue, job id).
-_current_job: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
-    "pikku_redis_current_job", default=None
+#: The jobs whose processor is running in this context, as (queue, job id): one job, or the
+#: jobs of one batch call (each of them gets the call's lines).
+_current_jobs: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "pikku_redis_current_jobs", default=()
 )
 
 
@@ -70,21 +71,26 @@ class JobLogs(logging.Handler):
 
     def running(self, queue: str, job_id: str) -> None:
         """Mark the current context as running this job (set before the processor starts)."""
-        _current_job.set((queue, job_id))
+        _current_jobs.set(((queue, job_id),))
         self._lines.pop((queue, job_id), None)
+
+    def running_batch(self, queue: str, job_ids: list[str]) -> None:
+        """Mark the current context (a batch call's task) as running these jobs at once."""
+        _current_jobs.set(tuple((queue, job_id) for job_id in job_ids))
 
     def take(self, queue: str, job_id: str) -> list[str]:
         return self._lines.pop((queue, job_id), [])
 
     def emit(self, record: logging.LogRecord) -> None:
-        job = _current_job.get()
-        if job is not None:
+        jobs = _current_jobs.get()
+        if jobs:
             try:
                 line = self.format(record)
             except Exception:
                 self.handleError(record)
                 return
-            self._lines.setdefault(job, []).append(line)
+            for job in jobs:
+                self._lines.setdefault(job, []).append(line)
 
 
 async def write_job_logs(

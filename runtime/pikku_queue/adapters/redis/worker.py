@@ -196,8 +196,12 @@ class _Batcher:
     """Gathers deliveries for a batch processor: a batch runs when `size` jobs are in hand or
     `timeout` ms after the first arrived. Each job keeps its own BullMQ lock meanwhile."""
 
-    def __init__(self, engine: Engine, size: int, timeout_ms: int) -> None:
+    def __init__(
+        self, engine: Engine, size: int, timeout_ms: int, job_logs: JobLogs | None = None
+    ) -> None:
         self.engine = engine
+        #: Each job of a call gets the lines the call logs on `ctx.logger`.
+        self.job_logs = job_logs
         self.size = size
         self.timeout_s = timeout_ms / 1000
         self.pending: list[tuple[Delivery, asyncio.Future[Outcome]]] = []
@@ -225,6 +229,8 @@ class _Batcher:
             task.add_done_callback(self.running.discard)
 
     async def _run(self, batch: list[tuple[Delivery, asyncio.Future[Outcome]]]) -> None:
+        if self.job_logs is not None and batch:
+            self.job_logs.running_batch(batch[0][0].queue, [d.job_id for d, _ in batch])
         try:
             outcomes = await self.engine.run_batch([delivery for delivery, _ in batch])
         except asyncio.CancelledError:  # a forced shutdown: the jobs' own tasks end too
@@ -251,15 +257,17 @@ class _QueueRunner:
         self.name = processor.name
         options = owner.options
         self.engine = Engine(processor, services=options.services, events=options.events)
+        #: The lines `ctx.logger` logs during each job, for the job's BullMQ log.
+        self.job_logs = JobLogs()
         batch = processor.options.batch
-        self.batcher = _Batcher(self.engine, batch.size, batch.timeout) if batch else None
+        self.batcher = (
+            _Batcher(self.engine, batch.size, batch.timeout, self.job_logs) if batch else None
+        )
         self.worker: Any = None
         self.task: asyncio.Task[Any] | None = None
         self.last_sweep_ms = int(time.time() * 1000) - options.lease_ms * 4
         self.next_sweep = 0.0
         self.housekeeping: set[asyncio.Task[None]] = set()
-        #: The lines `ctx.logger` logs during each job, for the job's BullMQ log.
-        self.job_logs = JobLogs()
         self.processor_log = self.engine.log.getChild(processor.name)  # what ctx.logger is
         self.processor_log.addHandler(self.job_logs)
         #: Jobs whose stored attempts/backoff differ from the declaration, already logged.
