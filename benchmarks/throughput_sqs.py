@@ -1,14 +1,14 @@
 """SQS throughput and cost against a local moto_server: the adapter next to raw boto3.
 
     .venv/bin/python benchmarks/throughput_sqs.py            # 500 jobs, concurrency 10
-    .venv/bin/python benchmarks/throughput_sqs.py -n 1000 -c 20
+    .venv/bin/python benchmarks/throughput_sqs.py -n 1000 -c 20 --repeat 5
 
 moto is not AWS: it serves one request at a time and slows down as a queue grows (it scans and
 copies the queue's messages on every receive), so the jobs/s say how close the adapter gets
 to moto's own ceiling, measured in the same run by (b), and nothing about AWS. (a) pikkugen:
 bulk enqueue of N jobs (`enqueue_many`), then a burst long-poll worker with a no-op processor;
 (b) raw boto3 at the floor: SendMessageBatch of 10, ReceiveMessage of 10, DeleteMessageBatch
-of 10, in a single thread. Requests are counted by a botocore event hook (every HTTP attempt,
+of 10, in a single thread; interleaved rounds, the median of each reported. Requests are counted by a botocore event hook (every HTTP attempt,
 retries included); AWS bills each one, and the floor is 0.3 per job. The last line is one JSON
 object.
 """
@@ -136,31 +136,44 @@ def raw_boto3_run(endpoint: str, n: int) -> dict[str, Any]:
     }
 
 
+def one_run(moto: Path, name: str, n: int, concurrency: int) -> dict[str, Any]:
+    """One contender on a fresh moto_server of its own (so neither sees the other's queues)."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_for(port)
+        if name == "pikkugen":
+            return asyncio.run(pikkugen_run(endpoint, n, concurrency))
+        return raw_boto3_run(endpoint, n)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=500, help="jobs")
     parser.add_argument("-c", type=int, default=10, help="worker concurrency")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (odd: a true median)")
     args = parser.parse_args()
     moto = Path(sys.executable).with_name("moto_server")
-    results: dict[str, Any] = {"n": args.n, "concurrency": args.c}
-    for name in ("pikkugen", "raw_boto3"):  # a fresh server each, so neither sees the other
-        port = _free_port()
-        server = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            endpoint = f"http://127.0.0.1:{port}"
-            _wait_for(port)
-            if name == "pikkugen":
-                results[name] = asyncio.run(pikkugen_run(endpoint, args.n, args.c))
-            else:
-                results[name] = raw_boto3_run(endpoint, args.n)
-        finally:
-            server.terminate()
-            server.wait()
-        print(f"{name}: {results[name]}")
+    results: dict[str, Any] = {"n": args.n, "concurrency": args.c, "rounds": args.repeat}
+    rounds: dict[str, list[dict[str, Any]]] = {"pikkugen": [], "raw_boto3": []}
+    for run in range(args.repeat):
+        # Interleaved, each round starting with the other: a noisy neighbour hits no one
+        # systematically (moto on a shared machine varies by 2x from one minute to the next).
+        order = ["pikkugen", "raw_boto3"] if run % 2 == 0 else ["raw_boto3", "pikkugen"]
+        for name in order:
+            rounds[name].append(one_run(moto, name, args.n, args.c))
+    for name, values in rounds.items():
+        results[name] = sorted(values, key=lambda v: v["end_to_end_per_s"])[len(values) // 2]
+        per_round = " ".join(str(v["end_to_end_per_s"]) for v in values)
+        print(f"{name} (median round): {results[name]}; end to end/s per round: {per_round}")
     a, b = results["pikkugen"], results["raw_boto3"]
     print(
         f"requests per job: pikkugen {a['requests_per_job']}, raw boto3 {b['requests_per_job']}, "
