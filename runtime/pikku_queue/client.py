@@ -8,7 +8,6 @@ It is then dumped to JSON-ready data: what crosses the backend is always plain J
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from pikku_queue import tracing
-from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
+from pikku_queue import adapters, tracing
+from pikku_queue.adapters import connect, masked_url
 from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
@@ -39,7 +38,6 @@ T = TypeVar("T")
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-_default_backend: Backend | None = None
 #: Backends opened from a URL when no default was set, one per URL.
 _opened: dict[str, Backend] = {}
 #: Every TypedQueue created in this process, by name: `queue_job` validates through them.
@@ -49,21 +47,19 @@ _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 def set_default_backend(backend: Backend | str | None) -> None:
     """Use this backend (or URL) when a call names none; None goes back to `$PIKKU_QUEUE_URL`."""
-    global _default_backend
-    _default_backend = connect(backend) if isinstance(backend, str) else backend
+    adapters.set_default(connect(backend) if isinstance(backend, str) else backend)
 
 
 def get_default_backend(configured_url: str | None = None, root: Path | None = None) -> Backend:
-    """The backend set by `set_default_backend`; else the one `$PIKKU_QUEUE_URL` names; else
-    `configured_url` (the project's `[tool.pikkugen] backend`, which generated queues pass);
-    else the SQLite file. The same order as `pikkugen worker`, so producer and worker agree.
-    A relative SQLite path is anchored at `root`, the project root (generated queues pass
-    theirs). Each URL is opened once per process."""
-    if _default_backend is not None:
-        return _default_backend
-    url = anchor_url(
-        os.environ.get(URL_ENVIRONMENT_VARIABLE) or configured_url or DEFAULT_URL, root
-    )
+    """The backend of `pikku_queue.adapters.resolve_backend` (the one order every caller uses,
+    the worker too, so producer and worker agree), with `configured_url` the project's
+    `[tool.pikkugen] backend`, which generated queues pass, and a relative SQLite path anchored
+    at `root`, the project root (generated queues pass theirs). Each URL is opened once per
+    process."""
+    target = adapters.resolve_backend(None, configured_url)
+    if not isinstance(target, str):
+        return target
+    url = anchor_url(target, root)
     backend = _opened.get(url)
     if backend is None or getattr(backend, "closed", False):
         backend = _opened[url] = connect(url)

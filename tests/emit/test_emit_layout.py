@@ -120,10 +120,10 @@ def test_wiring_files_are_ruff_formatted(tmp_path: Path, names: list[str]) -> No
             [*ruff, "--diff", *map(str, files)], capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, f"line length {length}:\n{proc.stdout[:3000]}"
+    # the worker calls the runtime's one runner with its package, whatever the queue names
     worker = ast.parse(result.files["redis_worker.py"])
-    queues = next(
-        n.value
-        for n in worker.body
-        if isinstance(n, ast.AnnAssign) and ast.unparse(n.target) == "QUEUES"
+    call = next(
+        n for n in ast.walk(worker) if isinstance(n, ast.Call) and ast.unparse(n.func) == "main"
     )
-    assert ast.literal_eval(queues) == tuple(sorted(names))  # a tuple, whatever the layout
+    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    assert keywords["registry"] == config.out_package

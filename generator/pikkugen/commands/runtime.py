@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
-import signal
 import sys
-import sysconfig
 import time
-import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pikku_queue import counts
-from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
-from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions, WorkerReport
+from pikku_queue import counts, runner
+from pikku_queue.adapters import (
+    DEFAULT_URL,
+    URL_ENVIRONMENT_VARIABLE,
+    masked_url,
+    resolve_url,
+)
+from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions
 from pikku_queue.client import TypedQueue, enqueue_options
 from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
@@ -79,95 +80,41 @@ def import_roots(config: Config) -> list[Path]:
     return unique
 
 
-def load_registry(config: Config) -> tuple[Registry, str | None]:
-    """The generated REGISTRY and the generated default backend URL."""
+def load_registry(config: Config, package: str | None = None) -> tuple[Registry, str | None]:
+    """The generated REGISTRY and default backend URL of `package` (default: the configured
+    `out` package), with the project's import roots on sys.path (the runtime's importer)."""
     for root in reversed(import_roots(config)):
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
-    module_name = f"{config.out_package}.registry"
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        return runner.import_registry(package or config.out_package)
+    except runner.StartError as exc:
         from pikkugen.config import PYPROJECT, SECTION, find_pyproject
 
-        if find_pyproject(Path.cwd()) is None:
+        if package is None and find_pyproject(Path.cwd()) is None:
             raise _fail(
                 f"no {PYPROJECT} with a [{SECTION}] table in {Path.cwd()} or any folder above:"
                 " run pikkugen inside your project (or add the table to its pyproject.toml)"
             ) from None
-        raise _fail(
-            f"cannot import the generated registry {module_name!r} ({exc}); run `pikkugen scan`"
-        ) from None
-    except Exception as exc:  # it imports the user's modules: they may raise anything
-        raise _fail(
-            f"importing the generated registry {module_name!r} failed: {_described(exc)}"
-        ) from None
-    registry = getattr(module, "REGISTRY", None)
-    if not isinstance(registry, Registry):
-        raise _fail(f"{module_name} has no REGISTRY; run `pikkugen scan` again")
-    backend_url = getattr(module, "BACKEND_URL", None)
-    return registry, backend_url if isinstance(backend_url, str) else None
-
-
-def check_fresh(registry: Registry, strict: bool) -> None:
-    """A registry older than the files it was generated from (an edited `attempts=`, a new
-    processor) is a warning at start, or exit 2 under --strict: the worker would run the old
-    options."""
-    from pikku_queue.project import stale_message
-
-    stale = registry.stale_sources()
-    if stale and strict:
-        raise _fail(f"{stale_message(stale)} (--strict)")
-    if stale:
-        typer.echo(f"warning: {stale_message(stale)}", err=True)
-
-
-def _described(exc: BaseException) -> str:
-    """`Type: message` plus where it was raised, for errors in the user's code."""
-    if isinstance(exc, PikkuQueueError):
-        return f"{type(exc).__name__}: {exc}"
-    stdlib = sysconfig.get_paths()["stdlib"]
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(("<", stdlib))
-    ]
-    at = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{at}"
+        raise _fail(str(exc)) from None
 
 
 def load_processors(registry: Registry, names: list[str]) -> list[Processor]:
-    """Import the processors of `names`; any error in the user's modules (an exception at
-    import, an annotation that does not resolve) is a clear message and exit code 2, before a
-    single job is touched."""
+    """Import the processors of `names`; an error in the user's modules is one line, exit 2."""
     try:
-        return registry.load(names)
-    except Exception as exc:
-        raise _fail(f"cannot load the processors: {_described(exc)}") from None
+        return runner.load_processors(registry, names)
+    except runner.StartError as exc:
+        raise _fail(str(exc)) from None
 
 
 def backend_url(flag: str | None, config: Config, generated: str | None) -> str:
-    """The backend URL, a relative SQLite path anchored at the project root (whatever the
-    current folder), so worker, enqueue, dlq and the generated client open one file."""
-    import os
-
+    """The backend URL by the one order (`pikku_queue.adapters.resolve_url`; the project's
+    live `[tool.pikkugen] backend` before the registry's copy of it), a relative SQLite path
+    anchored at the project root (whatever the current folder), so worker, enqueue, dlq and
+    the generated client open one file."""
     from pikku_queue.project import anchor_url
 
-    url = (
-        flag
-        or os.environ.get(URL_ENVIRONMENT_VARIABLE)
-        or config.backend
-        or generated
-        or DEFAULT_URL
-    )
-    return anchor_url(url, config.root)
-
-
-def _open(url: str) -> Backend:
-    try:
-        return connect(url)
-    except PikkuQueueError as exc:
-        raise _fail(redact_text(str(exc), url)) from None
+    return anchor_url(resolve_url(flag, config.backend or generated), config.root)
 
 
 T = TypeVar("T")
@@ -178,7 +125,7 @@ def _on_backend(url: str, action: Callable[[Backend], Awaitable[T]]) -> T:
     reached (or refuses the password…) is one `error:` line and exit 2, not a traceback."""
 
     async def run() -> T:
-        target = _open(url)
+        target = runner.open_backend(url)
         try:
             return await action(target)
         finally:
@@ -187,7 +134,7 @@ def _on_backend(url: str, action: Callable[[Backend], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except PikkuQueueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(redact_text(str(exc), url)) from None
 
 
 # ---------------------------------------------------------------------- worker display
@@ -341,74 +288,29 @@ async def _watch(
             progress.stop()
 
 
-def _install_signals(stop: asyncio.Event, main: asyncio.Task[Any]) -> None:
-    """First SIGTERM/SIGINT: graceful stop. Second: cancel at once, which skips the grace
-    period; the generic pull worker (SQLite, memory) and the SQS long-poll worker still give
-    their jobs back (shielded, bounded in time), so those jobs go back to waiting now instead of
-    coming back as stalls when their leases expire."""
-    loop = asyncio.get_running_loop()
+def _display(console: Console, tty: bool) -> runner.Watch:
+    """The live display around the runner's run: bars (or log lines), then the stats table."""
 
-    def handle(sig: signal.Signals) -> None:
-        if stop.is_set():
-            logging.getLogger("pikku_queue").warning(
-                "%s: stopping now; active jobs are cancelled", sig.name
-            )
-            main.cancel()
-            return
-        logging.getLogger("pikku_queue").warning(
-            "%s: finishing active jobs, then stopping (again to stop now)", sig.name
+    @contextlib.asynccontextmanager
+    async def watch(
+        backend: Backend, options: WorkerOptions, queues: list[str]
+    ) -> AsyncIterator[None]:
+        monitor = QueueMonitor(queues=queues, backend=backend)
+        display_stop = asyncio.Event()
+        job_progress = JobProgress(options.events)
+        display = asyncio.create_task(
+            _watch(monitor, display_stop, console, tty, 0.5 if tty else 2.0, job_progress)
         )
-        stop.set()
+        try:
+            yield
+        finally:
+            display_stop.set()
+            with contextlib.suppress(Exception):
+                await display
+            with contextlib.suppress(Exception):
+                print_stats(await monitor.all_stats(), console, tty)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, handle, sig)
-
-
-async def _run_worker(
-    registry: Registry,
-    url: str,
-    queues: list[str],
-    concurrency: int | None,
-    burst: bool,
-    grace: float,
-    lease_ms: int,
-    tty: bool,
-    console: Console,
-) -> WorkerReport:
-    processors = load_processors(registry, queues)
-    try:
-        services = await registry.acreate_services()
-    except Exception as exc:  # the user's factory: a database that is down, a bad reference
-        raise _fail(f"the services factory failed: {_described(exc)}") from None
-    backend = _open(url)
-    options = WorkerOptions(
-        processors=processors,
-        concurrency=concurrency,
-        burst=burst,
-        services=services,
-        grace_period_s=grace,
-        lease_ms=lease_ms,
-    )
-    current = asyncio.current_task()
-    assert current is not None
-    _install_signals(options.stop, current)
-    monitor = QueueMonitor(queues=queues, backend=backend)
-    display_stop = asyncio.Event()
-    job_progress = JobProgress(options.events)
-    display = asyncio.create_task(
-        _watch(monitor, display_stop, console, tty, 0.5 if tty else 2.0, job_progress)
-    )
-    try:
-        report = await backend.run_worker(options)
-    finally:
-        display_stop.set()
-        with contextlib.suppress(Exception):
-            await display
-        with contextlib.suppress(Exception):
-            print_stats(await monitor.all_stats(), console, tty)
-        await backend.close()
-    return report
+    return watch
 
 
 def worker(
@@ -426,14 +328,40 @@ def worker(
         bool, typer.Option("--burst", help="Exit when the queues are drained.")
     ] = False,
     grace: Annotated[
-        float, typer.Option("--grace", help="Seconds active jobs get to finish on stop.")
-    ] = 30.0,
+        float,
+        typer.Option("--grace", min=0, help="Seconds active jobs get to finish on stop."),
+    ] = runner.DEFAULT_GRACE_S,
     lease_ms: Annotated[
         int,
         typer.Option(
             "--lease-ms", min=100, help="Job lease; a dead worker's jobs return after it."
         ),
-    ] = 30_000,
+    ] = runner.DEFAULT_LEASE_MS,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            help="Serve Prometheus /metrics on this port (needs the \\[metrics] extra).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address of the /metrics server.")
+    ] = runner.DEFAULT_METRICS_HOST,
+    registry_package: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="PKG",
+            help="The generated package to serve (default: the one \\[tool.pikkugen] out names).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="The generated package's folder, if `pikkugen scan --out` put it there."
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -441,19 +369,30 @@ def worker(
         ),
     ] = False,
 ) -> None:
-    """Run the processors of the generated registry until stopped (or drained, with --burst)."""
-    config = _config()
-    registry, generated_url = load_registry(config)
-    check_fresh(registry, strict)
-    names = registry.names() if not queues else [q.strip() for q in queues.split(",") if q.strip()]
+    """Run the processors of the generated registry until stopped (or drained, with --burst).
+
+    The same runner as `python -m pikku_queue worker`, plus a live display."""
     try:
-        for name in names:
-            registry.get(name)
-    except PikkuQueueError as exc:
+        config = load_config(out=str(out) if out is not None else None)
+    except ConfigError as exc:
+        raise _fail(exc.message) from None
+    registry, generated_url = load_registry(config, registry_package)
+    try:
+        run = runner.prepare(
+            registry,
+            None,
+            backend=backend_url(backend, config, generated_url),
+            queues=runner.split_queues(queues),
+            concurrency=concurrency,
+            burst=burst,
+            grace_s=grace,
+            lease_ms=lease_ms,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            strict=strict,
+        )
+    except runner.StartError as exc:
         raise _fail(str(exc)) from None
-    if not names:
-        raise _fail("the registry has no queues; declare a processor and run `pikkugen scan`")
-    url = backend_url(backend, config, generated_url)
     console = Console(stderr=False)
     tty = console.is_terminal
     logging.basicConfig(
@@ -461,20 +400,10 @@ def worker(
         format="%(message)s" if tty else "%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False)] if tty else None,
     )
-    typer.echo(f"worker on {masked_url(url)}: {', '.join(names)}{' (burst)' if burst else ''}")
-    try:
-        report = asyncio.run(
-            _run_worker(registry, url, names, concurrency, burst, grace, lease_ms, tty, console)
-        )
-    except PikkuQueueError as exc:  # the backend cannot be reached, refuses the password…
-        raise _fail(str(exc)) from None
-    except asyncio.CancelledError:  # a second SIGTERM/SIGINT: not a crash, no traceback
-        typer.echo("worker stopped at once (second signal): active jobs were cancelled")
-        raise typer.Exit(130) from None
-    typer.echo(
-        f"worker done: completed={report.completed} retried={report.retried}"
-        f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"
-    )
+    run.events_hook = config.events  # [tool.pikkugen] events: the user's hook
+    code = runner.run_worker(run, _display(console, tty))
+    if code:
+        raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------------- enqueue

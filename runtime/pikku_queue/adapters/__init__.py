@@ -32,13 +32,42 @@ def register_scheme(scheme: str, factory: BackendFactory) -> None:
     _SCHEMES[scheme] = factory
 
 
-def default_url() -> str:
-    return os.environ.get(URL_ENVIRONMENT_VARIABLE) or DEFAULT_URL
+#: The backend `pikku_queue.set_default_backend` set (None: not set).
+_default_backend: Backend | None = None
+
+
+def set_default(backend: Backend | None) -> None:
+    """Record the process default backend (`pikku_queue.set_default_backend` calls this)."""
+    global _default_backend
+    _default_backend = backend
+
+
+def resolve_backend(explicit: str | None = None, configured: str | None = None) -> Backend | str:
+    """THE backend resolution order, used by every caller (the typed client, `queue_job`, the
+    worker runner, `pikkugen worker`/`enqueue`/`dlq`, the Lambda handler):
+
+    1. `explicit`: the call's own backend (a `--backend` flag, a `backend=` argument);
+    2. the backend `set_default_backend` set (returned as the open backend itself);
+    3. `$PIKKU_QUEUE_URL`;
+    4. `configured`: the generated registry's `BACKEND_URL` (`[tool.pikkugen] backend`);
+    5. `DEFAULT_URL`, the SQLite file.
+    """
+    if explicit:
+        return explicit
+    if _default_backend is not None:
+        return _default_backend
+    return os.environ.get(URL_ENVIRONMENT_VARIABLE) or configured or DEFAULT_URL
+
+
+def resolve_url(explicit: str | None = None, configured: str | None = None) -> str:
+    """`resolve_backend` as a URL (the default backend's own URL at step 2)."""
+    target = resolve_backend(explicit, configured)
+    return target if isinstance(target, str) else target.url
 
 
 def connect(url: str | None = None) -> Backend:
-    """Open the backend a URL names (default: `$PIKKU_QUEUE_URL`, else the SQLite file)."""
-    url = url or default_url()
+    """Open the backend a URL names (default: `resolve_url()`)."""
+    url = url or resolve_url()
     match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)  # not urlsplit: it raises on bad IPv6
     scheme = match[1] if match else ""
     target = _SCHEMES.get(scheme)
@@ -52,7 +81,7 @@ def connect(url: str | None = None) -> Backend:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         extra = {"redis": "redis", "rediss": "redis", "sqs": "sqs"}.get(scheme)
-        hint = f" (install it with: pip install 'pikkugen[{extra}]')" if extra else ""
+        hint = f" (install it with: pip install 'pikku-queue[{extra}]')" if extra else ""
         raise BackendError(f"the {scheme}:// backend is not available: {exc}{hint}") from exc
     factory: BackendFactory = getattr(module, attribute)
     return factory(url)

@@ -19,7 +19,8 @@ reported (made visible again at once) and run again; other groups go on. The att
 is the processor's `timeout` or Lambda's remaining time (less a margin to settle), whichever
 is less.
 
-The backend URL is `$PIKKU_QUEUE_URL` (the SAM template sets it); a function serves the queue in
+The backend URL is `$PIKKU_QUEUE_URL` (the SAM template sets it; `pikku_queue.adapters.
+resolve_url` orders the sources); a function serves the queue in
 `$PIKKU_QUEUE`, else the queue named by the record's eventSourceARN or its `pikku_queue`
 attribute.
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pikku_queue import tracing
+from pikku_queue.adapters import resolve_url
 from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.client import is_fifo
 from pikku_queue.adapters.sqs.messages import InboundMessage, queue_name_from_arn
@@ -50,7 +52,6 @@ logger = logging.getLogger("pikku_queue.lambda")
 #: Time kept back from the attempt timeout to settle the batch before Lambda's deadline.
 SETTLE_MARGIN_MS = 1_000
 QUEUE_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE"
-URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
 
 
 @dataclass
@@ -68,7 +69,8 @@ class HandlerState:
     def start(self) -> tuple[asyncio.AbstractEventLoop, SQSQueueAdapter]:
         if self.loop is not None and self.backend is not None:
             return self.loop, self.backend
-        url = self.backend_url or os.environ.get(URL_ENVIRONMENT_VARIABLE) or "sqs://"
+        # The one resolution order; `sqs://` (the SDK's region) stands for the registry's URL.
+        url = resolve_url(self.backend_url, "sqs://")
         backend = from_url(url)
         loop = asyncio.new_event_loop()
         try:
