@@ -141,8 +141,6 @@ class TracingObserver:
                     span.set_status(StatusCode.ERROR, error.message[:200])
                 elif not settled:
                     span.set_attribute("error.type", "cancelled")
-                else:
-                    span.set_attribute("pikku.outcome", "completed")
                 span.end()
             finally:
                 otel_context.detach(token)

@@ -36,3 +36,56 @@ def test_a_lambda_record_carries_the_trace_context() -> None:
     message = InboundMessage.from_lambda_record(record)
     delivery, _ = message.delivery("q")
     assert delivery.trace_context == {"traceparent": parent}
+
+
+async def traced_job(data: dict[str, int]) -> int:
+    return data["n"]
+
+
+def test_the_lambda_handler_continues_the_enqueue_trace(
+    queues: Any,
+    backend_url: str,
+    spans: Any,  # noqa: F811
+) -> None:
+    import asyncio
+
+    from opentelemetry import trace
+    from pikku_queue.adapters.sqs import from_url
+    from pikku_queue.adapters.sqs.lambda_handler import make_handler
+    from pikku_queue.client import TypedQueue
+    from pikku_queue.options import ProcessorOptions
+    from pikku_queue.registry import QueueEntry, Registry
+    from pydantic import TypeAdapter
+    from sqs_support import FakeLambdaContext
+
+    queues.create("lambda-traced")
+
+    async def enqueue() -> str:
+        backend = from_url(backend_url)
+        typed: TypedQueue[Any, Any] = TypedQueue(
+            "lambda-traced", TypeAdapter(dict[str, int]), TypeAdapter(int)
+        )
+        with trace.get_tracer("user").start_as_current_span("request handler"):
+            handle = await typed.enqueue({"n": 5}, backend=backend)
+        await backend.close()
+        return handle.id
+
+    job_id = asyncio.run(enqueue())
+    entry = QueueEntry(
+        name="lambda-traced", function=f"{__name__}.traced_job", options=ProcessorOptions()
+    )
+    registry = Registry([entry])
+    handler = make_handler(registry, backend_url=backend_url)
+    try:
+        event = queues.lambda_event("lambda-traced", queues.receive("lambda-traced", wait=2))
+        assert event["Records"][0]["messageAttributes"]["traceparent"]["stringValue"]
+        response = handler(event, FakeLambdaContext())
+    finally:
+        handler.close()
+    assert response["batchItemFailures"] == []
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    send, process = finished["send lambda-traced"], finished["process lambda-traced"]
+    assert process.context.trace_id == finished["request handler"].context.trace_id
+    assert process.parent is not None and process.parent.span_id == send.context.span_id
+    assert process.attributes["messaging.system"] == "aws_sqs"
+    assert process.attributes["messaging.message.id"] == job_id
