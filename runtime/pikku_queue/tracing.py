@@ -14,8 +14,9 @@ and linked to it (a batch attempt links every item's send span), with the messag
 semantic-convention attributes `messaging.system`, `messaging.destination.name`,
 `messaging.operation.name`/`.type`, `messaging.message.id`, `pikku.attempt`, and `error.type`
 for a failed attempt. The processor runs inside that span, so its own spans nest under it.
-It works wherever the engine runs a job: the pull workers, Redis, SQS, the push core (Lambda,
-Cloudflare).
+It works wherever the engine runs a job: the pull workers, Redis, SQS, the push core (Lambda;
+on Cloudflare, whose messages have no field beside the body, an attempt's span starts its own
+trace).
 
 Without the API nothing is registered and the engine's only cost is one empty-list check per
 attempt (`pikku_queue.observe`); the producer's only cost is one boolean test.

@@ -27,17 +27,33 @@ from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, RetryOptions
 from pydantic import TypeAdapter
 
+
+class _WhileRecording(SimpleSpanProcessor):
+    """Keeps spans only while a test asks for them: the provider is the whole session's (OTel
+    takes one per process), and other tests' jobs must not pile up in memory."""
+
+    recording = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if _WhileRecording.recording:
+            super().on_end(span)
+
+
 _PROVIDER = TracerProvider()
 _EXPORTER = InMemorySpanExporter()
-_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+_PROVIDER.add_span_processor(_WhileRecording(_EXPORTER))
 trace.set_tracer_provider(_PROVIDER)  # once per process: OTel refuses a second provider
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    _WhileRecording.recording = True
+    try:
+        yield _EXPORTER
+    finally:
+        _WhileRecording.recording = False
+        _EXPORTER.clear()
 
 
 async def one_trace(backend: Backend, exporter: InMemorySpanExporter, queue: str) -> None:
