@@ -102,7 +102,7 @@ def test_the_monitor_in_a_browser(tmp_path: Path) -> None:
             assert page.text_content(dead) == "1"
             assert page.text_content('tr[data-queue="web-dlq"] td[data-count="waiting"]') == "1"
             page.wait_for_selector("#chart-web-ok svg polyline")
-            assert page.locator("#chart-web-pay svg polyline").count() == 3
+            assert page.locator("#chart-web-pay svg polyline").count() == 4
 
             page.click('a[data-jobs="web-ok"]')
             page.wait_for_selector('#jobs td[data-state="completed"]')

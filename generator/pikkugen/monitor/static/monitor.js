@@ -80,15 +80,18 @@ function drawChart(series) {
   const x = (i) => (b.length <= 1 ? 0 : (i * 600) / (b.length - 1));
   const y = (v, max) => 155 - (v / max) * 145;
   const latency = (key) => b.map((p, i) => [x(i), y(p[key] || 0, maxLatency)]);
+  const errors = b.map((p, i) => [x(i), y(p.finished ? p.failed / p.finished : 0, 1)]);
   svg.replaceChildren(
     polyline(b.map((p, i) => [x(i), y(p.per_minute, maxRate)]), "#2453c7"),
     polyline(latency("p50_ms"), "#15803d"),
-    polyline(latency("p95_ms"), "#b45309"));
+    polyline(latency("p95_ms"), "#b45309"),
+    polyline(errors, "#b91c1c"));
   const last = b[b.length - 1] || {};
   box.querySelector(".legend").replaceChildren(
     el("span", { class: "throughput" }, `throughput (max ${maxRate.toFixed(0)} jobs/min)`),
     el("span", { class: "p50" }, `p50 latency (now ${ms(last.p50_ms)} ms)`),
-    el("span", { class: "p95" }, `p95 latency (max ${ms(maxLatency)} ms)`));
+    el("span", { class: "p95" }, `p95 latency (max ${ms(maxLatency)} ms)`),
+    el("span", { class: "errors" }, "error rate (0–100 %)"));
 }
 
 async function showJobs(queue) {

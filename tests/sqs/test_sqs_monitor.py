@@ -1,0 +1,42 @@
+"""The web monitor on SQS shows what SQS can tell (counts from the queue attributes, the
+dead-letter queue) and says that it cannot list jobs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "observability"))
+
+from monitor_server import serving
+from pikkugen.monitor.app import MonitorConfig
+
+pytestmark = pytest.mark.sqs
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_monitor_on_sqs(queues: Any, backend_url: str) -> None:
+    queues.create("mon-dlq")
+    queues.create("mon")
+    for n in range(3):
+        queues.sqs.send_message(QueueUrl=queues.url("mon"), MessageBody=json.dumps({"n": n}))
+    config = MonitorConfig(url=backend_url, queues=["mon"], dead_letter_queues={"mon": "mon-dlq"})
+    with serving(config) as base:
+        stats = _get(base + "api/stats")
+        [mon] = [q for q in stats["queues"] if q["queue"] == "mon"]
+        assert mon["counts"]["waiting"] == 3
+        assert stats["lists_jobs"] is False
+        assert "cannot list jobs" in stats["list_note"]
+        assert _get(base + "api/queues/mon/jobs") == {"supported": False, "jobs": []}
+        assert _get(base + "api/dlq/mon-dlq")["records"] == []
+        assert len(_get(base + "api/queues/mon/series")["buckets"]) >= 30
