@@ -120,8 +120,12 @@ async def pikkugen_redis(url: str, jobs: int, concurrency: int, run: int = 0) ->
         await backend.close()
 
 
-def _worker_process(url: str, prefix: str, concurrency: int) -> tuple[int, float]:
-    """One worker process of the --processes mode: a burst worker; (completed, CPU seconds)."""
+def _worker_process(
+    url: str, prefix: str, concurrency: int, start_at: float
+) -> tuple[int, float, float, float]:
+    """One worker process of the --processes mode: a burst worker started at the wall-clock
+    time `start_at` (every process is up and imported by then, so interpreter start is not
+    counted); (completed, CPU seconds, wall start, wall end)."""
     from pikku_queue.adapters.redis import RedisBackend
 
     async def run() -> int:
@@ -135,9 +139,10 @@ def _worker_process(url: str, prefix: str, concurrency: int) -> tuple[int, float
             await backend.close()
         return report.completed
 
-    cpu = time.process_time()
+    time.sleep(max(0.0, start_at - time.time()))
+    started, cpu = time.time(), time.process_time()
     completed = asyncio.run(run())
-    return completed, time.process_time() - cpu
+    return completed, time.process_time() - cpu, started, time.time()
 
 
 async def pikkugen_redis_processes(
@@ -154,16 +159,17 @@ async def pikkugen_redis_processes(
         enqueue_s = await throughput.enqueue_jobs(backend, "bench", jobs, "bulk")
         context = multiprocessing.get_context("spawn")
         with context.Pool(processes) as pool:
-            started = time.perf_counter()
-            results = pool.starmap(_worker_process, [(url, prefix, concurrency)] * processes)
-            process_s = time.perf_counter() - started
+            start_at = time.time() + 3.0  # time enough for the processes to start and import
+            work = [(url, prefix, concurrency, start_at)] * processes
+            results = pool.starmap(_worker_process, work)
+        process_s = max(r[3] for r in results) - min(r[2] for r in results)
         counts = await backend.counts("bench")
     finally:
         await backend.close()
-    completed = sum(done for done, _ in results)
+    completed = sum(r[0] for r in results)
     if completed != jobs or counts.completed != jobs:
         raise RuntimeError(f"expected {jobs} completed, workers say {completed}, {counts}")
-    cpu_s = sum(cpu for _, cpu in results)
+    cpu_s = sum(r[1] for r in results)
     return figures(f"pikkugen_redis_x{processes}", jobs, enqueue_s, process_s, cpu_s)
 
 

@@ -30,6 +30,7 @@ import msgpack  # type: ignore[import-untyped]  # bullmq depends on it; no stubs
 from bullmq import Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from bullmq.scripts import raw2NextJobData
+from redis.exceptions import NoScriptError
 
 from .packing import fast_packing
 
@@ -77,10 +78,21 @@ class _Pipeline:
         self, batch: list[tuple[list[Any], list[Any], asyncio.Future[Any]]]
     ) -> None:
         try:
+            # EVALSHA straight away: a pipeline given the Script object would first ask
+            # SCRIPT EXISTS on every batch (one more round trip). A server that lost the
+            # script (a restart, SCRIPT FLUSH) answers NOSCRIPT: those calls go one by one
+            # through the Script, which loads it.
             pipe = self.client.pipeline(transaction=False)
+            sha = self.script.sha
             for keys, args, _ in batch:
-                await self.script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
             replies = await pipe.execute(raise_on_error=False)
+            for index, ((keys, args, _), reply) in enumerate(zip(batch, replies, strict=True)):
+                if isinstance(reply, NoScriptError):
+                    try:
+                        replies[index] = await self.script(keys=keys, args=args)
+                    except Exception as exc:  # that caller's own error
+                        replies[index] = exc
         except BaseException as exc:
             for _, _, future in batch:
                 if not future.done():
