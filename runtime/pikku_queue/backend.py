@@ -105,6 +105,32 @@ class FinishedJob:
 
 
 @dataclass(frozen=True)
+class FinishedSummary:
+    """The jobs finished in a window without a row per job (what `QueueMonitor` needs): per
+    outcome the count and the first finish kept, and the latencies (ms) of a bounded sample of
+    the most recent. A backend may offer `finished_summary(queue, since_ms)`; otherwise the
+    monitor builds one from `finished_since` (`of`)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    first_succeeded_ms: int | None = None
+    first_failed_ms: int | None = None
+    latencies_ms: Sequence[float] = ()
+
+    @classmethod
+    def of(cls, jobs: Sequence[FinishedJob]) -> FinishedSummary:
+        ok = [job.finished_at_ms for job in jobs if job.succeeded]
+        bad = [job.finished_at_ms for job in jobs if not job.succeeded]
+        return cls(
+            succeeded=len(ok),
+            failed=len(bad),
+            first_succeeded_ms=min(ok, default=None),
+            first_failed_ms=min(bad, default=None),
+            latencies_ms=[float(job.finished_at_ms - job.enqueued_at_ms) for job in jobs],
+        )
+
+
+@dataclass(frozen=True)
 class DeadLetterRecord:
     """A job in a dead-letter queue. Its payload in the DLQ is `as_payload()`, the same envelope
     on every backend, so a processor registered on the DLQ receives this shape."""

@@ -1,6 +1,7 @@
 """Queue statistics with one interface on every backend.
 
-Built only on `Backend.counts` and `Backend.finished_since`, so a new backend gets the monitor
+Built only on `Backend.counts` and `Backend.finished_since` (or, where a backend offers it,
+`finished_summary`: the same figures without a row per job), so a new backend gets the monitor
 for free, and the numbers mean the same thing everywhere (each count: `pikku_queue.counts`):
 latency is enqueue → finish (what a user waits), throughput counts finished jobs in the window,
 error rate is the share of them that failed for good.
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pikku_queue import counts as count_rules
-from pikku_queue.backend import Backend
+from pikku_queue.backend import Backend, FinishedSummary
 from pikku_queue.errors import UnknownQueueError
 
 
@@ -100,16 +101,26 @@ class QueueMonitor:
         counts = await backend.counts(name)
         now = self._now_ms()
         since = now - self.window_ms
-        finished = await backend.finished_since(name, since)
-        latencies = [float(job.finished_at_ms - job.enqueued_at_ms) for job in finished]
-        failures = sum(1 for job in finished if not job.succeeded)
-        # Throughput over the part of the window that saw work, so a burst a minute ago is not
-        # diluted by an idle window: from the first finish (or window start) to now.
-        span_ms = self.window_ms
-        if finished:
-            first = min(job.finished_at_ms for job in finished)
-            span_ms = max(now - min(first, now), 1)
-            span_ms = max(span_ms, 1000)  # at least a second, so one job is not "infinite"
+        summarize = getattr(backend, "finished_summary", None)
+        if summarize is not None:  # no row per job in memory (a busy window holds many)
+            summary: FinishedSummary = await summarize(name, since)
+        else:
+            summary = FinishedSummary.of(await backend.finished_since(name, since))
+
+        # Rates over the part of the window that saw work, so a burst a minute ago is not
+        # diluted by an idle window: from each outcome's first finish kept (or the window
+        # start) to now, at least a second so one job is not "infinite". Per outcome, because
+        # a backend may keep fewer completed than failed jobs (retention).
+        def per_minute(count: int, first_ms: int | None) -> float:
+            if not count:
+                return 0.0
+            span_ms = max(now - min(first_ms if first_ms is not None else since, now), 1000)
+            return count * 60_000 / span_ms
+
+        succeeded = per_minute(summary.succeeded, summary.first_succeeded_ms)
+        failed = per_minute(summary.failed, summary.first_failed_ms)
+        throughput = succeeded + failed
+        latencies = list(summary.latencies_ms)
         return QueueStats(
             queue=name,
             waiting=counts.waiting,
@@ -119,10 +130,10 @@ class QueueMonitor:
             failed=counts.failed,
             dead_lettered=counts.dead_lettered,
             scheduled=counts.scheduled,
-            throughput_per_minute=round(len(finished) * 60_000 / span_ms, 2),
+            throughput_per_minute=round(throughput, 2),
             latency_p50_ms=percentile(latencies, 0.50),
             latency_p95_ms=percentile(latencies, 0.95),
-            error_rate=round(failures / len(finished), 4) if finished else 0.0,
+            error_rate=round(failed / throughput, 4) if throughput else 0.0,
             queue_size=count_rules.pending(counts),
             window_ms=self.window_ms,
         )

@@ -13,12 +13,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pikku_queue.adapters import masked_url
 from pikku_queue.errors import BackendError
+from pikku_queue.retention import KeepJobs, parse_keep_jobs
 
 #: Query parameters pikkugen reads itself; every other one goes to redis-py unchanged.
 OWN_PARAMETERS = ("prefix", "remove_on_complete", "remove_on_fail")
 
-#: BullMQ's `removeOnComplete` / `removeOnFail`: a flag, a count to keep, or `{age, count}`.
-KeepJobs = bool | int | dict[str, int]
+__all__ = ["OWN_PARAMETERS", "KeepJobs", "RedisSettings", "parse_keep_jobs", "parse_redis_url"]
 
 
 @dataclass(frozen=True)
@@ -36,25 +36,6 @@ class RedisSettings:
         if self.remove_on_fail is not None:
             options["removeOnFail"] = self.remove_on_fail
         return options
-
-
-def parse_keep_jobs(name: str, text: str) -> KeepJobs:
-    """`true`/`false`, a count (`1000`), or `age:3600` / `age:3600,count:100` (age in s)."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered.isdigit():
-        return int(lowered)
-    keep: dict[str, int] = {}
-    for part in lowered.split(","):
-        key, _, value = part.partition(":")
-        if key not in ("age", "count") or not value.isdigit() or key in keep:
-            raise BackendError(
-                f"{name}={text!r} is not understood; use true, false, a count (1000), "
-                "or age:SECONDS and/or count:N (age:3600,count:100)"
-            )
-        keep[key] = int(value)
-    return keep
 
 
 def parse_redis_url(url: str) -> RedisSettings:

@@ -28,7 +28,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
@@ -39,6 +39,15 @@ from pikku_queue.adapters.sqlite.leases import (
     recover_expired,
     release_leases,
     settle,
+)
+from pikku_queue.adapters.sqlite.retention import (
+    COMPLETED,
+    DELETE_CHUNK,
+    FAILED,
+    PRUNE_EVERY,
+    delete_chunk,
+    finished_summary,
+    prune_cutoff,
 )
 from pikku_queue.adapters.sqlite.schedules import (
     PROCESSOR_SCHEDULE_KEY,
@@ -51,6 +60,7 @@ from pikku_queue.backend import (
     DeadLetterRecord,
     EnqueueRequest,
     FinishedJob,
+    FinishedSummary,
     JobInfo,
     QueueCounts,
     WorkerOptions,
@@ -58,10 +68,16 @@ from pikku_queue.backend import (
 )
 from pikku_queue.capabilities import CAPABILITIES, Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
-from pikku_queue.engine import Delivery, Outcome
+from pikku_queue.engine import Delivery, Outcome, Retry
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
 from pikku_queue.redact import redact_url
+from pikku_queue.retention import (
+    SQLITE_KEEP_COMPLETED,
+    SQLITE_KEEP_FAILED,
+    KeepJobs,
+    parse_keep_jobs,
+)
 
 __all__ = [
     "PROCESSOR_SCHEDULE_KEY",
@@ -88,9 +104,16 @@ class SqliteBackend:
         clock: Clock | None = None,
         url: str | None = None,
         busy_timeout_ms: int = 30_000,
+        remove_on_complete: KeepJobs = SQLITE_KEEP_COMPLETED,
+        remove_on_fail: KeepJobs = SQLITE_KEEP_FAILED,
         _inline: bool = False,
     ) -> None:
         self.path = str(path)
+        #: Retention (`pikku_queue.retention`): finished jobs kept per queue.
+        self.remove_on_complete = remove_on_complete
+        self.remove_on_fail = remove_on_fail
+        #: queue → verdicts settled since its last prune (`sqlite.retention.PRUNE_EVERY`).
+        self._unpruned: dict[str, int] = {}
         self.url = url or f"sqlite:///{self.path}"
         self.capabilities: Capabilities = CAPABILITIES["sqlite"]
         self.clock: Clock = clock or SYSTEM_CLOCK
@@ -263,6 +286,10 @@ class SqliteBackend:
 
         return await self._db.read(read)
 
+    async def finished_summary(self, queue: str, since_ms: int) -> FinishedSummary:
+        """`finished_since` as aggregates and a bounded latency sample (`sqlite.retention`)."""
+        return await self._db.read(lambda conn: finished_summary(conn, queue, since_ms))
+
     async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
         rows = await self._db.read(lambda conn: list_records(conn, dlq, limit))
         records = (as_record(i, p) for i, p in rows)
@@ -347,6 +374,41 @@ class SqliteBackend:
                 settle(conn, delivery, outcome, token, dead_letter_queue, now)
 
         await self._db.write(tx)
+        for delivery, outcome in settled:
+            if not isinstance(outcome, Retry):
+                self._unpruned[delivery.queue] = self._unpruned.get(delivery.queue, 0) + 1
+        for queue in {d.queue for d, _ in settled}:
+            if self._unpruned.get(queue, 0) >= PRUNE_EVERY:
+                self._unpruned[queue] = 0
+                await self.prune(queue)
+
+    async def prune(self, queue: str) -> int:
+        """Apply retention to `queue` now (workers do it every `PRUNE_EVERY` verdicts); return
+        how many finished jobs went. Chunked: each delete is its own short transaction."""
+        now = self._now()
+        removed = 0
+        for states, keep in ((COMPLETED, self.remove_on_complete), (FAILED, self.remove_on_fail)):
+
+            def cut(
+                conn: sqlite3.Connection, s: tuple[str, ...] = states, k: KeepJobs = keep
+            ) -> tuple[int, int] | None:
+                return prune_cutoff(conn, queue, s, k, now)
+
+            cutoff = await self._db.read(cut)
+            while cutoff is not None:
+
+                def chunk(
+                    conn: sqlite3.Connection,
+                    s: tuple[str, ...] = states,
+                    c: tuple[int, int] = cutoff,
+                ) -> int:
+                    return delete_chunk(conn, queue, s, c)
+
+                deleted = await self._db.write(chunk)
+                removed += deleted
+                if deleted < DELETE_CHUNK:
+                    break
+        return removed
 
     async def extend_lease(self, queue: str, job_ids: Sequence[str], lease_ms: int) -> None:
         until = self._now() + lease_ms
@@ -425,4 +487,25 @@ def path_from_url(url: str) -> str:
 
 
 def from_url(url: str) -> SqliteBackend:
-    return SqliteBackend(path_from_url(url), url=url)
+    """`sqlite:///path.db`, with optional `?remove_on_complete=…&remove_on_fail=…`
+    (`pikku_queue.retention`; defaults: `SQLITE_KEEP_COMPLETED`, `SQLITE_KEEP_FAILED`)."""
+    complete, fail = retention_options(url)
+    return SqliteBackend(
+        path_from_url(url), url=url, remove_on_complete=complete, remove_on_fail=fail
+    )
+
+
+def retention_options(url: str) -> tuple[KeepJobs, KeepJobs]:
+    """(remove_on_complete, remove_on_fail) of a `sqlite://` URL's query, else the defaults."""
+    options: dict[str, KeepJobs] = {}
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key not in ("remove_on_complete", "remove_on_fail"):
+            raise BackendError(
+                f"unknown parameter {key!r} in {redact_url(url)!r}; known: remove_on_complete,"
+                " remove_on_fail"
+            )
+        options[key] = parse_keep_jobs(key, value)
+    return (
+        options.get("remove_on_complete", SQLITE_KEEP_COMPLETED),
+        options.get("remove_on_fail", SQLITE_KEEP_FAILED),
+    )
