@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pikku_queue.engine import DeadLetter, Delivery, Engine, ErrorInfo, Outcome
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 logger = logging.getLogger("pikku_queue.push")
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -149,13 +151,17 @@ async def consume(
     return PushResult([by_id[id(m)] for m in messages])
 
 
+def _group(message: PushMessage) -> str | None:
+    return message.group
+
+
 @dataclass
 class _Run:
     engine: Engine
     sink: PushSink
     ordered: bool
     #: FIFO groups held in this batch (shared by a batch processor's chunks).
-    held: set[str | None] = field(default_factory=set)
+    hold: GroupHold[PushMessage] = field(default_factory=lambda: GroupHold(_group))
 
     @property
     def queue(self) -> str:
@@ -225,27 +231,79 @@ class _Run:
         return verdicts
 
     async def _batch(self, messages: Sequence[PushMessage]) -> list[PushVerdict]:
-        verdicts: list[PushVerdict] = []
-        if self.ordered:
+        hold = self.hold if self.ordered else None
+        verdicts: dict[int, PushVerdict] = {}
+        if hold is not None:
             for message in messages:
-                if message.group in self.held:
-                    verdicts.append(await self._give_back(message))
-            messages = [m for m in messages if m.group not in self.held]
+                if hold.held(message):
+                    verdicts[id(message)] = await self._give_back(message)
+            messages = [m for m in messages if not hold.held(m)]
         decoded = [m.delivery(self.queue) for m in messages]
         valid = [d for d, verdict in decoded if verdict is None]
         try:
             outcomes = iter(await self.engine.run_batch(valid) if valid else [])
         except Exception:
             logger.exception("%s: the batch crashed the consumer", self.queue)
-            self.held.update(m.group for m in messages)
-            return verdicts + [PushVerdict(m, "crashed") for m in messages]
-        for message, (delivery, verdict) in zip(messages, decoded, strict=True):
-            outcome = verdict or next(outcomes)
-            if self.ordered and message.group in self.held:
-                verdicts.append(await self._give_back(message))
-                continue
+            for message in messages:
+                if hold is not None:
+                    hold.hold(message)
+                verdicts[id(message)] = PushVerdict(message, "crashed")
+            return list(verdicts.values())
+        results = [
+            (message, delivery, verdict or next(outcomes))
+            for message, (delivery, verdict) in zip(messages, decoded, strict=True)
+        ]
+
+        async def settle(message: PushMessage, delivery: Delivery, outcome: Outcome) -> bool:
             finished = await self._settle(message, delivery, outcome)
-            if self.ordered and not finished:
-                self.held.add(message.group)
-            verdicts.append(PushVerdict(message, "settled", outcome, finished))
-        return verdicts
+            verdicts[id(message)] = PushVerdict(message, "settled", outcome, finished)
+            return finished
+
+        async def give_back(message: PushMessage) -> None:
+            verdicts[id(message)] = await self._give_back(message)
+
+        if hold is not None:
+            await hold.settle_in_order(results, settle, give_back)
+        else:
+            for message, delivery, outcome in results:
+                await settle(message, delivery, outcome)
+        return list(verdicts.values())
+
+
+class GroupHold(Generic[M]):
+    """The FIFO rule for a batch processor's verdicts, the one home for every SQS consumer
+    (the Lambda handler through this core, the long-poll worker through `adapters.sqs.fifo`).
+
+    A batch processor runs a whole batch in one call, so a later message of a group may finish
+    while an earlier one of the same group fails; settling it would let it overtake. So
+    verdicts are applied in receive order, and at the first message of a group that is not
+    finished (retried, crashed, or its settle failed) the group is held: every later message
+    of that group is given back unsettled and runs again, after it (at-least-once). Other
+    groups go on. One hold spans the processor calls of one received batch."""
+
+    def __init__(self, group_of: Callable[[M], str | None]) -> None:
+        self._group_of = group_of
+        self._held: set[str | None] = set()
+
+    def held(self, message: M) -> bool:
+        return self._group_of(message) in self._held
+
+    def hold(self, message: M) -> None:
+        self._held.add(self._group_of(message))
+
+    async def settle_in_order(
+        self,
+        verdicts: Iterable[tuple[M, Delivery, Outcome]],
+        settle: Callable[[M, Delivery, Outcome], Awaitable[bool]],
+        give_back: Callable[[M], Awaitable[None]],
+    ) -> list[M]:
+        """Apply the verdicts under the rule; return the messages not finished."""
+        unfinished: list[M] = []
+        for message, delivery, outcome in verdicts:
+            if self.held(message):
+                await give_back(message)
+                unfinished.append(message)
+            elif not await settle(message, delivery, outcome):
+                self.hold(message)
+                unfinished.append(message)
+        return unfinished
