@@ -21,7 +21,7 @@ from pikku_queue.backend import FinishedSummary
 from pikku_queue.retention import KeepJobs, keep_limits
 
 #: Verdicts settled on a queue between two prunes of it.
-PRUNE_EVERY = 1_000
+PRUNE_EVERY = 5_000
 #: Rows one prune transaction deletes at most.
 DELETE_CHUNK = 5_000
 #: The most recent finished jobs whose latencies give the percentiles of a summary.
