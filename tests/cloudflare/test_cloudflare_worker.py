@@ -4,6 +4,7 @@ consumer settings of the generated wrangler.jsonc."""
 
 from __future__ import annotations
 
+import base64
 import types
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -161,6 +162,9 @@ async def test_what_can_never_succeed_is_dead_lettered_at_once(
     assert [(a, v) for _, a, v in verdicts(platform, "orders")] == [(1, ("ack", None))]
     [record] = platform.queue("orders-dlq").bodies()
     assert (record["reason"], record["attempts"]) == (reason, 1)
+    if content_type == "bytes":  # not UTF-8: the record keeps its bytes as base64
+        assert record["payload_encoding"] == "base64"
+        assert base64.b64decode(record["payload"]) == body
 
 
 async def test_batch_with_one_failed_item_retries_that_message_alone(

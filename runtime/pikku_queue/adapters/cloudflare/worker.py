@@ -85,18 +85,17 @@ class _Sink:
             message.handle.ack()
             stats.record(delivery.queue, "failed", delivery.enqueued_at_ms)
             return True
-        payload = delivery.payload
-        if isinstance(payload, bytes | bytearray):  # a bytes body that is not JSON
-            payload = bytes(payload).decode("utf-8", "replace")
         record = DeadLetterRecord(
             id="",
             queue=delivery.queue,
             job_id=delivery.job_id,
-            payload=payload,
+            payload=delivery.payload,
             attempts=delivery.attempt,
             reason=outcome.reason,
             error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
             failed_at_ms=int(time.time() * 1000),
+            # a body that was not JSON is kept as text or base64 (`pikku_queue.payloads`)
+            payload_encoding=delivery.payload_encoding,
         )
         try:
             binding = self.backend.binding(self.dead_letter_queue)
