@@ -77,17 +77,11 @@ class QueueMonitor:
         if self._backend is None:
             from pikku_queue.client import get_default_backend, known_queues
 
-            configured = next(
-                (
-                    url
-                    for url in (
-                        getattr(known_queues.get(q), "backend_url", None) for q in self.queues
-                    )
-                    if url
-                ),
-                None,
+            known = next((known_queues[q] for q in self.queues if q in known_queues), None)
+            # the queue's project root too: a relative SQLite path is the project's file
+            self._backend = get_default_backend(
+                known.backend_url if known else None, known.root if known else None
             )
-            self._backend = get_default_backend(configured)
         return self._backend
 
     def _now_ms(self) -> int:

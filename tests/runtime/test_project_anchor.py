@@ -104,10 +104,12 @@ def test_worker_enqueue_dlq_and_client_share_one_file_from_any_folder(project: P
     elsewhere.mkdir()
     imported = python(
         elsewhere,
-        "from app_gen.client import enqueue_send_sms_sync\nenqueue_send_sms_sync({'to': '+46'})\n",
+        "from app_gen.client import enqueue_send_sms_sync\nenqueue_send_sms_sync({'to': '+46'})\n"
+        "from pikku_queue import QueueMonitor\nprint(QueueMonitor(queues=['send-sms']).backend.url)\n",
         PYTHONPATH=str(project / "src"),
     )
     assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == f"sqlite:///{db.as_posix()}"  # the monitor's too
     assert not (elsewhere / ".pikku").exists()
     assert waiting(db, "send-sms") == 2
     # The worker started from src/ finds both jobs; its first line names the absolute file.
