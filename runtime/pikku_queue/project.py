@@ -29,11 +29,9 @@ def project_root(module_file: str, hop: str) -> Path:
 def anchor_url(url: str, root: str | os.PathLike[str] | None) -> str:
     """`url` with a relative `sqlite:///` path made absolute under `root`; every other URL
     (absolute SQLite paths, Redis, SQS, memory) unchanged, and unchanged when `root` is None."""
-    if root is None:
+    if root is None or not url.startswith("sqlite:"):  # urlsplit raises on a bad IPv6 host
         return url
     parts = urlsplit(url)
-    if parts.scheme != "sqlite":
-        return url
     from pikku_queue.adapters.sqlite import path_from_url
 
     path = path_from_url(url)
@@ -45,7 +43,7 @@ def anchor_url(url: str, root: str | os.PathLike[str] | None) -> str:
 
 def sqlite_path(url: str) -> str | None:
     """The database file a `sqlite://` URL names (None for other schemes), for messages."""
-    if urlsplit(url).scheme != "sqlite":
+    if not url.startswith("sqlite:"):  # not urlsplit: it raises on a bad IPv6 host
         return None
     from pikku_queue.adapters.sqlite import path_from_url
 
@@ -53,8 +51,9 @@ def sqlite_path(url: str) -> str | None:
 
 
 def digest(data: bytes) -> str:
-    """The fingerprint of one source file's bytes."""
-    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+    """The fingerprint of one source file's bytes, line endings normalised (a checkout with
+    CRLF, git's autocrlf on Windows, has the same registry as one with LF)."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()[:DIGEST_CHARS]
 
 
 def fingerprint(root: Path, files: Iterable[str]) -> dict[str, str]:
