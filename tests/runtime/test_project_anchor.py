@@ -197,3 +197,16 @@ def test_worker_outside_any_project_names_the_missing_pyproject(tmp_path: Path) 
     lost = run(tmp_path, "worker", check=False)
     assert lost.returncode == 2
     assert "no pyproject.toml with a [tool.pikkugen] table" in lost.stderr
+
+
+def test_the_fingerprint_ignores_line_endings(tmp_path: Path) -> None:
+    from pikku_queue.project import fingerprint, stale_sources
+
+    (tmp_path / "jobs.py").write_bytes(b"x = 1\r\ny = 2\r\n")
+    recorded = fingerprint(tmp_path, ["jobs.py"])
+    (tmp_path / "jobs.py").write_bytes(b"x = 1\ny = 2\n")  # the same file, checked out with LF
+    assert stale_sources(tmp_path, recorded) == []
+    (tmp_path / "jobs.py").write_bytes(b"x = 1\ny = 3\n")
+    assert stale_sources(tmp_path, recorded) == ["jobs.py"]
+    (tmp_path / "jobs.py").unlink()
+    assert stale_sources(tmp_path, recorded) == ["jobs.py"]
