@@ -112,6 +112,13 @@ def stalled_error(stalls: int, max_stalled_count: int) -> ErrorInfo:
     )
 
 
+def _dead_letter_target(payload: Any, options: ProcessorOptions) -> str | None:
+    """Where a job that failed for good goes (`backend.dead_letter_target`, the one rule)."""
+    from pikku_queue.backend import dead_letter_target  # backend imports this module
+
+    return dead_letter_target(payload, options.dead_letter_queue)
+
+
 def _payload_parameter(func: Callable[..., Any]) -> tuple[inspect.Parameter, bool]:
     """The payload parameter and whether a context parameter comes before it.
 
@@ -389,8 +396,9 @@ class Engine:
         self._emit("failed", delivery, {"error": outcome.error.as_dict()})
         if isinstance(outcome, Retry):
             self._emit("retrying", delivery, {"delay_ms": outcome.delay_ms})
-        elif self.processor.options.dead_letter_queue is not None:
-            # Without a dead-letter queue nothing was dead-lettered: `failed` was the last word.
+        elif _dead_letter_target(delivery.payload, self.processor.options) is not None:
+            # Without a dead-letter queue nothing was dead-lettered: `failed` was the last word
+            # (so too for a dead-letter record, which is never dead-lettered again).
             self._emit("dead_lettered", delivery, {"reason": outcome.reason})
 
     def report_verdict(self, delivery: Delivery, outcome: DeadLetter) -> None:

@@ -937,3 +937,28 @@ class BackendConformance:
         assert await backend.dead_letters(a) == []
         assert await backend.dead_letters(b) == []  # the record ran, and failed there
         assert (await self.job(backend, a, job)).state == JobState.DEAD_LETTERED
+
+    async def test_verdict_a_failing_dead_letter_record_emits_failed_only(
+        self, backend: Backend, queue: str
+    ) -> None:
+        """A dead-letter record is never dead-lettered again, and its events say so: its job
+        ends with `failed`, even though its processor names a dead-letter queue."""
+        self.require(backend, "dead_letter")
+        a, b = f"{queue}-a", f"{queue}-b"
+
+        async def refuses(data: Any) -> None:
+            raise NonRetryableError("refused")
+
+        job = await self.enqueue_raw(backend, a, {"n": 1})
+        options = self.worker_options(
+            [
+                self.processor(a, refuses, dead_letter_queue=b),
+                self.processor(b, refuses, dead_letter_queue=a),
+            ]
+        )
+        events = self.verdict_events(options)
+        await asyncio.wait_for(backend.run_worker(options), self.run_timeout_s)
+        on_a = [(e.name, e.attempt) for e in events if e.queue == a and e.job_id == job]
+        assert on_a == [("failed", 1), ("dead_lettered", 1)]
+        on_b = [(e.name, e.attempt) for e in events if e.queue == b]
+        assert on_b == [("failed", 1)]  # the job that carried the record
