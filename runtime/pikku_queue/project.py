@@ -41,15 +41,6 @@ def anchor_url(url: str, root: str | os.PathLike[str] | None) -> str:
     return f"sqlite:///{absolute}" + (f"?{parts.query}" if parts.query else "")
 
 
-def sqlite_path(url: str) -> str | None:
-    """The database file a `sqlite://` URL names (None for other schemes), for messages."""
-    if not url.startswith("sqlite:"):  # not urlsplit: it raises on a bad IPv6 host
-        return None
-    from pikku_queue.adapters.sqlite import path_from_url
-
-    return path_from_url(url)
-
-
 def digest(data: bytes) -> str:
     """The fingerprint of one source file's bytes, line endings normalised (a checkout with
     CRLF, git's autocrlf on Windows, has the same registry as one with LF)."""
