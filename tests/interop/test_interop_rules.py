@@ -378,3 +378,26 @@ async def test_a_batch_calls_log_reaches_each_of_its_jobs(
         node_bullmq, connection, prefix, queue, *({"op": "job", "id": h.id} for h in handles)
     )
     assert [job["logs"] for job in jobs] == [["WARNING batch of 2"], ["WARNING batch of 2"]]
+
+
+async def test_jobs_at_the_lowest_priority_keep_their_order(
+    backend: RedisBackend, queue: str
+) -> None:
+    """At the very end of the range BullMQ's sort scores (priority * 2**32 + a counter) stay
+    exact: equal priorities run in the order they were added. One past the end they pass 2**53
+    and round together, and BullMQ breaks the tie by id as text: job 100 before job 99."""
+    ran: list[int] = []
+
+    async def record(data: Payload) -> None:
+        ran.append(data["n"])
+
+    client = typed(queue)
+    await client.enqueue_many(
+        [{"n": n} for n in range(110)], priority=MAX_PRIORITY, backend=backend
+    )
+    await client.enqueue({"n": 110}, priority=1, backend=backend)
+    processor = Processor.from_function(queue, record, ProcessorOptions(concurrency=1))
+    await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=[processor], burst=True)), 120
+    )
+    assert ran == [110, *range(110)]
