@@ -312,25 +312,57 @@ REGISTRY = Registry(
 """
 
 
-def test_node_lists_a_running_pikkugen_worker_process(
-    tmp_path: Path, node_bullmq: NodeBullMQ, redis_server: RedisServer, connection: str, prefix: str
-) -> None:
-    """`pikkugen worker` as a user runs it: Node's getWorkers() lists it while it runs, and the
-    job it ran names it in processedBy and carries its ctx.logger line."""
-    (tmp_path / "pyproject.toml").write_text(
+PIKKUGEN = [str(Path(sys.executable).parent / "pikkugen")]
+
+
+def cli_project(root: Path) -> Path:
+    """A project folder with a `charge` queue, as `pikkugen worker` runs in it."""
+    (root / "pyproject.toml").write_text(
         '[tool.pikkugen]\npaths = ["src"]\nout = "src/shop/generated"\n'
     )
-    package = tmp_path / "src" / "shop"
+    package = root / "src" / "shop"
     (package / "generated").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "generated" / "__init__.py").write_text("")
     (package / "jobs.py").write_text(CLI_JOBS)
     (package / "generated" / "registry.py").write_text(CLI_REGISTRY)
+    return root
+
+
+def cli_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PIKKU_QUEUE_URL"}
+
+
+def test_pikkugen_worker_burst_on_a_paused_queue_says_so_and_exits(
+    tmp_path: Path, node_bullmq: NodeBullMQ, redis_server: RedisServer, connection: str, prefix: str
+) -> None:
+    paused = node_ops(
+        node_bullmq, connection, prefix, "charge",
+        {"op": "add", "data": {"id": 1}}, {"op": "pause"},
+    )  # fmt: skip
+    assert paused[1] == {"paused": True}
     url = f"{redis_server.url}?prefix={prefix}"
-    env = {k: v for k, v in os.environ.items() if k != "PIKKU_QUEUE_URL"}
+    done = subprocess.run(
+        [*PIKKUGEN, "worker", "--burst", "--backend", url], cwd=cli_project(tmp_path),
+        capture_output=True, text=True, env=cli_env(), timeout=120,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "charge: the queue is paused" in out
+    assert "leaves 1 job(s) waiting and exits" in out
+    [job] = node_ops(node_bullmq, connection, prefix, "charge", {"op": "jobs"})
+    assert [j["data"] for j in job] == [{"id": 1}]
+
+
+def test_node_lists_a_running_pikkugen_worker_process(
+    tmp_path: Path, node_bullmq: NodeBullMQ, redis_server: RedisServer, connection: str, prefix: str
+) -> None:
+    """`pikkugen worker` as a user runs it: Node's getWorkers() lists it while it runs, and the
+    job it ran names it in processedBy and carries its ctx.logger line."""
+    url = f"{redis_server.url}?prefix={prefix}"
     worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "pikkugen"), "worker", "--backend", url],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [*PIKKUGEN, "worker", "--backend", url], cwd=cli_project(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env(),
     )  # fmt: skip
     try:
         listed: dict[str, Any] = {"count": 0, "names": []}
