@@ -8,6 +8,19 @@ deliveries by the platform. Both end in the engine's Outcome, which the backend 
 Third-party backends implement `Backend` (and `PullSource` to reuse the generic worker loop),
 register a URL scheme with `pikku_queue.adapters.register_scheme`, and run
 `pikku_queue.conformance` against themselves.
+
+The whole contract is in this module: the required protocols (`Backend`; `PullSource` for the
+generic pull worker) and the optional ones below them. Callers test an optional protocol with
+`isinstance(backend, Protocol)` (all are runtime-checkable), never with a `getattr` probe:
+
+- `HasClock`: `clock`, the backend's time (a virtual clock in tests);
+- `Polled`: `poll_interval_s`, how long an idle pull worker waits between reserves;
+- `Closable`: `closed`, so a cached backend is reopened once closed;
+- `BulkEnqueue`: `enqueue_many`, several jobs in one round trip;
+- `SummarisesFinished`: `finished_summary`, the monitor's window figures without a row per job;
+- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`: what the pull worker uses
+  when a source has it (burst drain count, next due time, a processor's own repeat, one
+  round trip per settle batch).
 """
 
 from __future__ import annotations
@@ -26,6 +39,9 @@ from pikku_queue.events import EventBus
 from pikku_queue.options import Repeat
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pikku_queue.clock import Clock
     from pikku_queue.engine import Processor
 
 
@@ -294,3 +310,82 @@ class PullSource(Protocol):
         ...
 
     async def active_count(self, queue: str) -> int: ...
+
+
+# ---------------------------------------------------------------------- optional protocols
+
+
+@runtime_checkable
+class HasClock(Protocol):
+    """Optional: the clock the backend stamps jobs with (SQLite, memory: a `VirtualClock` in
+    tests). The pull worker sleeps on it and the monitor reads "now" from it; else the system
+    clock."""
+
+    clock: Clock
+
+
+@runtime_checkable
+class Polled(Protocol):
+    """Optional: seconds an idle pull worker waits between two reserves when nothing is due
+    (SQLite 0.05, memory 0.005); else `DEFAULT_POLL_INTERVAL_S`."""
+
+    poll_interval_s: float
+
+
+DEFAULT_POLL_INTERVAL_S = 0.05
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Optional: True once `close()` ran, so a process-wide cache (the client's backend per
+    URL) opens a new one instead of reusing a closed backend."""
+
+    @property
+    def closed(self) -> bool: ...
+
+
+@runtime_checkable
+class BulkEnqueue(Protocol):
+    """Optional: store several jobs in one round trip (SQLite, memory, Redis, SQS, Cloudflare);
+    returns their ids in order. Else the client enqueues them one by one, concurrently."""
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]: ...
+
+
+@runtime_checkable
+class SummarisesFinished(Protocol):
+    """Optional: the monitor's window figures (throughput, latency, error rate) computed by the
+    backend (SQLite: in SQL), without returning a row per finished job."""
+
+    async def finished_summary(self, queue: str, since_ms: int) -> FinishedSummary: ...
+
+
+@runtime_checkable
+class Drainable(Protocol):
+    """Optional: how many jobs of a queue a burst worker must still wait for."""
+
+    async def pending_count(self, queue: str) -> int: ...
+
+
+@runtime_checkable
+class Scheduled(Protocol):
+    """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
+
+    async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
+
+
+@runtime_checkable
+class ProcessorSchedules(Protocol):
+    """Optional: store a processor's own `repeat` under one key per queue, replacing a changed
+    schedule and removing it when `repeat` is None (the worker calls this at every start)."""
+
+    async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None: ...
+
+
+@runtime_checkable
+class BatchSettler(Protocol):
+    """Optional: apply several verdicts in one round trip."""
+
+    async def settle_many(
+        self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
+    ) -> None: ...

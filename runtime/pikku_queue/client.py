@@ -17,7 +17,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import FINAL_STATES, Backend, EnqueueRequest, JobInfo, JobState
+from pikku_queue.backend import (
+    FINAL_STATES,
+    Backend,
+    BulkEnqueue,
+    Closable,
+    EnqueueRequest,
+    JobInfo,
+    JobState,
+)
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
     BackendError,
@@ -61,7 +69,7 @@ def get_default_backend(configured_url: str | None = None, root: Path | None = N
         return target
     url = anchor_url(target, root)
     backend = _opened.get(url)
-    if backend is None or getattr(backend, "closed", False):
+    if backend is None or (isinstance(backend, Closable) and backend.closed):
         backend = _opened[url] = connect(url)
     return backend
 
@@ -329,9 +337,8 @@ class TypedQueue(Generic[In, Out]):
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
         ]
-        bulk = getattr(target, "enqueue_many", None)
-        if bulk is not None:
-            ids: list[str] = await tracing.enqueue_many(target, requests, bulk)
+        if isinstance(target, BulkEnqueue):
+            ids: list[str] = await tracing.enqueue_many(target, requests, target.enqueue_many)
         else:
             ids = list(await asyncio.gather(*(tracing.enqueue(target, r) for r in requests)))
         return [JobHandle(job, self.name, target, self.output) for job in ids]

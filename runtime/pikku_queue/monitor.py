@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pikku_queue import counts as count_rules
-from pikku_queue.backend import Backend, FinishedSummary
+from pikku_queue.backend import Backend, FinishedSummary, HasClock, SummarisesFinished
 from pikku_queue.errors import UnknownQueueError
 
 
@@ -85,8 +85,10 @@ class QueueMonitor:
         return self._backend
 
     def _now_ms(self) -> int:
-        clock = getattr(self.backend, "clock", None)
-        return int(clock.now_ms()) if clock is not None else time.time_ns() // 1_000_000
+        backend = self.backend
+        if isinstance(backend, HasClock):
+            return int(backend.clock.now_ms())
+        return time.time_ns() // 1_000_000
 
     async def get_stats(self, name: str) -> QueueStats:
         if name not in self.queues:
@@ -95,9 +97,8 @@ class QueueMonitor:
         counts = await backend.counts(name)
         now = self._now_ms()
         since = now - self.window_ms
-        summarize = getattr(backend, "finished_summary", None)
-        if summarize is not None:  # no row per job in memory (a busy window holds many)
-            summary: FinishedSummary = await summarize(name, since)
+        if isinstance(backend, SummarisesFinished):  # no row per job in memory (a busy window)
+            summary: FinishedSummary = await backend.finished_summary(name, since)
         else:
             summary = FinishedSummary.of(await backend.finished_since(name, since))
 

@@ -40,16 +40,23 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pikku_queue import counts as count_rules
 from pikku_queue import observe, tracing
 from pikku_queue.backend import (
+    DEFAULT_POLL_INTERVAL_S,
     Backend,
+    BatchSettler,
+    Drainable,
+    HasClock,
     JobState,
+    Polled,
+    ProcessorSchedules,
     PullSource,
+    Scheduled,
     WorkerOptions,
     WorkerReport,
     dead_letter_target,
@@ -66,43 +73,23 @@ from pikku_queue.engine import (
     stalled_error,
 )
 from pikku_queue.events import JobEvent
-from pikku_queue.options import Repeat
+
+#: The optional protocols a pull source may have live in `pikku_queue.backend`, with the rest
+#: of the contract; these names stay importable from here.
+__all__ = [
+    "RELEASE_TIMEOUT_S",
+    "BatchSettler",
+    "Drainable",
+    "ProcessorSchedules",
+    "Scheduled",
+    "run_pull_worker",
+    "stop_tasks",
+]
 
 logger = logging.getLogger("pikku_queue.worker")
 
 #: How long a cancelled worker may still spend cancelling its jobs and releasing their leases.
 RELEASE_TIMEOUT_S = 10.0
-
-
-@runtime_checkable
-class Drainable(Protocol):
-    """Optional: how many jobs of a queue a burst worker must still wait for."""
-
-    async def pending_count(self, queue: str) -> int: ...
-
-
-@runtime_checkable
-class Scheduled(Protocol):
-    """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
-
-    async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
-
-
-@runtime_checkable
-class ProcessorSchedules(Protocol):
-    """Optional: store a processor's own `repeat` under one key per queue, replacing a changed
-    schedule and removing it when `repeat` is None (the worker calls this at every start)."""
-
-    async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None: ...
-
-
-@runtime_checkable
-class BatchSettler(Protocol):
-    """Optional: apply several verdicts in one round trip."""
-
-    async def settle_many(
-        self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
-    ) -> None: ...
 
 
 def default_worker_id() -> str:
@@ -439,8 +426,7 @@ class _PullWorker:
     async def _report_stalled_verdict(self, state: _QueueState, job_id: str) -> None:
         """A job that stalled past `max_stalled_count` ended for good: count it and emit its
         `failed` (and `dead_lettered`) events as for any other verdict."""
-        get_job = getattr(self.source, "get_job", None)
-        info = None if get_job is None else await get_job(state.name, job_id)
+        info = await self.backend.get_job(state.name, job_id)
         if info is None or info.state not in (JobState.FAILED, JobState.DEAD_LETTERED):
             return
         if info.state is JobState.DEAD_LETTERED:
@@ -535,6 +521,11 @@ async def run_pull_worker(
 ) -> WorkerReport:
     """Consume `options.processors` from `source` until stopped (or drained, in burst mode)."""
     tracing.set_system(backend.url)
-    clock = clock or getattr(source, "clock", None) or SYSTEM_CLOCK
-    poll = poll_interval_s or float(getattr(source, "poll_interval_s", 0.05))
+    if clock is None:
+        clock = source.clock if isinstance(source, HasClock) else SYSTEM_CLOCK
+    if poll_interval_s is None:
+        poll_interval_s = (
+            source.poll_interval_s if isinstance(source, Polled) else DEFAULT_POLL_INTERVAL_S
+        )
+    poll = poll_interval_s
     return await _PullWorker(source, backend, options, clock, poll).run()
