@@ -37,6 +37,8 @@ async def send_sms(ctx: JobContext, data: Sms) -> int:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PIKKU_QUEUE_URL"}
+    if "PYTHONPATH" in extra and os.environ.get("PYTHONPATH"):  # keep the session's own
+        extra["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
     env.update(NO_COLOR="1", **extra)
     return env
 
