@@ -18,9 +18,8 @@ from pikku_queue.capabilities import CAPABILITIES, Capabilities, Feature
 from pikku_queue.options import ALL_EVENTS, ProcessorOptions
 
 from pikkugen.config import Config
-from pikkugen.emit.eventbridge import NotExpressible, schedule_expression
 from pikkugen.model import Diagnostic, Level, ProcessorDecl
-from pikkugen.runtimes.cloudflare import plan as cloudflare
+from pikkugen.runtimes import PluginError, ProblemKind, RuntimePlugin, plugin
 
 UNSUPPORTED = "PK801"
 OUT_OF_RANGE = "PK802"
@@ -31,6 +30,12 @@ NAME_FORBIDDEN = "PK803"
 SCHEDULE_INEXPRESSIBLE = "PK804"
 
 _DEFAULTS = ProcessorOptions()
+#: A runtime plugin's problem kinds as diagnostic codes.
+_PLUGIN_CODES: dict[ProblemKind, str] = {
+    "inexpressible": SCHEDULE_INEXPRESSIBLE,
+    "unsupported": UNSUPPORTED,
+    "out_of_range": OUT_OF_RANGE,
+}
 
 
 def check_runtimes(config: Config, processors: Sequence[ProcessorDecl]) -> list[Diagnostic]:
@@ -91,16 +96,11 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
             f"runtime's limit of {limit} ms",
             f"use a delay of at most {limit} ms, or {drop}",
         )
-    if runtime == "sqs" and decl.options.repeat is not None:
-        yield from _eventbridge_problems(decl, drop)
-    if runtime == "cloudflare":
-        codes = {
-            "inexpressible": SCHEDULE_INEXPRESSIBLE,
-            "unsupported": UNSUPPORTED,
-            "out_of_range": OUT_OF_RANGE,
-        }
-        for kind, message, instead in cloudflare.problems(decl):
-            yield codes[kind], message, f"{instead}, or {drop}"
+    # what only the runtime's own plugin knows (a schedule its trigger cannot express…)
+    runtime_plugin = _plugin_or_none(runtime)
+    if runtime_plugin is not None:
+        for kind, message, instead in runtime_plugin.problems(decl):
+            yield _PLUGIN_CODES[kind], message, f"{instead}, or {drop}"
     if caps.queue_name_pattern is not None:
         pattern = re.compile(caps.queue_name_pattern)
         named = [("queue name", decl.name)]
@@ -116,30 +116,10 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
                 )
 
 
-def _eventbridge_problems(decl: ProcessorDecl, drop: str) -> Iterator[tuple[str, str, str]]:
-    """What the SAM template's EventBridge Scheduler schedule cannot do for `repeat`."""
-    repeat = decl.options.repeat
-    assert repeat is not None
+def _plugin_or_none(runtime: str) -> RuntimePlugin | None:
+    """The runtime's plugin; None when it has none, or it is missing (emit.select reports
+    that once)."""
     try:
-        schedule_expression(repeat)
-    except NotExpressible as exc:
-        yield (
-            SCHEDULE_INEXPRESSIBLE,
-            f"queue {decl.name!r}: {exc}",
-            "use '?'-compatible cron (restrict only one of the day fields) or whole minutes, "
-            f"or {drop}",
-        )
-    if decl.name.endswith(".fifo"):
-        yield (
-            SCHEDULE_INEXPRESSIBLE,
-            f"queue {decl.name!r} is a FIFO queue: an EventBridge schedule's messages carry no "
-            "deduplication id, so SQS would refuse them",
-            f"schedule a standard queue, or {drop}",
-        )
-    if repeat.limit is not None:
-        yield (
-            UNSUPPORTED,
-            f"queue {decl.name!r} sets Repeat(limit={repeat.limit}), which the sqs runtime "
-            "cannot honour: an EventBridge Scheduler schedule has no run limit",
-            f"remove limit=, or {drop}",
-        )
+        return plugin(runtime)
+    except PluginError:
+        return None

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from emit_support import config_for, decl, scan_of
+from pikkugen import runtimes
 from pikkugen.emit import select
-from pikkugen.emit.base import EmitInput
+from pikkugen.emit.base import EmitInput, templates_dir
 from pikkugen.generate import MANIFEST, generate
 
 
@@ -64,7 +65,7 @@ def test_a_type_module_shadowing_a_client_name_is_an_error(tmp_path: Path) -> No
 def test_a_missing_runtime_emitter_is_an_info_and_generation_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(select.RUNTIME_EMITTERS, "cloudflare", ("pikkugen.emit.no_such_thing",))
+    monkeypatch.setitem(runtimes.PLUGINS, "cloudflare", "pikkugen.runtimes.no_such_thing")
     result = generate(config_for(tmp_path, runtimes=("cloudflare",)), scan=scan_of(decl("q")))
     (note,) = [d for d in result.diagnostics if d.code == "PK502"]
     assert note.level == "info" and "no_such_thing" in note.message
@@ -127,3 +128,22 @@ def test_a_type_named_like_an_import_of_the_client_is_imported_by_module(tmp_pat
     assert "import shop.models\n" in client
     assert "    data: shop.models.BACKEND_URL,\n" in client
     assert "from shop.models import" not in client
+
+
+def test_every_registered_runtime_has_a_plugin_and_a_capabilities_entry() -> None:
+    from pikku_queue.capabilities import CAPABILITIES
+
+    for name in runtimes.PLUGINS:
+        found = runtimes.plugin(name)
+        assert found is not None and found.name == name and found.emitters
+        assert name in CAPABILITIES
+        assert found.templates is not None and (templates_dir() / found.templates).is_dir()
+
+
+def test_a_plugin_module_without_plugin_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(runtimes.PLUGINS, "cloudflare", "pikkugen.emit.base")
+    result = generate(config_for(tmp_path, runtimes=("cloudflare",)), scan=scan_of(decl("q")))
+    (note,) = [d for d in result.diagnostics if d.code == "PK503"]
+    assert note.level == "error" and "defines no PLUGIN" in note.message

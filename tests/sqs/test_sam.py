@@ -12,10 +12,10 @@ import pytest
 import yaml
 from pikku_queue.options import ProcessorOptions
 from pikkugen.config import Config, load_config
-from pikkugen.emit import sam, sqs_lambda
 from pikkugen.emit.base import EmitInput
 from pikkugen.generate import generate
 from pikkugen.model import Location, ProcessorDecl, ScanResult, TypeRef
+from pikkugen.runtimes.sqs import sam, sqs_lambda
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 #: The cfn-lint console script installed beside this interpreter (the dev extra).

@@ -1,19 +1,17 @@
 """Which emitters run for a configuration.
 
-The core artifacts are always emitted; per-runtime wiring is looked up by module name only
-when that runtime is configured, so a runtime's emitter (written and owned separately) is
-optional: when its module is absent the generation goes on and says so with an info
-diagnostic.
+The core artifacts are always emitted; a configured runtime adds its plugin's emitters
+(`pikkugen.runtimes`), imported only when that runtime is configured. A plugin that is not
+installed is an info diagnostic and the generation goes on; a broken one is an error.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from pikkugen.config import Config
 from pikkugen.emit import client, package, registry, schema_files
 from pikkugen.emit.base import Emitter
 from pikkugen.model import Diagnostic
+from pikkugen.runtimes import PluginError, plugin
 
 CORE: tuple[tuple[str, Emitter], ...] = (
     ("package", package.emit),
@@ -21,13 +19,6 @@ CORE: tuple[tuple[str, Emitter], ...] = (
     ("client", client.emit),
     ("schemas", schema_files.emit),
 )
-
-#: runtime -> modules (each with an `emit(EmitInput) -> dict[str, str]`), in emission order.
-RUNTIME_EMITTERS: dict[str, tuple[str, ...]] = {
-    "redis": ("pikkugen.emit.redis_worker",),
-    "sqs": ("pikkugen.emit.sqs_lambda", "pikkugen.emit.sam"),
-    "cloudflare": ("pikkugen.runtimes.cloudflare",),
-}
 
 EMITTER_MISSING = "PK502"
 EMITTER_BROKEN = "PK503"
@@ -37,30 +28,13 @@ def emitters_for(config: Config) -> tuple[list[tuple[str, Emitter]], list[Diagno
     chosen = list(CORE)
     notes: list[Diagnostic] = []
     for runtime in config.runtimes:
-        for module_name in RUNTIME_EMITTERS.get(runtime, ()):
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                notes.append(
-                    Diagnostic(
-                        level="info",
-                        code=EMITTER_MISSING,
-                        message=f"no emitter {module_name!r} is installed; the {runtime} "
-                        "runtime's wiring files are not generated",
-                    )
-                )
-                continue
-            emitter = getattr(module, "emit", None)
-            if not callable(emitter):
-                notes.append(
-                    Diagnostic(
-                        level="error",
-                        code=EMITTER_BROKEN,
-                        message=f"{module_name!r} has no emit() function",
-                    )
-                )
-                continue
-            chosen.append((module_name.rpartition(".")[2], emitter))
+        try:
+            found = plugin(runtime)
+        except PluginError as exc:
+            level = "info" if exc.missing else "error"
+            code = EMITTER_MISSING if exc.missing else EMITTER_BROKEN
+            notes.append(Diagnostic(level=level, code=code, message=exc.message))
+            continue
+        if found is not None:
+            chosen.extend(found.emitters)
     return chosen, notes

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from pikkugen.emit.base import HEADER_LINE, EmitInput, header, py_literal, render
+from pikkugen.runtimes import RuntimePlugin
 from pikkugen.runtimes.cloudflare import plan
 
 MODULE = "cloudflare_worker"
@@ -103,3 +104,12 @@ def emit(data: EmitInput) -> dict[str, str]:
         "wrangler.jsonc": _jsonc(wrangler_config(data), source),
         "pyproject.toml": project,
     }
+
+
+#: This runtime's generator plugin (registered in `pikkugen.runtimes.PLUGINS`).
+PLUGIN = RuntimePlugin(
+    name="cloudflare",
+    emitters=(("cloudflare", emit),),
+    problems=plan.problems,
+    templates="cloudflare",
+)

@@ -38,8 +38,8 @@ from pikku_queue.options import ProcessorOptions
 
 from pikkugen.emit.base import EmitInput, header, render
 from pikkugen.emit.eventbridge import NotExpressible, schedule_expression
-from pikkugen.emit.sqs_lambda import handler_path
 from pikkugen.model import ProcessorDecl
+from pikkugen.runtimes.sqs.sqs_lambda import handler_path
 
 LAMBDA_RUNTIME = "python3.12"
 DEFAULT_FUNCTION_TIMEOUT_S = 60

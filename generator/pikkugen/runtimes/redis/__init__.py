@@ -1,0 +1,10 @@
+"""Runtime "redis": `redis_worker.py`, a few lines starting the runtime's one runner on the
+generated registry with Redis URLs only (templates/redis/). Its limits are all in the redis
+capabilities entry, so it adds no generate-time checks of its own."""
+
+from __future__ import annotations
+
+from pikkugen.runtimes import RuntimePlugin
+from pikkugen.runtimes.redis import worker
+
+PLUGIN = RuntimePlugin(name="redis", emitters=(("redis_worker", worker.emit),), templates="redis")
