@@ -7,7 +7,8 @@ at generate time is exactly a value the worker accepts at run time. Times are mi
 from __future__ import annotations
 
 import re
-from typing import Literal, get_args
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypedDict, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,6 +181,39 @@ class ProcessorOptions(_Frozen):
     @classmethod
     def _events_unique(cls, value: tuple[EventName, ...]) -> tuple[EventName, ...]:
         return tuple(sorted(set(value), key=ALL_EVENTS.index))
+
+
+class ProcessorOptionArgs(TypedDict, total=False):
+    """`ProcessorOptions` as keyword arguments: the `**options` of `queue_processor` and
+    `add_queue_processor` (`Unpack[ProcessorOptionArgs]`). The model is the one table of the
+    processor options (defaults, ranges, validation, the scanner's known keywords, the
+    registry); this only types the keywords, a sub-model also as a mapping, and None for
+    "the default", and an import-time check keeps its keys the model's fields."""
+
+    concurrency: int
+    max_concurrency: int | None
+    retry_options: RetryOptions | Mapping[str, Any] | None
+    priority: int | None
+    delay: int
+    timeout: int | None
+    dead_letter_queue: str | None
+    max_stalled_count: int
+    metrics: bool
+    events: Iterable[EventName] | None
+    batch: BatchOptions | Mapping[str, Any] | None
+    repeat: Repeat | Mapping[str, Any] | None
+
+
+if set(ProcessorOptionArgs.__annotations__) != set(ProcessorOptions.model_fields):
+    raise AssertionError("ProcessorOptionArgs must name exactly the ProcessorOptions fields")
+
+
+def processor_options(args: ProcessorOptionArgs) -> ProcessorOptions:
+    """Validate keyword arguments into `ProcessorOptions` (None: the field's default)."""
+    raw: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
+    if "events" in raw:
+        raw["events"] = tuple(raw["events"])
+    return ProcessorOptions.model_validate(raw)
 
 
 class QueueDefinition(_Frozen):
