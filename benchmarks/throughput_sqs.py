@@ -8,7 +8,8 @@ copies the queue's messages on every receive), so the jobs/s say how close the a
 to moto's own ceiling, measured in the same run by (b), and nothing about AWS. (a) pikkugen:
 bulk enqueue of N jobs (`enqueue_many`), then a burst long-poll worker with a no-op processor;
 (b) raw boto3 at the floor: SendMessageBatch of 10, ReceiveMessage of 10, DeleteMessageBatch
-of 10, in a single thread; interleaved rounds, the median of each reported. Requests are counted by a botocore event hook (every HTTP attempt,
+of 10, in a single thread, with the same messages on the wire (JSON body and the four pikku_*
+attributes); interleaved rounds, the median of each reported. Requests are counted by a botocore event hook (every HTTP attempt,
 retries included); AWS bills each one, and the floor is 0.3 per job. The last line is one JSON
 object.
 """
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +113,26 @@ def raw_boto3_run(endpoint: str, n: int) -> dict[str, Any]:
     counter.attach(client)
     started = time.perf_counter()
     for start in range(0, n, 10):
-        entries = [{"Id": str(i), "MessageBody": "{}"} for i in range(min(10, n - start))]
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"n": start + i}), "MessageAttributes": {
+                # The same message as pikkugen's on the wire: its four bookkeeping attributes.
+                "pikku_job_id": {"DataType": "String", "StringValue": uuid.uuid4().hex},
+                "pikku_queue": {"DataType": "String", "StringValue": "raw"},
+                "pikku_enqueued_at": {"DataType": "Number", "StringValue": str(time.time_ns())},
+                "pikku_attempts_made": {"DataType": "Number", "StringValue": "0"},
+            }}
+            for i in range(min(10, n - start))
+        ]  # fmt: skip
         client.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
     sent = time.perf_counter()
     received = 0
     while received < n:
-        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = client.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if messages:
             client.delete_message_batch(
                 QueueUrl=url,
