@@ -2,8 +2,10 @@
 
 They work from the generated registry (`<out_package>.registry.REGISTRY`), found through the
 same `[tool.pikkugen]` config as `scan`, so the worker serves exactly the queues the generator
-found, with the options it validated. The runtime itself never imports typer or rich: the
-terminal display lives here.
+found, with the options it validated. `worker` is the runtime's one runner
+(`pikku_queue.runner`, also `python -m pikku_queue worker`) plus the rich live display, which
+lives here: the runtime never imports typer or rich. Registry import, user-code error lines,
+the backend URL order and the signal rule are the runner's.
 """
 
 from __future__ import annotations
