@@ -50,7 +50,10 @@ DEAD_LETTERS: dict[str, str] = {
 CRONS: dict[str, tuple[str, ...]] = {}
 
 WORKER = CloudflareWorker(
-    REGISTRY, bindings=BINDINGS, dead_letters=DEAD_LETTERS, crons=CRONS
+    REGISTRY,
+    bindings=BINDINGS,
+    dead_letters=DEAD_LETTERS,
+    crons=CRONS,
 )
 
 

@@ -60,7 +60,10 @@ CRONS: dict[str, tuple[str, ...]] = {
 }
 
 WORKER = CloudflareWorker(
-    REGISTRY, bindings=BINDINGS, dead_letters=DEAD_LETTERS, crons=CRONS
+    REGISTRY,
+    bindings=BINDINGS,
+    dead_letters=DEAD_LETTERS,
+    crons=CRONS,
 )
 
 
