@@ -57,6 +57,10 @@ class Delivery:
     trace_context: Mapping[str, str] | None = None
     #: "json", or how `payload` holds a payload the backend's reader refused (`payloads`).
     payload_encoding: str = "json"
+    #: Why the backend's reader refused the stored payload (`pikku_queue.payloads`): the
+    #: engine dead-letters such a job as `invalid_payload` without running it, with the same
+    #: log line, events and counts as any invalid payload, on every backend.
+    payload_error: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ class ErrorInfo:
 
     def as_dict(self) -> dict[str, str]:
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+class _Unreadable(Exception):
+    """`Engine._validate` for a delivery whose payload its backend could not read."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -292,10 +304,13 @@ class Engine:
             ) from None
 
     def _validate(self, delivery: Delivery) -> Any:
+        if delivery.payload_error is not None:
+            raise _Unreadable(delivery.payload_error)
         return self.processor.input_adapter.validate_python(delivery.payload)
 
     def _invalid(self, delivery: Delivery, exc: Exception) -> DeadLetter:
-        outcome = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
+        error = exc.error if isinstance(exc, _Unreadable) else ErrorInfo.from_exception(exc)
+        outcome = DeadLetter("invalid_payload", error)
         watch = observe.attempt(self.processor, (delivery,))
         self._report(delivery, outcome)
         if watch is not None:

@@ -102,19 +102,14 @@ class QueueMonitor:
         else:
             summary = FinishedSummary.of(await backend.finished_since(name, since))
 
-        # Rates over the part of the window that saw work, so a burst a minute ago is not
-        # diluted by an idle window: from each outcome's first finish kept (or the window
-        # start) to now, at least a second so one job is not "infinite". Per outcome, because
-        # a backend may keep fewer completed than failed jobs (retention).
-        def per_minute(count: int, first_ms: int | None) -> float:
-            if not count:
-                return 0.0
-            span_ms = max(now - min(first_ms if first_ms is not None else since, now), 1000)
-            return count * 60_000 / span_ms
-
-        succeeded = per_minute(summary.succeeded, summary.first_succeeded_ms)
-        failed = per_minute(summary.failed, summary.first_failed_ms)
-        throughput = succeeded + failed
+        # Throughput over the part of the window that saw work, so a burst a minute ago is not
+        # diluted by an idle window: from the first finish (or window start) to now.
+        finished = summary.succeeded + summary.failed
+        firsts = [t for t in (summary.first_succeeded_ms, summary.first_failed_ms) if t is not None]
+        span_ms = self.window_ms
+        if firsts:
+            span_ms = max(now - min(min(firsts), now), 1000)  # one job is not "infinite"
+        throughput = finished * 60_000 / span_ms if finished else 0.0
         latencies = list(summary.latencies_ms)
         return QueueStats(
             queue=name,
@@ -128,7 +123,7 @@ class QueueMonitor:
             throughput_per_minute=round(throughput, 2),
             latency_p50_ms=percentile(latencies, 0.50),
             latency_p95_ms=percentile(latencies, 0.95),
-            error_rate=round(failed / throughput, 4) if throughput else 0.0,
+            error_rate=round(summary.failed / finished, 4) if finished else 0.0,
             queue_size=count_rules.pending(counts),
             window_ms=self.window_ms,
         )

@@ -66,12 +66,12 @@ class PushMessage:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
         verdict: DeadLetter | None = None
         payload: Any = self.body
-        encoding = "json"
+        refused: UndecodablePayload | None = None
         if self.json_text:
             try:
                 payload = decode_payload(self.body)
-            except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate
-                payload, encoding, verdict = exc.stored, exc.encoding, exc.verdict()
+            except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate:
+                payload, refused = exc.stored, exc  # the engine dead-letters it
             except TypeError as exc:  # a body that is neither text nor bytes
                 verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         delivery = Delivery(
@@ -80,7 +80,8 @@ class PushMessage:
             payload=payload,
             attempt=max(self.attempt, 1),
             enqueued_at_ms=self.enqueued_at_ms,
-            payload_encoding=encoding,
+            payload_encoding="json" if refused is None else refused.encoding,
+            payload_error=None if refused is None else refused.error,
             trace_context=self.trace_context,
         )
         return delivery, verdict

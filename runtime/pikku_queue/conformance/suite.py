@@ -873,8 +873,11 @@ class BackendConformance:
         processor = self.processor(
             queue, double, dead_letter_queue=dlq, retry_options={"attempts": 3}
         )
-        await self.run_burst(backend, [processor])  # ends: nothing loops on the bad job
+        report, events = await self.run_verdict(backend, processor)  # ends: no loop on it
         assert seen == [2]
+        # The same verdict, events and counts as any invalid payload.
+        assert (report.completed, report.dead_lettered) == (1, 1)
+        assert self.final_events(events, bad) == [("failed", 1), ("dead_lettered", 1)]
         records = await backend.dead_letters(dlq)
         assert [(r.job_id, r.reason) for r in records] == [(bad, "invalid_payload")]
         [record] = records
@@ -896,11 +899,12 @@ class BackendConformance:
             seen.append(data.n)
             return Doubled(n=data.n * 2)
 
-        await self.inject_raw(backend, queue, raw)
+        bad = await self.inject_raw(backend, queue, raw)
         await self.enqueue_raw(backend, queue, {"n": 3})
-        report = await self.run_burst(backend, [self.processor(queue, double)])
+        report, events = await self.run_verdict(backend, self.processor(queue, double))
         assert seen == [3]
-        assert report.completed == 1
+        assert (report.completed, report.failed) == (1, 1)
+        assert self.final_events(events, bad) == [("failed", 1)]
         counts = await backend.counts(queue)
         assert counts.waiting + counts.active + counts.delayed == 0
 

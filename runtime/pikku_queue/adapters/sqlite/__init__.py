@@ -76,6 +76,7 @@ from pikku_queue.retention import (
     SQLITE_KEEP_COMPLETED,
     SQLITE_KEEP_FAILED,
     KeepJobs,
+    keep_limits,
     parse_keep_jobs,
 )
 
@@ -287,8 +288,25 @@ class SqliteBackend:
         return await self._db.read(read)
 
     async def finished_summary(self, queue: str, since_ms: int) -> FinishedSummary:
-        """`finished_since` as aggregates and a bounded latency sample (`sqlite.retention`)."""
-        return await self._db.read(lambda conn: finished_summary(conn, queue, since_ms))
+        """`finished_since` as aggregates and a bounded latency sample (`sqlite.retention`).
+
+        Where retention may have removed jobs of one outcome inside the window (as many kept
+        as its rule keeps), the summary starts at the first one kept, so the error rate and
+        throughput count a span in which every finished job is still there."""
+
+        def read(conn: sqlite3.Connection) -> FinishedSummary:
+            summary = finished_summary(conn, queue, since_ms)
+            start = since_ms
+            for count, first, keep in (
+                (summary.succeeded, summary.first_succeeded_ms, self.remove_on_complete),
+                (summary.failed, summary.first_failed_ms, self.remove_on_fail),
+            ):
+                kept, _ = keep_limits(keep)
+                if first is not None and kept is not None and count >= kept:
+                    start = max(start, first)
+            return summary if start == since_ms else finished_summary(conn, queue, start)
+
+        return await self._db.read(read)
 
     async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
         rows = await self._db.read(lambda conn: list_records(conn, dlq, limit))
@@ -339,6 +357,8 @@ class SqliteBackend:
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
                     trace_context=None if job.meta is None else json.loads(job.meta),
+                    payload_encoding="json" if job.refused is None else job.refused.encoding,
+                    payload_error=None if job.refused is None else job.refused.error,
                 )
             )
         return deliveries

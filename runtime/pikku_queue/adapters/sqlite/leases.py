@@ -58,6 +58,8 @@ class Leased:
     token: int
     #: JSON of the job's trace context (`pikku_queue.tracing`), if it has one.
     meta: str | None = None
+    #: Set when the stored payload could not be read (`payload` is then its raw form).
+    refused: UndecodablePayload | None = None
 
 
 def lease_jobs(
@@ -101,21 +103,12 @@ def lease_jobs(
         if schedule is not None:
             add_next_instance(conn, queue, schedule, run_at, now)
         try:
-            payload = decode_payload(raw)
+            payload, refused = decode_payload(raw), None
         except UndecodablePayload as exc:
-            # Written by something other than pikku_queue: no processor can read it.
-            dead_letter(
-                conn,
-                (queue, id_, token),
-                exc.stored,
-                attempts,
-                exc.verdict(),
-                dead_letter_queue,
-                now,
-                exc.encoding,
-            )
-            continue
-        leased.append(Leased(id_, payload, attempts, enqueued_at, token, meta))
+            # Written by something other than pikku_queue: no processor can read it. Handed
+            # out all the same, so the engine dead-letters it like any invalid payload.
+            payload, refused = exc.stored, exc
+        leased.append(Leased(id_, payload, attempts, enqueued_at, token, meta, refused))
     return leased
 
 

@@ -201,24 +201,26 @@ class InboundMessage:
             raise ValueError(f"JSON nested too deeply: {exc}") from None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
-        """The delivery for the engine, or (when the body is not JSON) the verdict at once:
-        a poison message goes to the dead-letter queue instead of looping until redrive."""
-        verdict: DeadLetter | None = None
-        encoding = "json"
+        """The delivery for the engine, and no verdict: a body the one reader refuses (not
+        JSON, NaN/Infinity, a lone surrogate) rides in `Delivery.payload_error`, and the engine
+        dead-letters it at once (events and counts as for any invalid payload) instead of it
+        looping until redrive. (The verdict slot stays for callers that pre-decide.)"""
+        refused: UndecodablePayload | None = None
         try:
             payload: Any = decode_payload(self.body)
         except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate
-            payload, encoding, verdict = exc.stored, exc.encoding, exc.verdict()
+            payload, refused = exc.stored, exc
         delivery = Delivery(
             job_id=self.job_id,
             queue=queue,
             payload=payload,
             attempt=self.attempt,
             enqueued_at_ms=self.enqueued_at_ms,
-            payload_encoding=encoding,
+            payload_encoding="json" if refused is None else refused.encoding,
+            payload_error=None if refused is None else refused.error,
             trace_context=self.trace_context,
         )
-        return delivery, verdict
+        return delivery, None
 
 
 def queue_name_from_arn(arn: str | None) -> str | None:
