@@ -7,19 +7,14 @@ adds `--version` and shell completion (`--install-completion`, `--show-completio
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 
-from pikkugen.commands import generate, monitor, runtime
-
-app = typer.Typer(
-    name="pikkugen",
-    help="Typed background job queues: generate clients and wiring, run workers.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-)
+from pikkugen.commands import generate
 
 
 def version() -> str:
@@ -38,7 +33,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _main(
     show_version: Annotated[
         bool,
@@ -50,9 +44,49 @@ def _main(
     """Typed background job queues: generate clients and wiring, run workers."""
 
 
-generate.register(app)
-runtime.register(app)
-monitor.register(app)
+def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The typer app. With `argv` naming a generate-time command (scan, list, watch, client),
+    only that group is registered: the run-time commands import the runtime's client, monitor
+    and adapters and rich's live display, which `pikkugen scan` (a pre-commit hook, an editor
+    on save) should not wait for. Anything else (no command, --help, completion, a run-time
+    command) gets every command."""
+    built = typer.Typer(
+        name="pikkugen",
+        help="Typed background job queues: generate clients and wiring, run workers.",
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+    )
+    built.callback()(_main)
+    generate.register(built)
+    wanted = None if argv is None else _command_in(argv)
+    if wanted is None or wanted not in {info.name for info in built.registered_commands}:
+        from pikkugen.commands import monitor, runtime
+
+        runtime.register(built)
+        monitor.register(built)
+    return built
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` runs (its first word that is not an option); None while the shell
+    asks for completions."""
+    if any(key.startswith("_PIKKUGEN_COMPLETE") or key == "COMP_WORDS" for key in os.environ):
+        return None
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+_every_command: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """`app`: the app with every command (tests, docs, completion), built on first use."""
+    global _every_command
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _every_command is None:
+        _every_command = build_app()
+    return _every_command
 
 
 _METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH"}
@@ -90,12 +124,13 @@ def plain_metavars(command: Any) -> None:
         plain_metavars(sub)
 
 
-def command() -> Any:
-    """The click command `main` runs (tests and completion use the same one)."""
-    built = typer.main.get_command(app)
+def command(argv: Sequence[str] | None = None) -> Any:
+    """The click command `main` runs (tests and completion use the same one); `argv`, when
+    given, may narrow the commands registered (`build_app`)."""
+    built = typer.main.get_command(build_app(argv) if argv is not None else __getattr__("app"))
     plain_metavars(built)
     return built
 
 
 def main() -> None:
-    command()(prog_name="pikkugen")
+    command(sys.argv[1:])(prog_name="pikkugen")

@@ -7,15 +7,18 @@ import importlib
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pikku_queue.backend import Backend
 from pikku_queue.errors import BackendError
 from pikku_queue.redact import redact_url
+
+if TYPE_CHECKING:  # the engine and asyncio stay unloaded until a backend is opened
+    from pikku_queue.backend import Backend
 
 DEFAULT_URL = "sqlite:///.pikku/queue.db"
 URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
 
-BackendFactory = Callable[[str], Backend]
+BackendFactory = Callable[[str], "Backend"]
 
 #: scheme → "module:factory" (imported lazily) or a factory registered by a third party.
 _SCHEMES: dict[str, str | BackendFactory] = {
