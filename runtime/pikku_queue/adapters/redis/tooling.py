@@ -9,9 +9,10 @@ Each piece is a function the worker loop calls, so another loop can carry them o
   which Node never lists.
 - `move_to_active_as`: BullMQ's moveToActive script with the worker name in its options, so the
   script sets `processedBy` (the `pb` field) as it does for a Node worker.
-- `JobLogs`: a logging handler on a processor's `ctx.logger` that keeps each job's lines;
-  `write_job_logs` appends them to the job's `<prefix>:<queue>:<id>:logs` list, the list
-  BullMQ's addLog script writes and `Job.getLogs` reads.
+- `JobLogs`: a filter on a processor's `ctx.logger` that keeps each job's lines at INFO and
+  above (DEBUG too when the logger's level is DEBUG when the worker starts), whatever the
+  console shows; `write_job_logs` appends them to the job's `<prefix>:<queue>:<id>:logs` list,
+  the list BullMQ's addLog script writes and `Job.getLogs` reads.
 """
 
 from __future__ import annotations
@@ -60,14 +61,54 @@ async def move_to_active_as(scripts: Any, token: str, opts: dict[str, Any], name
     return raw2NextJobData(await scripts.commands["moveToActive"](keys=keys, args=args))
 
 
-class JobLogs(logging.Handler):
+#: The processor loggers a `JobLogs` is attached to: logger name -> (the level the logger had
+#: before the first attach, how many attaches), so the last detach restores it.
+_attached: dict[str, tuple[int, int]] = {}
+
+
+class JobLogs(logging.Filter):
     """Collects the lines a processor logs on `ctx.logger` while one of its jobs runs (a sync
-    processor's thread too: the job travels in a context variable), by job."""
+    processor's thread too: the job travels in a context variable), by job.
+
+    The job log must not depend on what the console shows: with default logging (WARNING)
+    `ctx.logger.info(...)` still belongs in the job's log. So `attach` lowers the logger's own
+    level to INFO (or keeps DEBUG if that is what it had), and this filter, which the logger
+    consults before its handlers and before propagating, keeps the line for the job and then
+    lets through only the records the logger would have passed without it: the console, and
+    any handler of the user's, see exactly what they saw before."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self.formatter = logging.Formatter("%(levelname)s %(message)s")
         self._lines: dict[tuple[str, str], list[str]] = {}
+        self._logger: logging.Logger | None = None
+
+    def attach(self, log: logging.Logger) -> None:
+        """Start keeping `log`'s lines (the processor's `ctx.logger`)."""
+        level, count = _attached.get(log.name, (log.level, 0))
+        _attached[log.name] = (level, count + 1)
+        log.setLevel(min(logging.INFO, log.getEffectiveLevel()))
+        log.addFilter(self)
+        self._logger = log
+
+    def detach(self) -> None:
+        """Stop keeping lines; the last detach gives the logger back its own level."""
+        log, self._logger = self._logger, None
+        if log is None:
+            return
+        log.removeFilter(self)
+        level, count = _attached.pop(log.name, (log.level, 1))
+        if count > 1:
+            _attached[log.name] = (level, count - 1)
+        else:
+            log.setLevel(level)
+
+    def _console_level(self, log: logging.Logger) -> int:
+        """The level `log` would have without the job log: its own, else its parent's."""
+        level = _attached.get(log.name, (logging.NOTSET, 0))[0]
+        if level != logging.NOTSET:
+            return level
+        return log.parent.getEffectiveLevel() if log.parent is not None else logging.WARNING
 
     def running(self, queue: str, job_id: str) -> None:
         """Mark the current context as running this job (set before the processor starts)."""
@@ -81,16 +122,17 @@ class JobLogs(logging.Handler):
     def take(self, queue: str, job_id: str) -> list[str]:
         return self._lines.pop((queue, job_id), [])
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def filter(self, record: logging.LogRecord) -> bool:
         jobs = _current_jobs.get()
         if jobs:
             try:
-                line = self.format(record)
-            except Exception:
-                self.handleError(record)
-                return
+                line = self.formatter.format(record)
+            except Exception:  # a bad format string is the handlers' to report
+                line = f"{record.levelname} {record.msg}"
             for job in jobs:
                 self._lines.setdefault(job, []).append(line)
+        log = self._logger
+        return log is None or record.levelno >= self._console_level(log)
 
 
 async def write_job_logs(

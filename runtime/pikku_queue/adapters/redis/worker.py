@@ -269,7 +269,7 @@ class _QueueRunner:
         self.next_sweep = 0.0
         self.housekeeping: set[asyncio.Task[None]] = set()
         self.processor_log = self.engine.log.getChild(processor.name)  # what ctx.logger is
-        self.processor_log.addHandler(self.job_logs)
+        self.job_logs.attach(self.processor_log)
         #: Jobs whose stored attempts/backoff differ from the declaration, already logged.
         self.warned_options: set[str] = set()
 
@@ -359,7 +359,7 @@ class _QueueRunner:
         return len(self.worker.jobs) if self.worker is not None else 0
 
     async def close(self, grace_s: float) -> None:
-        self.processor_log.removeHandler(self.job_logs)
+        self.job_logs.detach()
         worker = self.worker
         if worker is None:
             return
