@@ -7,7 +7,6 @@ or value is refused here, with the key's name, before any work starts.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -18,6 +17,7 @@ from typing import Any
 
 from pikku_queue.capabilities import CAPABILITIES
 
+from pikkugen.diagnostics import suggest
 from pikkugen.model import Diagnostic
 
 PYPROJECT = "pyproject.toml"
@@ -191,8 +191,8 @@ def _section(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _reject_unknown_keys(table: Mapping[str, Any], where: str) -> None:
     for key in sorted(table):
         if key not in _VALIDATORS:
-            close = difflib.get_close_matches(key, list(_VALIDATORS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else None
+            close = suggest(key, list(_VALIDATORS))
+            hint = f"did you mean {close!r}?" if close else None
             known = ", ".join(_VALIDATORS)
             raise ConfigError(
                 f"unknown key {key!r} in [{SECTION}] (known keys: {known})", path=where, hint=hint

@@ -80,6 +80,8 @@ def test_overrides_win_and_none_means_not_given(
     ("table", "needle"),
     [
         ('pahts = ["src"]', "did you mean 'paths'"),
+        ("STRICT = true", "did you mean 'strict'"),
+        ("maxFileBytes = 9", "did you mean 'max_file_bytes'"),
         ("paths = 3", "[tool.pikkugen] paths: expected a list of strings"),
         ('runtimes = ["kafka"]', "unknown runtime 'kafka'"),
         ('services = "no colon"', "expected 'package.module:function'"),
