@@ -153,6 +153,21 @@ class Repeat(_Frozen):
         return self
 
 
+class RepeatDict(TypedDict, total=False):
+    """`Repeat` as a mapping (`{"cron": "0 2 * * *"}`, as the seed writes it): what the typed
+    client's `repeat=` takes besides a `Repeat`. The model validates it (exactly one of cron
+    or every); this only types the keys, and an import-time check keeps them the model's
+    fields."""
+
+    cron: str | None
+    every: int | None
+    limit: int | None
+
+
+if set(RepeatDict.__annotations__) != set(Repeat.model_fields):
+    raise AssertionError("RepeatDict must name exactly the Repeat fields")
+
+
 class ProcessorOptions(_Frozen):
     """The options of a queue processor (everything `queue_processor` takes except the name)."""
 

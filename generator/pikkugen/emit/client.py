@@ -33,6 +33,7 @@ RESERVED = frozenset(
         "JobHandle",
         "TypedQueue",
         "Repeat",
+        "RepeatDict",
         "TypeAdapter",
         "REGISTRY",
         "BACKEND_URL",
@@ -148,7 +149,7 @@ def emit(data: EmitInput) -> dict[str, str]:
             ("pikku_queue.client", "queue_job_sync", "untyped_queue_job_sync"),
         }
     )
-    imports.add("pikku_queue.options", "Repeat")
+    imports.add("pikku_queue.options", "Repeat", "RepeatDict")
     if queues:
         imports.add("pydantic", "TypeAdapter")
         imports.relative.append("from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY")

@@ -11,4 +11,7 @@ async def wrong() -> None:
     handle = await enqueue_email_queue(Email(to="a", subject="b", body="c"))
     wrong_type: int = await handle.result()  # mypy-error
     await enqueue_email_queue(Email(to="a", subject="b", body="c"), priority="high")  # mypy-error
+    await queue_job("cleanup-task", {}, repeat={"crontab": "0 2 * * *"})  # mypy-error
+    mail = Email(to="a", subject="b", body="c")
+    await enqueue_email_queue(mail, repeat={"every": "1m"})  # mypy-error
     print(wrong_type, Sent)

@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat
+from pikku_queue.options import Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
@@ -60,7 +60,7 @@ async def enqueue_mixed_case(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -80,7 +80,7 @@ def enqueue_mixed_case_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -113,7 +113,7 @@ async def enqueue_global(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -133,7 +133,7 @@ def enqueue_global_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -166,7 +166,7 @@ async def enqueue_later(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -186,7 +186,7 @@ def enqueue_later_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -219,7 +219,7 @@ async def enqueue_portable(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -239,7 +239,7 @@ def enqueue_portable_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -272,7 +272,7 @@ async def enqueue_urgent(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -292,7 +292,7 @@ def enqueue_urgent_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -314,7 +314,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -327,7 +327,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -340,7 +340,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -353,7 +353,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -366,7 +366,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -378,7 +378,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -401,7 +401,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -414,7 +414,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -427,7 +427,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -440,7 +440,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -453,7 +453,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -465,7 +465,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

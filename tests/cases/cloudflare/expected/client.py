@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat
+from pikku_queue.options import Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from cf_app.jobs import Order, Shipped
@@ -68,7 +68,7 @@ async def enqueue_urgent_jobs(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -88,7 +88,7 @@ def enqueue_urgent_jobs_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -121,7 +121,7 @@ async def enqueue_hourly_thrice(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -141,7 +141,7 @@ def enqueue_hourly_thrice_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -174,7 +174,7 @@ async def enqueue_nightly(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -194,7 +194,7 @@ def enqueue_nightly_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -227,7 +227,7 @@ async def enqueue_orders(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Shipped]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -247,7 +247,7 @@ def enqueue_orders_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Shipped]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -280,7 +280,7 @@ async def enqueue_pulse(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -300,7 +300,7 @@ def enqueue_pulse_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -333,7 +333,7 @@ async def enqueue_slow(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -353,7 +353,7 @@ def enqueue_slow_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -386,7 +386,7 @@ async def enqueue_totals(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -406,7 +406,7 @@ def enqueue_totals_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -428,7 +428,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -441,7 +441,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -454,7 +454,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -467,7 +467,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Shipped]: ...
 
@@ -480,7 +480,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -493,7 +493,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -506,7 +506,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -518,7 +518,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -541,7 +541,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -554,7 +554,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -567,7 +567,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -580,7 +580,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Shipped]: ...
 
@@ -593,7 +593,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -606,7 +606,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -619,7 +619,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -631,7 +631,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat
+from pikku_queue.options import Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
@@ -81,7 +81,7 @@ async def enqueue_queue(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -101,7 +101,7 @@ def enqueue_queue_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -134,7 +134,7 @@ async def enqueue_2fa(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -154,7 +154,7 @@ def enqueue_2fa_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -187,7 +187,7 @@ async def enqueue_email_queue_2(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -207,7 +207,7 @@ def enqueue_email_queue_2_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -240,7 +240,7 @@ async def enqueue_none(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -260,7 +260,7 @@ def enqueue_none_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -293,7 +293,7 @@ async def enqueue_init(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -313,7 +313,7 @@ def enqueue_init_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -346,7 +346,7 @@ async def enqueue_a(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -366,7 +366,7 @@ def enqueue_a_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -399,7 +399,7 @@ async def enqueue_a_sync_2(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -419,7 +419,7 @@ def enqueue_a_sync_2_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -452,7 +452,7 @@ async def enqueue_class(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -472,7 +472,7 @@ def enqueue_class_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -505,7 +505,7 @@ async def enqueue_email_queue_3(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -525,7 +525,7 @@ def enqueue_email_queue_3_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -558,7 +558,7 @@ async def enqueue_email_queue(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -578,7 +578,7 @@ def enqueue_email_queue_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -611,7 +611,7 @@ async def enqueue_queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -631,7 +631,7 @@ def enqueue_queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -664,7 +664,7 @@ async def enqueue_xxx(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -684,7 +684,7 @@ def enqueue_xxx_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -706,7 +706,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -719,7 +719,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -732,7 +732,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -745,7 +745,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -758,7 +758,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -771,7 +771,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -784,7 +784,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -797,7 +797,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -810,7 +810,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -823,7 +823,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -836,7 +836,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -849,7 +849,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -861,7 +861,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -884,7 +884,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -897,7 +897,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -910,7 +910,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -923,7 +923,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -936,7 +936,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -949,7 +949,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -962,7 +962,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[None]: ...
 
@@ -975,7 +975,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -988,7 +988,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -1001,7 +1001,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[str]: ...
 
@@ -1014,7 +1014,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -1027,7 +1027,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1039,7 +1039,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

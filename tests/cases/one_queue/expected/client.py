@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat
+from pikku_queue.options import Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from solo_app.jobs import Receipt, Sms
@@ -50,7 +50,7 @@ async def enqueue_send_sms(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Receipt]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -70,7 +70,7 @@ def enqueue_send_sms_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Receipt]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -91,7 +91,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Receipt]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -113,7 +113,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Receipt]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat
+from pikku_queue.options import Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from shop.models import (
@@ -76,7 +76,7 @@ async def enqueue_batch_processor(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ItemResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -96,7 +96,7 @@ def enqueue_batch_processor_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ItemResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -129,7 +129,7 @@ async def enqueue_cleanup_task(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -149,7 +149,7 @@ def enqueue_cleanup_task_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -182,7 +182,7 @@ async def enqueue_email_queue(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Sent]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -202,7 +202,7 @@ def enqueue_email_queue_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Sent]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -235,7 +235,7 @@ async def enqueue_image_processing(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ImageResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -255,7 +255,7 @@ def enqueue_image_processing_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ImageResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -288,7 +288,7 @@ async def enqueue_large_dataset(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[DatasetResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -308,7 +308,7 @@ def enqueue_large_dataset_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[DatasetResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -341,7 +341,7 @@ async def enqueue_resilient_tasks(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[TaskResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
@@ -361,7 +361,7 @@ def enqueue_resilient_tasks_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[TaskResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -383,7 +383,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ItemResult]: ...
 
@@ -396,7 +396,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -409,7 +409,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Sent]: ...
 
@@ -422,7 +422,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ImageResult]: ...
 
@@ -435,7 +435,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
@@ -448,7 +448,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[TaskResult]: ...
 
@@ -460,7 +460,7 @@ async def queue_job(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -483,7 +483,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ItemResult]: ...
 
@@ -496,7 +496,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[int]: ...
 
@@ -509,7 +509,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Sent]: ...
 
@@ -522,7 +522,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[ImageResult]: ...
 
@@ -535,7 +535,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
@@ -548,7 +548,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[TaskResult]: ...
 
@@ -560,7 +560,7 @@ def queue_job_sync(
     delay: int | None = None,
     priority: int | None = None,
     job_id: str | None = None,
-    repeat: Repeat | None = None,
+    repeat: Repeat | RepeatDict | None = None,
     backend: Backend | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
