@@ -18,6 +18,7 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 - `Closable`: `closed`, so a cached backend is reopened once closed;
 - `BulkEnqueue`: `enqueue_many`, several jobs in one round trip;
 - `SummarisesFinished`: `finished_summary`, the monitor's window figures without a row per job;
+- `BucketsFinished`: `finished_buckets`, the web monitor's chart per time bucket, likewise;
 - `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`: what the pull worker uses
   when a source has it (burst drain count, next due time, a processor's own repeat, one
   round trip per settle batch).
@@ -144,6 +145,36 @@ class FinishedSummary:
             first_failed_ms=min(bad, default=None),
             latencies_ms=[float(job.finished_at_ms - job.enqueued_at_ms) for job in jobs],
         )
+
+
+@dataclass(frozen=True)
+class FinishedBucket:
+    """The jobs finished in one time bucket `[start_ms, start_ms + bucket_ms)`: how many, how
+    many failed, and the latencies (ms) of a bounded sample of them (the bucket's most recent).
+    A backend may offer `finished_buckets(queue, since_ms, bucket_ms)`; otherwise the web
+    monitor builds them from `finished_since` (`of`)."""
+
+    start_ms: int
+    finished: int = 0
+    failed: int = 0
+    latencies_ms: Sequence[float] = ()
+
+    @classmethod
+    def of(cls, jobs: Sequence[FinishedJob], bucket_ms: int) -> dict[int, FinishedBucket]:
+        """The buckets (by start) that `jobs` fall in, in one pass."""
+        grouped: dict[int, list[FinishedJob]] = {}
+        for job in jobs:
+            start = job.finished_at_ms - job.finished_at_ms % bucket_ms
+            grouped.setdefault(start, []).append(job)
+        return {
+            start: cls(
+                start_ms=start,
+                finished=len(inside),
+                failed=sum(1 for job in inside if not job.succeeded),
+                latencies_ms=[float(j.finished_at_ms - j.enqueued_at_ms) for j in inside],
+            )
+            for start, inside in grouped.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -358,6 +389,17 @@ class SummarisesFinished(Protocol):
     backend (SQLite: in SQL), without returning a row per finished job."""
 
     async def finished_summary(self, queue: str, since_ms: int) -> FinishedSummary: ...
+
+
+@runtime_checkable
+class BucketsFinished(Protocol):
+    """Optional: the jobs of a queue finished since `since_ms`, per bucket of `bucket_ms`
+    (aligned on multiples of it), each with a bounded latency sample: the web monitor's chart
+    without a row per finished job (SQLite: in SQL). Buckets with no job may be left out."""
+
+    async def finished_buckets(
+        self, queue: str, since_ms: int, bucket_ms: int
+    ) -> list[FinishedBucket]: ...
 
 
 @runtime_checkable

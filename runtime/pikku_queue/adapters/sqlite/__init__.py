@@ -41,11 +41,13 @@ from pikku_queue.adapters.sqlite.leases import (
     settle,
 )
 from pikku_queue.adapters.sqlite.retention import (
+    BUCKET_LATENCY_SAMPLE,
     COMPLETED,
     DELETE_CHUNK,
     FAILED,
     PRUNE_EVERY,
     delete_chunk,
+    finished_buckets,
     finished_summary,
     prune_cutoff,
 )
@@ -59,6 +61,7 @@ from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
 from pikku_queue.backend import (
     DeadLetterRecord,
     EnqueueRequest,
+    FinishedBucket,
     FinishedJob,
     FinishedSummary,
     JobInfo,
@@ -307,6 +310,15 @@ class SqliteBackend:
             return summary if start == since_ms else finished_summary(conn, queue, start)
 
         return await self._db.read(read)
+
+    async def finished_buckets(
+        self, queue: str, since_ms: int, bucket_ms: int, sample: int = BUCKET_LATENCY_SAMPLE
+    ) -> list[FinishedBucket]:
+        """The web monitor's chart in SQL (`sqlite.retention.finished_buckets`): per bucket the
+        counts and at most `sample` latencies, never a row per finished job."""
+        return await self._db.read(
+            lambda conn: finished_buckets(conn, queue, since_ms, bucket_ms, sample)
+        )
 
     async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
         rows = await self._db.read(lambda conn: list_records(conn, dlq, limit))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from pikku_queue.backend import FinishedSummary
+from pikku_queue.backend import FinishedBucket, FinishedSummary
 from pikku_queue.retention import KeepJobs, keep_limits
 
 #: Verdicts settled on a queue between two prunes of it.
@@ -26,6 +26,8 @@ PRUNE_EVERY = 5_000
 DELETE_CHUNK = 5_000
 #: The most recent finished jobs whose latencies give the percentiles of a summary.
 LATENCY_SAMPLE = 2_000
+#: The most recent finished jobs of one chart bucket whose latencies give its percentiles.
+BUCKET_LATENCY_SAMPLE = 200
 
 COMPLETED = ("completed",)
 FAILED = ("failed", "dead_lettered")
@@ -100,3 +102,34 @@ def finished_summary(conn: sqlite3.Connection, queue: str, since_ms: int) -> Fin
         first_failed_ms=min((f for _, f in failed), default=None),
         latencies_ms=latencies,
     )
+
+
+def finished_buckets(
+    conn: sqlite3.Connection,
+    queue: str,
+    since_ms: int,
+    bucket_ms: int,
+    sample: int = BUCKET_LATENCY_SAMPLE,
+) -> list[FinishedBucket]:
+    """The web monitor's chart: per bucket of `bucket_ms`, the finished and failed counts (SQL
+    aggregates) and the latencies of at most `sample` of its most recent jobs, so a scrape
+    returns buckets x `sample` rows at most, however many jobs finished."""
+    window = "FROM jobs WHERE queue = ? AND finished_at IS NOT NULL AND finished_at >= ?"
+    totals = conn.execute(
+        f"SELECT finished_at - finished_at % ? AS b, count(*), sum(state IN ({_states(FAILED)}))"
+        f" {window} GROUP BY b ORDER BY b",
+        (bucket_ms, queue, since_ms),
+    ).fetchall()
+    latencies: dict[int, list[float]] = {}
+    for start, latency in conn.execute(
+        "SELECT b, latency FROM (SELECT finished_at - finished_at % ? AS b,"
+        " finished_at - enqueued_at AS latency, row_number() OVER (PARTITION BY"
+        f" finished_at - finished_at % ? ORDER BY finished_at DESC) AS r {window})"
+        " WHERE r <= ?",
+        (bucket_ms, bucket_ms, queue, since_ms, sample),
+    ).fetchall():
+        latencies.setdefault(int(start), []).append(float(latency))
+    return [
+        FinishedBucket(int(start), int(count), int(failed or 0), latencies.get(int(start), []))
+        for start, count, failed in totals
+    ]
