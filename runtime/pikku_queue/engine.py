@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 
 from pikku_queue import observe
 from pikku_queue.context import JobContext, Progress, ProgressSink
@@ -303,6 +304,23 @@ class Engine:
                 f"{int(timeout * 1000)} ms"
             ) from None
 
+    def _dump_result(self, raw: Any) -> Any:
+        """The JSON value of a processor's result, or an error that fails the attempt: not
+        its output type, or not storable by a backend's strict JSON writer (NaN, Infinity, a
+        lone surrogate, a value with no JSON form). Checked here, before the verdict is
+        Completed, so the attempt follows the retry/dead-letter rule instead of a settle
+        that fails on every lease expiry, for ever."""
+        from pikku_queue.payloads import UnstorableResultError, check_result  # imports us
+
+        adapter = self.processor.output_adapter
+        value = adapter.validate_python(raw)
+        try:
+            result = adapter.dump_python(value, mode="json")
+        except PydanticSerializationError as exc:
+            raise UnstorableResultError(f"result is not JSON-serialisable: {exc}") from None
+        check_result(result)
+        return result
+
     def _validate(self, delivery: Delivery) -> Any:
         if delivery.payload_error is not None:
             raise _Unreadable(delivery.payload_error)
@@ -329,10 +347,7 @@ class Engine:
         started = time.monotonic()
         ctx = self._context(delivery)
         try:
-            raw = await self._call(ctx, data)
-            result = self.processor.output_adapter.dump_python(
-                self.processor.output_adapter.validate_python(raw), mode="json"
-            )
+            result = self._dump_result(await self._call(ctx, data))
         except Exception as exc:
             outcome = self._failure(delivery, exc)
         except BaseException:  # cancelled (a shutdown): the attempt ends without an outcome
@@ -382,11 +397,7 @@ class Engine:
                         outcomes[index] = self._failure(delivery, failed)
                         continue
                     try:
-                        adapter = self.processor.output_adapter
-                        dumped = adapter.dump_python(
-                            adapter.validate_python(results[position]), mode="json"
-                        )
-                        outcomes[index] = Completed(dumped)
+                        outcomes[index] = Completed(self._dump_result(results[position]))
                     except Exception as exc:
                         outcomes[index] = self._failure(delivery, exc)
             elapsed = time.monotonic() - started

@@ -92,6 +92,29 @@ def decode_payload(raw: str | bytes | bytearray | memoryview) -> Any:
     return value
 
 
+class UnstorableResultError(ValueError):
+    """A processor's result that no strict JSON writer can store (`check_result`)."""
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON text of `value` under the writers' rule: JSON types only, no NaN or
+    Infinity (`allow_nan=False`), no lone surrogate (the text must encode as UTF-8), so
+    `decode_payload` reads back what was written. Raises TypeError or ValueError."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if not text.isascii():
+        text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return text
+
+
+def check_result(value: Any) -> None:
+    """Refuse a processor's result that could not be stored (`dump_json`'s rule), so the
+    engine fails that attempt instead of a backend failing its settle on every lease."""
+    try:
+        dump_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UnstorableResultError(f"result is not JSON-serialisable: {exc}") from None
+
+
 def stored_form(raw: str | bytes) -> tuple[PayloadEncoding, str]:
     """("text", the text) when `raw` is valid Unicode, else ("base64", its bytes in base64).
 
@@ -113,6 +136,19 @@ def stored_form(raw: str | bytes) -> tuple[PayloadEncoding, str]:
         except UnicodeDecodeError:
             pass
     return "base64", base64.b64encode(data).decode("ascii")
+
+
+def raw_original(encoding: str, stored: Any) -> str | bytes | None:
+    """What `dlq replay` writes back for a dead-letter record's payload, so a fixed consumer
+    reads the job as it was: the raw text ("text"), the raw bytes ("base64"); None for
+    "json", a decoded value each backend writes with its own JSON writer."""
+    if encoding == "json":
+        return None
+    if encoding == "text":
+        return str(stored)
+    if encoding == "base64":
+        return base64.b64decode(str(stored))
+    raise ValueError(f"unknown payload encoding {encoding!r} in a dead-letter record")
 
 
 def raw_bytes(encoding: str, stored: str) -> bytes:

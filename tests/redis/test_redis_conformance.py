@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import redis.asyncio
 from pikku_queue.adapters.redis import RedisBackend
 from pikku_queue.backend import Backend
 from pikku_queue.conformance import BackendConformance
+from pikku_queue.conformance.suite import UNDECODABLE_IDS, UNDECODABLE_PAYLOADS
 
 pytestmark = pytest.mark.redis
 
@@ -33,6 +36,41 @@ class TestRedisConformance(BackendConformance):
         client = await backend.client()
         await client.hset(backend.key(queue, str(job.id)), "data", raw)
         return str(job.id)
+
+    async def stored_raw(self, backend: Backend, queue: str, job_id: str) -> bytes:
+        """The job hash's `data` field as bytes (a raw HGET on a client that decodes nothing)."""
+        assert isinstance(backend, RedisBackend)
+        client = redis.asyncio.Redis.from_url(backend.settings.connection_url)
+        try:
+            data = await client.hget(backend.key(queue, job_id), "data")
+        finally:
+            await client.aclose()
+        assert isinstance(data, bytes), f"no job {job_id} in {queue}"
+        return data
+
+    @pytest.mark.parametrize("raw", UNDECODABLE_PAYLOADS, ids=UNDECODABLE_IDS)
+    async def test_replay_re_adds_a_removed_undecodable_job_raw(
+        self, backend: RedisBackend, queue: str, raw: str | bytes
+    ) -> None:
+        """The job BullMQ no longer holds (removed from the failed set, e.g. by `clean` or
+        `removeOnFail`) is re-added by replay with its raw payload, not a JSON string."""
+        dlq = f"{queue}-dlq"
+
+        async def double(data: Any) -> None:
+            return None
+
+        bad = await self.inject_raw(backend, queue, raw)
+        await self.run_burst(backend, [self.processor(queue, double, dead_letter_queue=dlq)])
+        [record] = await backend.dead_letters(dlq)
+        assert record.job_id == bad
+        client = await backend.client()
+        await client.delete(backend.key(queue, bad))
+        await client.zrem(backend.key(queue, "failed"), bad)
+        assert await (await backend.queue(queue)).getJobState(bad) == "unknown"
+        assert await backend.replay(dlq) == 1
+        original = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+        assert await self.stored_raw(backend, queue, bad) == original
+        assert await (await backend.queue(queue)).getJobState(bad) == "waiting"
 
     async def abandon(self, backend: Backend, queue: str) -> str:
         """Take one job the way a BullMQ worker does (moveToActive with a lock of `lease_ms`),

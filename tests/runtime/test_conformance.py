@@ -30,11 +30,30 @@ async def insert_raw(backend: Backend, queue: str, raw: str | bytes) -> str:
     return job_id
 
 
+async def read_raw(backend: Backend, queue: str, job_id: str) -> bytes:
+    """The payload column of a waiting job, as bytes (`CAST`), past every pikkugen reader."""
+    assert isinstance(backend, SqliteBackend)
+
+    def tx(conn: sqlite3.Connection) -> bytes:
+        row = conn.execute(
+            "SELECT CAST(payload AS BLOB) FROM jobs WHERE queue = ? AND id = ?"
+            " AND state = 'waiting'",
+            (queue, job_id),
+        ).fetchone()
+        assert row is not None, f"no waiting job {job_id} in {queue}"
+        return bytes(row[0])
+
+    return await backend._db.read(tx)
+
+
 class TestMemoryConformance(BackendConformance):
     lease_ms = 400
 
     async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
         return await insert_raw(backend, queue, raw)
+
+    async def stored_raw(self, backend: Backend, queue: str, job_id: str) -> bytes:
+        return await read_raw(backend, queue, job_id)
 
     @pytest.fixture
     async def backend(self) -> AsyncIterator[MemoryBackend]:
@@ -48,6 +67,9 @@ class TestSqliteConformance(BackendConformance):
 
     async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
         return await insert_raw(backend, queue, raw)
+
+    async def stored_raw(self, backend: Backend, queue: str, job_id: str) -> bytes:
+        return await read_raw(backend, queue, job_id)
 
     @pytest.fixture
     async def backend(self, tmp_path: Path) -> AsyncIterator[SqliteBackend]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import boto3
 import pytest
 from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.messages import JOB_ID
 from pikku_queue.backend import Backend, JobInfo, JobState
 from pikku_queue.conformance import BackendConformance
 from sqs_support import REGION
@@ -39,6 +40,22 @@ class TestSQSConformance(BackendConformance):
         url = await backend.api.queue_url(queue)
         client = boto3.client("sqs", region_name=REGION, endpoint_url=backend.settings.endpoint_url)
         return str(client.send_message(QueueUrl=url, MessageBody=raw)["MessageId"])
+
+    async def stored_raw(self, backend: Backend, queue: str, job_id: str) -> bytes:
+        """The body of the waiting message carrying `job_id` (a raw boto3 receive)."""
+        assert isinstance(backend, SQSQueueAdapter)
+        url = await backend.api.queue_url(queue)
+        client = boto3.client("sqs", region_name=REGION, endpoint_url=backend.settings.endpoint_url)
+        reply = client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        bodies = [
+            m["Body"]
+            for m in reply.get("Messages", [])
+            if m.get("MessageAttributes", {}).get(JOB_ID, {}).get("StringValue") == job_id
+        ]
+        assert len(bodies) == 1, f"no single waiting message for job {job_id} in {queue}"
+        return str(bodies[0]).encode("utf-8")
 
     async def job(self, backend: Backend, queue: str, job_id: str) -> JobInfo:
         for record in await backend.dead_letters(f"{queue}-dlq"):

@@ -45,6 +45,22 @@ UNDECODABLE_PAYLOADS: list[str | bytes] = [
 UNDECODABLE_IDS = ["nan", "infinity", "minus-infinity", "lone-surrogate", "bad-utf8", "not-json"]
 
 
+class Measured(BaseModel):
+    value: float
+
+
+#: Results a processor may return that no strict JSON writer can store. NaN and the
+#: infinities go in a float-typed model (under `-> Any` pydantic dumps them as None); the
+#: rest are returned as `-> Any`, which keeps them as they are.
+UNSTORABLE_RESULTS: list[Any] = [
+    Measured(value=float("nan")),
+    Measured(value=float("-inf")),
+    {"name": "\ud800"},
+    {"when": object()},
+]
+UNSTORABLE_IDS = ["nan", "infinity", "lone-surrogate", "no-json-form"]
+
+
 class Item(BaseModel):
     n: int
 
@@ -907,6 +923,80 @@ class BackendConformance:
         assert self.final_events(events, bad) == [("failed", 1)]
         counts = await backend.counts(queue)
         assert counts.waiting + counts.active + counts.delayed == 0
+
+    async def stored_raw(self, backend: Backend, queue: str, job_id: str) -> bytes:
+        """The raw bytes a waiting job of `queue` holds as its payload, read past every
+        pikkugen reader (raw SQL, a raw HGET, a raw SQS receive)."""
+        pytest.skip("override BackendConformance.stored_raw to read a raw payload")
+
+    @pytest.mark.parametrize("raw", UNDECODABLE_PAYLOADS, ids=UNDECODABLE_IDS)
+    async def test_replay_of_an_undecodable_payload_writes_it_back_raw(
+        self, backend: Backend, queue: str, raw: str | bytes
+    ) -> None:
+        """`dlq replay` of an `invalid_payload` record sends back the payload as it was (its
+        text or bytes, `payloads.raw_original`), not its stored form as a JSON string, so a
+        consumer fixed to read it gets the original job."""
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+
+        async def double(data: Item) -> Doubled:
+            return Doubled(n=data.n * 2)
+
+        bad = await self.inject_raw(backend, queue, raw)
+        await self.run_burst(backend, [self.processor(queue, double, dead_letter_queue=dlq)])
+        [record] = await backend.dead_letters(dlq)
+        assert record.job_id == bad
+        assert await backend.replay(dlq) == 1
+        assert await backend.dead_letters(dlq) == []
+        original = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+        assert await self.stored_raw(backend, queue, bad) == original
+
+    # ------------------------------------------------------------------ unstorable results
+
+    # A processor that RETURNS what no strict JSON writer can store fails that attempt in the
+    # engine (`result is not JSON-serialisable: …`), retried then dead-lettered like any
+    # failure, instead of a settle that fails and brings the job back on every lease expiry.
+
+    @pytest.mark.parametrize("result", UNSTORABLE_RESULTS, ids=UNSTORABLE_IDS)
+    async def test_unstorable_result_fails_the_attempt(
+        self, backend: Backend, queue: str, result: Any
+    ) -> None:
+        self.require(backend, "dead_letter")
+        dlq = f"{queue}-dlq"
+        calls: list[int] = []
+
+        async def measures(data: Item) -> Measured:
+            calls.append(data.n)
+            return result  # type: ignore[no-any-return]
+
+        async def returns(data: Item) -> Any:
+            calls.append(data.n)
+            return result
+
+        job = await self.enqueue_raw(backend, queue, {"n": 5})
+        processor = self.processor(
+            queue,
+            measures if isinstance(result, Measured) else returns,
+            retry_options={"attempts": 2, "delay": 1},
+            dead_letter_queue=dlq,
+        )
+        report, events = await self.run_verdict(backend, processor)  # ends: no loop on it
+        assert calls == [5, 5]
+        assert (report.completed, report.retried, report.dead_lettered) == (0, 1, 1)
+        assert self.final_events(events, job) == [
+            ("failed", 1),
+            ("retrying", 1),
+            ("failed", 2),
+            ("dead_lettered", 2),
+        ]
+        [record] = await backend.dead_letters(dlq)
+        assert (record.job_id, record.payload) == (job, {"n": 5})
+        assert (record.attempts, record.reason) == (2, "attempts_exhausted")
+        assert record.error.type == "UnstorableResultError"
+        assert record.error.message.startswith("result is not JSON-serialisable: ")
+        await self.check_final_state(
+            backend, queue, job, JobState.DEAD_LETTERED, "UnstorableResultError"
+        )
 
     # ------------------------------------------------------------------ dead-letter cycles
 

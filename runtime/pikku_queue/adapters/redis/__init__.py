@@ -37,6 +37,7 @@ from pikku_queue.backend import (
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.payloads import raw_original
 
 from .jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .packing import fast_packing
@@ -426,9 +427,26 @@ class RedisBackend:
                 EnqueueRequest(record.queue, record.payload, job_id=record.job_id),
                 self.options_for(record.queue),
             )
-            await source.add(record.queue, record.payload, opts)
+            raw = raw_original(record.payload_encoding, record.payload)
+            if raw is None:
+                await source.add(record.queue, record.payload, opts)
+            else:
+                await self._add_raw(source, record.job_id, raw, opts)
         await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)
         await (await self.queue(dlq)).remove(record.id)
+
+    async def _add_raw(
+        self, source: Queue, job_id: str, raw: str | bytes, opts: dict[str, Any]
+    ) -> None:
+        """Re-add a job whose payload the engine could not read with its `data` field holding
+        that payload as it was (BullMQ's add writes the JSON of a value): the add and the
+        overwrite go in one MULTI, so no worker can take the job in between."""
+        job = Job(source, source.name, None, {**source.jobsOpts, **opts})
+        bull = source.backend  # as BullMQ's own addJobs: its scripts, queued in one MULTI
+        async with bull.connection.conn.pipeline(transaction=True) as pipe:
+            await bull.scripts.addJob(job, pipe)
+            pipe.hset(self.key(source.name, job_id), "data", raw)
+            await pipe.execute()
 
     async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> None:
         """Store a record in the dead-letter queue (a plain BullMQ queue). Its id is derived

@@ -12,17 +12,14 @@ from collections.abc import Sequence
 
 from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
 from pikku_queue.backend import DeadLetterRecord
-from pikku_queue.payloads import raw_bytes
+from pikku_queue.payloads import raw_original
 
 
 def _original(record: DeadLetterRecord) -> str | bytes:
     """What the job held before it failed: its JSON, or (a payload the engine could not read)
     its raw text or bytes, written back as they were."""
-    if record.payload_encoding == "json":
-        return dumps(record.payload)
-    if record.payload_encoding == "text":
-        return str(record.payload)
-    return raw_bytes(record.payload_encoding, str(record.payload))
+    raw = raw_original(record.payload_encoding, record.payload)
+    return dumps(record.payload) if raw is None else raw
 
 
 def as_record(record_id: str, text: str | bytes) -> DeadLetterRecord | None:

@@ -37,6 +37,7 @@ from pikku_queue.backend import (
 from pikku_queue.capabilities import CAPABILITIES, Capabilities
 from pikku_queue.engine import ErrorInfo
 from pikku_queue.errors import BackendError, PartialEnqueueError
+from pikku_queue.payloads import raw_original
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -250,11 +251,22 @@ class SQSQueueAdapter:
             if (wanted is not None and record.id not in wanted) or not record.queue:
                 await self.api.set_visibility(url, message.receipt_handle, 0)
                 continue
+            raw = raw_original(record.payload_encoding, record.payload)
+            if isinstance(raw, bytes):  # only another backend's record can hold such bytes
+                logger.warning(
+                    "record %s of %s is kept: its payload is bytes that are not UTF-8, which"
+                    " no SQS message body can hold",
+                    record.id,
+                    dlq,
+                )
+                await self.api.set_visibility(url, message.receipt_handle, 0)
+                continue
             target = await self.api.queue_url(record.queue)
             outbound = OutboundMessage(
                 queue=record.queue,
                 job_id=record.job_id,
-                body=encode_body(record.payload),
+                # A payload the engine could not read goes back as it was, not as JSON text.
+                body=encode_body(record.payload) if raw is None else raw,
                 enqueued_at_ms=int(time.time() * 1000),
                 # Not the job id: on a FIFO queue SQS would drop the replay as a duplicate of
                 # the original send for 5 minutes (and report success), losing the job.
