@@ -14,8 +14,11 @@ import pytest
 from cf_double import Cloudflare, Consumer, Env, MessageBatch
 from pikku_queue.adapters.cloudflare import CloudflareQueueAdapter, CloudflareWorker
 from pikku_queue.backend import EnqueueRequest
-from pikku_queue.errors import BackendError
+from pikku_queue.engine import Engine, Processor
+from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.monitor import QueueMonitor
+from pikku_queue.options import ProcessorOptions
+from pikku_queue.registry import Registry
 
 Handler = Callable[[MessageBatch, Env], Coroutine[Any, Any, None]]
 
@@ -144,8 +147,9 @@ async def test_the_last_attempt_goes_to_the_dead_letter_queue_then_acked(
         ({"n": "three"}, "json", "invalid_payload"),
         ("just text", "text", "invalid_payload"),
         (b"\xffnot json", "bytes", "invalid_payload"),
+        (b"not json {", "bytes", "invalid_payload"),
     ],
-    ids=["non-retryable", "invalid-payload", "text-body", "non-json-bytes"],
+    ids=["non-retryable", "invalid-payload", "text-body", "non-utf8-bytes", "non-json-bytes"],
 )
 async def test_what_can_never_succeed_is_dead_lettered_at_once(
     platform: Cloudflare,
@@ -162,9 +166,13 @@ async def test_what_can_never_succeed_is_dead_lettered_at_once(
     assert [(a, v) for _, a, v in verdicts(platform, "orders")] == [(1, ("ack", None))]
     [record] = platform.queue("orders-dlq").bodies()
     assert (record["reason"], record["attempts"]) == (reason, 1)
-    if content_type == "bytes":  # not UTF-8: the record keeps its bytes as base64
+    if content_type != "bytes":
+        assert "payload_encoding" not in record  # "json": the decoded value itself
+    elif body.startswith(b"\xff"):  # not UTF-8: the record keeps its bytes as base64
         assert record["payload_encoding"] == "base64"
         assert base64.b64decode(record["payload"]) == body
+    else:  # UTF-8 but not JSON: the record keeps its text
+        assert (record["payload_encoding"], record["payload"]) == ("text", body.decode())
 
 
 async def test_batch_with_one_failed_item_retries_that_message_alone(
@@ -291,3 +299,47 @@ async def test_a_sync_processor_runs_on_the_isolates_event_loop(
     await drain(platform, handler, env, "Urgent_Jobs")
 
     assert verdicts(platform, "Urgent_Jobs") == [({}, 1, ("ack", None))]
+
+
+async def _refuses(data: Any) -> None:
+    raise NonRetryableError(f"refused {data!r}")
+
+
+async def test_a_dead_letter_record_that_fails_on_its_dlq_is_never_dead_lettered_again(
+    platform: Cloudflare,
+) -> None:
+    """`a` dead-letters to `b` and `b` to `a`, both refuse: the job is recorded once in `b`,
+    and the record that fails there is acked as failed (`backend.dead_letter_target`), not
+    sent back to `a`."""
+    worker = CloudflareWorker(Registry([]), bindings={"a": "QUEUE_A", "b": "QUEUE_B"})
+    worker.engines = {
+        name: Engine(
+            Processor.from_function(name, _refuses, ProcessorOptions(dead_letter_queue=dlq)),
+            events=worker.events,
+            threads=False,
+        )
+        for name, dlq in (("a", "b"), ("b", "a"))
+    }
+    env = platform.env(worker.bindings)
+
+    async def handler(batch: MessageBatch, env: Env) -> None:
+        await worker.queue(batch, env)
+
+    try:
+        await env.QUEUE_A.send({"n": 1}, contentType="json")
+        await drain(platform, handler, env, "a")
+        [record] = platform.queue("b").bodies()
+        assert (record["queue"], record["reason"]) == ("a", "non_retryable")
+
+        await drain(platform, handler, env, "b")
+
+        assert verdicts(platform, "b") == [(record, 1, ("ack", None))]
+        assert platform.queue("a").stored == {}  # nothing bounced back
+        assert platform.queue("b").stored == {}
+        assert (worker.stats.count("a", "dead_lettered"), worker.stats.count("b", "failed")) == (
+            1,
+            1,
+        )
+        assert worker.stats.count("b", "dead_lettered") == 0
+    finally:
+        pikku_queue.client.set_default_backend(None)

@@ -10,9 +10,11 @@ others (Cloudflare's first ack/retry on a message wins):
     Completed   → message.ack()
     Retry       → message.retry(delaySeconds=ceil(delay_ms / 1000)) (at most 12 h)
     DeadLetter  → the DeadLetterRecord is sent to the processor's dead_letter_queue binding,
-                  then message.ack(); with no dead-letter queue the job is dropped (logged,
-                  counted failed). If that send fails the message is retried instead, and
-                  Cloudflare's own dead_letter_queue setting catches it after max_retries.
+                  then message.ack(); with no dead-letter queue, or for a job that is itself
+                  a dead-letter record (`backend.dead_letter_target`: never dead-lettered
+                  again), the job is dropped (logged, counted failed). If that send fails the
+                  message is retried instead, and Cloudflare's own dead_letter_queue setting
+                  catches it after max_retries.
 
 The attempt is `message.attempts` (1-based). A message of a queue this Worker has no
 processor for, or one that crashed the consumer, is retried. A broken deployment (a failing
@@ -36,7 +38,7 @@ from pikku_queue.adapters.cloudflare.limits import (
     MAX_DELAY_SECONDS,
     delay_seconds,
 )
-from pikku_queue.backend import DeadLetterRecord
+from pikku_queue.backend import DeadLetterRecord, dead_letter_target
 from pikku_queue.client import set_default_backend
 from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Retry
 from pikku_queue.events import EventBus
@@ -75,12 +77,17 @@ class _Sink:
         self, message: PushMessage, delivery: Delivery, outcome: DeadLetter
     ) -> bool:
         stats = self.backend.stats
-        if self.dead_letter_queue is None:
+        # A dead-letter record is never dead-lettered again (the one rule, every backend).
+        dlq = dead_letter_target(delivery.payload, self.dead_letter_queue)
+        if dlq is None:
             logger.error(
-                "%s job %s failed for good (%s) and the queue has no dead-letter queue; dropped",
+                "%s job %s failed for good (%s) and %s; dropped",
                 delivery.queue,
                 delivery.job_id,
                 outcome.reason,
+                "the queue has no dead-letter queue"
+                if self.dead_letter_queue is None
+                else "it is a dead-letter record, which is never dead-lettered again",
             )
             message.handle.ack()
             stats.record(delivery.queue, "failed", delivery.enqueued_at_ms)
@@ -98,7 +105,7 @@ class _Sink:
             payload_encoding=delivery.payload_encoding,
         )
         try:
-            binding = self.backend.binding(self.dead_letter_queue)
+            binding = self.backend.binding(dlq)
             await binding.send(js.to_js(record.as_payload()), contentType="json")
         except Exception:
             logger.exception(
