@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
 class MissingQueueError(BackendError):
     """An SQS call named a queue that does not exist: a deployment mistake, not a blip, so a
     worker says so once and stops instead of polling (and logging) for ever."""
