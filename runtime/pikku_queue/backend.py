@@ -29,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pikku_queue.capabilities import Capabilities
-from pikku_queue.engine import Delivery, ErrorInfo, Outcome
+from pikku_queue.engine import DeadLetter, Delivery, ErrorInfo, Outcome
 from pikku_queue.events import EventBus
 from pikku_queue.options import Repeat
 
@@ -177,6 +178,11 @@ class FinishedBucket:
         }
 
 
+#: how much of a traceback a dead-letter record sent as a message keeps (SQS bodies are at most
+#: 1 MiB, Cloudflare messages 128 KB; the end of a traceback is the part worth keeping)
+MESSAGE_TRACEBACK_CHARS = 8_000
+
+
 @dataclass(frozen=True)
 class DeadLetterRecord:
     """A job in a dead-letter queue. Its payload in the DLQ is `as_payload()`, the same envelope
@@ -207,6 +213,25 @@ class DeadLetterRecord:
         if self.payload_encoding != "json":
             data["payload_encoding"] = self.payload_encoding
         return data
+
+    @classmethod
+    def sent_as_message(cls, delivery: Delivery, outcome: DeadLetter) -> DeadLetterRecord:
+        """The record of a pushed or polled message that a push/SQS consumer sends on to its
+        dead-letter queue as a message of its own: no id yet (the queue assigns one) and the
+        traceback cut to `MESSAGE_TRACEBACK_CHARS`, so the record fits a message's size limit."""
+        error = outcome.error
+        return cls(
+            id="",
+            queue=delivery.queue,
+            job_id=delivery.job_id,
+            payload=delivery.payload,
+            attempts=delivery.attempt,
+            reason=outcome.reason,
+            error=replace(error, traceback=error.traceback[-MESSAGE_TRACEBACK_CHARS:]),
+            failed_at_ms=int(time.time() * 1000),
+            # a payload the engine could not read is kept as text or base64 (`payloads`)
+            payload_encoding=delivery.payload_encoding,
+        )
 
     @classmethod
     def from_payload(cls, record_id: str, data: dict[str, Any]) -> DeadLetterRecord:

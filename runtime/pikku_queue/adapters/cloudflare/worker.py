@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from pikku_queue.adapters.cloudflare import js
@@ -49,8 +48,6 @@ logger = logging.getLogger("pikku_queue.cloudflare")
 
 #: Time kept back from the wall clock to answer every message before the deadline.
 SETTLE_MARGIN_MS = 1_000
-#: The end of a traceback kept in a dead-letter record (the payload needs the room more).
-TRACEBACK_CHARS = 8_000
 
 
 class _Sink:
@@ -92,18 +89,7 @@ class _Sink:
             message.handle.ack()
             stats.record(delivery.queue, "failed", delivery.enqueued_at_ms)
             return True
-        record = DeadLetterRecord(
-            id="",
-            queue=delivery.queue,
-            job_id=delivery.job_id,
-            payload=delivery.payload,
-            attempts=delivery.attempt,
-            reason=outcome.reason,
-            error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
-            failed_at_ms=int(time.time() * 1000),
-            # a body that was not JSON is kept as text or base64 (`pikku_queue.payloads`)
-            payload_encoding=delivery.payload_encoding,
-        )
+        record = DeadLetterRecord.sent_as_message(delivery, outcome)
         try:
             binding = self.backend.binding(dlq)
             await binding.send(js.to_js(record.as_payload()), contentType="json")

@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
@@ -31,8 +31,6 @@ logger = logging.getLogger("pikku_queue.sqs")
 
 #: How many finished jobs per queue are kept for `finished_since` (throughput figures).
 FINISHED_HISTORY = 10_000
-#: The end of a traceback kept in a dead-letter record (the payload needs the room more).
-TRACEBACK_CHARS = 8_000
 
 
 @dataclass
@@ -151,17 +149,7 @@ class Settler:
             return "failed"
         try:
             dlq_name = dead_letter_queue or self.api.settings.our_name(dlq_url.rsplit("/", 1)[-1])
-            record = DeadLetterRecord(
-                id="",
-                queue=delivery.queue,
-                job_id=delivery.job_id,
-                payload=delivery.payload,
-                attempts=delivery.attempt,
-                reason=outcome.reason,
-                error=replace(outcome.error, traceback=outcome.error.traceback[-TRACEBACK_CHARS:]),
-                failed_at_ms=int(time.time() * 1000),
-                payload_encoding=delivery.payload_encoding,
-            )
+            record = DeadLetterRecord.sent_as_message(delivery, outcome)
             # On a FIFO DLQ, deduplicate by the received message: a record re-sent because the
             # delete after it failed is dropped, while the same job failing again after a
             # replay (a new message) is recorded again, even within SQS's 5-minute window.
