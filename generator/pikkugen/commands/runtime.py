@@ -370,6 +370,16 @@ def worker(
             "--strict", help="Refuse to start on a registry older than its sources (else warn)."
         ),
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Run N worker processes, each with its own backend connection; with N > 1 "
+            "their plain log lines, prefixed [i], replace the live display; --metrics-port "
+            "PORT serves process i on PORT+i.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the processors of the generated registry until stopped (or drained, with --burst).
 
@@ -395,6 +405,17 @@ def worker(
         )
     except runner.StartError as exc:
         raise _fail(str(exc)) from None
+    run.events_hook = config.events  # [tool.pikkugen] events: the user's hook
+    if processes > 1:  # the runner's children; their lines, prefixed, instead of the display
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        package = registry_package or config.out_package
+        roots = [str(root) for root in import_roots(config)]
+        code = runner.run_processes(run, processes, package, strict=strict, path=roots)
+        if code:
+            raise typer.Exit(code)
+        return
     console = Console(stderr=False)
     tty = console.is_terminal
     logging.basicConfig(
@@ -402,7 +423,6 @@ def worker(
         format="%(message)s" if tty else "%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False)] if tty else None,
     )
-    run.events_hook = config.events  # [tool.pikkugen] events: the user's hook
     code = runner.run_worker(run, _display(console, tty))
     if code:
         raise typer.Exit(code)
