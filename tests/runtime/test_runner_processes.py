@@ -12,12 +12,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from pikku_queue.adapters import connect
-from pikku_queue.backend import EnqueueRequest
+from pikku_queue.backend import EnqueueRequest, QueueCounts
 from pikku_queue.monitor import QueueMonitor
+from redis_server import RedisServer
 from test_cli import project, run
 from test_runner import python_m
 
@@ -212,3 +214,40 @@ def test_each_process_serves_metrics_on_port_plus_its_index(project: Path) -> No
     for index in (0, 1):
         served = f"metrics on http://127.0.0.1:{port + index}/metrics"
         assert any(line.startswith(f"[{index}] ") and served in line for line in lines), lines
+
+
+def counts_of(url: str, queue: str) -> QueueCounts:
+    async def read() -> QueueCounts:
+        backend = connect(url)
+        try:
+            return await backend.counts(queue)
+        finally:
+            await backend.close()
+
+    return asyncio.run(read())
+
+
+def test_two_burst_processes_on_redis(project: Path, redis_server: RedisServer) -> None:
+    """Each child opens its own Redis connection; BullMQ's locks share the jobs out."""
+    url = f"{redis_server.url}?prefix=procs{uuid.uuid4().hex[:8]}"
+    enqueue(url, "charge", 100)
+    done = python_m(
+        project, "worker", "--registry", "shop.generated", "--backend", url,
+        "--queues", "charge", "--processes", "2", "--burst",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sum(completed_per_process(done.stdout)) == 100, done.stdout
+    counts = counts_of(url, "charge")
+    assert (counts.completed, counts.waiting, counts.active) == (100, 0, 0)
+
+
+def test_the_worst_child_status_is_the_exit_status(project: Path) -> None:
+    """Both children refuse the backend at start: each one `error:` line, the parent exits 2."""
+    done = python_m(
+        project, "worker", "--registry", "shop.generated", "--backend", "nope://x",
+        "--processes", "2", "--burst",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "worker processes done: exit statuses 2 2" in done.stdout
+    failed = [line for line in done.stderr.splitlines() if "error: unknown backend URL" in line]
+    assert sorted(line[:4] for line in failed) == ["[0] ", "[1] "], done.stderr
