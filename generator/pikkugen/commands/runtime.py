@@ -376,7 +376,7 @@ def worker(
             "--processes",
             min=1,
             help="Run N worker processes, each with its own backend connection; with N > 1 "
-            "their plain log lines, prefixed [i], replace the live display; --metrics-port "
+            "their plain log lines, prefixed \\[i], replace the live display; --metrics-port "
             "PORT serves process i on PORT+i.",
         ),
     ] = 1,
