@@ -18,6 +18,7 @@ import re
 from typing import Any, Literal
 
 from pikku_queue.engine import DeadLetter, ErrorInfo
+from pikku_queue.errors import PayloadValidationError
 
 #: How a dead-letter record holds the original payload: "json" (the decoded value), "text"
 #: (the raw text, which is not valid JSON for the engine), "base64" (the raw bytes).
@@ -96,14 +97,38 @@ class UnstorableResultError(ValueError):
     """A processor's result that no strict JSON writer can store (`check_result`)."""
 
 
-def dump_json(value: Any) -> str:
+def dump_json(value: Any, *, ascii: bool = False, escape_lone_surrogates: bool = False) -> str:
     """Compact JSON text of `value` under the writers' rule: JSON types only, no NaN or
     Infinity (`allow_nan=False`), no lone surrogate (the text must encode as UTF-8), so
-    `decode_payload` reads back what was written. Raises TypeError or ValueError."""
+    `decode_payload` reads back what was written. Raises TypeError or ValueError. The one
+    JSON writer of every backend's payloads, results and dead-letter records.
+
+    `ascii=True`: the same value as ASCII-only text (`\\uXXXX` escapes), for a store that
+    refuses some code points (SQS bodies) or whose existing texts are ASCII (Cloudflare's
+    size check); a lone surrogate is still refused. `escape_lone_surrogates=True`: a lone
+    surrogate is written as its `\\uXXXX` escape instead of refused; only for the text of
+    error and dead-letter records (an exception message may hold one: refusing it would fail
+    the settle on every lease), never for a payload or result."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if not text.isascii():
-        text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    if not text.isascii():  # O(1) in CPython: the common ASCII payload costs nothing more
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a ValueError: a lone surrogate
+            if not escape_lone_surrogates:
+                raise
+            ascii = True
+        if ascii:
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     return text
+
+
+def dump_payload(queue: str, value: Any, *, ascii: bool = False) -> str:
+    """`dump_json` of a payload at enqueue; what it refuses is a `PayloadValidationError`
+    (`not JSON-serialisable: ...`), the same on every backend, before anything is sent."""
+    try:
+        return dump_json(value, ascii=ascii)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PayloadValidationError(queue, f"not JSON-serialisable: {exc}") from None
 
 
 def check_result(value: Any) -> None:

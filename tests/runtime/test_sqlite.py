@@ -13,7 +13,7 @@ from pikku_queue.adapters import connect
 from pikku_queue.adapters.sqlite import SqliteBackend, path_from_url
 from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
 from pikku_queue.engine import Processor
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import BackendError, PayloadValidationError
 from pikku_queue.options import ProcessorOptions
 
 
@@ -120,7 +120,7 @@ async def test_a_closed_backend_refuses_work(tmp_path: Path) -> None:
 
 async def test_non_json_payload_is_refused_at_enqueue(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "q.db")
-    with pytest.raises(BackendError, match="not JSON-serialisable"):
+    with pytest.raises(PayloadValidationError, match="not JSON-serialisable"):
         await backend.enqueue(EnqueueRequest("q", {"x": float("nan")}))
     await backend.close()
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from pikku_queue.backend import (
     Backend,
+    BulkEnqueue,
     EnqueueRequest,
     JobInfo,
     JobState,
@@ -59,6 +60,16 @@ UNSTORABLE_RESULTS: list[Any] = [
     {"when": object()},
 ]
 UNSTORABLE_IDS = ["nan", "infinity", "lone-surrogate", "no-json-form"]
+
+#: Payloads handed to a backend's enqueue that no strict JSON writer can store.
+UNWRITABLE_PAYLOADS: list[Any] = [
+    {"n": float("nan")},
+    {"n": float("inf")},
+    {"n": float("-inf")},
+    {"name": "\ud800"},
+    {"nested": [{"name": "x\udfff"}]},
+]
+UNWRITABLE_IDS = ["nan", "infinity", "minus-infinity", "lone-surrogate", "nested-lone-surrogate"]
 
 
 class Item(BaseModel):
@@ -135,6 +146,26 @@ class BackendConformance:
         with pytest.raises(PayloadValidationError) as caught:
             await self.typed(queue).enqueue({"n": "not a number"}, backend=backend)  # type: ignore[arg-type]
         assert "n" in str(caught.value)
+        counts = await backend.counts(queue)
+        assert counts.waiting + counts.delayed + counts.active == 0
+
+    @pytest.mark.parametrize("payload", UNWRITABLE_PAYLOADS, ids=UNWRITABLE_IDS)
+    async def test_unwritable_payload_refused_at_enqueue(
+        self, backend: Backend, queue: str, payload: Any
+    ) -> None:
+        """NaN, the infinities or a lone surrogate in a payload: the writers' rule
+        (`payloads.dump_payload`) refuses it at enqueue with the same PayloadValidationError
+        on every backend, one at a time and in a batch, and nothing is stored."""
+        request = EnqueueRequest(queue=queue, payload=payload)
+        with pytest.raises(PayloadValidationError) as caught:
+            await backend.enqueue(request)
+        assert caught.value.queue == queue
+        assert caught.value.detail.startswith("not JSON-serialisable: "), caught.value.detail
+        if isinstance(backend, BulkEnqueue):
+            fine = EnqueueRequest(queue=queue, payload={"n": 1})
+            with pytest.raises(PayloadValidationError) as batch:
+                await backend.enqueue_many([fine, request])
+            assert batch.value.detail == caught.value.detail
         counts = await backend.counts(queue)
         assert counts.waiting + counts.delayed + counts.active == 0
 

@@ -42,6 +42,7 @@ from pikku_queue.backend import (
 )
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
+from pikku_queue.payloads import dump_payload
 
 #: Finished jobs kept per queue for `finished_since` (throughput, latency).
 FINISHED_HISTORY = 10_000
@@ -71,8 +72,9 @@ class IsolateStats:
 
 
 def encode(payload: Any, queue: str) -> str:
-    """The message as Cloudflare will size it (JSON), refused when over 128 KB."""
-    text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    """The message as Cloudflare will size it (JSON, ASCII escapes: the size errs high),
+    refused when over 128 KB; the writers' rule refuses NaN or a lone surrogate first."""
+    text = dump_payload(queue, payload, ascii=True)
     size = len(text.encode()) + METADATA_BYTES
     if size > MAX_MESSAGE_BYTES:
         raise BackendError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -37,7 +36,7 @@ from pikku_queue.backend import (
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
-from pikku_queue.payloads import raw_original
+from pikku_queue.payloads import dump_json, dump_payload, raw_original
 
 from .jobs import ENCODING_ERRORS, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .packing import fast_packing
@@ -191,6 +190,10 @@ class RedisBackend:
     # -- producer face -----------------------------------------------------------------
 
     async def enqueue(self, request: EnqueueRequest) -> str:
+        # bullmq-python writes `data` itself (compact, ASCII escapes, allow_nan=False: the
+        # text Node's JSON.parse reads); the writers' rule is checked first, so a lone
+        # surrogate is refused here as on every backend, not dead-lettered by the worker.
+        dump_payload(request.queue, request.payload)
         opts = job_options(request, self.options_for(request.queue))
         async with self._errors():
             queue = await self.queue(request.queue)
@@ -205,6 +208,7 @@ class RedisBackend:
         ids: list[str | None] = [None] * len(requests)
         by_queue: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
+            dump_payload(request.queue, request.payload)  # as in `enqueue`, before any send
             if request.repeat is None:
                 by_queue.setdefault(request.queue, []).append(index)
         async with self._errors():
@@ -350,7 +354,10 @@ class RedisBackend:
         async with client.pipeline(transaction=True) as pipe:
             pipe.hset(
                 self.key(queue, job_id),
-                mapping={OUTCOME_FIELD: outcome, ERROR_FIELD: json.dumps(error)},
+                mapping={
+                    OUTCOME_FIELD: outcome,
+                    ERROR_FIELD: dump_json(error, escape_lone_surrogates=True),
+                },
             )
             if outcome == "dead_lettered":
                 dead = self.key(queue, "pikku:dead")

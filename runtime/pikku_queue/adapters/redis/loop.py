@@ -32,6 +32,8 @@ from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildr
 from bullmq.scripts import raw2NextJobData
 from redis.exceptions import NoScriptError
 
+from pikku_queue.payloads import dump_json
+
 from .packing import fast_packing
 
 #: The keys `moveToFinished` takes before the job's own, for a completed job.
@@ -165,7 +167,7 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
             job.id,
             finished_on,
             "returnvalue",
-            _dumps(result),
+            dump_json(result),
             "completed",
             "1" if fetch_next else "",
             self.scripts.keys[""],
@@ -239,9 +241,3 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
         if following is not None:
             self.emit("active", following, "waiting")
         return following
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)

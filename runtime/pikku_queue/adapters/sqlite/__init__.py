@@ -74,6 +74,7 @@ from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Delivery, Outcome, Retry
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
+from pikku_queue.payloads import dump_payload
 from pikku_queue.redact import redact_url
 from pikku_queue.retention import (
     SQLITE_KEEP_COMPLETED,
@@ -180,12 +181,12 @@ class SqliteBackend:
                     "delayed" if request.delay_ms > 0 else "waiting",
                     request.priority or 0,
                     run_at,
-                    dumps(request.payload),
+                    dump_payload(request.queue, request.payload),
                     now,
                     None if request.trace_context is None else dumps(dict(request.trace_context)),
                 )
             )
-        payloads = {index: dumps(request.payload) for index, request, _ in repeats}
+        payloads = {index: dump_payload(r.queue, r.payload) for index, r, _ in repeats}
 
         def tx(conn: sqlite3.Connection) -> list[str]:
             if plain:

@@ -14,24 +14,22 @@ from typing import Any
 from pikku_queue.backend import JobInfo, JobState
 from pikku_queue.engine import ErrorInfo
 from pikku_queue.errors import BackendError
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
 
 
 def dumps(value: Any) -> str:
-    """Compact, strict JSON; a value that cannot be stored is a BackendError for the caller.
+    """`pikku_queue.payloads.dump_json` for results, progress, errors and dead-letter
+    records; a value that cannot be stored is a BackendError for the caller. Payloads are
+    written at enqueue by `payloads.dump_payload`, which refuses a lone surrogate.
 
-    A lone surrogate (in a result or an error message) cannot be bound as UTF-8 text: such a
-    value is written with ASCII escapes instead of failing the transaction."""
+    Deliberately lenient on one point: a lone surrogate (in an error message, say) cannot be
+    bound as UTF-8 text, so it is written as its ASCII escape instead of failing the
+    transaction, as rows always were; `loads_or_text` reads such legacy rows back (as their
+    text: `decode_payload` refuses the surrogate)."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return dump_json(value, escape_lone_surrogates=True)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise BackendError(f"payload is not JSON-serialisable: {exc}") from exc
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    return text
 
 
 def loads_or_text(text: str | bytes) -> Any:

@@ -37,7 +37,7 @@ from pikku_queue.backend import (
 from pikku_queue.capabilities import CAPABILITIES, Capabilities
 from pikku_queue.engine import ErrorInfo
 from pikku_queue.errors import BackendError, PartialEnqueueError
-from pikku_queue.payloads import raw_original
+from pikku_queue.payloads import dump_payload, raw_original
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -165,7 +165,7 @@ class SQSQueueAdapter:
         message = OutboundMessage(
             queue=request.queue,
             job_id=job_id,
-            body=encode_body(request.payload),
+            body=dump_payload(request.queue, request.payload, ascii=True),
             enqueued_at_ms=int(time.time() * 1000),
             delay_ms=request.delay_ms,
             trace_context=request.trace_context,

@@ -24,7 +24,7 @@ from typing import Any
 from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
 from pikku_queue.engine import DeadLetter, Delivery
 from pikku_queue.errors import BackendError
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
 
 JOB_ID = "pikku_job_id"
 QUEUE = "pikku_queue"
@@ -36,8 +36,10 @@ ATTRIBUTE_NAMES = (JOB_ID, QUEUE, ENQUEUED_AT, ATTEMPTS_MADE, *TRACE_ATTRIBUTES)
 
 
 def encode_body(payload: Any) -> str:
-    """Compact JSON, ASCII only: SQS rejects some Unicode code points in bodies, escapes pass."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    """A dead-letter record's body: `dump_json`, ASCII only (SQS rejects some Unicode code
+    points in bodies, escapes pass), a lone surrogate of an error message escaped (see
+    `dump_json`). A job's body is written by `dump_payload(..., ascii=True)` at enqueue."""
+    return dump_json(payload, ascii=True, escape_lone_surrogates=True)
 
 
 def delay_seconds(delay_ms: int) -> int:
