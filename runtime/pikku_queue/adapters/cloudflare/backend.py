@@ -40,6 +40,7 @@ from pikku_queue.backend import (
     WorkerOptions,
     WorkerReport,
 )
+from pikku_queue.calls import split_calls
 from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.payloads import dump_payload
@@ -194,16 +195,7 @@ class CloudflareQueueAdapter:
 def _chunks(
     items: Sequence[tuple[dict[str, Any], int]],
 ) -> list[list[dict[str, Any]]]:
-    chunks: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    size = 0
-    for entry, body_bytes in items:
-        cost = body_bytes + METADATA_BYTES
-        if current and (len(current) >= MAX_BATCH_MESSAGES or size + cost > MAX_BATCH_BYTES):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(entry)
-        size += cost
-    if current:
-        chunks.append(current)
-    return chunks
+    """`sendBatch` calls of at most 100 messages and 256 KB (each message counts its metadata)."""
+    sizes = [body_bytes + METADATA_BYTES for _, body_bytes in items]
+    calls = split_calls(sizes, max_items=MAX_BATCH_MESSAGES, max_bytes=MAX_BATCH_BYTES)
+    return [[items[index][0] for index in call] for call in calls]

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pikku_queue.adapters.sqs.client import BatchResult, SQSApi
+from pikku_queue.calls import split_calls
 from pikku_queue.errors import BackendError
 
 logger = logging.getLogger("pikku_queue.sqs")
@@ -32,18 +33,7 @@ LINGER_S = 0.005
 
 def chunks(sizes: Sequence[int]) -> list[list[int]]:
     """Indexes of `sizes` in order, cut into calls of ≤ MAX_ENTRIES and ≤ MAX_BATCH_BYTES."""
-    calls: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for index, size in enumerate(sizes):
-        if current and (len(current) >= MAX_ENTRIES or total + size > MAX_BATCH_BYTES):
-            calls.append(current)
-            current, total = [], 0
-        current.append(index)
-        total += size
-    if current:
-        calls.append(current)
-    return calls
+    return split_calls(sizes, max_items=MAX_ENTRIES, max_bytes=MAX_BATCH_BYTES)
 
 
 async def send_all(
