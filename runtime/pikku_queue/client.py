@@ -13,7 +13,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
@@ -50,7 +50,9 @@ Out = TypeVar("Out")
 _opened: dict[str, Backend] = {}
 #: Every TypedQueue created in this process, by name: `queue_job` validates through them.
 known_queues: dict[str, TypedQueue[Any, Any]] = {}
-_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+#: An untyped payload's JSON form. NaN and ±Infinity stay themselves (pydantic's default would
+#: silently send them as null) so the backend's one writer refuses them (`payloads.dump_payload`).
+_ANY: TypeAdapter[Any] = TypeAdapter(Any, config=ConfigDict(ser_json_inf_nan="constants"))
 
 
 def set_default_backend(backend: Backend | str | None) -> None:

@@ -100,6 +100,15 @@ async def test_queue_job_on_a_queue_only_a_registry_knows_only_needs_json(
         await queue_job("cleanup-task", {"when": object()}, backend=backend)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [float("-inf")]])
+async def test_untyped_queue_job_refuses_nan_and_infinity_instead_of_sending_null(
+    backend: MemoryBackend, value: object
+) -> None:
+    with pytest.raises(PayloadValidationError, match="not JSON-serialisable"):
+        await queue_job("cleanup-task", {"n": value}, backend=backend)
+    assert (await backend.counts("cleanup-task")).waiting == 0
+
+
 async def test_queue_job_on_a_queue_nobody_knows_is_refused(backend: MemoryBackend) -> None:
     with pytest.raises(UnknownQueueError, match=r"no queue 'cleanup-tsk'; known: .*cleanup-task"):
         await queue_job("cleanup-tsk", {}, backend=backend)
