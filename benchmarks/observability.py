@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pikku_queue import observe, tracing
-from pikku_queue.adapters.sqlite import SqliteBackend
+from pikku_queue import runner, tracing
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.client import TypedQueue, known_queues
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
 from pydantic import BaseModel, TypeAdapter
 
 
@@ -78,7 +78,7 @@ async def one_round(
     server = None
     if on:
         tracing.enable()
-        server = observe.start_metrics(0, "127.0.0.1", backend, [queue])
+        server = runner.start_metrics(0, "127.0.0.1", backend, [queue])
     else:
         tracing.disable()
     try:

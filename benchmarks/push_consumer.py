@@ -60,7 +60,8 @@ def bodies() -> list[str]:
 
 
 def core_run(batches: int, capped: bool = False) -> float:
-    from pikku_queue.engine import Engine, Processor
+    from pikku_queue.engine import Engine
+    from pikku_queue.processor import Processor
     from pikku_queue.push import PushMessage, consume
 
     engine = Engine(Processor.from_function(QUEUE, noop, options()))

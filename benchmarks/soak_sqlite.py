@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 
 QUEUE = "soak"
 ENQUEUE_BATCH = 10_000

@@ -21,10 +21,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from pikku_queue.backend import Backend, EnqueueRequest, WorkerOptions
+from pikku_queue.backend import Backend, WorkerOptions
 from pikku_queue.client import TypedQueue, known_queues
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from pydantic import BaseModel, TypeAdapter
 
 
@@ -121,11 +122,11 @@ async def probe_backlog(backend: Backend, backlog: int) -> dict[str, Any]:
 
 def _factory(name: str, folder: Path) -> Callable[[], Backend]:
     if name == "memory":
-        from pikku_queue.adapters.memory import MemoryBackend
+        from pikku_queue.adapters.memory.backend import MemoryBackend
 
         return MemoryBackend
     if name == "sqlite":
-        from pikku_queue.adapters.sqlite import SqliteBackend
+        from pikku_queue.adapters.sqlite.backend import SqliteBackend
 
         counter = iter(range(1_000_000))
         return lambda: SqliteBackend(folder / f"bench-{next(counter)}.db")

@@ -37,8 +37,8 @@ sys.path.insert(0, str(HERE.parent / "tests" / "redis"))
 
 import throughput  # noqa: E402  (benchmarks/throughput.py: the shared pikkugen measurement)
 from pikku_queue.backend import Backend, WorkerOptions  # noqa: E402
-from pikku_queue.engine import Processor  # noqa: E402
 from pikku_queue.options import ProcessorOptions  # noqa: E402
+from pikku_queue.processor import Processor  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 
 REPO = HERE.parent
@@ -111,7 +111,7 @@ async def measure(backend: Backend, jobs: int, concurrency: int) -> tuple[float,
 
 
 async def pikkugen_redis(url: str, jobs: int, concurrency: int, run: int = 0) -> dict[str, Any]:
-    from pikku_queue.adapters.redis import RedisBackend
+    from pikku_queue.adapters.redis.backend import RedisBackend
 
     backend = RedisBackend(f"{url}?prefix=bench-a{run}")
     try:
@@ -126,7 +126,7 @@ def _worker_process(
     """One worker process of the --processes mode: a burst worker started at the wall-clock
     time `start_at` (every process is up and imported by then, so interpreter start is not
     counted); (completed, CPU seconds, wall start, wall end)."""
-    from pikku_queue.adapters.redis import RedisBackend
+    from pikku_queue.adapters.redis.backend import RedisBackend
 
     async def run() -> int:
         backend = RedisBackend(f"{url}?prefix={prefix}")
@@ -151,7 +151,7 @@ async def pikkugen_redis_processes(
     """Enqueue in this process, then `processes` worker processes drain the queue at once."""
     import multiprocessing
 
-    from pikku_queue.adapters.redis import RedisBackend
+    from pikku_queue.adapters.redis.backend import RedisBackend
 
     prefix = f"bench-p{run}"
     backend = RedisBackend(f"{url}?prefix={prefix}")
@@ -291,7 +291,7 @@ def node_bullmq(port: int, jobs: int, concurrency: int, run: int = 0) -> dict[st
 async def pikkugen_sqlite(
     folder: Path, jobs: int, concurrency: int, run: int = 0
 ) -> dict[str, Any]:
-    from pikku_queue.adapters.sqlite import SqliteBackend
+    from pikku_queue.adapters.sqlite.backend import SqliteBackend
 
     backend = SqliteBackend(folder / f"bench-{run}.db")
     try:

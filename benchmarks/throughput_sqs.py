@@ -63,9 +63,10 @@ class RequestCounter:
 
 
 async def pikkugen_run(endpoint: str, n: int, concurrency: int) -> dict[str, Any]:
-    from pikku_queue.adapters.sqs import from_url
-    from pikku_queue.backend import EnqueueRequest, WorkerOptions
-    from pikku_queue.engine import Processor
+    from pikku_queue.adapters.sqs.backend import from_url
+    from pikku_queue.backend import WorkerOptions
+    from pikku_queue.processor import Processor
+    from pikku_queue.records import EnqueueRequest
 
     backend = from_url(
         f"sqs://?region=us-east-1&endpoint_url={endpoint}&create_queues=true&wait_time_seconds=1"

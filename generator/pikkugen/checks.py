@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from pikku_queue.capabilities import CAPABILITIES, Capabilities, Feature
+from pikku_queue.adapters.catalog import CAPABILITIES
+from pikku_queue.capabilities import Capabilities, Feature
 from pikku_queue.options import ALL_EVENTS, ProcessorOptions
 
 from pikkugen.config import Config

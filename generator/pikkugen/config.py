@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pikku_queue.capabilities import CAPABILITIES
+from pikku_queue.adapters.catalog import CAPABILITIES
 
 from pikkugen.diagnostics import suggest
 from pikkugen.model import Diagnostic

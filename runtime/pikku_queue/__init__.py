@@ -4,11 +4,12 @@ Its core is pure Python + pydantic; backends that need a client library (redis, 
 it only when chosen.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pikku_queue.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pikku_queue.adapters import connect
-    from pikku_queue.backend import JobState
     from pikku_queue.client import (
         JobHandle,
         TypedQueue,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         Repeat,
         RetryOptions,
     )
+    from pikku_queue.records import JobState
 
 __all__ = [
     "BatchOptions",
@@ -72,7 +74,7 @@ __all__ = [
 #: client, the monitor, the adapters and asyncio with it.
 _HOMES = {
     "connect": "pikku_queue.adapters",
-    "JobState": "pikku_queue.backend",
+    "JobState": "pikku_queue.records",
     "JobHandle": "pikku_queue.client",
     "TypedQueue": "pikku_queue.client",
     "get_default_backend": "pikku_queue.client",
@@ -101,15 +103,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pikku_queue' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 def __dir__() -> list[str]:

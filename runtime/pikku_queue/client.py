@@ -11,21 +11,13 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import (
-    FINAL_STATES,
-    Backend,
-    BulkEnqueue,
-    Closable,
-    EnqueueRequest,
-    JobInfo,
-    JobState,
-)
+from pikku_queue.backend import Backend, BulkEnqueue, Closable
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
     BackendError,
@@ -36,9 +28,8 @@ from pikku_queue.errors import (
 )
 from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat
 from pikku_queue.project import anchor_url
-
-if TYPE_CHECKING:
-    from pikku_queue.registry import Registry
+from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
+from pikku_queue.registry import Registry, did_you_mean, known_registries
 
 #: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
 RepeatArg = Repeat | Mapping[str, Any] | None
@@ -379,8 +370,6 @@ async def queue_job(
 
 def _registry_for(queue: str) -> Registry:
     """The imported registry that knows `queue`, else UnknownQueueError naming the known ones."""
-    from pikku_queue.registry import did_you_mean, known_registries
-
     for registry in reversed(known_registries):
         if queue in registry.names():
             return registry

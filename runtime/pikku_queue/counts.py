@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pikku_queue.backend import QueueCounts
+from pikku_queue.records import QueueCounts
 
 #: The states in the order every view shows them.
 STATES: tuple[str, ...] = (

@@ -12,26 +12,33 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import inspect
 import logging
 import random
 import time
-import traceback
-import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 from pikku_queue import observe
 from pikku_queue.context import JobContext, Progress, ProgressSink
-from pikku_queue.declarations import ProcessorSpec
 from pikku_queue.errors import JobTimeoutError, NonRetryableError
 from pikku_queue.events import EventBus, JobEvent
-from pikku_queue.options import ProcessorOptions
+
+# The values the engine takes and returns live below it; their old home re-exports them.
+from pikku_queue.outcomes import Completed as Completed
+from pikku_queue.outcomes import DeadLetter as DeadLetter
+from pikku_queue.outcomes import DeadLetterReason as DeadLetterReason
+from pikku_queue.outcomes import Delivery as Delivery
+from pikku_queue.outcomes import ErrorInfo as ErrorInfo
+from pikku_queue.outcomes import Outcome as Outcome
+from pikku_queue.outcomes import Retry as Retry
+from pikku_queue.outcomes import stalled_error as stalled_error
+from pikku_queue.payloads import UnstorableResultError, check_result
+from pikku_queue.processor import Processor as Processor
+from pikku_queue.records import dead_letter_target
 
 logger = logging.getLogger("pikku_queue")
 
@@ -43,162 +50,12 @@ logger = logging.getLogger("pikku_queue")
 _SYNC_POOL = ThreadPoolExecutor(max_workers=10_000, thread_name_prefix="pikku-sync")
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One job handed to the engine by a backend."""
-
-    job_id: str
-    queue: str
-    payload: Any  # decoded JSON
-    attempt: int  # 1-based: the first try is attempt 1
-    enqueued_at_ms: int
-    progress: ProgressSink | None = None
-    #: The W3C trace context the job was enqueued under (`traceparent`, `tracestate`), carried
-    #: beside the payload by the backend; `pikku_queue.tracing` links the attempt to it.
-    trace_context: Mapping[str, str] | None = None
-    #: "json", or how `payload` holds a payload the backend's reader refused (`payloads`).
-    payload_encoding: str = "json"
-    #: Why the backend's reader refused the stored payload (`pikku_queue.payloads`): the
-    #: engine dead-letters such a job as `invalid_payload` without running it, with the same
-    #: log line, events and counts as any invalid payload, on every backend.
-    payload_error: ErrorInfo | None = None
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    type: str
-    message: str
-    traceback: str = ""
-
-    @classmethod
-    def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(type=type(exc).__name__, message=str(exc), traceback=text)
-
-    def as_dict(self) -> dict[str, str]:
-        return {"type": self.type, "message": self.message, "traceback": self.traceback}
-
-
 class _Unreadable(Exception):
     """`Engine._validate` for a delivery whose payload its backend could not read."""
 
     def __init__(self, error: ErrorInfo) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-@dataclass(frozen=True)
-class Completed:
-    result: Any  # JSON-ready (already dumped through the output type)
-    kind: Literal["completed"] = "completed"
-
-
-@dataclass(frozen=True)
-class Retry:
-    delay_ms: int
-    error: ErrorInfo
-    kind: Literal["retry"] = "retry"
-
-
-DeadLetterReason = Literal["invalid_payload", "non_retryable", "attempts_exhausted", "stalled"]
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    reason: DeadLetterReason
-    error: ErrorInfo
-    kind: Literal["dead_letter"] = "dead_letter"
-
-
-Outcome = Completed | Retry | DeadLetter
-
-
-def stalled_error(stalls: int, max_stalled_count: int) -> ErrorInfo:
-    """The error of a job that stalled past `max_stalled_count`, the same text on every backend
-    (SQLite counts expired leases, Redis BullMQ's stalled counter)."""
-    return ErrorInfo(
-        type="StalledJobError",
-        message=(
-            f"the job's lease expired {stalls} time(s) (its worker died or blocked);"
-            f" max_stalled_count is {max_stalled_count}"
-        ),
-    )
-
-
-def _dead_letter_target(payload: Any, options: ProcessorOptions) -> str | None:
-    """Where a job that failed for good goes (`backend.dead_letter_target`, the one rule)."""
-    from pikku_queue.backend import dead_letter_target  # backend imports this module
-
-    return dead_letter_target(payload, options.dead_letter_queue)
-
-
-def _payload_parameter(func: Callable[..., Any]) -> tuple[inspect.Parameter, bool]:
-    """The payload parameter and whether a context parameter comes before it.
-
-    Processors take `(ctx, data)` or just `(data)`.
-    """
-    params = [
-        p
-        for p in inspect.signature(func).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    if len(params) == 2:
-        return params[1], True
-    if len(params) == 1:
-        return params[0], False
-    raise TypeError(
-        f"processor {func.__qualname__} must take (ctx, data) or (data); "
-        f"it takes {len(params)} positional parameters"
-    )
-
-
-def _unwrap_list(annotation: Any, what: str, func: Callable[..., Any]) -> Any:
-    if typing.get_origin(annotation) in (list, Sequence) and typing.get_args(annotation):
-        return typing.get_args(annotation)[0]
-    raise TypeError(f"batch processor {func.__qualname__} must take and return lists ({what})")
-
-
-@dataclass(frozen=True)
-class Processor:
-    """A processor resolved for running: its function, options and type adapters."""
-
-    name: str
-    func: Callable[..., Any]
-    options: ProcessorOptions
-    input_adapter: TypeAdapter[Any]
-    output_adapter: TypeAdapter[Any]
-    takes_context: bool
-    is_async: bool
-
-    @property
-    def is_batch(self) -> bool:
-        return self.options.batch is not None
-
-    @classmethod
-    def from_spec(cls, spec: ProcessorSpec) -> Processor:
-        return cls.from_function(spec.name, spec.func, spec.options)
-
-    @classmethod
-    def from_function(
-        cls, name: str, func: Callable[..., Any], options: ProcessorOptions | None = None
-    ) -> Processor:
-        options = options or ProcessorOptions()
-        hints = typing.get_type_hints(func)
-        param, takes_context = _payload_parameter(func)
-        input_type = hints.get(param.name, Any)
-        output_type = hints.get("return", Any)
-        if options.batch is not None:
-            input_type = _unwrap_list(input_type, "input", func)
-            output_type = _unwrap_list(output_type, "output", func)
-        return cls(
-            name=name,
-            func=func,
-            options=options,
-            input_adapter=TypeAdapter(input_type),
-            output_adapter=TypeAdapter(output_type),
-            takes_context=takes_context,
-            is_async=inspect.iscoroutinefunction(func),
-        )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -310,8 +167,6 @@ class Engine:
         lone surrogate, a value with no JSON form). Checked here, before the verdict is
         Completed, so the attempt follows the retry/dead-letter rule instead of a settle
         that fails on every lease expiry, for ever."""
-        from pikku_queue.payloads import UnstorableResultError, check_result  # imports us
-
         adapter = self.processor.output_adapter
         value = adapter.validate_python(raw)
         try:
@@ -422,7 +277,7 @@ class Engine:
         self._emit("failed", delivery, {"error": outcome.error.as_dict()})
         if isinstance(outcome, Retry):
             self._emit("retrying", delivery, {"delay_ms": outcome.delay_ms})
-        elif _dead_letter_target(delivery.payload, self.processor.options) is not None:
+        elif dead_letter_target(delivery.payload, self.processor.options.dead_letter_queue):
             # Without a dead-letter queue nothing was dead-lettered: `failed` was the last word
             # (so too for a dead-letter record, which is never dead-lettered again).
             self._emit("dead_lettered", delivery, {"reason": outcome.reason})

@@ -5,11 +5,14 @@ A callback that raises is logged and skipped: an observer must never change a jo
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from pikku_queue.errors import PikkuQueueError
 
 logger = logging.getLogger("pikku_queue.events")
 
@@ -49,10 +52,6 @@ def subscribe_hook(bus: EventBus, reference: str) -> Callable[[], None]:
     """Subscribe the user's `pkg.module:function` (`[tool.pikkugen] events`, which
     `pikkugen worker` passes) to every event of `bus`; a reference that does not import is
     a PikkuQueueError naming it, before any job runs."""
-    import importlib
-
-    from pikku_queue.errors import PikkuQueueError
-
     module_name, _, attribute = reference.partition(":")
     try:
         target: object = importlib.import_module(module_name)

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 from pikku_queue import observe
 
 if TYPE_CHECKING:
-    from pikku_queue.engine import Delivery, Outcome, Processor
+    from pikku_queue.outcomes import Delivery, Outcome
+    from pikku_queue.processor import Processor
 
-logger = logging.getLogger("pikku_queue.worker")
+logger = logging.getLogger("pikku_queue.pull")
 
 #: A loop blocked at least this long is reported (asyncio's debug mode uses 0.1 s for one
 #: callback; a job may reasonably hold the loop a little longer, e.g. validating a payload).

@@ -31,8 +31,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pikku_queue import counts, observe
-from pikku_queue.backend import Backend, QueueCounts
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Outcome, Processor, Retry
+from pikku_queue.backend import Backend
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.processor import Processor
+from pikku_queue.records import QueueCounts
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pikku_queue import counts as count_rules
-from pikku_queue.backend import Backend, FinishedSummary, HasClock, SummarisesFinished
+from pikku_queue.backend import Backend, HasClock, SummarisesFinished
+from pikku_queue.client import get_default_backend, known_queues
 from pikku_queue.errors import UnknownQueueError
+from pikku_queue.records import FinishedSummary
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,6 @@ class QueueMonitor:
         client's queues carry the project's configured URL, which `$PIKKU_QUEUE_URL` and
         `set_default_backend` still override (the same order as enqueueing)."""
         if self._backend is None:
-            from pikku_queue.client import get_default_backend, known_queues
-
             known = next((known_queues[q] for q in self.queues if q in known_queues), None)
             # the queue's project root too: a relative SQLite path is the project's file
             self._backend = get_default_backend(

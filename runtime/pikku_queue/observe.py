@@ -14,12 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from pikku_queue.errors import PikkuQueueError
-
 if TYPE_CHECKING:
-    from pikku_queue.backend import Backend
-    from pikku_queue.engine import Delivery, Outcome, Processor
-    from pikku_queue.metrics import MetricsServer
+    from pikku_queue.outcomes import Delivery, Outcome
+    from pikku_queue.processor import Processor
 
 logger = logging.getLogger("pikku_queue.observe")
 
@@ -92,29 +89,3 @@ def stalled(queue: str, count: int) -> None:
             observer.stalled(queue, count)
         except Exception:
             logger.exception("stall observer raised; ignored")
-
-
-def start_metrics(
-    port: int | None, host: str, backend: Backend, queues: Sequence[str]
-) -> MetricsServer | None:
-    """The worker's `--metrics-port`/`--metrics-host`: serve `/metrics` (None: no port given).
-    Call it on the worker's event loop; `.close()` the result when the worker stops."""
-    if port is None:
-        return None
-    try:
-        from pikku_queue.metrics import serve
-    except ImportError as exc:
-        raise PikkuQueueError(
-            f"--metrics-port needs the prometheus-client package ({exc}):"
-            " pip install 'pikkugen[metrics]'"
-        ) from None
-    try:
-        server = serve(port, host, backend=backend, queues=queues)
-    except OSError as exc:
-        raise PikkuQueueError(f"cannot serve /metrics on {host}:{port}: {exc}") from None
-    logger.info("metrics on %s", server.url)
-    return server
-
-
-# Tracing registers itself when the OpenTelemetry API is installed (last: it imports this).
-from pikku_queue import tracing as _tracing  # noqa: E402, F401

@@ -17,8 +17,8 @@ import json
 import re
 from typing import Any, Literal
 
-from pikku_queue.engine import DeadLetter, ErrorInfo
 from pikku_queue.errors import PayloadValidationError
+from pikku_queue.outcomes import DeadLetter, ErrorInfo
 
 #: How a dead-letter record holds the original payload: "json" (the decoded value), "text"
 #: (the raw text, which is not valid JSON for the engine), "base64" (the raw bytes).

@@ -17,6 +17,25 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pikku_queue.errors import BackendError
+from pikku_queue.redact import redact_url
+
+
+def path_from_url(url: str) -> str:
+    """`sqlite:///rel/path.db` → `rel/path.db`; `sqlite:////abs/path.db` → `/abs/path.db`.
+    Here, not in the SQLite adapter, because anchoring a relative path needs it without
+    opening (or importing) a backend."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise BackendError(f"not a sqlite:// URL: {redact_url(url)!r}")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if parts.netloc:
+        path = parts.netloc + "/" + path
+    if not path:
+        raise BackendError(f"{redact_url(url)!r} names no file; use sqlite:///path/to/queue.db")
+    return path
+
+
 #: Characters of the sha256 hex digest kept per source file.
 DIGEST_CHARS = 16
 
@@ -32,8 +51,6 @@ def anchor_url(url: str, root: str | os.PathLike[str] | None) -> str:
     if root is None or not url.startswith("sqlite:"):  # urlsplit raises on a bad IPv6 host
         return url
     parts = urlsplit(url)
-    from pikku_queue.adapters.sqlite import path_from_url
-
     path = path_from_url(url)
     if os.path.isabs(path) or path.startswith(":memory:"):
         return url

@@ -1,6 +1,6 @@
 """The push-consumer core: a batch the platform hands us in, one verdict per message out.
 
-Pull backends have a worker loop (`pikku_queue.worker`); push platforms (Lambda's SQS event
+Pull backends have a worker loop (`pikku_queue.pull`); push platforms (Lambda's SQS event
 source, a Cloudflare Queues consumer) call us with a batch and expect every message to be
 answered. What happens to that batch is the same on every push platform, so it lives here once:
 
@@ -33,7 +33,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from pikku_queue.engine import DeadLetter, Delivery, Engine, ErrorInfo, Outcome
+from pikku_queue.engine import Engine
+from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo, Outcome
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 logger = logging.getLogger("pikku_queue.push")

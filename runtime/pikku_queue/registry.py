@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError, UnknownQueueError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
 from pikku_queue.project import anchor_url, stale_sources
 from pikku_queue.services import create_services, resolve_reference
 

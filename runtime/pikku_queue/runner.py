@@ -41,18 +41,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pikku_queue import loopwatch
 from pikku_queue.adapters import DEFAULT_URL, URL_ENVIRONMENT_VARIABLE, connect, masked_url
 from pikku_queue.adapters import resolve_url as resolve_url
 from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
-from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.events import subscribe_hook
-from pikku_queue.observe import start_metrics
+from pikku_queue.processor import Processor
+from pikku_queue.project import stale_message
 from pikku_queue.redact import redact_text
 from pikku_queue.registry import Registry
+
+if TYPE_CHECKING:
+    from pikku_queue.metrics import MetricsServer
 
 logger = logging.getLogger("pikku_queue")
 
@@ -207,6 +210,29 @@ class WorkerRun:
     extra: dict[str, Any] = field(default_factory=dict)
     #: `pkg.module:function` called with every worker event (`[tool.pikkugen] events`).
     events_hook: str | None = None
+
+
+def start_metrics(
+    port: int | None, host: str, backend: Backend, queues: Sequence[str]
+) -> MetricsServer | None:
+    """`--metrics-port`/`--metrics-host`: serve `/metrics` (None: no port given). Call it on
+    the worker's event loop; `.close()` the result when the worker stops. `pikku_queue.metrics`
+    needs prometheus-client, an optional dependency: imported only when a port is given."""
+    if port is None:
+        return None
+    try:
+        from pikku_queue.metrics import serve
+    except ImportError as exc:
+        raise PikkuQueueError(
+            f"--metrics-port needs the prometheus-client package ({exc}):"
+            " pip install 'pikkugen[metrics]'"
+        ) from None
+    try:
+        server = serve(port, host, backend=backend, queues=queues)
+    except OSError as exc:
+        raise PikkuQueueError(f"cannot serve /metrics on {host}:{port}: {exc}") from None
+    logger.info("metrics on %s", server.url)
+    return server
 
 
 def _on_start(run: WorkerRun, backend: Backend, options: WorkerOptions) -> None:
@@ -444,8 +470,6 @@ def prepare(
 def check_fresh(registry: Registry, strict: bool) -> None:
     """A registry older than the files it was generated from (an edited `attempts=`, a new
     processor) would run the old options: a warning at start, a `StartError` under strict."""
-    from pikku_queue.project import stale_message
-
     stale = registry.stale_sources()
     if stale and strict:
         raise StartError(f"{stale_message(stale)} (--strict)")

@@ -18,14 +18,16 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import DeadLetterRecord, EnqueueRequest, JobState, WorkerOptions
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.client import run_sync
 from pikku_queue.clock import VirtualClock
 from pikku_queue.declarations import spec_of
-from pikku_queue.engine import ErrorInfo, Processor
 from pikku_queue.events import JobEvent
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.outcomes import ErrorInfo
+from pikku_queue.processor import Processor
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest, JobState
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 Out = TypeVar("Out")

@@ -30,10 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pikku_queue import observe
+from pikku_queue.adapters.catalog import trace_system
 
 if TYPE_CHECKING:
-    from pikku_queue.backend import Backend, EnqueueRequest
-    from pikku_queue.engine import Delivery, Outcome, Processor
+    from pikku_queue.backend import Backend
+    from pikku_queue.outcomes import Delivery, Outcome
+    from pikku_queue.processor import Processor
+    from pikku_queue.records import EnqueueRequest
 
 try:
     from opentelemetry import context as otel_context
@@ -48,24 +51,10 @@ TRACER_NAME = "pikku_queue"
 #: `messaging.system` of the attempts running in this context (set by each worker).
 _SYSTEM: contextvars.ContextVar[str] = contextvars.ContextVar("pikku_system", default="pikku")
 
-#: The `messaging.system` of each URL scheme.
-SYSTEMS = {
-    "sqlite": "sqlite",
-    "memory": "pikku_memory",
-    "redis": "redis",
-    "rediss": "redis",
-    "sqs": "aws_sqs",
-    "cloudflare": "cloudflare_queues",
-}
-
-
-def system_of(url: str) -> str:
-    return SYSTEMS.get(url.partition("://")[0], url.partition("://")[0] or "pikku")
-
 
 def set_system(url: str) -> None:
     """Name the backend of the attempts run from this context on (a worker calls it first)."""
-    _SYSTEM.set(system_of(url))
+    _SYSTEM.set(trace_system(url))
 
 
 _enabled = trace is not None
@@ -180,7 +169,7 @@ async def enqueue(target: Backend, request: EnqueueRequest) -> str:
         f"send {request.queue}",
         kind=SpanKind.PRODUCER,
         attributes={
-            "messaging.system": system_of(target.url),
+            "messaging.system": trace_system(target.url),
             "messaging.destination.name": request.queue,
             "messaging.operation.name": "send",
             "messaging.operation.type": "send",
@@ -208,7 +197,7 @@ async def enqueue_many(
         f"send {requests[0].queue}",
         kind=SpanKind.PRODUCER,
         attributes={
-            "messaging.system": system_of(target.url),
+            "messaging.system": trace_system(target.url),
             "messaging.destination.name": requests[0].queue,
             "messaging.operation.name": "send",
             "messaging.operation.type": "send",

@@ -13,11 +13,12 @@ import pikku_queue.client
 import pytest
 from cf_double import Cloudflare, Consumer, Env, MessageBatch
 from pikku_queue.adapters.cloudflare import CloudflareQueueAdapter, CloudflareWorker
-from pikku_queue.backend import EnqueueRequest
-from pikku_queue.engine import Engine, Processor
+from pikku_queue.engine import Engine
 from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from pikku_queue.registry import Registry
 
 Handler = Callable[[MessageBatch, Env], Coroutine[Any, Any, None]]

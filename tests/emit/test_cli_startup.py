@@ -26,7 +26,7 @@ NOT_FOR_SCAN = [
     "pikku_queue.client",
     "pikku_queue.monitor",
     "pikku_queue.engine",
-    "pikku_queue.adapters.cloudflare.worker",
+    "pikku_queue.adapters.cloudflare.consumer",
     "rich.progress",
     "asyncio",
 ]

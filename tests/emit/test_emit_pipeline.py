@@ -131,7 +131,7 @@ def test_a_type_named_like_an_import_of_the_client_is_imported_by_module(tmp_pat
 
 
 def test_every_registered_runtime_has_a_plugin_and_a_capabilities_entry() -> None:
-    from pikku_queue.capabilities import CAPABILITIES
+    from pikku_queue.adapters.catalog import CAPABILITIES
 
     for name in runtimes.PLUGINS:
         found = runtimes.plugin(name)

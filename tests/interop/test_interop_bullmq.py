@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from node_bullmq import NodeBullMQ
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import JobState, WorkerOptions
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import JobState
 from pikkugen.config import Config
 from pikkugen.generate import generate
 from pikkugen.model import Location, ProcessorDecl, ScanResult, TypeRef

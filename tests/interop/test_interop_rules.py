@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 from node_bullmq import NodeBullMQ
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import JobState, WorkerOptions
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.errors import InvalidEnqueueOptionsError, NonRetryableError
 from pikku_queue.options import (
     MAX_PRIORITY,
@@ -34,6 +33,8 @@ from pikku_queue.options import (
     RetryOptions,
     job_id_problem,
 )
+from pikku_queue.processor import Processor
+from pikku_queue.records import JobState
 from pydantic import TypeAdapter
 from redis_server import RedisServer
 

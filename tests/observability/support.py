@@ -7,10 +7,11 @@ import urllib.request
 from dataclasses import dataclass
 
 from pikku_queue import counts
-from pikku_queue.backend import Backend, EnqueueRequest
-from pikku_queue.engine import Processor
+from pikku_queue.backend import Backend
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from pikku_queue import counts
 from pikku_queue.adapters import connect
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import EnqueueRequest, QueueCounts, WorkerOptions
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.clock import VirtualClock
-from pikku_queue.engine import Processor
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, QueueCounts
 from pikkugen.commands.runtime import _watch, print_stats
 from rich.console import Console
 from support import QUEUES, enqueue_known, processors
@@ -99,7 +100,7 @@ async def test_a_waiting_burst_worker_says_what_it_waits_for(
         return data["n"]
 
     processor = Processor.from_function("later", work)
-    with caplog.at_level(logging.INFO, logger="pikku_queue.worker"):
+    with caplog.at_level(logging.INFO, logger="pikku_queue.pull"):
         report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
     await backend.close()
     assert report.completed == 1

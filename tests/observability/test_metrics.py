@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
-from pikku_queue import observe
+from pikku_queue import observe, runner
 from pikku_queue.adapters import connect
 from pikku_queue.backend import Backend, WorkerOptions
 from pikku_queue.metrics import Metrics
@@ -30,7 +30,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 async def run_and_scrape(backend: Backend) -> tuple[dict[str, Expected], str]:
     expected = await enqueue_known(backend)
-    server = observe.start_metrics(0, "127.0.0.1", backend, QUEUES)
+    server = runner.start_metrics(0, "127.0.0.1", backend, QUEUES)
     assert server is not None
     options = WorkerOptions(processors=processors(uuid.uuid4().hex), lease_ms=5_000)
     worker = asyncio.create_task(backend.run_worker(options))
@@ -94,7 +94,7 @@ async def test_metrics_during_a_redis_worker_run(redis_server: Any) -> None:
 async def test_no_port_no_server(tmp_path: Path) -> None:
     backend = connect(f"sqlite:///{tmp_path / 'q.db'}")
     try:
-        assert observe.start_metrics(None, "127.0.0.1", backend, QUEUES) is None
+        assert runner.start_metrics(None, "127.0.0.1", backend, QUEUES) is None
         assert not any(isinstance(o, Metrics) for o in observe.OBSERVERS)
     finally:
         await backend.close()

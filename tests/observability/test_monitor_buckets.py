@@ -14,16 +14,12 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 from monitor_server import serving
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import (
-    BucketsFinished,
-    EnqueueRequest,
-    FinishedBucket,
-    WorkerOptions,
-)
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import BucketsFinished, WorkerOptions
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, FinishedBucket
 from pikkugen.monitor.app import BUCKET_MS, MonitorConfig
 
 JOBS = 400

@@ -20,11 +20,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from pikku_queue import tracing
-from pikku_queue.adapters import connect
+from pikku_queue.adapters import catalog, connect
 from pikku_queue.backend import Backend, WorkerOptions
 from pikku_queue.client import TypedQueue
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.processor import Processor
 from pydantic import TypeAdapter
 
 
@@ -109,7 +109,7 @@ def check_trace(
     assert send.attributes["messaging.destination.name"] == queue
     assert send.attributes["messaging.operation.name"] == "send"
     assert send.attributes["messaging.message.id"] == job_id
-    system = tracing.system_of(backend.url)
+    system = catalog.trace_system(backend.url)
     assert send.attributes["messaging.system"] == system
     for attempt, span in enumerate(process, start=1):
         assert span.kind is SpanKind.CONSUMER

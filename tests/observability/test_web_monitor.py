@@ -22,10 +22,11 @@ pytest.importorskip("uvicorn")
 
 from monitor_server import serving
 from pikku_queue.adapters import connect
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from pikkugen.monitor.app import MonitorConfig, is_loopback
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

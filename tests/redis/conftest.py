@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.adapters.redis.backend import RedisBackend
 from redis_server import RedisServer
 
 

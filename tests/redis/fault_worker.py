@@ -15,11 +15,11 @@ import sys
 from typing import Any
 
 import redis.asyncio as aioredis
-from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.adapters.redis.backend import RedisBackend
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.processor import Processor
 
 
 async def main(url: str, queue: str) -> None:

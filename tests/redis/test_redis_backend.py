@@ -13,15 +13,16 @@ from typing import Any
 import pytest
 from bullmq import Queue
 from pikku_queue.adapters import connect
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions, WorkerReport
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.client import JobHandle, TypedQueue, known_queues
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.events import JobEvent
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
 from pikku_queue.payloads import stored_form
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobState
 from pydantic import BaseModel, TypeAdapter
 from redis_server import RedisServer
 
@@ -551,7 +552,7 @@ async def test_rediss_url_speaks_tls_for_producer_and_worker(tmp_path: Any) -> N
 async def test_a_bullmq_worker_that_stops_on_its_own_is_replaced(backend: RedisBackend) -> None:
     """bullmq-python workers can end their loop after connection trouble (bullmq #3517); the
     supervisor starts a new one instead of leaving a process that looks alive and does nothing."""
-    from pikku_queue.adapters.redis.worker import RedisWorker
+    from pikku_queue.adapters.redis.consumer import RedisWorker
 
     async def double(data: Order) -> int:
         return data.n * 2

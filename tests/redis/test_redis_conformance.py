@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.adapters.redis.backend import RedisBackend
 from pikku_queue.backend import Backend
 from pikku_queue.conformance import BackendConformance
 from pikku_queue.conformance.suite import UNDECODABLE_IDS, UNDECODABLE_PAYLOADS

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.adapters.redis.backend import RedisBackend
 from redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

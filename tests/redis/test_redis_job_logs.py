@@ -9,11 +9,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 
 pytestmark = pytest.mark.redis
 

@@ -8,10 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 
 pytestmark = pytest.mark.redis
 

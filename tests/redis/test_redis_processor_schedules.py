@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.adapters.redis.worker import PROCESSOR_SCHEDULER_ID
+from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.adapters.redis.consumer import PROCESSOR_SCHEDULER_ID
 from pikku_queue.backend import WorkerOptions
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.processor import Processor
 
 pytestmark = pytest.mark.redis
 

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "observability"))
 
-from pikku_queue.adapters.redis import RedisBackend
+from pikku_queue.adapters.redis.backend import RedisBackend
 from test_tracing import one_trace, spans  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.redis

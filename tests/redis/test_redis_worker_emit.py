@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.redis import RedisBackend
-from pikku_queue.backend import EnqueueRequest, JobState
+from pikku_queue.adapters.redis.backend import RedisBackend
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.records import EnqueueRequest, JobState
 from pikkugen.config import Config
 from pikkugen.emit.base import HEADER_LINE
 from pikkugen.generate import generate

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from pikku_queue import backend as contract
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.adapters.sqlite import SqliteBackend
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
 
 RUNTIME = Path(contract.__file__).resolve().parent
 OPTIONAL = ("clock", "poll_interval_s", "closed", "enqueue_many", "finished_summary", "get_job")

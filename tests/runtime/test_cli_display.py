@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import EnqueueRequest
+from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.monitor import QueueMonitor
+from pikku_queue.records import EnqueueRequest
 from pikkugen.commands.runtime import _watch, print_stats
 from rich.console import Console
 

@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import JobState
-from pikku_queue.capabilities import CAPABILITIES
+from pikku_queue.adapters.catalog import CAPABILITIES
+from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.client import (
     JobHandle,
     TypedQueue,
@@ -21,6 +20,7 @@ from pikku_queue.client import (
 )
 from pikku_queue.errors import BackendError, PayloadValidationError, UnknownQueueError
 from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.records import JobState
 from pikku_queue.registry import QueueEntry, Registry, known_registries
 from pydantic import BaseModel, Field, TypeAdapter
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.adapters.sqlite import SqliteBackend
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
 from pikku_queue.backend import Backend
 from pikku_queue.conformance import BackendConformance
 

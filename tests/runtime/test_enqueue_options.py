@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from pikku_queue.adapters.memory import MemoryBackend
+from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.client import TypedQueue, known_queues, queue_job
 from pikku_queue.errors import InvalidEnqueueOptionsError
 from pikku_queue.options import (

@@ -15,16 +15,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobState
 from pydantic import BaseModel
 
 WORKER = """
 import asyncio, os, random, sys
 from pydantic import BaseModel
-from pikku_queue.adapters.sqlite import SqliteBackend
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions

@@ -10,7 +10,7 @@ MODULES = [
     "pikku_queue",
     "pikku_queue.client",
     "pikku_queue.registry",
-    "pikku_queue.worker",
+    "pikku_queue.pull",
     "pikku_queue.monitor",
     "pikku_queue.testing",
     "pikku_queue.services",

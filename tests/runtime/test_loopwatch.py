@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from pikku_queue import loopwatch
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor
 from pikku_queue.observe import OBSERVERS
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 
 
 async def blocking(ctx: JobContext, data: dict[str, int]) -> int:
@@ -43,7 +44,7 @@ async def test_a_blocking_async_processor_is_named(
             ],
             burst=True,
         )
-        with caplog.at_level(logging.WARNING, logger="pikku_queue.worker"):
+        with caplog.at_level(logging.WARNING, logger="pikku_queue.pull"):
             watch = loopwatch.start(options.stop)
             report = await backend.run_worker(options)
             options.stop.set()

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.memory import MemoryBackend
+from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.client import TypedQueue, known_queues
 from pydantic import TypeAdapter
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.clock import VirtualClock
-from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError, UnknownQueueError
 from pikku_queue.monitor import QueueMonitor, percentile
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from pydantic import TypeAdapter
 
 

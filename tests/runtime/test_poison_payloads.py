@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.payloads import UndecodablePayload, decode_payload, raw_bytes, stored_form
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobState
 
 
 def double(data: dict[str, int]) -> dict[str, int]:

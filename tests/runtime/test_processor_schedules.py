@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from pikku_queue import Repeat, add_queue_processor, queue_processor
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import JobState, WorkerOptions
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.clock import VirtualClock
 from pikku_queue.cron import parse_cron
 from pikku_queue.declarations import spec_of
-from pikku_queue.engine import Processor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import JobState
 from pydantic import ValidationError
 
 #: 2030-01-01 00:00 UTC: fixed, so the expected fire times are exact.

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pikku_queue import BatchOptions, JobContext, NonRetryableError
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Processor, Retry
+from pikku_queue.engine import Engine
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.processor import Processor
 from pikku_queue.push import PushMessage, PushResult, consume
 from pydantic import BaseModel
 

@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 from pikku_queue.adapters import connect
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.adapters.sqlite.retention import PRUNE_EVERY
-from pikku_queue.backend import EnqueueRequest, FinishedSummary, WorkerOptions
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.adapters.sqlite.pruning import PRUNE_EVERY
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.clock import VirtualClock
-from pikku_queue.engine import Processor
 from pikku_queue.errors import BackendError, NonRetryableError
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, FinishedSummary
 from pikku_queue.retention import SQLITE_KEEP_COMPLETED, SQLITE_KEEP_FAILED, parse_keep_jobs
 
 

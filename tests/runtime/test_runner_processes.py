@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from pikku_queue.adapters import connect
-from pikku_queue.backend import EnqueueRequest, QueueCounts
 from pikku_queue.monitor import QueueMonitor
+from pikku_queue.records import EnqueueRequest, QueueCounts
 from redis_server import RedisServer
 from test_cli import project, run
 from test_runner import python_m

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from pikku_queue.adapters import connect
-from pikku_queue.adapters.sqlite import SqliteBackend, path_from_url
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend, path_from_url
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.errors import BackendError, PayloadValidationError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobState
 
 
 async def _two_workers(

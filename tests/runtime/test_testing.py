@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from pikku_queue import BatchOptions, JobContext, NonRetryableError, RetryOptions, queue_processor
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.clock import VirtualClock
-from pikku_queue.engine import Processor
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobState
 from pikku_queue.testing import (
     memory_backend,  # noqa: F401  (fixtures, as `pytest_plugins = ["pikku_queue.testing"]` gives)
     run_queue_processor,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Processor, Retry
+from pikku_queue.engine import Engine
 from pikku_queue.options import BatchOptions, ProcessorOptions, RetryOptions
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Retry
+from pikku_queue.processor import Processor
 from pydantic import BaseModel
 
 

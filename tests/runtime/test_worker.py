@@ -8,14 +8,16 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from pikku_queue.adapters.memory import MemoryBackend
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
+from pikku_queue.adapters.memory.backend import MemoryBackend
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Delivery, Processor
 from pikku_queue.errors import BackendError
 from pikku_queue.options import BatchOptions, ProcessorOptions
-from pikku_queue.worker import run_pull_worker
+from pikku_queue.outcomes import Delivery
+from pikku_queue.processor import Processor
+from pikku_queue.pull import run_pull_worker
+from pikku_queue.records import EnqueueRequest, JobState
 from pydantic import BaseModel, field_validator
 
 

@@ -9,12 +9,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.backend import EnqueueRequest, JobState, WorkerOptions
-from pikku_queue.engine import Delivery, Outcome, Processor
+from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.errors import BackendError
 from pikku_queue.options import BatchOptions, ProcessorOptions, RetryOptions
-from pikku_queue.worker import run_pull_worker
+from pikku_queue.outcomes import Delivery, Outcome
+from pikku_queue.processor import Processor
+from pikku_queue.pull import run_pull_worker
+from pikku_queue.records import EnqueueRequest, JobState
 
 #: A stuck job never drains, so a burst worker would wait for ever: the bound turns that into a
 #: failure. It is far above what the tests need, not a timing assertion.

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from mypy_boto3_sqs import SQSClient
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from sqs_support import REGION, Queues
 
 
@@ -60,7 +60,7 @@ def backend_url(queues: Queues, url_prefix: str) -> str:
 
 @pytest.fixture
 async def backend(backend_url: str) -> Any:
-    from pikku_queue.adapters.sqs import from_url
+    from pikku_queue.adapters.sqs.backend import from_url
 
     adapter: SQSQueueAdapter = from_url(backend_url)
     yield adapter

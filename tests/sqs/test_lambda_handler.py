@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from pikku_queue import BatchOptions, JobContext, NonRetryableError
-from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.lambda_handler import SQSLambdaHandler, make_handler
-from pikku_queue.backend import DeadLetterRecord, EnqueueRequest
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest
 from pikku_queue.registry import QueueEntry, Registry
 from pydantic import BaseModel
 from sqs_support import FakeLambdaContext, Queues

@@ -7,12 +7,12 @@ import asyncio
 import json
 
 import pytest
-from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.config import parse_url
 from pikku_queue.adapters.sqs.messages import InboundMessage
-from pikku_queue.backend import EnqueueRequest
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
+from pikku_queue.records import EnqueueRequest
 from sqs_support import REGION, Queues
 
 pytestmark = pytest.mark.sqs

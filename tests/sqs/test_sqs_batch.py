@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from pikku_queue import JobContext
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from pikku_queue.adapters.sqs.batch import chunks, send_all
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.errors import PartialEnqueueError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from sqs_support import REGION, Queues
 
 pytestmark = pytest.mark.sqs

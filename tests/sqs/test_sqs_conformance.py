@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import boto3
 import pytest
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from pikku_queue.adapters.sqs.messages import JOB_ID
-from pikku_queue.backend import Backend, JobInfo, JobState
+from pikku_queue.backend import Backend
 from pikku_queue.conformance import BackendConformance
+from pikku_queue.records import JobInfo, JobState
 from sqs_support import REGION
 
 pytestmark = pytest.mark.sqs

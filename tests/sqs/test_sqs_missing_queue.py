@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from pikku_queue.adapters.sqs.client import MissingQueueError
 from pikku_queue.backend import WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.processor import Processor
 from sqs_support import Queues
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))

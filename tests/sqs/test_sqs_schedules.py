@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from pikku_queue import JobContext, Repeat
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.catalog import CAPABILITIES
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from pikku_queue.adapters.sqs.lambda_handler import make_handler
-from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.client import TypedQueue
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions

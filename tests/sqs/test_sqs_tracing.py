@@ -50,7 +50,7 @@ def test_the_lambda_handler_continues_the_enqueue_trace(
     import asyncio
 
     from opentelemetry import trace
-    from pikku_queue.adapters.sqs import from_url
+    from pikku_queue.adapters.sqs.backend import from_url
     from pikku_queue.adapters.sqs.lambda_handler import make_handler
     from pikku_queue.client import TypedQueue
     from pikku_queue.options import ProcessorOptions

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from pikku_queue import BatchOptions, JobContext
-from pikku_queue.adapters.sqs import SQSQueueAdapter
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 from pikku_queue.adapters.sqs.messages import InboundMessage
-from pikku_queue.backend import EnqueueRequest, WorkerOptions
-from pikku_queue.engine import Processor
+from pikku_queue.backend import WorkerOptions
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
 from pydantic import BaseModel
 from sqs_support import Queues
 

@@ -28,12 +28,13 @@ from pikku_queue.adapters import (
     masked_url,
     resolve_url,
 )
-from pikku_queue.backend import Backend, DeadLetterRecord, WorkerOptions
+from pikku_queue.backend import Backend, WorkerOptions
 from pikku_queue.client import TypedQueue, enqueue_options
-from pikku_queue.engine import Processor
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.events import EventBus, JobEvent
 from pikku_queue.monitor import QueueMonitor, QueueStats
+from pikku_queue.processor import Processor
+from pikku_queue.records import DeadLetterRecord
 from pikku_queue.redact import redact_text
 from pikku_queue.registry import Registry
 from rich.console import Console

@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from pikku_queue import counts
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import Backend, BucketsFinished, FinishedBucket, JobInfo
+from pikku_queue.backend import Backend, BucketsFinished
 from pikku_queue.monitor import QueueMonitor, percentile
+from pikku_queue.records import FinishedBucket, JobInfo
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response

@@ -1,5 +1,8 @@
-"""Backends chosen by URL. Each scheme's module is imported only when its URL is used, so a
-process that only needs SQLite never imports redis or boto3."""
+"""Backends chosen by URL: the one resolver (`resolve_backend`, `resolve_url`, `connect`).
+
+The schemes, factories and install hints come from the catalog (`adapters.catalog`, where each
+built-in backend is registered once); a backend's module is imported only when its URL is used,
+so a process that only needs SQLite never imports redis or boto3."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pikku_queue.adapters.catalog import BY_SCHEME
 from pikku_queue.errors import BackendError
 from pikku_queue.redact import redact_url
 
@@ -20,19 +24,13 @@ URL_ENVIRONMENT_VARIABLE = "PIKKU_QUEUE_URL"
 
 BackendFactory = Callable[[str], "Backend"]
 
-#: scheme → "module:factory" (imported lazily) or a factory registered by a third party.
-_SCHEMES: dict[str, str | BackendFactory] = {
-    "memory": "pikku_queue.adapters.memory:from_url",
-    "sqlite": "pikku_queue.adapters.sqlite:from_url",
-    "redis": "pikku_queue.adapters.redis:from_url",
-    "rediss": "pikku_queue.adapters.redis:from_url",
-    "sqs": "pikku_queue.adapters.sqs:from_url",
-}
+#: Factories registered by a third party (`register_scheme`), before the catalog's own.
+_REGISTERED: dict[str, BackendFactory] = {}
 
 
 def register_scheme(scheme: str, factory: BackendFactory) -> None:
-    """Make `scheme://…` URLs open a custom backend."""
-    _SCHEMES[scheme] = factory
+    """Make `scheme://…` URLs open a custom backend (in this process)."""
+    _REGISTERED[scheme] = factory
 
 
 #: The backend `pikku_queue.set_default_backend` set (None: not set).
@@ -73,18 +71,22 @@ def connect(url: str | None = None) -> Backend:
     url = url or resolve_url()
     match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", url)  # not urlsplit: it raises on bad IPv6
     scheme = match[1] if match else ""
-    target = _SCHEMES.get(scheme)
-    if target is None:
-        known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+    registered = _REGISTERED.get(scheme)
+    if registered is not None:
+        return registered(url)
+    entry = BY_SCHEME.get(scheme)
+    if entry is None:
+        known = ", ".join(f"{s}://" for s in sorted({*BY_SCHEME, *_REGISTERED}))
         raise BackendError(f"unknown backend URL scheme in {redact_url(url)!r}; known: {known}")
-    if callable(target):
-        return target(url)
-    module_name, _, attribute = target.partition(":")
+    if entry.factory is None:
+        raise BackendError(f"a {scheme}:// backend is not opened by URL but by {entry.opened_by}")
+    module_name, _, attribute = entry.factory.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = {"redis": "redis", "rediss": "redis", "sqs": "sqs"}.get(scheme)
-        hint = f" (install it with: pip install 'pikku-queue[{extra}]')" if extra else ""
+        hint = (
+            f" (install it with: pip install 'pikku-queue[{entry.extra}]')" if entry.extra else ""
+        )
         raise BackendError(f"the {scheme}:// backend is not available: {exc}{hint}") from exc
     factory: BackendFactory = getattr(module, attribute)
     return factory(url)

@@ -12,25 +12,18 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from pikku_queue.backend import (
-    Backend,
-    BulkEnqueue,
-    EnqueueRequest,
-    JobInfo,
-    JobState,
-    PullSource,
-    WorkerOptions,
-    WorkerReport,
-)
+from pikku_queue.backend import Backend, BulkEnqueue, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Feature
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.context import JobContext
-from pikku_queue.engine import Processor, stalled_error
 from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidationError
 from pikku_queue.events import JobEvent
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOptions
+from pikku_queue.outcomes import stalled_error
 from pikku_queue.payloads import raw_bytes
+from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest, JobInfo, JobState
 
 #: Payloads no strict JSON writer could write back (`pikku_queue.payloads`), as raw stored
 #: text or bytes: what `json.dumps` writes by default for NaN and the infinities, a lone

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pikku_queue.adapters.cloudflare import js
+from pikku_queue.adapters.cloudflare import BACKEND, js
 from pikku_queue.adapters.cloudflare.limits import (
     MAX_BATCH_BYTES,
     MAX_BATCH_MESSAGES,
@@ -31,19 +31,11 @@ from pikku_queue.adapters.cloudflare.limits import (
     binding_name,
     delay_seconds,
 )
-from pikku_queue.backend import (
-    DeadLetterRecord,
-    EnqueueRequest,
-    FinishedJob,
-    JobInfo,
-    QueueCounts,
-    WorkerOptions,
-    WorkerReport,
-)
+from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.calls import split_calls
-from pikku_queue.capabilities import CAPABILITIES
 from pikku_queue.errors import BackendError
 from pikku_queue.payloads import dump_payload
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
 
 #: Finished jobs kept per queue for `finished_since` (throughput, latency).
 FINISHED_HISTORY = 10_000
@@ -99,7 +91,7 @@ def send_seconds(delay_ms: int) -> int:
 class CloudflareQueueAdapter:
     """`Backend` over a Worker's queue bindings."""
 
-    capabilities = CAPABILITIES["cloudflare"]
+    capabilities = BACKEND.capabilities
 
     def __init__(
         self,

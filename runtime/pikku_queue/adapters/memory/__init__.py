@@ -1,41 +1,29 @@
-"""`memory://`: an in-process backend for tests and demos.
-
-It is the SQLite backend's exact logic on a private `:memory:` database, run inline on the
-event loop instead of on a thread. Reusing the store (rather than a second, dict-based one)
-means a test on memory exercises the same leasing, retry, dead-letter and schedule rules as
-production on SQLite; every payload still makes a JSON round trip and every call is a real
-suspension point, so code that works here does not depend on in-process shortcuts.
-
-`memory://` and `memory://NAME` are shared per process (a client and a worker in one process
-see the same jobs); `MemoryBackend()` is always a fresh, private store. Pass a
-`VirtualClock` to make delays and backoff instant.
-"""
+"""`memory://`: an in-process backend for tests and demos (`backend`: the SQLite backend's
+logic on a private `:memory:` database). This module only declares the backend; its names are
+imported on first use."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-from pikku_queue.adapters.sqlite import SqliteBackend
-from pikku_queue.capabilities import CAPABILITIES
-from pikku_queue.clock import Clock
+from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities
+from pikku_queue.lazy import lazy_exports
 
+if TYPE_CHECKING:
+    from pikku_queue.adapters.memory.backend import MemoryBackend, from_url
 
-class MemoryBackend(SqliteBackend):
-    """A private in-process job store."""
+__all__ = ["BACKEND", "MemoryBackend", "from_url"]
 
-    poll_interval_s = 0.005
+BACKEND = BackendEntry(
+    capabilities=Capabilities(
+        backend="memory",
+        title="memory:// (tests)",
+        supported=ALL_FEATURES,
+    ),
+    schemes=("memory",),
+    factory="pikku_queue.adapters.memory.backend:from_url",
+    extra=None,
+    trace_system="pikku_memory",
+)
 
-    def __init__(self, *, clock: Clock | None = None, url: str = "memory://") -> None:
-        super().__init__(":memory:", clock=clock, url=url, _inline=True)
-        self.capabilities = CAPABILITIES["memory"]
-
-
-_SHARED: dict[str, MemoryBackend] = {}
-
-
-def from_url(url: str) -> MemoryBackend:
-    name = urlsplit(url).netloc + urlsplit(url).path
-    backend = _SHARED.get(name)
-    if backend is None or backend.closed:
-        backend = _SHARED[name] = MemoryBackend(url=url)
-    return backend
+__getattr__ = lazy_exports(__name__, {"MemoryBackend": ".backend", "from_url": ".backend"})

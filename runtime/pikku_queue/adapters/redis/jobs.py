@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pikku_queue.backend import EnqueueRequest, JobInfo, JobState
-from pikku_queue.engine import ErrorInfo
 from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.outcomes import ErrorInfo
+from pikku_queue.records import EnqueueRequest, JobInfo, JobState
 
 #: Extra fields pikkugen writes into a BullMQ job hash when a job fails for good. BullMQ (Node
 #: and Python) ignores hash fields it does not know, so a dashboard still shows a failed job.

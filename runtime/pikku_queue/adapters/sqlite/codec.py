@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pikku_queue.backend import JobInfo, JobState
-from pikku_queue.engine import ErrorInfo
 from pikku_queue.errors import BackendError
+from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
+from pikku_queue.records import JobInfo, JobState
 
 
 def dumps(value: Any) -> str:

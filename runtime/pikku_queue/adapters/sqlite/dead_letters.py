@@ -11,8 +11,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from pikku_queue.adapters.sqlite.codec import dumps, loads_or_text
-from pikku_queue.backend import DeadLetterRecord
 from pikku_queue.payloads import raw_original
+from pikku_queue.records import DeadLetterRecord
 
 
 def _original(record: DeadLetterRecord) -> str | bytes:

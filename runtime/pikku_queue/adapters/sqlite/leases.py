@@ -17,16 +17,9 @@ from typing import Any
 
 from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
-from pikku_queue.backend import DeadLetterRecord, dead_letter_target
-from pikku_queue.engine import (
-    Completed,
-    DeadLetter,
-    Delivery,
-    Outcome,
-    Retry,
-    stalled_error,
-)
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
 from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.records import DeadLetterRecord, dead_letter_target
 
 logger = logging.getLogger("pikku_queue.sqlite")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from pikku_queue.backend import EnqueueRequest
 from pikku_queue.cron import parse_cron
 from pikku_queue.options import Repeat
+from pikku_queue.records import EnqueueRequest
 
 #: The `schedules` key of a processor's own `repeat`: one per queue, so a changed schedule
 #: replaces the old one (per-job schedules are keyed by their job_id or a hash).

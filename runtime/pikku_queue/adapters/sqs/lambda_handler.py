@@ -38,12 +38,13 @@ from typing import Any
 
 from pikku_queue import tracing
 from pikku_queue.adapters import resolve_url
-from pikku_queue.adapters.sqs import SQSQueueAdapter, from_url
+from pikku_queue.adapters.sqs.backend import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.client import is_fifo
 from pikku_queue.adapters.sqs.messages import InboundMessage, queue_name_from_arn
 from pikku_queue.adapters.sqs.settle import FINISHED
-from pikku_queue.engine import Delivery, Engine, Outcome
+from pikku_queue.engine import Engine
 from pikku_queue.events import EventBus
+from pikku_queue.outcomes import Delivery, Outcome
 from pikku_queue.push import PushMessage, consume
 from pikku_queue.registry import Registry
 

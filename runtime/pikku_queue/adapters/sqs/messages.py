@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
-from pikku_queue.engine import DeadLetter, Delivery
 from pikku_queue.errors import BackendError
+from pikku_queue.outcomes import DeadLetter, Delivery
 from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
 
 JOB_ID = "pikku_job_id"

@@ -23,9 +23,9 @@ from typing import Literal
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
-from pikku_queue.backend import DeadLetterRecord, FinishedJob, is_dead_letter_record
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.errors import BackendError
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.records import DeadLetterRecord, FinishedJob, is_dead_letter_record
 
 logger = logging.getLogger("pikku_queue.sqs")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from pikku_queue.backend import FinishedBucket, FinishedSummary
+from pikku_queue.records import FinishedBucket, FinishedSummary
 from pikku_queue.retention import KeepJobs, keep_limits
 
 #: Verdicts settled on a queue between two prunes of it.

@@ -31,35 +31,30 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bullmq import UnrecoverableError
 
 from pikku_queue import observe
-from pikku_queue.backend import (
-    DeadLetterRecord,
-    EnqueueRequest,
-    WorkerOptions,
-    WorkerReport,
-    dead_letter_target,
-)
-from pikku_queue.engine import (
+from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.engine import Engine
+from pikku_queue.events import JobEvent
+from pikku_queue.outcomes import (
     Completed,
     DeadLetter,
     DeadLetterReason,
     Delivery,
-    Engine,
     ErrorInfo,
     Outcome,
-    Processor,
     Retry,
     stalled_error,
 )
-from pikku_queue.events import JobEvent
 from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.processor import Processor
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest, dead_letter_target
 
-from . import RedisBackend, check_connection
+from .connection import check_connection
 from .jobs import (
     ENCODING_ERRORS,
     OUTCOME_FIELD,
@@ -71,6 +66,9 @@ from .jobs import (
 )
 from .loop import LeanWorker
 from .tooling import JobLogs, move_to_active_as, worker_client_name, write_job_logs
+
+if TYPE_CHECKING:
+    from .backend import RedisBackend
 
 logger = logging.getLogger("pikku_queue.redis")
 

@@ -37,11 +37,12 @@ from pikku_queue.adapters.cloudflare.limits import (
     MAX_DELAY_SECONDS,
     delay_seconds,
 )
-from pikku_queue.backend import DeadLetterRecord, dead_letter_target
 from pikku_queue.client import set_default_backend
-from pikku_queue.engine import Completed, DeadLetter, Delivery, Engine, Outcome, Retry
+from pikku_queue.engine import Engine
 from pikku_queue.events import EventBus
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.push import PushMessage, consume
+from pikku_queue.records import DeadLetterRecord, dead_letter_target
 from pikku_queue.registry import Registry
 
 logger = logging.getLogger("pikku_queue.cloudflare")

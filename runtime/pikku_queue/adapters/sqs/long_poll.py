@@ -30,12 +30,14 @@ from pikku_queue.adapters.sqs.fifo import GroupHold
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
 from pikku_queue.adapters.sqs.settle import FINISHED, Settled, Settler
 from pikku_queue.backend import WorkerOptions, WorkerReport
-from pikku_queue.engine import Delivery, Engine, Outcome, Processor
+from pikku_queue.engine import Engine
 from pikku_queue.errors import BackendError
-from pikku_queue.worker import RELEASE_TIMEOUT_S, stop_tasks
+from pikku_queue.outcomes import Delivery, Outcome
+from pikku_queue.processor import Processor
+from pikku_queue.pull import RELEASE_TIMEOUT_S, stop_tasks
 
 if TYPE_CHECKING:
-    from pikku_queue.adapters.sqs import SQSQueueAdapter
+    from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
 
 logger = logging.getLogger("pikku_queue.sqs")
 

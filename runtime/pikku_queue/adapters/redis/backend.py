@@ -1,0 +1,468 @@
+"""The `redis://` / `rediss://` backend, on the official `bullmq` package.
+
+Every pikkugen queue is a BullMQ queue and every job's data is the plain JSON payload, so a
+Node BullMQ worker, a Node producer and BullMQ dashboards see our jobs as their own. BullMQ's
+Lua scripts own the job lifecycle (priority, delay, locks, stalled recovery, schedulers,
+global concurrency); the engine still decides each outcome, and `redis.worker` turns the
+verdict into BullMQ's verbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+from bullmq import Job, Queue
+
+from pikku_queue import tracing
+from pikku_queue.adapters.redis import BACKEND
+from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.client import known_queues
+from pikku_queue.errors import BackendError
+from pikku_queue.options import ProcessorOptions, Repeat
+from pikku_queue.payloads import dump_json, dump_payload, raw_original
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
+
+from .connection import check_connection, explain_connection_error, new_client
+from .consumer import RedisWorker
+from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .url import KeepJobs, parse_redis_url
+
+#: Most finished jobs `finished_since` reads per state (figures only need a recent window).
+FINISHED_SCAN_LIMIT = 100_000
+#: How many dead-lettered job ids a queue remembers for `counts()` (older ones age out).
+DEAD_SET_LIMIT = 100_000
+
+
+class RedisBackend:
+    """A `Backend` over BullMQ queues in one Redis database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        remove_on_complete: KeepJobs | None = None,
+        remove_on_fail: KeepJobs | None = None,
+        queue_options: Mapping[str, ProcessorOptions] | None = None,
+    ) -> None:
+        settings = parse_redis_url(url)
+        if prefix is not None:
+            settings = replace(settings, prefix=prefix)
+        if remove_on_complete is not None:
+            settings = replace(settings, remove_on_complete=remove_on_complete)
+        if remove_on_fail is not None:
+            settings = replace(settings, remove_on_fail=remove_on_fail)
+        self.url = url
+        self.settings = settings
+        self.capabilities = BACKEND.capabilities
+        self._queue_options: dict[str, ProcessorOptions] = dict(queue_options or {})
+        self._connections: dict[asyncio.AbstractEventLoop, _LoopConnection] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.settings.display_url!r})"
+
+    def set_queue_options(self, name: str, options: ProcessorOptions) -> None:
+        """Let jobs enqueued here carry the processor's attempts and backoff in their BullMQ
+        opts, so a Node worker retries them as ours would."""
+        self._queue_options[name] = options
+
+    def options_for(self, queue: str) -> ProcessorOptions | None:
+        """The processor options known for `queue`: set by a worker in this process, else
+        those of the generated client's `TypedQueue` (how a producer-only process knows)."""
+        options = self._queue_options.get(queue)
+        if options is None:
+            known = known_queues.get(queue)
+            options = known.options if known is not None else None
+        return options
+
+    # -- connections -------------------------------------------------------------------
+
+    async def client(self) -> aioredis.Redis:
+        """The producer connection of the running event loop (redis-py clients are bound to
+        the loop that opened them; a new loop gets a new connection)."""
+        return (await self._connection()).client
+
+    async def _connection(self) -> _LoopConnection:
+        loop = asyncio.get_running_loop()
+        connection = self._connections.get(loop)
+        if connection is None:
+            for other in [known for known in self._connections if known.is_closed()]:
+                del self._connections[other]
+            await check_connection(self.settings)
+            opened_meanwhile = self._connections.get(loop)  # by a task awaiting beside us
+            if opened_meanwhile is not None:
+                return opened_meanwhile
+            connection = _LoopConnection(new_client(self.settings))
+            await connection.open(lambda: self._connections.pop(loop, None))  # never suspends
+            self._connections[loop] = connection
+        return connection
+
+    async def queue(self, name: str) -> Queue:
+        connection = await self._connection()
+        queue = connection.queues.get(name)
+        if queue is None:
+            queue = Queue(
+                name,
+                {
+                    "connection": connection.client,
+                    "prefix": self.settings.prefix,
+                    "defaultJobOptions": self.settings.default_job_options(),
+                },
+            )
+            connection.queues[name] = queue
+        return queue
+
+    def key(self, queue: str, suffix: str) -> str:
+        return f"{self.settings.prefix}:{queue}:{suffix}"
+
+    @contextlib.asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BackendError:
+            raise
+        except (redis_errors.RedisError, OSError, TypeError) as exc:
+            raise explain_connection_error(self.settings, exc) from exc
+
+    # -- producer face -----------------------------------------------------------------
+
+    async def enqueue(self, request: EnqueueRequest) -> str:
+        # bullmq-python writes `data` itself (compact, ASCII escapes, allow_nan=False: the
+        # text Node's JSON.parse reads); the writers' rule is checked first, so a lone
+        # surrogate is refused here as on every backend, not dead-lettered by the worker.
+        dump_payload(request.queue, request.payload)
+        opts = job_options(request, self.options_for(request.queue))
+        async with self._errors():
+            queue = await self.queue(request.queue)
+            if request.repeat is not None:
+                return await self._schedule(queue, request, request.repeat, opts)
+            job = await queue.add(request.queue, request.payload, opts)
+        return str(job.id)
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
+        """Many jobs in one pipelined transaction per queue (BullMQ's addBulk); ids in order.
+        Repeat schedules are upserted one by one."""
+        ids: list[str | None] = [None] * len(requests)
+        by_queue: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            dump_payload(request.queue, request.payload)  # as in `enqueue`, before any send
+            if request.repeat is None:
+                by_queue.setdefault(request.queue, []).append(index)
+        async with self._errors():
+            for name, indexes in by_queue.items():
+                options = self.options_for(name)
+                jobs = [
+                    {
+                        "name": name,
+                        "data": requests[i].payload,
+                        "opts": job_options(requests[i], options),
+                    }
+                    for i in indexes
+                ]
+                added = await (await self.queue(name)).addBulk(jobs)
+                for index, job in zip(indexes, added, strict=True):
+                    ids[index] = str(job.id)
+        for index, request in enumerate(requests):
+            if ids[index] is None:
+                ids[index] = await self.enqueue(request)
+        return [str(job_id) for job_id in ids]
+
+    async def _schedule(
+        self, queue: Queue, request: EnqueueRequest, repeat: Repeat, opts: dict[str, Any]
+    ) -> str:
+        """A BullMQ job scheduler keyed by `EnqueueRequest.schedule_key()`, so calling this
+        again updates the schedule instead of adding a second one."""
+        repeat_opts: dict[str, Any] = (
+            {"pattern": repeat.cron, "tz": "UTC"} if repeat.cron else {"every": repeat.every}
+        )
+        if repeat.limit is not None:
+            repeat_opts["limit"] = repeat.limit
+        scheduler_id = request.schedule_key()
+        opts.pop("jobId", None)
+        opts.pop("delay", None)
+        # bullmq-python takes these positionally (the Node client takes a template object).
+        job = await queue.upsertJobScheduler(
+            scheduler_id, repeat_opts, request.queue, request.payload, opts
+        )
+        if job is None:
+            raise BackendError(f"the schedule {repeat_opts} of {request.queue!r} never fires")
+        return str(job.id)
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
+        async with self._errors():
+            bull = await self.queue(queue)
+            raw = await bull.backend.getJobData(job_id)
+            if not raw:
+                return None
+            state = await bull.getJobState(job_id)
+        return job_info(queue, job_id, dict(raw), str(state))
+
+    async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
+        """The queue's latest jobs of every BullMQ state, newest enqueue first (the web
+        monitor's list): up to `limit` ids from each state's list or sorted set, one pipelined
+        HGETALL for them all."""
+        sources = (
+            ("active", False), ("wait", False), ("prioritized", True), ("delayed", True),
+            ("completed", True), ("failed", True),
+        )  # fmt: skip
+        async with self._errors():
+            client = await self.client()
+            async with client.pipeline(transaction=False) as pipe:
+                for state, is_zset in sources:
+                    key = self.key(queue, state)
+                    if is_zset:
+                        pipe.zrevrange(key, 0, limit - 1)
+                    else:
+                        pipe.lrange(key, 0, limit - 1)
+                id_lists = await pipe.execute()
+            found = [
+                (str(job_id), state)
+                for (state, _), ids in zip(sources, id_lists, strict=True)
+                for job_id in ids
+            ]
+            async with client.pipeline(transaction=False) as pipe:
+                for job_id, _ in found:
+                    pipe.hgetall(self.key(queue, job_id))
+                hashes = await pipe.execute()
+        jobs = [
+            job_info(queue, job_id, dict(raw), state)
+            for (job_id, state), raw in zip(found, hashes, strict=True)
+            if raw
+        ]
+        jobs.sort(key=lambda j: j.enqueued_at_ms, reverse=True)
+        return jobs[:limit]
+
+    async def counts(self, queue: str) -> QueueCounts:
+        async with self._errors():
+            bull = await self.queue(queue)
+            raw = await bull.getJobCounts(
+                "waiting", "prioritized", "paused", "waiting-children", "active", "delayed",
+                "completed", "failed",
+            )  # fmt: skip
+            dead = await self._dead_lettered_count(queue)
+            # Each BullMQ job scheduler keeps one next run delayed: pikku_queue.counts.
+            schedulers = int(await (await self.client()).zcard(self.key(queue, "repeat")))
+        failed = int(raw.get("failed", 0))
+        return QueueCounts(
+            waiting=sum(
+                int(raw.get(k, 0)) for k in ("waiting", "prioritized", "paused", "waiting-children")
+            ),
+            active=int(raw.get("active", 0)),
+            delayed=int(raw.get("delayed", 0)),
+            completed=int(raw.get("completed", 0)),
+            failed=max(failed - dead, 0),
+            dead_lettered=dead,
+            scheduled=min(schedulers, int(raw.get("delayed", 0))),
+        )
+
+    async def _dead_lettered_count(self, queue: str) -> int:
+        """Dead-lettered jobs still in BullMQ's failed set (a replayed one leaves that set).
+
+        The `pikku:dead` index only names candidates: each one's own job hash must still say
+        dead_lettered. BullMQ's `obliterate` (Node, Bull Board) deletes every job hash but not
+        this index, and ids restart at 1, so a new job that failed under a reused id would
+        otherwise count as dead-lettered; such stale entries are dropped here instead."""
+        client = await self.client()
+        index = self.key(queue, "pikku:dead")
+        members = [str(m) for m in await client.zrange(index, 0, -1)]
+        if not members:
+            return 0
+        scores = await client.zmscore(self.key(queue, "failed"), members)
+        async with client.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hget(self.key(queue, member), OUTCOME_FIELD)
+            outcomes = await pipe.execute()
+        stale = [
+            m for m, outcome in zip(members, outcomes, strict=True) if outcome != "dead_lettered"
+        ]
+        if stale:
+            await client.zrem(index, *stale)
+        return sum(
+            1
+            for score, outcome in zip(scores, outcomes, strict=True)
+            if score is not None and outcome == "dead_lettered"
+        )
+
+    async def mark_final(
+        self, queue: str, job_id: str, outcome: str, error: dict[str, str]
+    ) -> None:
+        """Record why a job failed for good before BullMQ moves it to its failed set."""
+        client = await self.client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.key(queue, job_id),
+                mapping={
+                    OUTCOME_FIELD: outcome,
+                    ERROR_FIELD: dump_json(error, escape_lone_surrogates=True),
+                },
+            )
+            if outcome == "dead_lettered":
+                dead = self.key(queue, "pikku:dead")
+                pipe.zadd(dead, {job_id: int(time.time() * 1000)})
+                pipe.zremrangebyrank(dead, 0, -DEAD_SET_LIMIT - 1)
+            await pipe.execute()
+
+    async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
+        async with self._errors():
+            client = await self.client()
+            finished: list[FinishedJob] = []
+            for state, succeeded in (("completed", True), ("failed", False)):
+                found = await client.zrangebyscore(
+                    self.key(queue, state), since_ms, "+inf", start=0, num=FINISHED_SCAN_LIMIT
+                )
+                ids = [str(job_id) for job_id in found]
+                if not ids:
+                    continue
+                async with client.pipeline(transaction=False) as pipe:
+                    for job_id in ids:
+                        pipe.hmget(self.key(queue, job_id), "timestamp", "finishedOn")
+                    rows = await pipe.execute()
+                for enqueued, done in rows:
+                    if enqueued and done:
+                        finished.append(FinishedJob(int(enqueued), int(done), succeeded))
+        finished.sort(key=lambda job: job.finished_at_ms)
+        return finished
+
+    async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
+        async with self._errors():
+            bull = await self.queue(dlq)
+            jobs = await bull.getJobs(
+                ["waiting", "prioritized", "paused", "delayed"], 0, max(limit - 1, 0), True
+            )
+        records = [
+            DeadLetterRecord.from_payload(str(job.id), job.data)
+            for job in jobs
+            if isinstance(job.data, dict) and "queue" in job.data and "job_id" in job.data
+        ]
+        records.sort(key=lambda record: (record.failed_at_ms, record.id))
+        return records[:limit]
+
+    async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
+        """Send dead-lettered jobs back. The original job is retried in place when BullMQ still
+        holds it (same id, so a waiting `JobHandle` sees it finish); otherwise it is re-added
+        under its old id."""
+        async with self._errors():
+            wanted = set(ids) if ids is not None else None
+            replayed = 0
+            while True:
+                records = await self.dead_letters(dlq, limit=1000)
+                batch = [r for r in records if wanted is None or r.id in wanted]
+                if not batch:
+                    return replayed
+                for record in batch:
+                    await self._replay_one(dlq, record)
+                    replayed += 1
+                if wanted is not None:
+                    return replayed
+
+    async def _replay_one(self, dlq: str, record: DeadLetterRecord) -> None:
+        client = await self.client()
+        source = await self.queue(record.queue)
+        state = await source.getJobState(record.job_id)
+        if state == "failed":
+            try:
+                job = await source.getJob(record.job_id)
+            except (ValueError, RecursionError):  # data not JSON: bullmq cannot load the job
+                job = Job(source, record.queue, None, {}, record.job_id)  # retry needs its id
+            await job.retry("failed", {"resetAttemptsMade": True})
+            await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
+        elif state in ("unknown", None):
+            opts = job_options(
+                EnqueueRequest(record.queue, record.payload, job_id=record.job_id),
+                self.options_for(record.queue),
+            )
+            raw = raw_original(record.payload_encoding, record.payload)
+            if raw is None:
+                await source.add(record.queue, record.payload, opts)
+            else:
+                await self._add_raw(source, record.job_id, raw, opts)
+        await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)
+        await (await self.queue(dlq)).remove(record.id)
+
+    async def _add_raw(
+        self, source: Queue, job_id: str, raw: str | bytes, opts: dict[str, Any]
+    ) -> None:
+        """Re-add a job whose payload the engine could not read with its `data` field holding
+        that payload as it was (BullMQ's add writes the JSON of a value): the add and the
+        overwrite go in one MULTI, so no worker can take the job in between."""
+        job = Job(source, source.name, None, {**source.jobsOpts, **opts})
+        bull = source.backend  # as BullMQ's own addJobs: its scripts, queued in one MULTI
+        async with bull.connection.conn.pipeline(transaction=True) as pipe:
+            await bull.scripts.addJob(job, pipe)
+            pipe.hset(self.key(source.name, job_id), "data", raw)
+            await pipe.execute()
+
+    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> None:
+        """Store a record in the dead-letter queue (a plain BullMQ queue). Its id is derived
+        from the failed job, so a worker that dies after this and re-runs the job does not
+        write the record twice."""
+        queue = await self.queue(dlq)
+        await queue.add(dlq, record.as_payload(), {"jobId": record.id})
+
+    # -- consumer face -----------------------------------------------------------------
+
+    async def run_worker(self, options: WorkerOptions) -> WorkerReport:
+        tracing.set_system(self.url)
+        return await RedisWorker(self, options).run()
+
+    async def close(self) -> None:
+        """Close this event loop's connection (others close when their loop shuts down)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        connection = self._connections.pop(loop, None)
+        if connection is not None:
+            await connection.close()
+
+
+class _LoopConnection:
+    """One event loop's client and BullMQ queues, closed when that loop shuts down.
+
+    `enqueue_sync` from Django or Flask runs each call in `asyncio.run`, a new loop every time,
+    and nobody calls `close()` there. An async generator parked in the loop is what
+    `asyncio.run` finalises on its way out (`shutdown_asyncgens`), so its `finally` closes the
+    client inside the right loop: no leaked sockets, no ResourceWarning.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.queues: dict[str, Queue] = {}
+        self._guard: AsyncGenerator[None, None] | None = None
+        self._closed = False
+
+    async def open(self, forget: Callable[[], object]) -> None:
+        async def guard() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                forget()
+                await self._close_client()
+
+        self._guard = guard()
+        await anext(self._guard)
+
+    async def _close_client(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                await self.client.aclose()
+
+    async def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            with contextlib.suppress(Exception):
+                await guard.aclose()
+        await self._close_client()
+
+
+def from_url(url: str) -> RedisBackend:
+    """The factory `pikku_queue.adapters.connect` calls for redis:// and rediss:// URLs."""
+    return RedisBackend(url)
