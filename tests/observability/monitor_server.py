@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from pikkugen.monitor.app import MonitorConfig, create_app
+from pikkugen.web_monitor.app import MonitorConfig, create_app
 
 
 @contextmanager

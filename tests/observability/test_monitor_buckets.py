@@ -24,7 +24,7 @@ from pikku_queue.backend import (
 from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
-from pikkugen.monitor.app import BUCKET_MS, MonitorConfig
+from pikkugen.web_monitor.app import BUCKET_MS, MonitorConfig
 
 JOBS = 400
 

@@ -1,4 +1,4 @@
-"""`pikkugen monitor`: serve the web dashboard (`pikkugen.monitor.app`) for a backend.
+"""`pikkugen monitor`: serve the web dashboard (`pikkugen.web_monitor.app`) for a backend.
 
 Its queues are the generated registry's and their dead-letter queues; its backend URL is
 found as for `worker` (`--backend`, `$PIKKU_QUEUE_URL`, `[tool.pikkugen] backend`, the
@@ -42,7 +42,7 @@ def monitor(
     try:
         import uvicorn
 
-        from pikkugen.monitor.app import (
+        from pikkugen.web_monitor.app import (
             TOKEN_ENVIRONMENT_VARIABLE,
             MonitorConfig,
             create_app,

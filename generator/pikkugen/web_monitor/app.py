@@ -49,7 +49,7 @@ def is_loopback(host: str) -> bool:
 
 
 def static_dir() -> Path:
-    return Path(str(files("pikkugen.monitor") / "static"))
+    return Path(str(files("pikkugen.web_monitor") / "static"))
 
 
 @dataclass

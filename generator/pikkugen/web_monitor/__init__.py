@@ -1,0 +1,1 @@
+"""`pikkugen monitor`: a small web dashboard over any backend (`pikkugen.web_monitor.app`)."""
