@@ -24,7 +24,8 @@ from pikku_queue.backend import (
 from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
-from pikkugen.web_monitor.app import BUCKET_MS, MonitorConfig
+from pikkugen.web_monitor.config import MonitorConfig
+from pikkugen.web_monitor.stats import BUCKET_MS
 
 JOBS = 400
 

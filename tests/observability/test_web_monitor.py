@@ -26,7 +26,8 @@ from pikku_queue.backend import EnqueueRequest, WorkerOptions
 from pikku_queue.engine import Processor
 from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
-from pikkugen.web_monitor.app import MonitorConfig, is_loopback
+from pikkugen.web_monitor.auth import is_loopback
+from pikkugen.web_monitor.config import MonitorConfig
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUEUES = ["web-ok", "web-pay"]

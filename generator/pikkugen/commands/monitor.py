@@ -42,12 +42,9 @@ def monitor(
     try:
         import uvicorn
 
-        from pikkugen.web_monitor.app import (
-            TOKEN_ENVIRONMENT_VARIABLE,
-            MonitorConfig,
-            create_app,
-            is_loopback,
-        )
+        from pikkugen.web_monitor.app import create_app
+        from pikkugen.web_monitor.auth import TOKEN_ENVIRONMENT_VARIABLE, is_loopback
+        from pikkugen.web_monitor.config import MonitorConfig
     except ImportError as exc:
         raise _fail(
             f"pikkugen monitor needs Starlette and uvicorn ({exc}): pip install 'pikkugen[monitor]'"
