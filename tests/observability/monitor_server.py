@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from pikkugen.monitor.app import MonitorConfig, create_app
+from pikkugen.web_monitor.app import create_app
+from pikkugen.web_monitor.config import MonitorConfig
 
 
 @contextmanager

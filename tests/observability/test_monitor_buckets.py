@@ -20,7 +20,8 @@ from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest, FinishedBucket
-from pikkugen.monitor.app import BUCKET_MS, MonitorConfig
+from pikkugen.web_monitor.config import MonitorConfig
+from pikkugen.web_monitor.stats import BUCKET_MS
 
 JOBS = 400
 

@@ -27,7 +27,8 @@ from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest
-from pikkugen.monitor.app import MonitorConfig, is_loopback
+from pikkugen.web_monitor.auth import is_loopback
+from pikkugen.web_monitor.config import MonitorConfig
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUEUES = ["web-ok", "web-pay"]

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "observability"))
 from monitor_server import serving
 from pikku_queue.adapters import connect
 from pikku_queue.backend import WorkerOptions
-from pikkugen.monitor.app import MonitorConfig
+from pikkugen.web_monitor.config import MonitorConfig
 from support import QUEUES, enqueue_known, processors
 
 pytestmark = pytest.mark.redis

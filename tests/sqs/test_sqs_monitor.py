@@ -15,7 +15,7 @@ pytest.importorskip("starlette")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "observability"))
 
 from monitor_server import serving
-from pikkugen.monitor.app import MonitorConfig
+from pikkugen.web_monitor.config import MonitorConfig
 
 pytestmark = pytest.mark.sqs
 

@@ -1,4 +1,4 @@
-"""`pikkugen monitor`: serve the web dashboard (`pikkugen.monitor.app`) for a backend.
+"""`pikkugen monitor`: serve the web dashboard (`pikkugen.web_monitor.app`) for a backend.
 
 Its queues are the generated registry's and their dead-letter queues; its backend URL is
 found as for `worker` (`--backend`, `$PIKKU_QUEUE_URL`, `[tool.pikkugen] backend`, the
@@ -42,12 +42,9 @@ def monitor(
     try:
         import uvicorn
 
-        from pikkugen.monitor.app import (
-            TOKEN_ENVIRONMENT_VARIABLE,
-            MonitorConfig,
-            create_app,
-            is_loopback,
-        )
+        from pikkugen.web_monitor.app import create_app
+        from pikkugen.web_monitor.auth import TOKEN_ENVIRONMENT_VARIABLE, is_loopback
+        from pikkugen.web_monitor.config import MonitorConfig
     except ImportError as exc:
         raise _fail(
             f"pikkugen monitor needs Starlette and uvicorn ({exc}): pip install 'pikkugen[monitor]'"

@@ -1,1 +1,0 @@
-"""`pikkugen monitor`: a small web dashboard over any backend (`pikkugen.monitor.app`)."""
