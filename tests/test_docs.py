@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,48 @@ def test_no_references_outside_the_repository(document: Path) -> None:
     text = _text(document)
     found = [f"{what}: {m.group(0)!r}" for what, rx in FORBIDDEN.items() for m in rx.finditer(text)]
     assert not found, f"{_name(document)} refers outside the repository: {found}"
+
+
+def _sources() -> list[Path]:
+    """Every source, test, script, template and benchmark git tracks (not this file, whose
+    samples are the patterns' own test)."""
+    listed = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "runtime",
+            "generator",
+            "tests",
+            "scripts",
+            "benchmarks",
+            "templates",
+            "examples",
+            ".ci",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.split()
+    return [
+        ROOT / name
+        for name in listed
+        # not pictures or data; not CSS, where `#0001` is a colour
+        if not name.endswith((".png", ".json", ".db", ".css"))
+        and ROOT / name != Path(__file__).resolve()
+    ]
+
+
+def test_no_source_file_refers_outside_the_repository() -> None:
+    found = []
+    for path in _sources():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [
+            f"{_name(path)}: {what}: {m.group(0)!r}"
+            for what, rx in FORBIDDEN.items()
+            for m in rx.finditer(text)
+        ]
+    assert not found, "sources refer outside the repository:\n" + "\n".join(found)
 
 
 def test_the_reference_check_catches_them() -> None:

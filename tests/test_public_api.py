@@ -1,4 +1,4 @@
-"""The public names of pikku_queue are a contract (DESIGN.md): pin them, so removing or
+"""The public names of pikku_queue are a contract: pin them, so removing or
 renaming one is a deliberate change of this test, not an accident."""
 
 import pikku_queue

@@ -1,4 +1,4 @@
-"""Issue 13 item 9: the `pikkugen` command behaves like the tools a user knows: `--version`,
+"""The `pikkugen` command behaves like the tools a user knows: `--version`,
 shell completion, colour only on a terminal, help without typer's `<bool>`/`<str>`, a `list`
 that fits 80 columns, one `invalid syntax`. Run as the installed console script, in
 subprocesses (a pseudo-terminal where a terminal is the point)."""

@@ -1,5 +1,5 @@
 """The client imports what it uses and nothing else: with one queue `Any` is used only when
-that queue's types name it (issue 12, item 8: F401 on generated code)."""
+that queue's types name it (pyflakes' F401 on generated code)."""
 
 from __future__ import annotations
 

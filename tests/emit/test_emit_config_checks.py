@@ -1,6 +1,6 @@
 """`[tool.pikkugen]` values checked at generate time: a misspelled services factory (it used to
-fail only at worker start, issue 13 item 8) and a backend URL carrying a secret (baked into
-the generated registry without a word, issue 12 item 6)."""
+fail only at worker start) and a backend URL carrying a secret (it was baked into the
+generated registry without a word)."""
 
 from __future__ import annotations
 

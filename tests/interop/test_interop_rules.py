@@ -1,4 +1,4 @@
-"""One set of rules with Node BullMQ (6.7) on the same redis-server (issue 10): job ids and
+"""One set of rules with Node BullMQ (6.7) on the same redis-server: job ids and
 priorities refused alike, a Node producer's attempts/backoff under the attempts rule, a Python
 worker visible to BullMQ's tooling (getWorkers, processedBy, job logs), pikkugen's bookkeeping
 after Node's obliterate, and a burst worker on a queue Node paused."""

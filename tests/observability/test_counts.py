@@ -1,4 +1,4 @@
-"""Issue 13 item 7: one definition of each count. The worker's live lines, its final table and
+"""One definition of each count. The worker's live lines, its final table and
 QueueMonitor agree (a dead-lettered job is `dead_lettered`, not also `failed`); a cron queue's
 next run is `scheduled`, not work left (its bar fills); a burst worker waiting for a delayed
 job says what it waits for and until when."""

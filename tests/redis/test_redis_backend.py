@@ -550,7 +550,7 @@ async def test_rediss_url_speaks_tls_for_producer_and_worker(tmp_path: Any) -> N
 
 
 async def test_a_bullmq_worker_that_stops_on_its_own_is_replaced(backend: RedisBackend) -> None:
-    """bullmq-python workers can end their loop after connection trouble (bullmq #3517); the
+    """bullmq-python workers can end their loop after connection trouble (a known bullmq-python problem); the
     supervisor starts a new one instead of leaving a process that looks alive and does nothing."""
     from pikku_queue.adapters.redis.consumer import RedisWorker
 

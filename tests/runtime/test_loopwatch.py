@@ -1,4 +1,4 @@
-"""Issue 13 item 6: an `async def` processor that blocks the event loop (`time.sleep` inside
+"""An `async def` processor that blocks the event loop (`time.sleep` inside
 it) is named in a warning that points to `def` processors; a `def` processor that sleeps on
 its thread is not (it cannot block the loop). The real pull worker on a real SQLite file; the
 block (2 s) is four times the threshold, so the measurement does not depend on the machine."""

@@ -1,4 +1,4 @@
-"""Issue 13 item 9, the messages a new user met: `result()`'s TimeoutError says which job and
+"""The messages a new user met: `result()`'s TimeoutError says which job and
 what to do; `pikkugen dlq list` prints a pydantic error on the record's one line."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_dlq_list_prints_a_validation_error_on_one_line(tmp_path: Path) -> None:
 
 
 async def test_queue_job_takes_the_seed_shaped_repeat_mapping() -> None:
-    # Issue 13 item 10: `repeat={"cron": ...}` raised AttributeError: 'dict' has no 'cron'.
+    # `repeat={"cron": ...}` (the seed's shape) once raised AttributeError: 'dict' has no 'cron'.
     from pikku_queue.client import queue_job
     from pikku_queue.errors import InvalidEnqueueOptionsError
     from pikku_queue.options import ProcessorOptions

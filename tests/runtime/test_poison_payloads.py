@@ -1,4 +1,4 @@
-"""Issue 12 items 1 and 2 on SQLite: one row the engine cannot read (or one row no statement
+"""Poison rows on SQLite: one row the engine cannot read (or one row no statement
 can handle) never blocks a transaction that serves other jobs, and a worker restarted on a
 file left by an older version recovers every dead worker's jobs. (The per-backend scenarios
 for each undecodable payload are in the conformance suite: `inject_raw`.)"""

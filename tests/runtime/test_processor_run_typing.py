@@ -1,4 +1,4 @@
-"""Issue 13 item 10: `ProcessorRun` is generic in the processor's output type, so mypy checks
+"""`ProcessorRun` is generic in the processor's output type, so mypy checks
 `run.output.message_id` in a user's test (it was `Any`). A real `mypy --strict` run on a
 snippet: the right uses pass, the wrong ones are reported at their lines."""
 

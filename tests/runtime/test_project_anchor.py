@@ -1,4 +1,4 @@
-"""Issue 13 items 1-3 as a new user met them: a relative SQLite path follows the project, not
+"""Where jobs land, as a new user met it: a relative SQLite path follows the project, not
 the current folder; the standalone client and untyped `queue_job` enqueue where the worker
 reads (or refuse an unknown queue); a registry older than its sources is noticed at start.
 

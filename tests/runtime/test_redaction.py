@@ -1,4 +1,4 @@
-"""Issue 12 item 6: a secret in a backend URL never reaches any output: the worker banner,
+"""A secret in a backend URL never reaches any output: the worker banner,
 errors, log records, exception text, reprs, CLI output. One redaction function
 (`pikku_queue.redact.redact_url`) serves them all and never raises."""
 

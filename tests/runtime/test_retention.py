@@ -1,4 +1,4 @@
-"""Issue 12 item 7: the SQLite file no longer only grows. Retention as BullMQ has it
+"""The SQLite file does not only grow. Retention as BullMQ has it
 (`remove_on_complete` / `remove_on_fail`: keep N, or by age), a bounded default for the
 embedded backend, applied in batches by the workers; stats that read no row per job."""
 

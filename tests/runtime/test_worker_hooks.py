@@ -1,6 +1,6 @@
 """`pikkugen worker` start-up hooks, through the real CLI on a scanned project: the
-`[tool.pikkugen] events` user hook gets the worker's events (issue 13 item 9), and an async
-processor that blocks the loop is named in a warning (item 6, wired in the runner)."""
+`[tool.pikkugen] events` user hook gets the worker's events, and an async
+processor that blocks the loop is named in a warning (wired in the runner)."""
 
 from __future__ import annotations
 

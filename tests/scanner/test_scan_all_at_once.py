@@ -1,5 +1,5 @@
 """One scan reports every problem of a declaration, and unknown names get a did-you-mean,
-the seed's camelCase included (issue 13, item 4)."""
+the seed's camelCase included."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Dead-letter queues between processors: a cycle is an error (a failing job bounced 982 times
-in 30 s between `cyc-a` and `cyc-b`), a DLQ that another processor serves is a warning (issue
-12, item 5)."""
+in 30 s between `cyc-a` and `cyc-b`), a DLQ that another processor serves is a warning."""
 
 from __future__ import annotations
 

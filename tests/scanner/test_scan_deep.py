@@ -1,5 +1,5 @@
 """Deeply nested and oversized code: a diagnostic for that file, never a crash, a hang or a
-PK900, and the scan goes on for the other files (issue 12, items 3 and 4).
+PK900, and the scan goes on for the other files.
 
 libcst recurses natively: these inputs used to kill `pikkugen list` with SIGSEGV or keep it
 busy for minutes. The subprocess tests run the real command line; their timeouts are

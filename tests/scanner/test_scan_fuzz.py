@@ -2,7 +2,7 @@
 a hang (and never PK900, the code the scanner uses for its own bugs).
 
 The deep cases summarise in this very process: a native crash in libcst would kill the test
-run, which is the failure this guards against (issue 12, items 3 and 4). The quick loop runs a
+run, which is the failure this guards against. The quick loop runs a
 few dozen examples; `-m slow` runs many more."""
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_a_constant_whose_value_is_computed_points_at_the_use_and_names_the_defi
     tree: Tree,
 ) -> None:
     """`workers = int(os.environ[...])` then `concurrency=workers`: the hint said "move the
-    value into a module-level constant", pointing at what already is one (issue 13, item 5)."""
+    value into a module-level constant", pointing at what already is one."""
     prelude = "import os\nworkers = int(os.environ['WORKERS'])\n"
     found = one_processor(tree, "'q', concurrency=workers", prelude=prelude).scan()
     d = found.only("PK201")

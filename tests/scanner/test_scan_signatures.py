@@ -1,5 +1,5 @@
 """Processor signatures are `(data)` or `(ctx, data)`, positionally: `(data: Sms, extra: int)`
-was accepted with `int` as the payload type (issue 13, item 8)."""
+was accepted with `int` as the payload type."""
 
 from __future__ import annotations
 

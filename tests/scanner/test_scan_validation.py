@@ -41,7 +41,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "priority: Input should be greater than or equal to 1",
     ),
     (
-        "'q', priority=2097152",  # one past BullMQ's limit (issue 10)
+        "'q', priority=2097152",  # one past BullMQ's limit
         "PK203",
         "priority=",
         "priority: Input should be less than or equal to 2097151",

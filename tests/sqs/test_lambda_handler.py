@@ -235,7 +235,7 @@ def test_poison_payloads_and_non_retryable_errors_skip_the_retries(
 def test_nan_infinity_and_lone_surrogates_are_one_dead_letter_each(
     queues: Queues, new_handler: NewHandler, backend_url: str
 ) -> None:
-    """Issue 12 item 1 on the Lambda path: what `json.dumps` writes by default for NaN (and a
+    """Poison payloads on the Lambda path: what `json.dumps` writes by default for NaN (and a
     lone surrogate escape) is refused by the one reader, dead-lettered once with its raw text,
     and never retried until redrive."""
     queues.create("ship-dlq")

@@ -1,4 +1,4 @@
-"""Issue 8's "done means": both wheels built, only the pikku-queue wheel (with [redis,sqs])
+"""The runtime stands alone: both wheels built, only the pikku-queue wheel (with [redis,sqs])
 installed into a fresh venv, none of the generator's libraries there, and in that venv the
 example app's jobs run to completion on SQLite and on Redis with `python -m pikku_queue worker
 --registry shop.generated`, and the generated Lambda handler runs a synthetic SQS event

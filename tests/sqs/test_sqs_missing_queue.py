@@ -1,4 +1,4 @@
-"""Issue 12 item 8: an SQS worker pointed at a queue that does not exist says so once and
+"""An SQS worker pointed at a queue that does not exist says so once and
 exits 2; it used to poll on, logging a traceback every second (a burst worker never ended)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Line and column of the nodes the scanner reports on, without libcst's whole-file pass.
 
 libcst's PositionProvider records every node of the file (about twice the cost of parsing it,
-RESEARCH.md). The scanner needs positions inside some top-level statements only, so it puts
+measured). The scanner needs positions inside some top-level statements only, so it puts
 those statements (function bodies replaced by a stub when nothing inside them is needed) into
 one small module, runs the provider on that, and shifts each statement's nodes by the
 difference between its first line there and in the real file (counted by a plain codegen).
