@@ -5,6 +5,8 @@ capabilities entry, so it adds no generate-time checks of its own."""
 from __future__ import annotations
 
 from pikkugen.runtimes import RuntimePlugin
-from pikkugen.runtimes.redis import worker
+from pikkugen.runtimes.redis import redis_worker
 
-PLUGIN = RuntimePlugin(name="redis", emitters=(("redis_worker", worker.emit),), templates="redis")
+PLUGIN = RuntimePlugin(
+    name="redis", emitters=(("redis_worker", redis_worker.emit),), templates="redis"
+)
