@@ -1,0 +1,104 @@
+"""From a command line's values to a `WorkerRun`: the queues checked against the registry,
+the registry checked against its sources, the backend URL resolved by the one order.
+
+Everything that can refuse is done here, before a backend is opened or a child started, so
+a bad `--queues` or a stale registry under `--strict` is one `error:` line and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pikku_queue.adapters import URL_ENVIRONMENT_VARIABLE, masked_url, resolve_url
+from pikku_queue.errors import PikkuQueueError
+from pikku_queue.registry import Registry
+from pikku_queue.runner.errors import StartError
+from pikku_queue.runner.flags import DEFAULT_GRACE_S, DEFAULT_LEASE_MS, DEFAULT_METRICS_HOST
+
+
+def select_queues(registry: Registry, queues: Sequence[str] | None) -> list[str]:
+    """`queues` (default: every registered queue), each checked against the registry."""
+    names = list(queues) if queues else registry.names()
+    try:
+        for name in names:
+            registry.get(name)
+    except PikkuQueueError as exc:
+        raise StartError(str(exc)) from None
+    if not names:
+        raise StartError("the registry has no queues; declare a processor and run `pikkugen scan`")
+    return names
+
+
+@dataclass
+class WorkerRun:
+    """One worker run: what to serve, where, and how."""
+
+    registry: Registry
+    url: str
+    queues: list[str]
+    concurrency: int | None = None
+    burst: bool = False
+    grace_s: float = DEFAULT_GRACE_S
+    lease_ms: int = DEFAULT_LEASE_MS
+    #: Serve Prometheus `/metrics` on this port (`pikku_queue.metrics`); None: no server.
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
+    #: Extra options the caller wants on `WorkerOptions` (e.g. a worker id).
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: `pkg.module:function` called with every worker event (`[tool.pikkugen] events`).
+    events_hook: str | None = None
+
+
+def prepare(
+    registry: Registry,
+    generated_url: str | None,
+    *,
+    backend: str | None = None,
+    queues: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    burst: bool = False,
+    grace_s: float = DEFAULT_GRACE_S,
+    lease_ms: int = DEFAULT_LEASE_MS,
+    schemes: Sequence[str] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = DEFAULT_METRICS_HOST,
+    strict: bool = False,
+) -> WorkerRun:
+    """A `WorkerRun` from a command line's values: the queues checked, the URL resolved (and,
+    with `schemes`, refused unless it has one of them)."""
+    names = select_queues(registry, queues)
+    check_fresh(registry, strict)
+    # A relative SQLite path is the project's file, whatever the current folder.
+    url = registry.url(resolve_url(backend, generated_url))
+    if schemes is not None and url.partition("://")[0] not in schemes:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise StartError(
+            f"this worker needs a {wanted} URL, got {masked_url(url)!r}: pass --backend or "
+            f"set {URL_ENVIRONMENT_VARIABLE}"
+        )
+    return WorkerRun(
+        registry=registry,
+        url=url,
+        queues=names,
+        concurrency=concurrency,
+        burst=burst,
+        grace_s=grace_s,
+        lease_ms=lease_ms,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+
+
+def check_fresh(registry: Registry, strict: bool) -> None:
+    """A registry older than the files it was generated from (an edited `attempts=`, a new
+    processor) would run the old options: a warning at start, a `StartError` under strict."""
+    from pikku_queue.project import stale_message
+
+    stale = registry.stale_sources()
+    if stale and strict:
+        raise StartError(f"{stale_message(stale)} (--strict)")
+    if stale:
+        print(f"warning: {stale_message(stale)}", file=sys.stderr, flush=True)
