@@ -389,30 +389,30 @@ def worker(
     except ConfigError as exc:
         raise _fail(exc.message) from None
     registry, generated_url = load_registry(config, registry_package)
+    flags = runner.WorkerFlags(
+        backend=backend_url(backend, config, generated_url),
+        queues=queues,
+        concurrency=concurrency,
+        burst=burst,
+        strict=strict,
+        grace=grace,
+        lease_ms=lease_ms,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        processes=processes,
+        events_hook=config.events,  # [tool.pikkugen] events: the user's hook
+    )
     try:
-        run = runner.prepare(
-            registry,
-            None,
-            backend=backend_url(backend, config, generated_url),
-            queues=runner.split_queues(queues),
-            concurrency=concurrency,
-            burst=burst,
-            grace_s=grace,
-            lease_ms=lease_ms,
-            metrics_port=metrics_port,
-            metrics_host=metrics_host,
-            strict=strict,
-        )
+        run = runner.prepare(registry, None, flags)
     except runner.StartError as exc:
         raise _fail(str(exc)) from None
-    run.events_hook = config.events  # [tool.pikkugen] events: the user's hook
     if processes > 1:  # the runner's children; their lines, prefixed, instead of the display
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         package = registry_package or config.out_package
         roots = [str(root) for root in import_roots(config)]
-        code = runner.run_processes(run, processes, package, strict=strict, path=roots)
+        code = runner.run_processes(run, package, path=roots)
         if code:
             raise typer.Exit(code)
         return

@@ -26,7 +26,7 @@ package re-exports their public names.
 """
 
 from pikku_queue.adapters import resolve_url as resolve_url
-from pikku_queue.runner.arguments import parser, split_queues
+from pikku_queue.runner.arguments import parser, split_queues, worker_flags
 from pikku_queue.runner.children import run_processes
 from pikku_queue.runner.command import main
 from pikku_queue.runner.errors import EXIT_SECOND_SIGNAL, EXIT_START_ERROR, StartError, described
@@ -35,6 +35,10 @@ from pikku_queue.runner.flags import (
     DEFAULT_GRACE_S,
     DEFAULT_LEASE_MS,
     DEFAULT_METRICS_HOST,
+    FLAGS,
+    REGISTRY,
+    Flag,
+    WorkerFlags,
 )
 from pikku_queue.runner.registry_import import import_registry
 from pikku_queue.runner.serving import (
@@ -54,8 +58,12 @@ __all__ = [
     "DEFAULT_METRICS_HOST",
     "EXIT_SECOND_SIGNAL",
     "EXIT_START_ERROR",
+    "FLAGS",
+    "REGISTRY",
+    "Flag",
     "StartError",
     "Watch",
+    "WorkerFlags",
     "WorkerRun",
     "check_fresh",
     "described",
@@ -72,4 +80,5 @@ __all__ = [
     "select_queues",
     "serve",
     "split_queues",
+    "worker_flags",
 ]

@@ -14,32 +14,44 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import IO
 
-from pikku_queue.adapters import URL_ENVIRONMENT_VARIABLE, masked_url
+from pikku_queue.adapters import masked_url
+from pikku_queue.runner.flags import FLAGS, REGISTRY, WorkerFlags
 from pikku_queue.runner.worker_run import WorkerRun
 
 logger = logging.getLogger("pikku_queue")
 
 
-def _child_arguments(
-    run: WorkerRun, package: str, index: int, *, strict: bool, log_level: str
-) -> list[str]:
-    """The runner command line of child `index`: `run`'s options, the metrics port + index."""
-    args = ["-m", "pikku_queue", "worker", "--registry", package, "--queues", ",".join(run.queues)]
-    if run.concurrency is not None:
-        args += ["--concurrency", str(run.concurrency)]
-    if run.burst:
-        args.append("--burst")
-    if strict:
-        args.append("--strict")
-    args += ["--grace", repr(run.grace_s), "--lease-ms", str(run.lease_ms)]
-    if run.metrics_port is not None:  # one /metrics server per process: PORT, PORT+1, …
-        port = run.metrics_port + index if run.metrics_port else 0
-        args += ["--metrics-port", str(port), "--metrics-host", run.metrics_host]
-    if run.events_hook is not None:
-        args += ["--events-hook", run.events_hook]
-    return [*args, "--log-level", log_level]
+def child_flags(run: WorkerRun, index: int) -> WorkerFlags:
+    """What child `index` is told: the parent's options with what the parent resolved (the
+    URL, the queues), one process each, and its own `/metrics` port (PORT+index; port 0, a
+    free port, stays 0)."""
+    port = run.flags.metrics_port
+    return replace(
+        run.flags,
+        backend=run.url,
+        queues=",".join(run.queues),
+        processes=1,
+        metrics_port=port + index if port else port,
+    )
+
+
+def child_command(flags: WorkerFlags, package: str) -> tuple[list[str], dict[str, str]]:
+    """The runner command line serving `package` with `flags` (what follows `python`), and
+    the environment variables that carry the flags declared with one (the backend URL: not on
+    a command line, where `ps` would show its password). The child's parser reads it back to
+    `flags` (`tests/runtime/test_runner_flags.py` round-trips every flag)."""
+    args = ["-m", "pikku_queue", "worker", *REGISTRY.words(package)]
+    env: dict[str, str] = {}
+    for flag in FLAGS:
+        value = getattr(flags, flag.dest)
+        if flag.env is None:
+            args += flag.words(value)
+        elif value is not None:
+            env[flag.env] = str(value)
+    return args, env
 
 
 def _prefix(stream: IO[str], out: IO[str], label: str, lock: threading.Lock) -> None:
@@ -55,17 +67,9 @@ def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def run_processes(
-    run: WorkerRun,
-    processes: int,
-    package: str,
-    *,
-    strict: bool = False,
-    log_level: str = "INFO",
-    path: Sequence[str] = (),
-) -> int:
-    """`processes` child runners of `run` (each opens its own backend connection; the pull
-    backends' leases make concurrent workers safe). Each child's stdout/stderr lines come out
+def run_processes(run: WorkerRun, package: str, *, path: Sequence[str] = ()) -> int:
+    """`run.flags.processes` child runners of `run`, serving `package` (each opens its own
+    backend connection; the pull backends' leases make concurrent workers safe). Each child's stdout/stderr lines come out
     on ours prefixed `[i]`. The one signal rule, forwarded: a first SIGTERM/SIGINT here sends
     SIGTERM to every child (stop taking jobs, grace period), a second one sends it again
     (give the jobs back, exit 130). The children are in their own process group, so a
@@ -73,18 +77,15 @@ def run_processes(
     (0 when all are 0); with `burst`, once every child has drained. `path`: folders the
     children need on `PYTHONPATH` to import the registry (the current folder is inherited).
     """
+    processes = run.flags.processes
     env = dict(os.environ)
-    # The URL resolved here, by the one order, handed on as $PIKKU_QUEUE_URL (not on a
-    # command line, where `ps` would show its password); a child's own order only puts a
-    # `set_default_backend` made while importing the registry before it.
-    env[URL_ENVIRONMENT_VARIABLE] = run.url
     env["PYTHONUNBUFFERED"] = "1"
     pythonpath = [*path, *filter(None, [env.get("PYTHONPATH")])]
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     print(
         f"{processes} worker processes on {masked_url(run.url)}: {', '.join(run.queues)}"
-        f"{' (burst)' if run.burst else ''}",
+        f"{' (burst)' if run.flags.burst else ''}",
         flush=True,
     )
     signals: list[int] = []
@@ -112,12 +113,13 @@ def run_processes(
     pumps: list[threading.Thread] = []
     try:
         for index in range(processes):
+            # The URL resolved here, by the one order, reaches the child as $PIKKU_QUEUE_URL;
+            # the child's own order only puts a `set_default_backend` made while importing
+            # the registry before it.
+            args, handed = child_command(child_flags(run, index), package)
             child = subprocess.Popen(
-                [
-                    sys.executable,
-                    *_child_arguments(run, package, index, strict=strict, log_level=log_level),
-                ],
-                env=env,
+                [sys.executable, *args],
+                env={**env, **handed},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pikku_queue.runner.arguments import parser, split_queues
+from pikku_queue.runner.arguments import parser, worker_flags
 from pikku_queue.runner.children import run_processes
 from pikku_queue.runner.errors import EXIT_START_ERROR, StartError
 from pikku_queue.runner.registry_import import import_registry
@@ -26,32 +26,17 @@ def main(
     """`python -m pikku_queue worker …`; the generated `redis_worker.py` passes its own
     package as `registry` and `schemes=("redis", "rediss")`."""
     args = parser(prog, registry=registry).parse_args(argv)
+    flags = worker_flags(args)
     logging.basicConfig(
-        level=str(args.log_level).upper(),
+        level=flags.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         loaded, generated_url = import_registry(args.registry)
-        run = prepare(
-            loaded,
-            generated_url,
-            backend=args.backend,
-            queues=split_queues(args.queues),
-            concurrency=args.concurrency,
-            burst=args.burst,
-            grace_s=args.grace,
-            lease_ms=args.lease_ms,
-            schemes=schemes,
-            strict=args.strict,
-            metrics_port=args.metrics_port,
-            metrics_host=args.metrics_host,
-        )
+        run = prepare(loaded, generated_url, flags, schemes=schemes)
     except StartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_START_ERROR
-    run.events_hook = args.events_hook
-    if args.processes > 1:
-        return run_processes(
-            run, args.processes, args.registry, strict=args.strict, log_level=args.log_level
-        )
+    if flags.processes > 1:
+        return run_processes(run, args.registry)
     return run_worker(run)

@@ -87,8 +87,8 @@ async def _no_watch(
 def _on_start(run: WorkerRun, backend: Backend, options: WorkerOptions) -> None:
     """Start-up hooks: one call each, in a runtime module (warnings, servers…)."""
     loopwatch.start(options.stop)  # names an async processor that blocks the loop
-    if run.events_hook is not None:
-        subscribe_hook(options.events, run.events_hook)
+    if run.flags.events_hook is not None:
+        subscribe_hook(options.events, run.flags.events_hook)
 
 
 async def serve(run: WorkerRun, watch: Watch | None = None) -> WorkerReport:
@@ -103,18 +103,18 @@ async def serve(run: WorkerRun, watch: Watch | None = None) -> WorkerReport:
     try:
         options = WorkerOptions(
             processors=processors,
-            concurrency=run.concurrency,
-            burst=run.burst,
+            concurrency=run.flags.concurrency,
+            burst=run.flags.burst,
             services=services,
-            grace_period_s=run.grace_s,
-            lease_ms=run.lease_ms,
+            grace_period_s=run.flags.grace,
+            lease_ms=run.flags.lease_ms,
             **run.extra,
         )
         current = asyncio.current_task()
         assert current is not None
         install_signals(options.stop, current)
         _on_start(run, backend, options)
-        metrics = start_metrics(run.metrics_port, run.metrics_host, backend, run.queues)
+        metrics = start_metrics(run.flags.metrics_port, run.flags.metrics_host, backend, run.queues)
         try:
             async with (watch or _no_watch)(backend, options, run.queues):
                 return await backend.run_worker(options)
@@ -128,10 +128,8 @@ async def serve(run: WorkerRun, watch: Watch | None = None) -> WorkerReport:
 def run_worker(run: WorkerRun, watch: Watch | None = None) -> int:
     """`serve` from sync code, with the start and done lines; returns the exit status: 0,
     `EXIT_START_ERROR` (an `error:` line on stderr) or `EXIT_SECOND_SIGNAL`."""
-    print(
-        f"worker on {masked_url(run.url)}: {', '.join(run.queues)}{' (burst)' if run.burst else ''}",
-        flush=True,
-    )
+    burst = " (burst)" if run.flags.burst else ""
+    print(f"worker on {masked_url(run.url)}: {', '.join(run.queues)}{burst}", flush=True)
     try:
         report = asyncio.run(serve(run, watch))
     except PikkuQueueError as exc:  # StartError, or the backend refusing to start

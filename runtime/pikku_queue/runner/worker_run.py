@@ -15,8 +15,9 @@ from typing import Any
 from pikku_queue.adapters import URL_ENVIRONMENT_VARIABLE, masked_url, resolve_url
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.registry import Registry
+from pikku_queue.runner.arguments import split_queues
 from pikku_queue.runner.errors import StartError
-from pikku_queue.runner.flags import DEFAULT_GRACE_S, DEFAULT_LEASE_MS, DEFAULT_METRICS_HOST
+from pikku_queue.runner.flags import WorkerFlags
 
 
 def select_queues(registry: Registry, queues: Sequence[str] | None) -> list[str]:
@@ -34,62 +35,38 @@ def select_queues(registry: Registry, queues: Sequence[str] | None) -> list[str]
 
 @dataclass
 class WorkerRun:
-    """One worker run: what to serve, where, and how."""
+    """One worker run: what to serve (the registry, its checked queues), where (the resolved
+    URL) and how (the command line's values, `flags`)."""
 
     registry: Registry
     url: str
     queues: list[str]
-    concurrency: int | None = None
-    burst: bool = False
-    grace_s: float = DEFAULT_GRACE_S
-    lease_ms: int = DEFAULT_LEASE_MS
-    #: Serve Prometheus `/metrics` on this port (`pikku_queue.metrics`); None: no server.
-    metrics_port: int | None = None
-    metrics_host: str = DEFAULT_METRICS_HOST
+    flags: WorkerFlags = field(default_factory=WorkerFlags)
     #: Extra options the caller wants on `WorkerOptions` (e.g. a worker id).
     extra: dict[str, Any] = field(default_factory=dict)
-    #: `pkg.module:function` called with every worker event (`[tool.pikkugen] events`).
-    events_hook: str | None = None
 
 
 def prepare(
     registry: Registry,
     generated_url: str | None,
+    flags: WorkerFlags | None = None,
     *,
-    backend: str | None = None,
-    queues: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    burst: bool = False,
-    grace_s: float = DEFAULT_GRACE_S,
-    lease_ms: int = DEFAULT_LEASE_MS,
     schemes: Sequence[str] | None = None,
-    metrics_port: int | None = None,
-    metrics_host: str = DEFAULT_METRICS_HOST,
-    strict: bool = False,
 ) -> WorkerRun:
     """A `WorkerRun` from a command line's values: the queues checked, the URL resolved (and,
     with `schemes`, refused unless it has one of them)."""
-    names = select_queues(registry, queues)
-    check_fresh(registry, strict)
+    flags = flags or WorkerFlags()
+    names = select_queues(registry, split_queues(flags.queues))
+    check_fresh(registry, flags.strict)
     # A relative SQLite path is the project's file, whatever the current folder.
-    url = registry.url(resolve_url(backend, generated_url))
+    url = registry.url(resolve_url(flags.backend, generated_url))
     if schemes is not None and url.partition("://")[0] not in schemes:
         wanted = " or ".join(f"{s}://" for s in schemes)
         raise StartError(
             f"this worker needs a {wanted} URL, got {masked_url(url)!r}: pass --backend or "
             f"set {URL_ENVIRONMENT_VARIABLE}"
         )
-    return WorkerRun(
-        registry=registry,
-        url=url,
-        queues=names,
-        concurrency=concurrency,
-        burst=burst,
-        grace_s=grace_s,
-        lease_ms=lease_ms,
-        metrics_port=metrics_port,
-        metrics_host=metrics_host,
-    )
+    return WorkerRun(registry=registry, url=url, queues=names, flags=flags)
 
 
 def check_fresh(registry: Registry, strict: bool) -> None:
