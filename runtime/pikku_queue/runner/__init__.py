@@ -39,6 +39,8 @@ from pikku_queue.runner.flags import (
     REGISTRY,
     Flag,
     WorkerFlags,
+    about,
+    flags_of,
 )
 from pikku_queue.runner.registry_import import import_registry
 from pikku_queue.runner.serving import (
@@ -65,8 +67,10 @@ __all__ = [
     "Watch",
     "WorkerFlags",
     "WorkerRun",
+    "about",
     "check_fresh",
     "described",
+    "flags_of",
     "import_registry",
     "install_signals",
     "load_processors",

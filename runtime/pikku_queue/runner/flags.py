@@ -179,8 +179,10 @@ class WorkerFlags:
     )
 
 
-def _declared() -> tuple[Flag, ...]:
-    hints = typing.get_type_hints(WorkerFlags)
+def flags_of(values: type[Any]) -> tuple[Flag, ...]:
+    """The flags a dataclass declares, one per field (`about(...)` in its metadata), in field
+    order: `WorkerFlags`'s, or a front end's own (`pikkugen worker`'s project flags)."""
+    hints = typing.get_type_hints(values)
     return tuple(
         Flag(
             name="--" + f.name.replace("_", "-"),
@@ -189,12 +191,12 @@ def _declared() -> tuple[Flag, ...]:
             default=f.default,
             **vars(f.metadata[_ABOUT]),
         )
-        for f in fields(WorkerFlags)
+        for f in fields(values)
     )
 
 
 #: Every worker option, in `--help` order.
-FLAGS = _declared()
+FLAGS = flags_of(WorkerFlags)
 
 #: The generated package a runner serves: `python -m pikku_queue worker` requires it, a
 #: generated `redis_worker.py` fixes it, a child gets its parent's. Not a `WorkerFlags` field:
