@@ -18,15 +18,16 @@ What it does, once for every backend:
   the signal rule to them, prefixes their lines with `[i]` and exits with the worst child
   exit status.
 
-One module per job: `flags` (the worker's options), `arguments` (argparse),
-`registry_import`, `worker_run` (`prepare`: a command line's values to a `WorkerRun`),
-`serving` (one worker in this process, the signal rule), `children` (`--processes N`),
-`errors` (`StartError`, exit statuses) and `command` (`main`, which puts them together). This
-package re-exports their public names.
+One module per job: `flags` (the worker's options, declared once as `WorkerFlags`: the
+argparse parser, `pikkugen worker`'s typer options and a child's command line are built from
+it), `arguments` (argparse), `registry_import`, `worker_run` (`prepare`: a command line's
+values to a `WorkerRun`), `serving` (one worker in this process, the signal rule), `children`
+(`--processes N`), `errors` (`StartError`, exit statuses) and `command` (`main`, which puts
+them together). This package re-exports their public names.
 """
 
 from pikku_queue.adapters import resolve_url as resolve_url
-from pikku_queue.runner.arguments import parser, split_queues, worker_flags
+from pikku_queue.runner.arguments import parser, worker_flags
 from pikku_queue.runner.children import run_processes
 from pikku_queue.runner.command import main
 from pikku_queue.runner.errors import EXIT_SECOND_SIGNAL, EXIT_START_ERROR, StartError, described
@@ -41,6 +42,7 @@ from pikku_queue.runner.flags import (
     WorkerFlags,
     about,
     flags_of,
+    split_queues,
 )
 from pikku_queue.runner.registry_import import import_registry
 from pikku_queue.runner.serving import (

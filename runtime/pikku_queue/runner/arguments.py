@@ -12,13 +12,6 @@ from typing import Any
 from pikku_queue.runner.flags import FLAGS, REGISTRY, Flag, WorkerFlags
 
 
-def split_queues(text: str | None) -> list[str] | None:
-    """`--queues a,b` as a list (None: every queue)."""
-    if not text:
-        return None
-    return [q.strip() for q in text.split(",") if q.strip()] or None
-
-
 def _at_least(kind: type[Any], minimum: float) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)

@@ -113,7 +113,7 @@ class WorkerFlags:
         default=None,
         metadata=about(BACKEND_HELP, metavar="URL", env=URL_ENVIRONMENT_VARIABLE),
     )
-    #: As given (`a,b`); `arguments.split_queues` makes the list.
+    #: As given (`a,b`); `split_queues` makes the list.
     queues: str | None = field(
         default=None, metadata=about("Comma-separated queues (default: all).", metavar="A,B")
     )
@@ -193,6 +193,13 @@ def flags_of(values: type[Any]) -> tuple[Flag, ...]:
         )
         for f in fields(values)
     )
+
+
+def split_queues(text: str | None) -> list[str] | None:
+    """`--queues a,b` as a list (None: every queue)."""
+    if not text:
+        return None
+    return [q.strip() for q in text.split(",") if q.strip()] or None
 
 
 #: Every worker option, in `--help` order.

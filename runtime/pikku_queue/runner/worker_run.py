@@ -1,8 +1,10 @@
 """From a command line's values to a `WorkerRun`: the queues checked against the registry,
 the registry checked against its sources, the backend URL resolved by the one order.
 
-Everything that can refuse is done here, before a backend is opened or a child started, so
-a bad `--queues` or a stale registry under `--strict` is one `error:` line and nothing else.
+The refusals that need neither the user's processors nor a backend are made here, before any
+`--processes` child is started, so a bad `--queues` or a stale registry under `--strict` is
+one `error:` line, once. (Loading the processors, the services factory and opening the
+backend are `serving`'s, in the process that serves.)
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any
 from pikku_queue.adapters import URL_ENVIRONMENT_VARIABLE, masked_url, resolve_url
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.registry import Registry
-from pikku_queue.runner.arguments import split_queues
 from pikku_queue.runner.errors import StartError
-from pikku_queue.runner.flags import WorkerFlags
+from pikku_queue.runner.flags import WorkerFlags, split_queues
 
 
 def select_queues(registry: Registry, queues: Sequence[str] | None) -> list[str]:
