@@ -188,9 +188,9 @@ def test_every_pikkugen_command_and_flag_is_real(document: Path) -> None:
 
 
 def test_the_flag_check_catches_a_wrong_flag() -> None:
-    worker = _cli().commands["worker"]
-    assert "--burst" in _options(worker)
-    assert "--log-level" not in _options(worker)  # python -m pikku_queue worker's, not pikkugen's
+    enqueue = _cli().commands["enqueue"]
+    assert "--job-id" in _options(enqueue)
+    assert "--burst" not in _options(enqueue)  # the worker's, not enqueue's
 
 
 REPO_PATH = re.compile(

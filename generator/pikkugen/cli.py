@@ -1,8 +1,9 @@
 """The `pikkugen` command: a thin typer shell over the library.
 
-Generate-time commands (scan, list, watch, client) live in `commands/generate.py`, run-time
-commands (worker, enqueue, dlq) in `commands/runtime.py`; this module only assembles them,
-adds `--version` and shell completion (`--install-completion`, `--show-completion`).
+Generate-time commands (scan, list, watch, client) live in `commands/scan.py`, the run-time
+ones each in its own module (`commands/worker.py`, `enqueue.py`, `dlq.py`, `monitor.py`, on
+the shared `commands/project.py`); this module only assembles them, adds `--version` and
+shell completion (`--install-completion`, `--show-completion`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pikkugen.commands import generate
+from pikkugen.commands import scan
 
 
 def version() -> str:
@@ -58,13 +59,13 @@ def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     built.callback()(_main)
-    generate.register(built)
+    scan.register(built)
     wanted = None if argv is None else _command_in(argv)
     if wanted is None or wanted not in {info.name for info in built.registered_commands}:
-        from pikkugen.commands import monitor, runtime
+        from pikkugen.commands import dlq, enqueue, monitor, worker
 
-        runtime.register(built)
-        monitor.register(built)
+        for group in (worker, enqueue, dlq, monitor):
+            group.register(built)
     return built
 
 

@@ -78,7 +78,7 @@ def test_the_cli_loader_reports_a_config_broken_while_watching(
 ) -> None:
     # `watch` keeps going on ConfigError; the CLI's own loader once raised typer.Exit instead,
     # so a typo in pyproject.toml ended `pikkugen watch`.
-    from pikkugen.commands.generate import watch_loader
+    from pikkugen.commands.scan import watch_loader
     from pikkugen.config import ConfigError
 
     project = tmp_path / "basic"

@@ -20,7 +20,7 @@ from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions, Repeat
 from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest, QueueCounts
-from pikkugen.commands.runtime import _watch, print_stats
+from pikkugen.commands.display import _watch, print_stats
 from rich.console import Console
 from support import QUEUES, enqueue_known, processors
 

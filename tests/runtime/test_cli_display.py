@@ -8,7 +8,7 @@ import io
 from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.records import EnqueueRequest
-from pikkugen.commands.runtime import _watch, print_stats
+from pikkugen.commands.display import _watch, print_stats
 from rich.console import Console
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pikku_queue.events import EventBus, JobEvent
-from pikkugen.commands.runtime import JobProgress
+from pikkugen.commands.display import JobProgress
 
 
 def event(name: str, job_id: str, **data: object) -> JobEvent:

@@ -85,7 +85,7 @@ def test_the_wheels_split_runtime_and_generator(wheels: tuple[Path, Path]) -> No
     runtime, generator = wheels
     runtime_files = zipfile.ZipFile(runtime).namelist()
     generator_files = zipfile.ZipFile(generator).namelist()
-    assert "pikku_queue/runner.py" in runtime_files
+    assert "pikku_queue/runner/__init__.py" in runtime_files
     assert not [n for n in runtime_files if n.startswith("pikkugen/")]
     assert not [n for n in generator_files if n.startswith("pikku_queue/")]
     assert "pikkugen/templates/sqs/sqs_lambda.py.j2" in generator_files

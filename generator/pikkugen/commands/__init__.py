@@ -1,1 +1,3 @@
-"""CLI command groups, each registering its commands on the one typer app."""
+"""The `pikkugen` commands, one module each with a `register(app)`: `scan` (scan, list, watch,
+client: generate time), `worker`, `enqueue`, `dlq`, `monitor` (run time). The run-time ones
+share `project` (config, registry, backend, error lines); `worker` adds `display`."""

@@ -13,7 +13,13 @@ from typing import Annotated
 import typer
 from pikku_queue.adapters import masked_url
 
-from pikkugen.commands.runtime import BackendOption, _config, _fail, backend_url, load_registry
+from pikkugen.commands.project import (
+    BackendOption,
+    backend_url,
+    fail,
+    load_registry,
+    project_config,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -46,15 +52,15 @@ def monitor(
         from pikkugen.web_monitor.auth import TOKEN_ENVIRONMENT_VARIABLE, is_loopback
         from pikkugen.web_monitor.config import MonitorConfig
     except ImportError as exc:
-        raise _fail(
+        raise fail(
             f"pikkugen monitor needs Starlette and uvicorn ({exc}): pip install 'pikkugen[monitor]'"
         ) from None
-    config = _config()
+    config = project_config()
     registry, generated_url = load_registry(config)
     url = backend_url(backend, config, generated_url)
     token = token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None
     if not is_loopback(host) and token is None:
-        raise _fail(
+        raise fail(
             f"--host {host} is not loopback: anyone who reaches it could replay jobs; give "
             f"--token or ${TOKEN_ENVIRONMENT_VARIABLE}"
         )

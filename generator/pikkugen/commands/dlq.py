@@ -1,0 +1,102 @@
+"""`pikkugen dlq list|replay QUEUE`: read and redrive a dead-letter queue.
+
+QUEUE names a processor's queue (its `dead_letter_queue`, only the records that came from
+it) or a dead-letter queue itself (every record in it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from pikku_queue.adapters import masked_url
+from pikku_queue.backend import Backend
+from pikku_queue.records import DeadLetterRecord
+from pikku_queue.registry import Registry
+
+from pikkugen.commands.project import (
+    BackendOption,
+    backend_url,
+    fail,
+    load_registry,
+    on_backend,
+    project_config,
+)
+
+dlq_app = typer.Typer(help="Inspect and redrive dead-letter queues.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `dlq` group to `app`."""
+    app.add_typer(dlq_app, name="dlq")
+
+
+def _dlq_for(registry: Registry, queue: str) -> tuple[str, str | None]:
+    """(dead-letter queue, source queue filter): QUEUE may name a processor's queue or a DLQ."""
+    if queue in registry.names():
+        dlq = registry.get(queue).options.dead_letter_queue
+        if dlq is None:
+            raise fail(f"queue {queue!r} has no dead_letter_queue: its failed jobs end 'failed'")
+        return dlq, queue
+    return queue, None
+
+
+def _one_line(text: str) -> str:
+    """A multi-line message (pydantic's validation errors) on one line: `; ` between lines."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    backend: BackendOption = None,
+) -> None:
+    """List dead-lettered jobs: id, queue, job id, attempts, reason, error."""
+    config = project_config()
+    registry, generated_url = load_registry(config)
+    dlq, source = _dlq_for(registry, queue)
+    url = backend_url(backend, config, generated_url)
+
+    async def read(target: Backend) -> list[DeadLetterRecord]:
+        return await target.dead_letters(dlq, limit)
+
+    records = [r for r in on_backend(url, read) if source is None or r.queue == source]
+    for record in records:
+        if as_json:
+            typer.echo(json.dumps({"id": record.id, **record.as_payload()}, sort_keys=True))
+        else:
+            typer.echo(
+                f"{record.id}  {record.queue}/{record.job_id}  attempts={record.attempts}"
+                f"  reason={record.reason}  {record.error.type}: {_one_line(record.error.message)}"
+                f"  payload={json.dumps(record.payload, sort_keys=True)}"
+            )
+    typer.echo(f"{len(records)} record(s) in {dlq} ({masked_url(url)})", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="Record id to replay (repeatable; default all)."),
+    ] = None,
+    backend: BackendOption = None,
+) -> None:
+    """Move dead-lettered jobs back to their queue, attempts reset."""
+    config = project_config()
+    registry, generated_url = load_registry(config)
+    dlq, source = _dlq_for(registry, queue)
+    url = backend_url(backend, config, generated_url)
+
+    async def replay(target: Backend) -> int:
+        chosen: list[str] | None = list(ids) if ids else None
+        if chosen is None and source is not None:
+            records = await target.dead_letters(dlq, 1_000_000)
+            chosen = [r.id for r in records if r.queue == source]
+        return await target.replay(dlq, chosen)
+
+    count = on_backend(url, replay)
+    typer.echo(f"replayed {count} job(s) from {dlq} ({masked_url(url)})")
