@@ -3,8 +3,8 @@
 Every pikkugen queue is a BullMQ queue and every job's data is the plain JSON payload, so a
 Node BullMQ worker, a Node producer and BullMQ dashboards see our jobs as their own. BullMQ's
 Lua scripts own the job lifecycle (priority, delay, locks, stalled recovery, schedulers,
-global concurrency); the engine still decides each outcome, and `redis.worker` turns the
-verdict into BullMQ's verbs.
+global concurrency); the engine still decides each outcome, `consumer` runs the workers and
+`settle` turns each verdict into BullMQ's verbs.
 """
 
 from __future__ import annotations

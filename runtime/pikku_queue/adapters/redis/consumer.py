@@ -1,23 +1,11 @@
 """Running processors on BullMQ workers, with the engine deciding every outcome.
 
 BullMQ's `Worker` keeps what it is good at: fetching by priority and delay, job locks and
-their renewal, stalled-job recovery, global concurrency. Our processor callback hands each job
-to the engine and translates the Outcome into BullMQ's verbs:
-
-- Completed(result)      → return the result (BullMQ's moveToCompleted stores it).
-- Retry(delay_ms, error) → raise; the job's backoff is switched, in memory only, to a custom
-                           strategy that answers `delay_ms`, so BullMQ's own moveToFailed
-                           moves it to delayed (or straight back to wait) with our exact delay.
-                           The stored opts keep a native backoff, so a Node worker still reads
-                           the job without meeting an unknown strategy.
-- DeadLetter(reason)     → write the `DeadLetterRecord` into the dead-letter queue (a plain
-                           BullMQ queue), mark the job, raise BullMQ's UnrecoverableError.
-                           If Redis refuses that write even after a few tries, the job still
-                           fails as unrecoverable (never retried) with the verdict in its
-                           failedReason, and the next sweep writes the record.
-
-A job whose data is not JSON (a foreign producer wrote it) cannot even be loaded by
-bullmq-python; `_PikkuWorker` loads it anyway so it reaches the same dead-letter path.
+their renewal, stalled-job recovery, global concurrency. Each processor gets a runner: its
+engine, its BullMQ worker (`bullmq_worker.PikkuWorker`) and the callback between them, which
+hands each job to the engine (or to the `batching.Batcher` of a batch processor) and lets
+`settle.Settler` translate the Outcome into BullMQ's verbs. `RedisWorker` runs the runners,
+keeps them healthy and decides when a burst worker is done.
 
 A worker whose run loop ends while it should be running (bullmq-python can stop after Redis
 connection trouble) is replaced, so a Redis restart never leaves a silent worker behind.
@@ -28,52 +16,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
-
-from bullmq import UnrecoverableError
 
 from pikku_queue import observe
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
-from pikku_queue.outcomes import (
-    Completed,
-    DeadLetter,
-    DeadLetterReason,
-    Delivery,
-    ErrorInfo,
-    Outcome,
-    Retry,
-    stalled_error,
-)
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.outcomes import Delivery, Outcome
+from pikku_queue.payloads import UndecodablePayload
 from pikku_queue.processor import Processor
-from pikku_queue.records import DeadLetterRecord, EnqueueRequest, dead_letter_target
+from pikku_queue.records import EnqueueRequest
 
+from .batching import Batcher
+from .bullmq_worker import INVALID_PAYLOAD_ATTR, PikkuWorker
 from .connection import check_connection
-from .jobs import (
-    ENCODING_ERRORS,
-    OUTCOME_FIELD,
-    PIKKU_BACKOFF,
-    loads_or_text,
-    payload_error,
-    retry_options_difference,
-    trace_context_of,
-)
-from .loop import LeanWorker
-from .tooling import JobLogs, move_to_active_as, worker_client_name, write_job_logs
+from .jobs import ENCODING_ERRORS, retry_options_difference, trace_context_of
+from .settle import Settler, backoff_strategy
+from .tooling import JobLogs, write_job_logs
 
 if TYPE_CHECKING:
     from .backend import RedisBackend
 
 logger = logging.getLogger("pikku_queue.redis")
 
-#: BullMQ's message for a job that stalled more often than `maxStalledCount` allows.
-STALLED_REASON = "job stalled more than allowable limit"
 #: Seconds between checks of `stop`, of burst completion and of the workers' health.
 POLL_S = 0.1
 #: Minutes of BullMQ metrics kept for a processor declared with `metrics=True` (two weeks).
@@ -82,171 +50,12 @@ METRICS_DATA_POINTS = 20_160
 RESTART_DELAY_S = 0.5
 #: The BullMQ job scheduler id of a processor's own `repeat` (schedulers live per queue).
 PROCESSOR_SCHEDULER_ID = "pikku-processor"
-#: How far each sweep looks back before the previous one: BullMQ scores a failed job with the
-#: time its client took before the write, so a job can land just behind a sweep's start.
-SWEEP_OVERLAP_MS = 5_000
 #: Most seconds a stopping worker spends on a last sweep (Redis may be the reason it stops).
 FINAL_SWEEP_S = 5.0
-#: Pauses between the tries of writing a dead-letter verdict (a Redis blip passes meanwhile).
-VERDICT_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
-#: How a failedReason carries a verdict that could not be written yet (read by the sweep).
-PENDING_VERDICT = "pikku: dead-letter pending ({reason}) {type}: {message}"
-_PENDING_RE = re.compile(
-    rf"pikku: dead-letter pending \(({'|'.join(get_args(DeadLetterReason))})\) ([^:]*): (.*)",
-    re.DOTALL,
-)
-#: Where `_PikkuWorker` leaves the `ErrorInfo` of a job whose data is not JSON.
-INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
-
-
-class RetryLater(Exception):
-    """Raised to BullMQ for a Retry outcome; carries the engine's delay to our strategy."""
-
-    def __init__(self, outcome: Retry) -> None:
-        super().__init__(f"{outcome.error.type}: {outcome.error.message}")
-        self.delay_ms = outcome.delay_ms
-
-
-def backoff_strategy(attempts_made: int, backoff_type: str, err: Any, job: Any) -> int:
-    """BullMQ's custom backoff hook: the delay the engine computed (fixed, exponential with
-    factor and max_delay, jitter)."""
-    return err.delay_ms if isinstance(err, RetryLater) else 0
-
-
-def _keep_traceback(job: Any, error: ErrorInfo) -> None:
-    """Make BullMQ store the processor's traceback rather than the one of our own raise."""
-
-    def update() -> None:
-        job.stacktrace.append(error.traceback or f"{error.type}: {error.message}")
-
-    job.updateStacktrace = update
-
-
-class _PikkuWorker(LeanWorker):
-    """BullMQ's Worker, loading a job whose data is not JSON instead of choking on it.
-
-    bullmq-python parses the job hash (`Job.fromJSON`) in `nextJobFromJobData`, after its Lua
-    script made the job active and before any callback of ours runs. A parse error there only
-    reaches the worker's "error" event: the job stays active with no lock renewal, stalls,
-    comes back and fails the same way for ever (never reaching a DLQ, and a burst worker never
-    ends). Here such a job loads with its raw text as `data` and the parse error in
-    `INVALID_PAYLOAD_ATTR`, so our processor callback dead-letters it like any bad payload.
-    Data that is not UTF-8 is refused the same way, even when it would parse (a JSON string
-    holding the invalid bytes): no processor should receive the surrogates that stand for them.
-
-    It also names itself as BullMQ does (`tooling`), so Node's `getWorkers()` and Bull Board
-    list it, and BullMQ's moveToActive records it in each job's `processedBy`.
-    """
-
-    def __init__(self, name: str, processor: Any, opts: dict[str, Any]) -> None:
-        super().__init__(name, processor, opts)
-        if self.workerName:
-            self.clientName = worker_client_name(opts["prefix"], name, self.workerName)
-
-    async def moveToActive(self, token: str) -> Any:
-        if not self.workerName:
-            return await super().moveToActive(token)
-        result = await move_to_active_as(self.backend.scripts, token, self.opts, self.workerName)
-        job_data, job_id, limit_until, delay_until = result or (None, None, 0, 0)
-        return await self.nextJobFromJobData(
-            job_data, job_id, limit_until or 0, delay_until or 0, token
-        )
-
-    async def nextJobFromJobData(
-        self,
-        job_data: dict[str, Any] | None = None,
-        job_id: str | None = None,
-        limit_until: int = 0,
-        delay_until: int = 0,
-        token: str | None = None,
-    ) -> Any:
-        raw = None if job_data is None else job_data.get("data")
-        if job_data is None or not isinstance(raw, str):  # no job, or no data (reads as `{}`)
-            return await super().nextJobFromJobData(
-                job_data, job_id, limit_until, delay_until, token
-            )
-        try:
-            decode_payload(raw)  # the one strict reader: also NaN, Infinity, lone surrogates
-        except UndecodablePayload as exc:
-            refused: UndecodablePayload | None = exc
-        else:
-            refused = None
-            try:
-                return await super().nextJobFromJobData(
-                    job_data, job_id, limit_until, delay_until, token
-                )
-            except (ValueError, RecursionError) as exc:
-                if payload_error(raw) is None:  # another field of the hash is broken
-                    raise
-                refused = UndecodablePayload(raw, ErrorInfo.from_exception(exc))
-        # A failed call wrote nothing (the job is active under `token` already): load it again
-        # without its data.
-        job = await super().nextJobFromJobData(
-            {**job_data, "data": "null"}, job_id, limit_until, delay_until, token
-        )
-        if job is not None and refused is not None:
-            job.data = refused.stored
-            setattr(job, INVALID_PAYLOAD_ATTR, refused)
-        return job
-
-
-class _Batcher:
-    """Gathers deliveries for a batch processor: a batch runs when `size` jobs are in hand or
-    `timeout` ms after the first arrived. Each job keeps its own BullMQ lock meanwhile."""
-
-    def __init__(
-        self, engine: Engine, size: int, timeout_ms: int, job_logs: JobLogs | None = None
-    ) -> None:
-        self.engine = engine
-        #: Each job of a call gets the lines the call logs on `ctx.logger`.
-        self.job_logs = job_logs
-        self.size = size
-        self.timeout_s = timeout_ms / 1000
-        self.pending: list[tuple[Delivery, asyncio.Future[Outcome]]] = []
-        self.timer: asyncio.TimerHandle | None = None
-        self.running: set[asyncio.Task[None]] = set()
-
-    async def submit(self, delivery: Delivery) -> Outcome:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
-        self.pending.append((delivery, future))
-        if len(self.pending) >= self.size:
-            self.flush()
-        elif self.timer is None:
-            self.timer = loop.call_later(self.timeout_s, self.flush)
-        return await future
-
-    def flush(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        batch, self.pending = self.pending, []
-        if batch:
-            task = asyncio.ensure_future(self._run(batch))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
-
-    async def _run(self, batch: list[tuple[Delivery, asyncio.Future[Outcome]]]) -> None:
-        if self.job_logs is not None and batch:
-            self.job_logs.running_batch(batch[0][0].queue, [d.job_id for d, _ in batch])
-        try:
-            outcomes = await self.engine.run_batch([delivery for delivery, _ in batch])
-        except asyncio.CancelledError:  # a forced shutdown: the jobs' own tasks end too
-            for _, future in batch:
-                future.cancel()
-            raise
-        except Exception as exc:  # the engine does not raise; never strand a job anyway
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
 
 
 class _QueueRunner:
-    """One processor: its engine, its BullMQ worker, and the translation between them."""
+    """One processor: its engine, its BullMQ worker, and the callback between them."""
 
     def __init__(self, owner: RedisWorker, processor: Processor) -> None:
         self.owner = owner
@@ -259,12 +68,11 @@ class _QueueRunner:
         self.job_logs = JobLogs()
         batch = processor.options.batch
         self.batcher = (
-            _Batcher(self.engine, batch.size, batch.timeout, self.job_logs) if batch else None
+            Batcher(self.engine, batch.size, batch.timeout, self.job_logs) if batch else None
         )
         self.worker: Any = None
         self.task: asyncio.Task[Any] | None = None
-        self.last_sweep_ms = int(time.time() * 1000) - options.lease_ms * 4
-        self.next_sweep = 0.0
+        self.settler = Settler(self.backend, processor, self.engine, owner.report, options.lease_ms)
         self.housekeeping: set[asyncio.Task[None]] = set()
         self.processor_log = self.engine.log.getChild(processor.name)  # what ctx.logger is
         self.job_logs.attach(self.processor_log)
@@ -325,7 +133,7 @@ class _QueueRunner:
             await queue.removeJobScheduler(PROCESSOR_SCHEDULER_ID)
 
     async def start(self) -> None:
-        self.worker = _PikkuWorker(self.name, self._process, self._worker_options())
+        self.worker = PikkuWorker(self.name, self._process, self._worker_options())
         self.worker.on("stalled", self._on_stalled)
         self.worker.on("error", self._on_error)
         if self.processor.options.max_concurrency is not None:
@@ -427,7 +235,8 @@ class _QueueRunner:
             outcome = await self.batcher.submit(delivery)
         else:
             outcome = await self.engine.run(delivery)
-        return await self._apply(job, delivery, outcome)
+        await self._write_job_logs(job)
+        return await self.settler.settle(job, delivery, outcome)
 
     def _warn_if_options_differ(self, job: Any) -> None:
         """The attempts rule: the processor's declaration decides retries and backoff on every
@@ -461,135 +270,6 @@ class _QueueRunner:
         except Exception as exc:  # a log line never changes a job's outcome
             logger.debug("%s: writing the log of job %s failed: %s", self.name, job.id, exc)
 
-    async def _apply(self, job: Any, delivery: Delivery, outcome: Outcome) -> Any:
-        await self._write_job_logs(job)
-        report = self.owner.report
-        if isinstance(outcome, Completed):
-            report.completed += 1
-            return outcome.result
-        _keep_traceback(job, outcome.error)
-        if isinstance(outcome, Retry):
-            report.retried += 1
-            job.opts["backoff"] = {"type": PIKKU_BACKOFF, "delay": outcome.delay_ms}
-            job.opts["attempts"] = max(int(job.opts.get("attempts") or 0), delivery.attempt + 1)
-            raise RetryLater(outcome)
-        if not await self._record_verdict(job, delivery.attempt, outcome):
-            error = outcome.error
-            raise UnrecoverableError(
-                PENDING_VERDICT.format(
-                    reason=outcome.reason, type=error.type, message=error.message
-                )
-            )
-        raise UnrecoverableError(f"{outcome.error.type}: {outcome.error.message}")
-
-    async def _record_verdict(self, job: Any, attempt: int, outcome: DeadLetter) -> bool:
-        """Write the verdict, riding out a Redis blip. Were the error of a failed write raised to
-        BullMQ instead of UnrecoverableError, it would retry a NonRetryableError, or fail the job
-        with no record for `dlq replay` to find. Returns False when every try failed: the
-        caller then fails the job with the verdict in its failedReason, for `sweep_stalled`."""
-        for delay_s in VERDICT_RETRY_DELAYS_S:
-            try:
-                await self._finish_failed(job, attempt, outcome)
-                return True
-            except Exception as exc:  # both writes are idempotent, so trying again is safe
-                logger.debug("%s: recording job %s failed: %s", self.name, job.id, exc)
-            await asyncio.sleep(delay_s)
-        try:
-            await self._finish_failed(job, attempt, outcome)
-            return True
-        except Exception as exc:
-            logger.warning(
-                "%s: cannot record job %s as %s yet (%s); a sweep will retry",
-                self.name, job.id, outcome.reason, exc,
-            )  # fmt: skip
-            return False
-
-    async def _finish_failed(self, job: Any, attempt: int, outcome: DeadLetter) -> None:
-        dlq = dead_letter_target(job.data, self.processor.options.dead_letter_queue)
-        job_id = str(job.id)
-        invalid: UndecodablePayload | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
-        if dlq is None:
-            await self.backend.mark_final(self.name, job_id, "failed", outcome.error.as_dict())
-            self.owner.report.failed += 1
-            return
-        record = DeadLetterRecord(
-            id=f"{self.name}-{job_id}-{int(job.attemptsStarted or attempt)}",
-            queue=self.name,
-            job_id=job_id,
-            payload=job.data,
-            attempts=attempt,
-            reason=outcome.reason,
-            error=outcome.error,
-            failed_at_ms=int(time.time() * 1000),
-            payload_encoding=invalid.encoding if invalid is not None else "json",
-        )
-        await self.backend.add_dead_letter(dlq, record)
-        await self.backend.mark_final(self.name, job_id, "dead_lettered", outcome.error.as_dict())
-        self.owner.report.dead_lettered += 1
-
-    async def sweep_stalled(self, force: bool = False) -> None:
-        """Finish the failed jobs nobody recorded: those BullMQ itself failed for stalling past
-        `max_stalled_count` (its Lua script moves them to failed without asking us), and those
-        whose verdict could not be written (`PENDING_VERDICT`). The window only moves on once
-        every one is recorded, so a sweep that meets Redis trouble is done again in full."""
-        if not force and time.monotonic() < self.next_sweep:
-            return
-        self.next_sweep = time.monotonic() + max(self.owner.options.lease_ms, 1000) / 2000
-        client = await self.backend.client()
-        now = int(time.time() * 1000)
-        key = self.backend.key(self.name, "failed")
-        found = await client.zrangebyscore(key, self.last_sweep_ms, "+inf")
-        for job_id in (str(job_id) for job_id in found):
-            fields = await client.hmget(
-                self.backend.key(self.name, job_id),
-                "failedReason", OUTCOME_FIELD, "data", "atm", "ats", "stacktrace", "stc",
-            )  # fmt: skip
-            reason, marked, data, made, started, stack, stalls = (
-                None if v is None else str(v) for v in fields
-            )
-            if marked or not reason:
-                continue
-            pending = _PENDING_RE.fullmatch(reason)
-            if pending is not None:  # the attempt that reached the verdict is counted already
-                verdict = DeadLetter(
-                    cast(DeadLetterReason, pending[1]),
-                    ErrorInfo(type=pending[2], message=pending[3], traceback=_last(stack)),
-                )
-                attempt = int(made or 1)
-            elif STALLED_REASON in reason:
-                verdict, attempt = self._stalled_verdict(made, stalls)
-            else:
-                continue
-            # The record's id as `_finish_failed` would have made it in the worker.
-            job = _FailedJob(job_id, data, (int(started or 0) if pending else 0) or attempt)
-            await self._finish_failed(job, attempt, verdict)
-            if pending is None:  # the engine announced the pending verdict already
-                delivery = Delivery(job_id, self.name, job.data, attempt, enqueued_at_ms=0)
-                self.engine.report_verdict(delivery, verdict)
-        self.last_sweep_ms = max(self.last_sweep_ms, now - SWEEP_OVERLAP_MS)
-
-    def _stalled_verdict(self, made: str | None, stalls: str | None) -> tuple[DeadLetter, int]:
-        """The verdict and attempt count of a job BullMQ failed for stalling, as SQLite gives
-        them: the attempts that started, the stalled one included (BullMQ's deferred failure
-        counted it in `atm`), and the one stalled-job error text (`stalled_error`)."""
-        error = stalled_error(int(stalls or 1), self.processor.options.max_stalled_count)
-        return DeadLetter("stalled", error), max(int(made or 1), 1)
-
-
-class _FailedJob:
-    """The few fields `_finish_failed` reads, for a failed job found by the sweep."""
-
-    def __init__(self, job_id: str, data: str | None, attempts_started: int) -> None:
-        self.id = job_id
-        self.data: Any = None
-        self.attemptsStarted = attempts_started
-        if data:
-            try:
-                self.data = decode_payload(data)
-            except UndecodablePayload as exc:
-                self.data = exc.stored
-                setattr(self, INVALID_PAYLOAD_ATTR, exc)
-
 
 def _with_query(url: str, **params: str) -> str:
     """`url` with more query parameters (redis-py's `from_url` passes them to connections);
@@ -597,12 +277,6 @@ def _with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = "&".join(part for part in (parts.query, urlencode(params)) if part)
     return urlunsplit(parts._replace(query=query))
-
-
-def _last(stacktrace: str | None) -> str:
-    """The newest entry of BullMQ's stacktrace field (our processor's traceback)."""
-    stack = loads_or_text(stacktrace) if stacktrace else []
-    return str(stack[-1]) if isinstance(stack, list) and stack else ""
 
 
 class RedisWorker:
@@ -632,7 +306,7 @@ class RedisWorker:
                     await asyncio.wait_for(self.options.stop.wait(), POLL_S)
                 for runner in runners:
                     await runner.supervise()
-                    await self._quietly(runner.sweep_stalled())
+                    await self._quietly(runner.settler.sweep_stalled())
                 if self.options.burst and await self._drained(runners):
                     break
         finally:
@@ -641,7 +315,9 @@ class RedisWorker:
                 return_exceptions=True,
             )
             for runner in runners:  # verdicts the last jobs could not record, if any
-                await self._quietly(asyncio.wait_for(runner.sweep_stalled(True), FINAL_SWEEP_S))
+                await self._quietly(
+                    asyncio.wait_for(runner.settler.sweep_stalled(True), FINAL_SWEEP_S)
+                )
         return self.report
 
     async def _paused_in_burst(self, queue: Any, name: str, counts: dict[str, Any]) -> bool:
@@ -670,7 +346,7 @@ class RedisWorker:
             return False
         try:
             for runner in runners:  # before leaving, pick up jobs BullMQ failed on its own
-                await runner.sweep_stalled(force=True)
+                await runner.settler.sweep_stalled(force=True)
             for runner in runners:
                 queue = await self.backend.queue(runner.name)
                 counts = await queue.getJobCounts(
