@@ -253,8 +253,9 @@ class BatchSettler(Protocol):
 @runtime_checkable
 class ListsJobs(Protocol):
     """Optional: a page of at most `limit` jobs of `queue` in `state`, newest first; `cursor`
-    is None for the first page, else the previous page's `next_cursor`. The states are the
-    counts' (`pikku_queue.counts`): a page of `waiting` holds what `counts().waiting` counts."""
+    is None for the first page, else the previous page's `next_cursor` (a cursor the backend
+    never gave is a ValueError). The states are the counts' (`pikku_queue.counts`): a page of
+    `waiting` holds what `counts().waiting` counts."""
 
     async def list_jobs(
         self, queue: str, state: JobState, limit: int, cursor: str | None = None

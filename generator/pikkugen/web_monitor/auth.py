@@ -8,7 +8,7 @@ with no inline script and no framing, `nosniff`, no referrer, nothing cached).
 Then per route (`guarded`): bound to loopback (127.0.0.1, ::1, localhost) the monitor is open
 to the local user; bound anywhere else it needs a token (`$PIKKU_MONITOR_TOKEN`, `--token-file`
 or `--token`), sent as `Authorization: Bearer …`, or once as `?token=…`, which sets an
-HttpOnly, SameSite=Strict cookie and redirects to the same URL without it (so the token stays
+HttpOnly, SameSite=Strict cookie (a MAC of the token, not the token) and redirects to the same URL without it (so the token stays
 out of the address bar, the history and any referrer); without it every request is 401,
 the page's static files included. A state-changing request (an action) must carry the page's
 CSRF token in `X-CSRF-Token` and, when the browser names them, an `Origin` of this host and a
@@ -109,25 +109,36 @@ class HostGuard:
         await self.app(scope, receive, send_with_headers)
 
 
-def _bytes(text: str) -> bytes:
-    """A credential as bytes, losslessly (a header decoded as latin-1, a query value with lone
-    surrogates): `hmac.compare_digest` refuses non-ASCII `str`."""
-    return text.encode("utf-8", "surrogatepass")
+def _sent(text: str) -> bytes:
+    """A header or cookie value as the bytes the client sent (Starlette decodes headers as
+    latin-1); `hmac.compare_digest` refuses non-ASCII `str`, and bytes never raise."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:  # a cookie's escapes can name characters past latin-1
+        return text.encode("utf-8", "surrogatepass")
 
 
-def same_secret(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(_bytes(given), _bytes(expected))
+def same_secret(given: bytes | None, expected: str) -> bool:
+    """Constant time; the secret as UTF-8, what a client sends for a non-ASCII one."""
+    return given is not None and hmac.compare_digest(given, expected.encode("utf-8"))
 
 
-def _given_token(request: Request) -> tuple[str | None, bool]:
-    """The token the request carries, and whether it came as `?token=`."""
+def cookie_value(token: str) -> str:
+    """What the cookie holds: a MAC of the token, not the token (ASCII whatever the token,
+    and a leaked cookie is not the token a script or curl would use)."""
+    return hmac.new(token.encode("utf-8"), b"pikku-monitor-cookie", "sha256").hexdigest()
+
+
+def _authenticated(request: Request, token: str) -> tuple[bool, bool]:
+    """Whether the request carries the token, and whether it came as `?token=`."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
-        return header[7:].strip(), False
+        return same_secret(_sent(header[7:].strip()), token), False
     query = request.query_params.get("token")
-    if query:
-        return query, True
-    return request.cookies.get(COOKIE), False
+    if query:  # percent-decoded as UTF-8 by Starlette
+        return same_secret(query.encode("utf-8", "surrogatepass"), token), True
+    cookie = request.cookies.get(COOKIE)
+    return same_secret(None if cookie is None else _sent(cookie), cookie_value(token)), False
 
 
 def _without_token(request: Request) -> str:
@@ -143,15 +154,17 @@ async def require_token(request: Request, call_next: Handler) -> Response:
     token = monitor_state(request).config.token
     if token is None:
         return await call_next(request)
-    given, from_query = _given_token(request)
-    if not same_secret(given, token):
+    passed, from_query = _authenticated(request, token)
+    if not passed:
         return error(401, "a token is required (Authorization: Bearer …, or ?token= once)")
     if from_query and request.method in ("GET", "HEAD"):
         response: Response = RedirectResponse(_without_token(request), status_code=303)
     else:
         response = await call_next(request)
     if from_query:
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            COOKIE, cookie_value(token), httponly=True, samesite="strict", path="/"
+        )
     return response
 
 
@@ -175,7 +188,8 @@ def _same_origin(request: Request) -> bool:
 async def require_csrf(request: Request, call_next: Handler) -> Response:
     """403 unless the request carries the page's CSRF token and comes from this origin."""
     csrf = monitor_state(request).config.csrf
-    if not same_secret(request.headers.get("x-csrf-token"), csrf) or not _same_origin(request):
+    sent = request.headers.get("x-csrf-token")
+    if not same_secret(None if sent is None else _sent(sent), csrf) or not _same_origin(request):
         return error(403, "missing or wrong CSRF token, or another site's request")
     return await call_next(request)
 

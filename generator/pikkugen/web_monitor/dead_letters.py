@@ -14,7 +14,7 @@ from pikku_queue.records import DeadLetterRecord, JobState, is_dead_letter_recor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pikkugen.web_monitor.queues import dead_letter_queue, page_size
+from pikkugen.web_monitor.queues import dead_letter_queue, page_of
 from pikkugen.web_monitor.state import monitor_state
 
 #: How many records a backend that cannot page them shows.
@@ -31,12 +31,7 @@ async def records(request: Request) -> Response:
     name = dead_letter_queue(request, request.query_params.get("queue"))
     backend = state.backend
     if "list_jobs" in state.features and isinstance(backend, ListsJobs):
-        page = await backend.list_jobs(
-            name,
-            JobState.WAITING,
-            page_size(request.query_params.get("limit")),
-            request.query_params.get("cursor") or None,
-        )
+        page = await page_of(backend, name, JobState.WAITING, request)
         shown = [
             record_json(DeadLetterRecord.from_payload(job.id, job.payload))
             if is_dead_letter_record(job.payload)

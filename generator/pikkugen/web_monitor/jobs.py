@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pikkugen.web_monitor.auth import BadRequest
-from pikkugen.web_monitor.queues import job_id, job_state, known_queue, page_size
+from pikkugen.web_monitor.queues import job_id, job_state, known_queue, page_of
 from pikkugen.web_monitor.state import MonitorState, monitor_state
 
 
@@ -55,9 +55,7 @@ async def jobs(request: Request) -> Response:
     params = request.query_params
     queue = known_queue(request, params.get("queue"))
     wanted = job_state(params.get("state"))
-    page = await lister(state).list_jobs(
-        queue, wanted, page_size(params.get("limit")), params.get("cursor") or None
-    )
+    page = await page_of(lister(state), queue, wanted, request)
     return JSONResponse(
         {
             "queue": queue,

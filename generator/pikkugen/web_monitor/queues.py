@@ -4,7 +4,8 @@ any other), a job state, a page size. A bad one is a `BadRequest` (`auth`), answ
 from __future__ import annotations
 
 from pikku_queue import counts
-from pikku_queue.records import JobState
+from pikku_queue.backend import ListsJobs
+from pikku_queue.records import JobPage, JobState
 from starlette.requests import Request
 
 from pikkugen.web_monitor.auth import BadRequest
@@ -50,3 +51,14 @@ def job_id(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest(400, "name a job (id=…)")
     return value
+
+
+async def page_of(lister: ListsJobs, queue: str, state: JobState, request: Request) -> JobPage:
+    """The page the request's `limit` and `cursor` name (a cursor the backend never gave: 400)."""
+    params = request.query_params
+    try:
+        return await lister.list_jobs(
+            queue, state, page_size(params.get("limit")), params.get("cursor") or None
+        )
+    except ValueError as exc:
+        raise BadRequest(400, str(exc)) from None

@@ -47,7 +47,7 @@ def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
     if not cursor.isdigit():
-        raise BackendError(f"{cursor!r} is not a cursor of this backend's job lists")
+        raise ValueError(f"{cursor!r} is not a cursor of this backend's job lists")
     return int(cursor)
 
 

@@ -50,7 +50,7 @@ def _cursor(cursor: str | None) -> int:
     try:
         return int(cursor)
     except ValueError:
-        raise BackendError(f"{cursor!r} is not a cursor of this backend's job lists") from None
+        raise ValueError(f"{cursor!r} is not a cursor of this backend's job lists") from None
 
 
 def _rows(
