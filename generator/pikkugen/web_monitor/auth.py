@@ -162,9 +162,7 @@ async def require_token(request: Request, call_next: Handler) -> Response:
     else:
         response = await call_next(request)
     if from_query:
-        response.set_cookie(
-            COOKIE, cookie_value(token), httponly=True, samesite="strict", path="/"
-        )
+        response.set_cookie(COOKIE, cookie_value(token), httponly=True, samesite="strict", path="/")
     return response
 
 
