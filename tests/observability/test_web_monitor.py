@@ -10,9 +10,6 @@ DNS-rebinding page (chromium resolving evil.example to 127.0.0.1) refused its re
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
+from browser import VIEWPORT, Monitor, artifacts, browser
 from monitor_server import serving
 from pikku_queue.adapters import connect
 from pikku_queue.backend import Backend, WorkerOptions
@@ -32,10 +30,10 @@ from pikku_queue.records import EnqueueRequest, JobState
 from pikkugen.web_monitor.auth import is_loopback
 from pikkugen.web_monitor.config import MonitorConfig
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+__all__ = ["artifacts", "browser"]  # the fixtures of `browser`
+
 QUEUES = ["orders", "payments"]
 DLQS = {"orders": None, "payments": "payments-dlq"}
-VIEWPORT = {"width": 1400, "height": 900}
 #: Jobs of `orders` that fail for good (no dead-letter queue).
 FAILING = {3, 20, 37}
 
@@ -106,80 +104,6 @@ def known_jobs(path: Path) -> str:
 
 def config(url: str) -> MonitorConfig:
     return MonitorConfig(url=url, queues=QUEUES, dead_letter_queues=DLQS)
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("PIKKU_TEST_ARTIFACTS") or tmp_path / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            # a DNS-rebinding page: evil.example resolves to this machine's loopback
-            args=["--no-sandbox", "--host-resolver-rules=MAP evil.example 127.0.0.1"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-class Monitor:
-    """The page, with the steps every test takes: open a view, act and confirm, shoot."""
-
-    def __init__(self, page: Any, base: str, artifacts: Path) -> None:
-        self.page = page
-        self.base = base
-        self.artifacts = artifacts
-        self.violations: list[str] = []
-        page.on("console", self._console)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.violations.append(message.text)
-
-    def open(self, view: str) -> None:
-        self.page.goto(self.base + "#" + view)
-        self.page.wait_for_selector("body[data-ready]")
-
-    def text(self, selector: str) -> str:
-        return str(self.page.text_content(selector) or "")
-
-    def wait_text(self, selector: str, expected: str) -> None:
-        self.page.wait_for_function(
-            "([s, e]) => (document.querySelector(s)?.textContent || '').includes(e)",
-            arg=[selector, expected],
-        )
-
-    def count(self, queue: str, state: str) -> str:
-        return self.text(f'tr[data-queue="{queue}"] td[data-count="{state}"]')
-
-    def act(self, selector: str, expect_question: str) -> str:
-        """Click an action, check its confirmation, confirm; the message it leaves."""
-        self.page.click(selector)
-        self.page.wait_for_selector("#confirm[open]")
-        assert expect_question in self.text("#confirm-text")
-        self.page.click("#confirm-ok")
-        self.page.wait_for_selector("#banner:not([hidden])")
-        return self.text("#banner-text")
-
-    def dismiss(self) -> None:
-        self.page.click("#banner-close")
-        self.page.wait_for_selector("#banner[hidden]", state="attached")
-
-    def shoot(self, name: str) -> Path:
-        path = self.artifacts / name
-        self.page.screenshot(path=str(path))
-        assert path.stat().st_size > 10_000
-        return path
 
 
 @pytest.mark.slow
@@ -298,12 +222,20 @@ def test_the_views_and_the_actions_on_sqlite(tmp_path: Path, artifacts: Path, br
         m.wait_text("#record-detail", "card of order")
         m.shoot("monitor-dlq.png")
         assert "Replayed 1 record(s)" in m.act("#dlq button[data-replay]", "Replay record")
-        m.page.wait_for_function("document.querySelectorAll('#dlq tr[data-record]').length === 3")
-        m.page.check("#dlq input[data-select] >> nth=0")
-        m.page.check("#dlq input[data-select] >> nth=1")
+        m.page.wait_for_function(
+            "() => document.querySelectorAll('#dlq tr[data-record]').length === 3"
+        )
+        rows = m.page.eval_on_selector_all(
+            "#dlq input[data-select]", "xs => xs.map(x => x.dataset.select)"
+        )
+        m.page.check(f'#dlq input[data-select="{rows[0]}"]')
+        m.page.check(f'#dlq input[data-select="{rows[1]}"]')
         m.wait_text("#dlq-replay-selected", "(2)")
-        assert "Replayed 2 record(s)" in m.act("#dlq-replay-selected", "2 selected")
-        m.page.wait_for_function("document.querySelectorAll('#dlq tr[data-record]').length === 1")
+        message = m.act("#dlq-replay-selected", "2 selected")
+        assert "Replayed 2 record(s)" in message, (rows, message)
+        m.page.wait_for_function(
+            "() => document.querySelectorAll('#dlq tr[data-record]').length === 1"
+        )
         assert "Replayed 1 record(s)" in m.act("#dlq-replay-all", "every record")
         m.wait_text("#dlq-note", "No dead letters.")
         run_burst(url, card_works=True)
