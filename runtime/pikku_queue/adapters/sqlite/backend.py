@@ -265,10 +265,12 @@ class SqliteBackend(SqliteAdmin):
                 now,
             )
             active = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'")
+            # From `jobs_by_state` alone: no row is read, so a million finished jobs cost
+            # tens of ms (the `jobs_finished` index would read each row for its state).
             final = dict(
                 conn.execute(
-                    "SELECT state, count(*) FROM jobs WHERE queue = ? AND finished_at IS NOT NULL"
-                    " GROUP BY state",
+                    "SELECT state, count(*) FROM jobs INDEXED BY jobs_by_state WHERE queue = ?"
+                    " AND state IN ('completed', 'failed', 'dead_lettered') GROUP BY state",
                     (queue,),
                 ).fetchall()
             )
