@@ -73,7 +73,10 @@ class Monitor:
         return self.text(f'tr[data-queue="{queue}"] td[data-count="{state}"]')
 
     def act(self, selector: str, expect_question: str) -> str:
-        """Click an action, check its confirmation, confirm; the message it leaves."""
+        """Click an action, check its confirmation, confirm; the message it leaves. (The
+        previous action's message stays until dismissed: it is dismissed first.)"""
+        if self.page.is_visible("#banner"):
+            self.dismiss()
         self.page.click(selector)
         self.page.wait_for_selector("#confirm[open]")
         assert expect_question in self.text("#confirm-text")
