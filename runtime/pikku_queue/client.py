@@ -26,7 +26,7 @@ from pikku_queue.errors import (
     PayloadValidationError,
     UnknownQueueError,
 )
-from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat
+from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat, option_problems
 from pikku_queue.project import anchor_url
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
@@ -190,11 +190,10 @@ def enqueue_options(
 
 def describe_options_error(exc: ValidationError) -> str:
     """One line per broken option, e.g. `job_id: a job_id cannot contain ':' …`."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "options"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}")
+    lines = [
+        f"{'.'.join(str(part) for part in problem.where) or 'options'}: {problem.message}"
+        for problem in option_problems(exc)
+    ]
     return "invalid enqueue options: " + "; ".join(lines)
 
 
@@ -218,8 +217,9 @@ def _request(
         _check_supported(backend, "delay", "delayed jobs")
         limit = backend.capabilities.max_delay_ms
         if limit is not None and delay > limit:
-            raise BackendError(
-                f"{masked_url(backend.url)} holds a delay of at most {limit} ms (got {delay})"
+            raise InvalidEnqueueOptionsError(
+                f"invalid enqueue options: delay: {masked_url(backend.url)} holds a delay of at "
+                f"most {limit} ms (got {delay})"
             )
     if priority is not None:
         _check_supported(backend, "priority", "priorities")

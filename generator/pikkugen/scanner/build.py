@@ -15,6 +15,7 @@ from pikku_queue.options import (
     QueueDefinition,
     Repeat,
     RetryOptions,
+    option_problems,
     queue_name_problem,
 )
 from pydantic import ValidationError
@@ -319,12 +320,10 @@ class Builder:
         try:  # the readable options are validated even when others failed: all at once
             options = ProcessorOptions.model_validate(raw)
         except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(error["loc"])
+            for loc, message, kind in option_problems(exc):
                 place = _locate(vals, loc, here)
                 label = ".".join(str(p) for p in loc)
-                message = str(error["msg"]).removeprefix("Value error, ")
-                guess = _nested_suggestion(loc) if error["type"] == "extra_forbidden" else None
+                guess = _nested_suggestion(loc) if kind == "extra_forbidden" else None
                 problems.append(
                     _at("PK203", f"{label}: {message}" if label else message, place, hint=guess)
                 )
@@ -346,14 +345,8 @@ class Builder:
             try:
                 QueueDefinition(name=queue, options=options)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                problems.append(
-                    _at(
-                        "PK203",
-                        str(first["msg"]).removeprefix("Value error, "),
-                        _first_place(vals, here),
-                    )
-                )
+                first = next(option_problems(exc))
+                problems.append(_at("PK203", first.message, _first_place(vals, here)))
                 return None
         return options
 
