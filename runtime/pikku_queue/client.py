@@ -57,14 +57,35 @@ def get_default_backend(configured_url: str | None = None, root: Path | None = N
     `[tool.pikkugen] backend`, which generated queues pass, and a relative SQLite path anchored
     at `root`, the project root (generated queues pass theirs). Each URL is opened once per
     process."""
-    target = adapters.resolve_backend(None, configured_url)
+    return backend_for(None, configured_url, root)
+
+
+#: What every `backend=` parameter takes: an open backend, a URL, or None for the default.
+BackendArg = Backend | str | None
+
+
+def backend_for(
+    backend: BackendArg, configured_url: str | None = None, root: Path | None = None
+) -> Backend:
+    """The backend a call's `backend=` names: a backend is used as it is; a URL (what the CLI's
+    `--backend` takes) is the first step of the one resolution order, anchored and opened
+    once per process like the default; None falls through to `get_default_backend`'s order.
+    Anything else is a TypeError that says what the parameter takes."""
+    if backend is not None and not isinstance(backend, str):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"backend= takes a backend (e.g. pikku_queue.connect(url)) or a backend URL "
+                f"such as 'sqlite:///.pikku/queue.db', not {type(backend).__name__}"
+            )
+        return backend
+    target = adapters.resolve_backend(backend or None, configured_url)
     if not isinstance(target, str):
         return target
     url = anchor_url(target, root)
-    backend = _opened.get(url)
-    if backend is None or (isinstance(backend, Closable) and backend.closed):
-        backend = _opened[url] = connect(url)
-    return backend
+    opened = _opened.get(url)
+    if opened is None or (isinstance(opened, Closable) and opened.closed):
+        opened = _opened[url] = connect(url)
+    return opened
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -289,11 +310,11 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
     ) -> JobHandle[Out]:
         job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
         payload = self.dump(data)
-        target = backend or get_default_backend(self.backend_url, self.root)
+        target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
         job = await tracing.enqueue(target, request)
         return JobHandle(job, self.name, target, self.output)
@@ -306,7 +327,7 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
     ) -> JobHandle[Out]:
         """`enqueue` for sync code."""
         return run_sync(
@@ -321,12 +342,12 @@ class TypedQueue(Generic[In, Out]):
         *,
         delay: int | None = None,
         priority: int | None = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis)."""
         job_options = enqueue_options(delay=delay, priority=priority)
         payloads = [self.dump(item) for item in items]
-        target = backend or get_default_backend(self.backend_url, self.root)
+        target = backend_for(backend, self.backend_url, self.root)
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
         ]
@@ -345,7 +366,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
-    backend: Backend | None = None,
+    backend: BackendArg = None,
 ) -> JobHandle[Any]:
     """Enqueue by queue name. Validated when a client imported in this process knows the queue
     (the generated client registers every queue); only checked to be JSON-ready when only an
@@ -359,7 +380,7 @@ async def queue_job(
         return handle
     job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
     registry = _registry_for(queue)
-    target = backend or get_default_backend(registry.backend_url, registry.root)
+    target = backend_for(backend, registry.backend_url, registry.root)
     try:
         payload = _ANY.dump_python(data, mode="json")
     except Exception as exc:
@@ -389,7 +410,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
-    backend: Backend | None = None,
+    backend: BackendArg = None,
 ) -> JobHandle[Any]:
     """`queue_job` for sync code."""
     return run_sync(
