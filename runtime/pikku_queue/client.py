@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
@@ -41,9 +42,11 @@ Out = TypeVar("Out")
 _opened: dict[str, Backend] = {}
 #: Every TypedQueue created in this process, by name: `queue_job` validates through them.
 known_queues: dict[str, TypedQueue[Any, Any]] = {}
-#: An untyped payload's JSON form. NaN and ±Infinity stay themselves (pydantic's default would
-#: silently send them as null) so the backend's one writer refuses them (`payloads.dump_payload`).
-_ANY: TypeAdapter[Any] = TypeAdapter(Any, config=ConfigDict(ser_json_inf_nan="constants"))
+#: What an untyped payload (`queue_job` where only the registry knows the queue) must already
+#: be: JSON data (dicts with string keys, lists, strings, numbers, booleans, None), the type
+#: the typed path's rule is applied with. pydantic's `Any` would send a datetime, a set, a
+#: complex or `Decimal('NaN')` as a string or a list the processor never asked for.
+_JSON_DATA: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 
 def set_default_backend(backend: Backend | str | None) -> None:
@@ -264,6 +267,51 @@ def _request(
     )
 
 
+def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
+    """`data` validated by `adapter` and dumped to its JSON form, which is validated again, as
+    the worker will: a model instance is not revalidated by pydantic, so one built with
+    `model_construct` (or mutated after construction) could otherwise carry invalid values
+    past enqueue. Whatever cannot be validated or written (a `model_construct`ed bytes field
+    that is not UTF-8, a value of another type than its field's, which pydantic would only warn
+    about) is a `PayloadValidationError`; the backend's strict writer then refuses NaN and
+    Infinity the same way."""
+    try:
+        payload = adapter.dump_python(adapter.validate_python(data), mode="json", warnings="error")
+        adapter.validate_python(payload)
+    except ValidationError as exc:
+        raise PayloadValidationError(queue, str(exc)) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise PayloadValidationError(
+            queue, f"not JSON-serialisable: {type(exc).__name__}: {exc}"
+        ) from None
+    return payload
+
+
+def untyped_payload(queue: str, data: Any) -> Any:
+    """The JSON form of a payload for a queue whose input type this process does not know:
+    a pydantic model or dataclass instance by its own type's rule (as the typed path would);
+    anything else must already be JSON data, refused otherwise rather than converted."""
+    if isinstance(data, BaseModel) or (is_dataclass(data) and not isinstance(data, type)):
+        return dump_payload(TypeAdapter(type(data)), queue, data)
+    try:
+        return _JSON_DATA.validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # JsonValue's locations alternate a container tag and a key: ("dict", "a", "list", 1)
+        path = [str(part) for part in error["loc"][1::2]]
+        if error["loc"][-1:] == ("[key]",):
+            where = "a key" + (f" in {'.'.join(path[:-1])}" if path[:-1] else "")
+        else:
+            where = ".".join(path) if path else "the payload"
+        given = error.get("input")
+        raise PayloadValidationError(
+            queue,
+            f"not JSON-serialisable: {where} is {type(given).__name__} {repr(given)[:60]}; without the "
+            "queue's type (import the generated client) a payload is sent only as JSON values "
+            "(dicts with string keys, lists, str, int, float, bool, None) or as a model",
+        ) from None
+
+
 class TypedQueue(Generic[In, Out]):
     """A queue with its payload and result types: what the generated client builds per queue."""
 
@@ -289,18 +337,9 @@ class TypedQueue(Generic[In, Out]):
         known_queues[name] = self
 
     def dump(self, data: In) -> Any:
-        """Validate `data` against the input type and return its JSON-ready form.
-
-        The JSON form is validated again, as the worker will: a model instance is not
-        revalidated by pydantic, so one built with `model_construct` (or mutated after
-        construction) could otherwise carry invalid values past enqueue.
-        """
-        try:
-            payload = self.input.dump_python(self.input.validate_python(data), mode="json")
-            self.input.validate_python(payload)
-        except ValidationError as exc:
-            raise PayloadValidationError(self.name, str(exc)) from None
-        return payload
+        """Validate `data` against the input type and return its JSON-ready form
+        (`dump_payload`)."""
+        return dump_payload(self.input, self.name, data)
 
     async def enqueue(
         self,
@@ -381,10 +420,7 @@ async def queue_job(
     job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
     registry = _registry_for(queue)
     target = backend_for(backend, registry.backend_url, registry.root)
-    try:
-        payload = _ANY.dump_python(data, mode="json")
-    except Exception as exc:
-        raise PayloadValidationError(queue, f"not JSON-serialisable: {exc}") from None
+    payload = untyped_payload(queue, data)
     request = _request(target, queue, payload, job_options, registry.get(queue).options)
     return JobHandle(await tracing.enqueue(target, request), queue, target)
 
