@@ -55,6 +55,10 @@ HARMLESS_PARAMETERS = frozenset(
         "health_check_interval",
         "ssl_check_hostname",
         "ssl_cert_reqs",
+        "ssl_ca_certs",  # paths to certificate and key files, not their contents
+        "ssl_ca_path",
+        "ssl_certfile",
+        "ssl_keyfile",
         "ssl_validate_ocsp",
         "ssl_validate_ocsp_stapled",
         "ssl_include_verify_flags",
@@ -89,7 +93,8 @@ def _redact_query(query: str) -> str:
             item = item if not item or not is_secret_parameter(name) else MASK
         elif is_secret_parameter(name) or not _PLAIN_VALUE_RE.fullmatch(unquote(value)):
             item = f"{name}={MASK}"
-        elif "@" in value or "%40" in value.lower():  # a URL inside (an endpoint with user-info)
+        elif "@" in unquote(value) or "://" in unquote(value):
+            # a URL inside (an endpoint, a queue's URL): its own user-info and query masked
             item = f"{name}={_redact(unquote(value))}"
         parts.append(item)
     return "&".join(parts)
@@ -137,6 +142,8 @@ def _secrets(text: str) -> list[str]:
             is_secret_parameter(name) or not _PLAIN_VALUE_RE.fullmatch(unquote(value))
         ):
             found += [value, unquote(value)]
+        elif equals and ("@" in unquote(value) or "://" in unquote(value)):
+            found += _secrets(unquote(value))  # a URL inside: its own secrets
     return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
 
 

@@ -73,7 +73,15 @@ def hostile_urls(port: int) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("url", [*hostile_urls(6379), f"sqlite://{SECRET}@host/x.db?sig={SECRET}"])
+NESTED = [  # a harmless key whose value is a URL with its own secret
+    f"sqs://?region=eu-west-1&queue.orders=https%3A%2F%2Fsqs.example%2F1%2Fo%3FX-Amz-Signature%3D{SECRET}",
+    f"sqs://?region=eu-west-1&endpoint_url=https://sqs.example/?token={SECRET}",
+]
+
+
+@pytest.mark.parametrize(
+    "url", [*hostile_urls(6379), f"sqlite://{SECRET}@host/x.db?sig={SECRET}", *NESTED]
+)
 def test_redact_url_masks_every_secret_and_keeps_the_rest(url: str) -> None:
     shown = redact_url(url)
     assert SECRET not in shown
@@ -94,8 +102,8 @@ def test_redact_url_never_raises_and_keeps_urls_without_secrets() -> None:
     )
 
 
-def test_redact_text_masks_a_secret_a_library_echoed() -> None:
-    url = f"redis://user:{SECRET}@h/0?access_key={SECRET}"
+@pytest.mark.parametrize("url", [f"redis://user:{SECRET}@h/0?access_key={SECRET}", *NESTED])
+def test_redact_text_masks_a_secret_a_library_echoed(url: str) -> None:
     assert SECRET not in redact_text(f"failed on {url}: bad auth {SECRET}", url)
 
 
