@@ -169,8 +169,6 @@ class SqliteBackend(SqliteAdmin):
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat]] = []
         for index, request in enumerate(requests):
-            if request.delay_ms < 0:
-                raise BackendError("delay must be >= 0 ms")
             if request.repeat is not None:
                 repeats.append((index, request, request.repeat))
                 ids.append("")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
 from pikku_queue.outcomes import DeadLetter, Delivery
 from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
 
@@ -46,7 +46,7 @@ def delay_seconds(delay_ms: int) -> int:
     """DelaySeconds for a delay in ms, rounded up (a job never runs early)."""
     seconds = math.ceil(delay_ms / 1000) if delay_ms > 0 else 0
     if seconds > MAX_DELAY_SECONDS:
-        raise BackendError(
+        raise InvalidEnqueueOptionsError(
             f"SQS delays a message at most {MAX_DELAY_SECONDS} s (DelaySeconds); "
             f"a delay of {delay_ms} ms cannot be sent"
         )

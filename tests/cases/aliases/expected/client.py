@@ -60,7 +60,7 @@ async def enqueue_via_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Ping]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_ALIAS.enqueue(
@@ -80,7 +80,7 @@ def enqueue_via_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Ping]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_ALIAS.enqueue_sync(
@@ -113,7 +113,7 @@ async def enqueue_via_call_reexport(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_CALL_REEXPORT.enqueue(
@@ -133,7 +133,7 @@ def enqueue_via_call_reexport_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_CALL_REEXPORT.enqueue_sync(
@@ -166,7 +166,7 @@ async def enqueue_via_module_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_MODULE_ALIAS.enqueue(
@@ -186,7 +186,7 @@ def enqueue_via_module_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_MODULE_ALIAS.enqueue_sync(
@@ -219,7 +219,7 @@ async def enqueue_via_reexport(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_VIA_REEXPORT.enqueue(
@@ -239,7 +239,7 @@ def enqueue_via_reexport_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_REEXPORT.enqueue_sync(
@@ -261,7 +261,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Ping]: ...
 
 
@@ -274,7 +274,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -287,7 +287,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -300,7 +300,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -312,7 +312,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -335,7 +335,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Ping]: ...
 
 
@@ -348,7 +348,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -361,7 +361,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -374,7 +374,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -386,7 +386,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(

@@ -54,7 +54,7 @@ async def enqueue_batch_processor(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_BATCH_PROCESSOR.enqueue(
@@ -74,7 +74,7 @@ def enqueue_batch_processor_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BATCH_PROCESSOR.enqueue_sync(
@@ -107,7 +107,7 @@ async def enqueue_numbers(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_NUMBERS.enqueue(
@@ -127,7 +127,7 @@ def enqueue_numbers_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_NUMBERS.enqueue_sync(
@@ -149,7 +149,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -162,7 +162,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -174,7 +174,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -197,7 +197,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -210,7 +210,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -222,7 +222,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(

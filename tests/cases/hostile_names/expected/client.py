@@ -82,7 +82,7 @@ async def enqueue_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_QUEUE.enqueue(
@@ -102,7 +102,7 @@ def enqueue_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_QUEUE.enqueue_sync(
@@ -135,7 +135,7 @@ async def enqueue_2fa(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_2FA.enqueue(
@@ -155,7 +155,7 @@ def enqueue_2fa_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_2FA.enqueue_sync(
@@ -188,7 +188,7 @@ async def enqueue_email_queue_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE_2.enqueue(
@@ -208,7 +208,7 @@ def enqueue_email_queue_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE_2.enqueue_sync(
@@ -241,7 +241,7 @@ async def enqueue_none(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_NONE.enqueue(
@@ -261,7 +261,7 @@ def enqueue_none_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_NONE.enqueue_sync(
@@ -294,7 +294,7 @@ async def enqueue_init(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_INIT.enqueue(
@@ -314,7 +314,7 @@ def enqueue_init_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_INIT.enqueue_sync(
@@ -347,7 +347,7 @@ async def enqueue_a(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_A.enqueue(
@@ -367,7 +367,7 @@ def enqueue_a_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_A.enqueue_sync(
@@ -400,7 +400,7 @@ async def enqueue_a_sync_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_A_SYNC_2.enqueue(
@@ -420,7 +420,7 @@ def enqueue_a_sync_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_A_SYNC_2.enqueue_sync(
@@ -453,7 +453,7 @@ async def enqueue_class(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_CLASS.enqueue(
@@ -473,7 +473,7 @@ def enqueue_class_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_CLASS.enqueue_sync(
@@ -506,7 +506,7 @@ async def enqueue_email_queue_3(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE_3.enqueue(
@@ -526,7 +526,7 @@ def enqueue_email_queue_3_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE_3.enqueue_sync(
@@ -559,7 +559,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE.enqueue(
@@ -579,7 +579,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE.enqueue_sync(
@@ -612,7 +612,7 @@ async def enqueue_queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_QUEUE_JOB.enqueue(
@@ -632,7 +632,7 @@ def enqueue_queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_QUEUE_JOB.enqueue_sync(
@@ -665,7 +665,7 @@ async def enqueue_xxx(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_XXX.enqueue(
@@ -685,7 +685,7 @@ def enqueue_xxx_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_XXX.enqueue_sync(
@@ -707,7 +707,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -720,7 +720,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -733,7 +733,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -746,7 +746,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -759,7 +759,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -772,7 +772,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -785,7 +785,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -798,7 +798,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -811,7 +811,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -824,7 +824,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -837,7 +837,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -850,7 +850,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -862,7 +862,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -885,7 +885,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -898,7 +898,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -911,7 +911,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -924,7 +924,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -937,7 +937,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -950,7 +950,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -963,7 +963,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -976,7 +976,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -989,7 +989,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -1002,7 +1002,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[str]: ...
 
 
@@ -1015,7 +1015,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -1028,7 +1028,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -1040,7 +1040,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(

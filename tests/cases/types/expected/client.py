@@ -69,7 +69,7 @@ async def enqueue_builtins(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bytes]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_BUILTINS.enqueue(
@@ -89,7 +89,7 @@ def enqueue_builtins_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bytes]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BUILTINS.enqueue_sync(
@@ -122,7 +122,7 @@ async def enqueue_dataclass(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[tuple[int, str]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_DATACLASS.enqueue(
@@ -142,7 +142,7 @@ def enqueue_dataclass_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[tuple[int, str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_DATACLASS.enqueue_sync(
@@ -175,7 +175,7 @@ async def enqueue_enum(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Optional[Color]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_ENUM.enqueue(
@@ -195,7 +195,7 @@ def enqueue_enum_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Optional[Color]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_ENUM.enqueue_sync(
@@ -228,7 +228,7 @@ async def enqueue_generic(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Page[int]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_GENERIC.enqueue(
@@ -248,7 +248,7 @@ def enqueue_generic_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Page[int]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_GENERIC.enqueue_sync(
@@ -281,7 +281,7 @@ async def enqueue_literal_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Literal[1, 2]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_LITERAL_ALIAS.enqueue(
@@ -301,7 +301,7 @@ def enqueue_literal_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Literal[1, 2]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LITERAL_ALIAS.enqueue_sync(
@@ -334,7 +334,7 @@ async def enqueue_recursive(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[set[str]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_RECURSIVE.enqueue(
@@ -354,7 +354,7 @@ def enqueue_recursive_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[set[str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_RECURSIVE.enqueue_sync(
@@ -387,7 +387,7 @@ async def enqueue_typed_dict(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_TYPED_DICT.enqueue(
@@ -407,7 +407,7 @@ def enqueue_typed_dict_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_TYPED_DICT.enqueue_sync(
@@ -429,7 +429,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bytes]: ...
 
 
@@ -442,7 +442,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
 
@@ -455,7 +455,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
 
@@ -468,7 +468,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Page[int]]: ...
 
 
@@ -481,7 +481,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
 
@@ -494,7 +494,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[set[str]]: ...
 
 
@@ -507,7 +507,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
 
@@ -519,7 +519,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -542,7 +542,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[bytes]: ...
 
 
@@ -555,7 +555,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
 
@@ -568,7 +568,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
 
@@ -581,7 +581,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Page[int]]: ...
 
 
@@ -594,7 +594,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
 
@@ -607,7 +607,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[set[str]]: ...
 
 
@@ -620,7 +620,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
 
@@ -632,7 +632,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(

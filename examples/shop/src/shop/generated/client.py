@@ -77,7 +77,7 @@ async def enqueue_batch_processor(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_BATCH_PROCESSOR.enqueue(
@@ -97,7 +97,7 @@ def enqueue_batch_processor_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BATCH_PROCESSOR.enqueue_sync(
@@ -130,7 +130,7 @@ async def enqueue_cleanup_task(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_CLEANUP_TASK.enqueue(
@@ -150,7 +150,7 @@ def enqueue_cleanup_task_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_CLEANUP_TASK.enqueue_sync(
@@ -183,7 +183,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Sent]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_EMAIL_QUEUE.enqueue(
@@ -203,7 +203,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Sent]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE.enqueue_sync(
@@ -236,7 +236,7 @@ async def enqueue_image_processing(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ImageResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_IMAGE_PROCESSING.enqueue(
@@ -256,7 +256,7 @@ def enqueue_image_processing_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ImageResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_IMAGE_PROCESSING.enqueue_sync(
@@ -289,7 +289,7 @@ async def enqueue_large_dataset(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[DatasetResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_LARGE_DATASET.enqueue(
@@ -309,7 +309,7 @@ def enqueue_large_dataset_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[DatasetResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LARGE_DATASET.enqueue_sync(
@@ -342,7 +342,7 @@ async def enqueue_resilient_tasks(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[TaskResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output."""
     return await QUEUE_RESILIENT_TASKS.enqueue(
@@ -362,7 +362,7 @@ def enqueue_resilient_tasks_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[TaskResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_RESILIENT_TASKS.enqueue_sync(
@@ -384,7 +384,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -397,7 +397,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -410,7 +410,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Sent]: ...
 
 
@@ -423,7 +423,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ImageResult]: ...
 
 
@@ -436,7 +436,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
 
@@ -449,7 +449,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[TaskResult]: ...
 
 
@@ -461,7 +461,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -484,7 +484,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -497,7 +497,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -510,7 +510,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Sent]: ...
 
 
@@ -523,7 +523,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[ImageResult]: ...
 
 
@@ -536,7 +536,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
 
@@ -549,7 +549,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[TaskResult]: ...
 
 
@@ -561,7 +561,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
