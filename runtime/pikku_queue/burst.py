@@ -24,8 +24,14 @@ loop is bounded where it happens (`max_stalled_count`, the retry attempts, SQS's
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from pikku_queue.backend import WorkerReport
+
+logger = logging.getLogger("pikku_queue.burst")
 
 #: Deliveries of one job to one burst worker, none ending in a stored verdict, before the
 #: worker holds it instead of running it again.
@@ -79,6 +85,13 @@ class BurstWatch:
     def call_succeeded(self) -> None:
         self.failed_calls = 0
 
+    def gave_up(self, queues: str, exc: BaseException) -> str:
+        """The `undone` line of a worker that gives up on its backend."""
+        return (
+            f"every job still pending on {queues}: {self.failed_calls} backend calls failed in"
+            f" a row (the last: {type(exc).__name__}: {exc})"
+        )
+
     def out_of_reach(self, queue: str, stuck: int, now_ms: int, lease_ms: int) -> bool:
         """Whether `stuck` jobs of `queue` (no reserve hands them out, no live lease holds
         them) have been so for a lease length."""
@@ -95,3 +108,16 @@ class BurstWatch:
     def undone(self) -> list[str]:
         """The held jobs, as `WorkerReport.undone` lists them."""
         return list(self.held.values())
+
+    def end(self, report: WorkerReport, more: Sequence[str] = ()) -> None:
+        """The worker ends: the held jobs and `more` go to `report.undone`, and one line says
+        which jobs are left and why."""
+        undone = [*self.undone(), *more]
+        if not undone:
+            return
+        report.undone.extend(undone)
+        logger.warning(
+            "burst: ending with %d job(s) or queue(s) that cannot progress: %s",
+            len(undone),
+            "; ".join(undone),
+        )

@@ -328,14 +328,7 @@ class _PullWorker:
             )
         if self._recovering:  # (one may have begun meanwhile)
             return False
-        undone = self.burst.undone() + out_of_reach
-        if undone:
-            self.report.undone.extend(undone)
-            logger.warning(
-                "burst: ending with %d job(s) or queue(s) that cannot progress: %s",
-                len(undone),
-                "; ".join(undone),
-            )
+        self.burst.end(self.report, out_of_reach)
         return True
 
     async def _stuck(self, name: str, held: int) -> int:
@@ -352,12 +345,7 @@ class _PullWorker:
 
     def _give_up_on_backend(self, exc: Exception) -> None:
         """A burst worker whose backend failed every call of `burst.MAX_FAILED_CALLS` ends."""
-        undone = [
-            f"every job still pending on {', '.join(self.queues)}: {self.burst.failed_calls}"
-            f" backend calls failed in a row (the last: {type(exc).__name__}: {exc})"
-        ]
-        self.report.undone.extend([*self.burst.undone(), *undone])
-        logger.error("burst: giving up: %s", undone[0])
+        self.burst.end(self.report, [self.burst.gave_up(", ".join(self.queues), exc)])
 
     # ------------------------------------------------------------------ running jobs
 
