@@ -13,8 +13,8 @@ progress, which is exactly one of:
    whole lease length: ready jobs while no live lease is held on the queue (none is waiting for
    a slot under `max_concurrency`), or active jobs whose lease has ended but which stall
    recovery cannot put back (a row the store refuses to update);
-3. **no backend**: `MAX_FAILED_CALLS` backend calls failed in a row (about 20 s of the
-   workers' retry backoff, or that many failed long polls on SQS).
+3. **no backend**: `MAX_FAILED_CALLS` backend calls failed in a row (about 11 s of the
+   pull worker's retry backoff, or that many failed long polls on SQS).
 
 Then it logs which jobs it leaves and why, ends, and `WorkerReport.undone` lists them; the
 runner exits with `EXIT_UNDONE` (3) instead of 0. A held job is given back when the worker
