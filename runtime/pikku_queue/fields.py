@@ -73,6 +73,8 @@ def shown(value: object) -> str:
 def integer(field: str, value: object, *, minimum: int = 0, maximum: int = MAX_STORED_INT) -> int:
     """An integer field: an `int` or its decimal text (ASCII digits, an optional `-`), within
     `minimum..maximum`."""
+    if type(value) is int and minimum <= value <= maximum:  # what pikkugen writes: at once
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:

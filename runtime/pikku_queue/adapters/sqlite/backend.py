@@ -33,6 +33,7 @@ from pikku_queue.adapters.sqlite import BACKEND
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
 from pikku_queue.adapters.sqlite.leases import (
+    SWEEP_EVERY_MS,
     Leased,
     extend_leases,
     lease_jobs,
@@ -56,7 +57,7 @@ from pikku_queue.adapters.sqlite.schedules import (
     add_schedule,
     replace_processor_schedule,
 )
-from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA, UNKNOWN_STATE
+from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA
 from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
@@ -126,6 +127,8 @@ class SqliteBackend:
         self.clock: Clock = clock or SYSTEM_CLOCK
         #: (queue, job id) → the lease token this process holds for it.
         self._tokens: dict[tuple[str, str], int] = {}
+        #: queue → when its next lease looks for jobs in a state no worker serves.
+        self._next_sweep: dict[str, int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
         self._db = ConnectionThread(
@@ -352,14 +355,21 @@ class SqliteBackend:
             return []
         now = self._now()
 
+        # A job in a state no worker serves is looked for at this process's first lease of the
+        # queue, then every SWEEP_EVERY_MS (a scan: too slow for every lease).
+        sweep = now >= self._next_sweep.get(queue, 0)
+
         def tx(conn: sqlite3.Connection) -> list[Leased]:
             dead_letter_queue = self._dead_letter_queues.get(queue)
             return lease_jobs(
-                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now
+                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now, sweep
             )
 
+        leased = await self._db.write(tx)
+        if sweep:
+            self._next_sweep[queue] = now + SWEEP_EVERY_MS
         deliveries = []
-        for job in await self._db.write(tx):
+        for job in leased:
             self._tokens[(queue, job.id)] = job.token
             deliveries.append(
                 Delivery(
@@ -499,9 +509,7 @@ class SqliteBackend:
                 conn.execute(
                     "SELECT (SELECT count(*) FROM jobs WHERE queue = ?1 AND state IN"
                     " ('waiting', 'active')) + (SELECT count(*) FROM jobs WHERE queue = ?1"
-                    " AND state = 'delayed' AND schedule IS NULL)"
-                    # a state no worker serves: the next lease gives it its verdict
-                    f" + (SELECT count(*) FROM jobs WHERE queue = ?1 AND {UNKNOWN_STATE})",
+                    " AND state = 'delayed' AND schedule IS NULL)",
                     (queue,),
                 ).fetchone()[0]
             )

@@ -72,6 +72,9 @@ _LEASED = (
     " RETURNING priority, seq, id, CAST(payload AS BLOB), attempts, enqueued_at, token,"
     " schedule, run_at, meta, stalls"
 )
+#: How often (ms) a worker's lease looks for jobs of a queue in a state no worker serves (and
+#: at its first lease of the queue): a scan of the queue's rows, too slow for every lease.
+SWEEP_EVERY_MS = 300_000
 #: A lease counts the attempt only on an integer (so a foreign value is read back as it was).
 _LEASE = (
     "UPDATE jobs SET state = 'active', token = token + 1, lease_until = ?, worker = ?,"
@@ -88,6 +91,7 @@ def lease_jobs(
     max_active: int | None,
     dead_letter_queue: str | None,
     now: int,
+    sweep: bool = False,
 ) -> list[Leased]:
     """Lease up to `limit` jobs by priority then age, inside the global `max_active` cap.
 
@@ -95,7 +99,9 @@ def lease_jobs(
     column is read through `pikku_queue.fields`: a row holding what no pikkugen writer writes
     (a text priority, a `meta` that is not JSON, a state no worker serves, a payload no
     processor could read) is leased all the same, so the engine gives it its verdict, and its
-    neighbours in the lease go on. Nothing a row holds makes the lease raise."""
+    neighbours in the lease go on. Nothing a row holds makes the lease raise. With `sweep`,
+    jobs in a state no worker serves are looked for first (a scan of the queue's rows: the
+    backend asks for it once per `SWEEP_EVERY_MS`)."""
     conn.execute(
         # A due time that is no time at all (text, a blob, past MAX_STORED_INT) is due now:
         # the lease then refuses it, instead of it waiting for ever. (Two ranges of the
@@ -114,9 +120,12 @@ def lease_jobs(
         if take <= 0:
             return []
     rows: list[tuple[Any, ...]] = []
-    unknown = conn.execute(
-        f"SELECT seq, state FROM jobs WHERE queue = ? AND {UNKNOWN_STATE} LIMIT ?", (queue, take)
-    ).fetchall()
+    unknown = []
+    if sweep:
+        unknown = conn.execute(
+            f"SELECT seq, state FROM jobs WHERE queue = ? AND {UNKNOWN_STATE} LIMIT ?",
+            (queue, take),
+        ).fetchall()
     states = {seq: state for seq, state in unknown}
     if unknown:  # rare: only a foreign writer puts a job in a state no worker serves
         marks = ", ".join("?" * len(unknown))
