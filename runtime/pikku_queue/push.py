@@ -35,7 +35,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pikku_queue.engine import Engine
 from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo, Outcome
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import PayloadEncoding, UndecodablePayload, decode_payload
 
 logger = logging.getLogger("pikku_queue.push")
 
@@ -62,9 +62,14 @@ class PushMessage:
     handle: Any = None
     #: The enqueue's W3C trace context, when the message carries one (`pikku_queue.tracing`).
     trace_context: Mapping[str, str] | None = None
+    #: A verdict the adapter reached while reading the message (a body or a field it cannot
+    #: read); `body` then holds what can be kept of it as text. The engine never sees it.
+    refused: DeadLetter | None = None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
+        if self.refused is not None:
+            return self._delivery(queue, self.body, "text", self.refused.error), self.refused
         verdict: DeadLetter | None = None
         payload: Any = self.body
         refused: UndecodablePayload | None = None
@@ -75,17 +80,23 @@ class PushMessage:
                 payload, refused = exc.stored, exc  # the engine dead-letters it
             except TypeError as exc:  # a body that is neither text nor bytes
                 verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
-        delivery = Delivery(
+        if refused is not None:
+            return self._delivery(queue, payload, refused.encoding, refused.error), verdict
+        return self._delivery(queue, payload, "json", None), verdict
+
+    def _delivery(
+        self, queue: str, payload: Any, encoding: PayloadEncoding, error: ErrorInfo | None
+    ) -> Delivery:
+        return Delivery(
             job_id=self.job_id or self.message_id,
             queue=queue,
             payload=payload,
             attempt=max(self.attempt, 1),
             enqueued_at_ms=self.enqueued_at_ms,
-            payload_encoding="json" if refused is None else refused.encoding,
-            payload_error=None if refused is None else refused.error,
+            payload_encoding=encoding,
+            payload_error=error,
             trace_context=self.trace_context,
         )
-        return delivery, verdict
 
 
 class PushSink(Protocol):

@@ -10,7 +10,9 @@ APIs):
 - `attempts` starts at 1 and grows by one on each redelivery; a message retried after its
   `max_retries + 1`-th attempt goes to the consumer's `dead_letter_queue` (or is dropped);
 - a retried message comes back after its delay (`delaySeconds`, else `retry_delay`);
-- producers: `send(body, contentType=…, delaySeconds=…)` and `sendBatch([{body, …}])`.
+- producers: `send(body, contentType=…, delaySeconds=…)` and `sendBatch([{body, …}])`; a
+  `text` body must be a string and a `bytes` body bytes (workerd's `queue.c++` refuses
+  others), a `json` body keeps what JSON keeps.
 
 Time is a counter the test moves (`now`, seconds), so delays are checked exactly.
 """
@@ -48,6 +50,7 @@ class Message:
             self.verdict = ("ack", None)
 
     def retry(self, delaySeconds: int | None = None) -> None:
+        assert delaySeconds is None or delaySeconds > 0, "delaySeconds is a positive number"
         if self.verdict is None:
             self.verdict = ("retry", delaySeconds)
 
@@ -85,9 +88,20 @@ class Queue:
     sends: list[tuple[int, Any]] = field(default_factory=list)
     send_batch_sizes: list[int] = field(default_factory=list)
 
+    #: How many of the next sends fail (a binding that is down).
+    failing_sends: int = 0
+
     def _store(self, body: Any, content_type: str | None, delay: int | None) -> None:
+        if self.failing_sends > 0:
+            self.failing_sends -= 1
+            raise RuntimeError(f"queue {self.name!r} is unavailable")
+        assert delay is None or delay > 0, "delaySeconds is a positive number of seconds"
         if content_type == "json":
             body = json.loads(json.dumps(body))  # what structured JSON serialisation keeps
+        elif content_type == "text":
+            assert isinstance(body, str), "a text body is a string"
+        elif content_type == "bytes":
+            assert isinstance(body, bytes), "a bytes body is bytes"
         mid = f"msg-{next(_ids)}"
         now = self.platform.now
         self.stored[mid] = Stored(mid, body, int(now * 1000), visible_at=now + (delay or 0))
@@ -110,6 +124,17 @@ class Queue:
 
     def bodies(self) -> list[Any]:
         return [s.body for s in self.stored.values()]
+
+    def values(self) -> list[Any]:
+        """The stored bodies as data: JSON text (what pikkugen sends) decoded."""
+        return [value(s.body) for s in self.stored.values()]
+
+    def sent(self) -> list[tuple[int, Any]]:
+        return [(delay, value(body)) for delay, body in self.sends]
+
+
+def value(body: Any) -> Any:
+    return json.loads(body) if isinstance(body, str) else body
 
 
 class Env:

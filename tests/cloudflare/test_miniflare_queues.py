@@ -178,7 +178,7 @@ def miniflare(python_side: tuple[PythonSide, str], tmp_path: Path) -> Iterator[s
     node = shutil.which("node")
     assert node is not None
     config = tmp_path / "wrangler.jsonc"
-    shutil.copy(CASE / "expected" / "wrangler.jsonc", config)
+    shutil.copy(CASE / "expected" / "cloudflare" / "wrangler.jsonc", config)
     log = tmp_path / "miniflare.log"
     with log.open("w") as errors:
         proc = subprocess.Popen(

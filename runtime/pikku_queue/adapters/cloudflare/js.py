@@ -1,18 +1,33 @@
 """The few places where Python meets JavaScript in a Python Worker (Pyodide).
 
-A Python dict handed to a JS binding stays a PyProxy, which Cloudflare cannot serialise, so
-bodies go through `pyodide.ffi.to_js` (dicts as plain JS objects); values coming back (a
-message's body, its timestamp) are JsProxies to convert. Under CPython (tests, a local double)
-there is no `pyodide`, and values pass through unchanged. Keyword arguments of a call on a JS
-function become its trailing options object in Pyodide, so `binding.send(body,
-contentType="json")` is `binding.send(body, {contentType: "json"})` in JavaScript.
+A Python dict handed to a JS binding stays a PyProxy, which Cloudflare cannot serialise, so a
+batch of `sendBatch` entries goes through `pyodide.ffi.to_js` (dicts as plain JS objects).
+Message bodies are never converted that way: `to_js` turns `None` into `undefined` (a key
+that vanishes under `JSON.stringify`), a whole float into a JS number that reads back as an
+int, and an int beyond 2**53 into a BigInt that `JSON.stringify` refuses. So bodies travel as
+JSON text (`contentType: "text"`), written and read by `pikku_queue.payloads`.
+
+Values coming back (a message's body, id, timestamp, attempts) may be anything a foreign
+producer sent: `plain_json` reads a body as JSON data or says why not, and `epoch_ms` /
+`attempts_of` read the fields or raise `Unreadable`, so the consumer gives that one message a
+verdict. Under CPython (tests, a local double) there is no `pyodide`, and values pass through.
+Keyword arguments of a call on a JS function become its trailing options object in Pyodide,
+so `binding.send(text, contentType="text")` is `binding.send(text, {contentType: "text"})`.
 """
 
 from __future__ import annotations
 
 import datetime
 import importlib
+import math
 from typing import Any
+
+#: How much of an unreadable value a record keeps (its repr), in characters.
+REPR_CHARS = 200
+
+
+class Unreadable(ValueError):
+    """A message field or body that is not what Cloudflare documents (or not JSON data)."""
 
 
 def _pyodide() -> tuple[Any, Any] | None:
@@ -33,19 +48,86 @@ def to_js(value: Any) -> Any:
     return convert(value, dict_converter=from_entries)
 
 
+def shown(value: Any) -> str:
+    """A short, always-printable description of a foreign value, for an error message."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a JsProxy whose toString throws
+        text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
+    return text if len(text) <= REPR_CHARS else text[:REPR_CHARS] + "…"
+
+
 def to_py(value: Any) -> Any:
-    """A JsProxy as Python data (objects as dicts, arrays as lists); anything else as is."""
-    convert = getattr(value, "to_py", None)
-    return convert() if callable(convert) else value
+    """A JsProxy as Python data (objects as dicts, arrays as lists, buffers as bytes); any
+    other value as is. Raises `Unreadable` when the conversion itself fails."""
+    try:
+        to_bytes = getattr(value, "to_bytes", None)
+        if callable(to_bytes):  # an ArrayBuffer or typed array: a `bytes` body
+            return bytes(to_bytes())
+        convert = getattr(value, "to_py", None)
+        return convert() if callable(convert) else value
+    except Exception as exc:
+        raise Unreadable(f"cannot convert {shown(value)}: {type(exc).__name__}: {exc}") from None
+
+
+def plain_json(value: Any, depth: int = 0) -> Any:
+    """`value` when it is JSON data (None, bool, int, finite float, str, lists and dicts with
+    str keys); raises `Unreadable` naming the first value that is not (a JS Date, Map key,
+    Set, `undefined` in a list, a NaN...)."""
+    if depth > 500:
+        raise Unreadable("nested deeper than 500 levels")
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Unreadable(f"{value!r} is not a JSON number")
+        return value
+    if isinstance(value, list | tuple):
+        return [plain_json(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise Unreadable(f"object key {shown(key)} is not a string")
+            out[key] = plain_json(item, depth + 1)
+        return out
+    if type(value).__name__ == "JsNull":  # Pyodide's `jsnull`
+        return None
+    raise Unreadable(f"{shown(value)} ({type(value).__name__}) is not JSON data")
 
 
 def epoch_ms(timestamp: Any) -> int:
     """A message's `timestamp` (a JS Date, a datetime, or epoch ms) as epoch ms."""
-    get_time = getattr(timestamp, "getTime", None)
-    if callable(get_time):
-        return int(get_time())
-    if isinstance(timestamp, datetime.datetime):
-        return int(timestamp.timestamp() * 1000)
-    if isinstance(timestamp, int | float):
-        return int(timestamp)
-    return 0
+    try:
+        get_time = getattr(timestamp, "getTime", None)
+        if callable(get_time):
+            value = get_time()
+        elif isinstance(timestamp, datetime.datetime):
+            value = timestamp.timestamp() * 1000
+        else:
+            value = timestamp
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Unreadable(f"timestamp {shown(timestamp)} is not a date")
+        if not math.isfinite(value) or not 0 <= value < 2**53:
+            raise Unreadable(f"timestamp {shown(timestamp)} is out of range")
+        return int(value)
+    except Unreadable:
+        raise
+    except Exception as exc:
+        raise Unreadable(f"timestamp {shown(timestamp)}: {type(exc).__name__}: {exc}") from None
+
+
+def attempts_of(attempts: Any) -> int:
+    """A message's `attempts`: a whole number from 1 (Cloudflare counts from 1)."""
+    if isinstance(attempts, float) and attempts.is_integer():
+        attempts = int(attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts < 2**31:
+        raise Unreadable(f"attempts {shown(attempts)} is not a whole number from 1")
+    return attempts
+
+
+def message_id(value: Any) -> str:
+    """A message's `id`: a non-empty string."""
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise Unreadable(f"id {shown(value)} is not a message id")
+    return value
