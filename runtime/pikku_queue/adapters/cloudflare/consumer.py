@@ -231,6 +231,14 @@ def _read(read: Callable[[Any], Any], message: Any, name: str) -> Any:
         raise js.Unreadable(f"message {name}: {type(exc).__name__}: {exc}") from None
 
 
+def _peek(message: Any, name: str) -> Any:
+    """`message.<name>` for an error message: whatever reading it gives, never raising."""
+    try:
+        return getattr(message, name)
+    except Exception as exc:  # a getter that throws: AttributeError or a JsException
+        return f"<unreadable: {type(exc).__name__}: {exc}>"
+
+
 def _body(value: Any) -> tuple[Any, bool]:
     """(body, json_text): text or bytes are JSON text (what pikkugen sends); any other value
     is what Cloudflare decoded for a foreign producer (contentType json or v8)."""
@@ -257,24 +265,24 @@ def push_message(message: Any) -> PushMessage:
     try:
         message_id = _read(js.message_id, message, "id")
     except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, getattr(message, "id", None))
+        refuse(UNREADABLE_FIELD, exc, _peek(message, "id"))
         message_id = "unreadable-id"
     try:
         attempt = _read(js.attempts_of, message, "attempts")
     except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, getattr(message, "attempts", None))
+        refuse(UNREADABLE_FIELD, exc, _peek(message, "attempts"))
         attempt = 1
     try:
         enqueued_at_ms = _read(js.epoch_ms, message, "timestamp")
     except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, getattr(message, "timestamp", None))
+        refuse(UNREADABLE_FIELD, exc, _peek(message, "timestamp"))
         enqueued_at_ms = 0
     body: Any = None
     json_text = True
     try:
         body, json_text = _read(_body, message, "body")
     except js.Unreadable as exc:
-        refuse("invalid_payload", exc, getattr(message, "body", None))
+        refuse("invalid_payload", exc, _peek(message, "body"))
     return PushMessage(
         message_id=message_id,
         body=kept if refused is not None else body,
