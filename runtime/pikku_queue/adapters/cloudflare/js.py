@@ -31,9 +31,9 @@ class Unreadable(ValueError):
 
 
 def _pyodide() -> tuple[Any, Any] | None:
-    try:
-        ffi = importlib.import_module("pyodide.ffi")
+    try:  # `js` first: only Pyodide has it (PyPI's pyodide-py installs `pyodide.ffi` anywhere)
         js = importlib.import_module("js")
+        ffi = importlib.import_module("pyodide.ffi")
     except ImportError:
         return None
     return ffi.to_js, js.Object.fromEntries
