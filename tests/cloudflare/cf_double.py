@@ -35,6 +35,9 @@ class Stored:
     timestamp_ms: int
     visible_at: float = 0.0
     attempts: int = 0
+    #: Message fields a test replaces on delivery (what a foreign producer or a broken
+    #: runtime could hand the consumer): `id`, `body`, `attempts`, `timestamp`.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Message:
     timestamp: float  # epoch ms, as the Worker would read Date.getTime()
     attempts: int
     verdict: tuple[str, int | None] | None = None
+    #: The id it is stored under (`id` itself may be overridden).
+    stored_id: str = ""
 
     def ack(self) -> None:
         if self.verdict is None:
@@ -171,7 +176,11 @@ class Cloudflare:
         for s in ready:
             s.attempts += 1
             s.visible_at = float("inf")  # in flight
-            messages.append(Message(s.id, s.body, s.timestamp_ms, s.attempts))
+            message = Message(s.id, s.body, s.timestamp_ms, s.attempts)
+            for attribute, raw in s.overrides.items():
+                setattr(message, attribute, raw)
+            message.stored_id = s.id
+            messages.append(message)
         return MessageBatch(name, messages)
 
     async def deliver(self, handler: Any, name: str, env: Env) -> MessageBatch | None:
@@ -193,15 +202,17 @@ class Cloudflare:
         for m in batch.messages:
             assert m.verdict is not None
             self.log.append((name, m.body, m.attempts, m.verdict))
-            stored = queue.stored[m.id]
+            stored = queue.stored[m.stored_id or m.id]
             kind, delay = m.verdict
             if kind == "ack":
-                del queue.stored[m.id]
-            elif m.attempts > consumer.max_retries:
-                del queue.stored[m.id]
+                del queue.stored[stored.id]
+            elif stored.attempts > consumer.max_retries:
+                del queue.stored[stored.id]
                 if consumer.dead_letter_queue is not None:
                     dlq = self.queue(consumer.dead_letter_queue)
-                    dlq.stored[m.id] = Stored(m.id, m.body, stored.timestamp_ms, self.now)
+                    dlq.stored[stored.id] = Stored(
+                        stored.id, stored.body, stored.timestamp_ms, self.now
+                    )
             else:
                 wait = consumer.retry_delay if delay is None else delay
                 stored.visible_at = self.now + wait
