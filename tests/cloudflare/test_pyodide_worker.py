@@ -413,3 +413,55 @@ None
         "json.dumps([len(received), same(received[-1].model_dump(), sent.model_dump())])"
     )
     assert outcome == [1, True], cf.log("echo")
+
+
+#: JavaScript values, as the harness revives them: JSON, plus bytes, a BigInt, undefined, a
+#: Date, NaN and the infinities, a Map, and a getter that throws.
+js_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10)
+    | st.builds(lambda b: {"bytes": list(b)}, st.binary(max_size=8))
+    | st.builds(lambda n: {"bigint": str(n)}, st.integers())
+    | st.just({"undefined": True})
+    | st.builds(lambda n: {"date": n}, st.integers(-(10**13), 10**13))
+    | st.sampled_from([{"number": "NaN"}, {"number": "Infinity"}, {"number": "-Infinity"}])
+    | st.builds(lambda t: {"throws": t}, st.text(max_size=5)),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["n", "fail_until", "fatal", "x"]), inner, max_size=3)
+        | st.builds(
+            lambda pairs: {"map": pairs},
+            st.lists(st.tuples(st.text(max_size=3), inner), max_size=2),
+        )
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(field=st.sampled_from(["body", "id", "timestamp", "attempts"]), value=js_values)
+def test_any_js_value_in_any_message_field_gets_that_message_a_verdict(
+    cf: PyodideWorker, field: str, value: Any
+) -> None:
+    """The stored-field rule on Pyodide: whatever JavaScript hands the Worker in one message's
+    field, the invocation does not throw, every neighbour completes, and that message gets an
+    explicit verdict of its own."""
+    cf.request("reset")
+    for n in (1, 2, 3):
+        cf.send("orders", f'{{"n": {n}}}', "text")
+
+    answer = cf.request("tamper", queue="orders", index=1, field=field, value=value)
+
+    assert answer["threw"] is None
+    first, poisoned, last = answer["verdicts"]
+    assert first == last == ["ack", None]
+    assert poisoned is not None
+    records = cf.values("orders-dlq")
+    assert len(records) <= 1  # the poisoned message's, when it was dead-lettered
+    # unreadable, or read as an Order that says `fatal`
+    assert {r["reason"] for r in records} <= {"invalid_payload", "invalid_record", "non_retryable"}

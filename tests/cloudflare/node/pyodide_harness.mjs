@@ -282,6 +282,8 @@ function revive(value) {
     if ("bigint" in value && Object.keys(value).length === 1) return BigInt(value.bigint);
     if ("undefined" in value && Object.keys(value).length === 1) return undefined;
     if ("date" in value && Object.keys(value).length === 1) return new Date(value.date);
+    if ("number" in value && Object.keys(value).length === 1) return Number(value.number);
+    if ("map" in value && Object.keys(value).length === 1) return new Map(revive(value.map));
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
   }
   return value;
