@@ -95,9 +95,9 @@ class InvocationBudget:
     Inside a Worker every clock (`Date.now()`, which Pyodide's `time` functions read) stands
     still while code computes and catches up at the next I/O (a send, a fetch, a timer), and
     the CPU time an invocation used cannot be read at all. So this budget is the wall clock
-    as last seen: an attempt starts after the event loop has turned, by when the clock has
-    caught up with what earlier attempts computed, but a processor that computes without
-    awaiting is seen only when it returns, and nothing here can interrupt it (Pyodide has no
+    as last seen, read when an attempt starts: time spent computing since the last I/O may
+    not be in it yet (it is an upper bound of what is left, never a promise), and a processor
+    that computes without awaiting cannot be interrupted by any timeout (Pyodide has no
     threads: a sync processor's `timeout` is a PK801). CPU time is bounded by Cloudflare
     alone, by the consumer's `limits.cpu_ms` (30 s by default), which the generated wrangler
     config raises to the largest `timeout` of its processors (at most 5 minutes); an
