@@ -62,32 +62,30 @@ class PushMessage:
     handle: Any = None
     #: The enqueue's W3C trace context, when the message carries one (`pikku_queue.tracing`).
     trace_context: Mapping[str, str] | None = None
-    #: A verdict the adapter reached while reading the message (a body or a field it cannot
-    #: read); `body` then holds what can be kept of it as text. The engine never sees it.
-    refused: DeadLetter | None = None
+    #: Why the platform adapter's reader refused one of the message's fields other than the
+    #: body (`pikku_queue.fields`): the engine dead-letters it as `invalid_record`.
+    record_error: ErrorInfo | None = None
+    #: Why the platform adapter could not read the body at all (a value that is no JSON data,
+    #: a getter that throws): `body` then holds what can be shown of it, as text, and the
+    #: engine dead-letters it as `invalid_payload`.
+    payload_error: ErrorInfo | None = None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
-        if self.refused is not None:
-            return self._delivery(queue, self.body, "text", self.refused.error), self.refused
         verdict: DeadLetter | None = None
         payload: Any = self.body
-        refused: UndecodablePayload | None = None
-        if self.json_text:
+        encoding: PayloadEncoding = "json"
+        error = self.payload_error
+        if error is not None:
+            encoding = "text"  # the adapter's verdict: `body` is already the text to keep
+        elif self.json_text:
             try:
                 payload = decode_payload(self.body)
             except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate:
-                payload, refused = exc.stored, exc  # the engine dead-letters it
+                payload, encoding, error = exc.stored, exc.encoding, exc.error  # dead-lettered
             except TypeError as exc:  # a body that is neither text nor bytes
                 verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
-        if refused is not None:
-            return self._delivery(queue, payload, refused.encoding, refused.error), verdict
-        return self._delivery(queue, payload, "json", None), verdict
-
-    def _delivery(
-        self, queue: str, payload: Any, encoding: PayloadEncoding, error: ErrorInfo | None
-    ) -> Delivery:
-        return Delivery(
+        delivery = Delivery(
             job_id=self.job_id or self.message_id,
             queue=queue,
             payload=payload,
@@ -96,7 +94,9 @@ class PushMessage:
             payload_encoding=encoding,
             payload_error=error,
             trace_context=self.trace_context,
+            record_error=self.record_error,
         )
+        return delivery, verdict
 
 
 class PushSink(Protocol):

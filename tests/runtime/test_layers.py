@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "the payload reader and writer, processors, the observer registry",
         [
             "pikku_queue.payloads",
+            "pikku_queue.fields",
             "pikku_queue.processor",
             "pikku_queue.declarations",
             "pikku_queue.observe",
@@ -63,6 +64,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "consumers and producers",
         [
+            "pikku_queue.burst",
             "pikku_queue.pull",
             "pikku_queue.push",
             "pikku_queue.registry",

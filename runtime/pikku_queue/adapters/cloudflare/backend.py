@@ -78,10 +78,15 @@ def encode(payload: Any, queue: str) -> str:
     return checked_size(text, queue)
 
 
+def fits(text: str) -> bool:
+    """Whether `text` fits one Cloudflare message, with its metadata."""
+    return len(text.encode()) + METADATA_BYTES <= MAX_MESSAGE_BYTES
+
+
 def checked_size(text: str, queue: str) -> str:
     """`text` when it fits a Cloudflare message, else `BackendError`."""
     size = len(text.encode()) + METADATA_BYTES
-    if size > MAX_MESSAGE_BYTES:
+    if not fits(text):
         raise BackendError(
             f"job for queue {queue!r} is {size} bytes as a Cloudflare Queues message "
             f"(with ~{METADATA_BYTES} bytes of metadata); Cloudflare takes at most "

@@ -50,7 +50,7 @@ from pikku_queue.adapters.cloudflare.backend import (
     CONTENT_TYPE,
     CloudflareQueueAdapter,
     IsolateStats,
-    checked_size,
+    fits,
 )
 from pikku_queue.adapters.cloudflare.limits import (
     CONSUMER_WALL_CLOCK_MS,
@@ -60,16 +60,9 @@ from pikku_queue.adapters.cloudflare.limits import (
 from pikku_queue.client import set_default_backend
 from pikku_queue.engine import Engine
 from pikku_queue.events import EventBus
-from pikku_queue.outcomes import (
-    Completed,
-    DeadLetter,
-    DeadLetterReason,
-    Delivery,
-    ErrorInfo,
-    Outcome,
-    Retry,
-)
-from pikku_queue.payloads import dump_json
+from pikku_queue.fields import InvalidRecord, shown
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
+from pikku_queue.payloads import dead_letter_forms, minimal_error
 from pikku_queue.push import PushMessage, consume
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
 from pikku_queue.registry import Registry
@@ -84,8 +77,8 @@ RECORD_SEND_TRIES = 3
 RECORD_SEND_PAUSES_S = (0.2, 1.0)
 #: How long a `<queue>-stalled` message whose record could not be sent waits to be tried again.
 STALLED_RETRY_SECONDS = 60
-#: The reason of a message whose id, attempts or timestamp cannot be read.
-UNREADABLE_FIELD: DeadLetterReason = "invalid_payload"
+#: The error type of a body that is no JSON data (an `invalid_payload` verdict).
+UNREADABLE_BODY = "UnreadableBodyError"
 
 
 @dataclass
@@ -139,15 +132,17 @@ def retry(message: Any, delay_ms: int = 0) -> None:
 
 
 async def send_record(backend: CloudflareQueueAdapter, dlq: str, record: DeadLetterRecord) -> bool:
-    """Send `record` to `dlq`, up to `RECORD_SEND_TRIES` times; False (the record logged) when
-    it could not be sent. Never raises."""
+    """Send `record` to `dlq` in the first form of the total writer that fits a message
+    (`payloads.dead_letter_forms`), up to `RECORD_SEND_TRIES` times; False, the record
+    logged with a minimal error, when no form fits or every send failed. Never raises."""
     delivery = f"{record.queue} job {record.job_id}"
-    try:
-        text = checked_size(
-            dump_json(record.as_payload(), ascii=True, escape_lone_surrogates=True), dlq
+    text = next((t for t in dead_letter_forms(record, ascii=True) if fits(t)), None)
+    if text is None:
+        logger.error(
+            "%s: no form of its dead-letter record fits a message; it ends failed: %s",
+            delivery,
+            minimal_error(record.error),
         )
-    except Exception as exc:
-        logger.error("%s: its dead-letter record cannot be written (%s)", delivery, exc)
         return False
     for attempt in range(1, RECORD_SEND_TRIES + 1):
         try:
@@ -163,9 +158,7 @@ async def send_record(backend: CloudflareQueueAdapter, dlq: str, record: DeadLet
                 exc,
             )
             if attempt < RECORD_SEND_TRIES:
-                await asyncio.sleep(
-                    RECORD_SEND_PAUSES_S[min(attempt, len(RECORD_SEND_PAUSES_S)) - 1]
-                )
+                await asyncio.sleep(RECORD_SEND_PAUSES_S[attempt - 1])
     logger.error("%s: its dead-letter record could not be sent to %r: %s", delivery, dlq, text)
     return False
 
@@ -221,76 +214,60 @@ class _Sink:
         message.handle.retry()
 
 
-def _read(read: Callable[[Any], Any], message: Any, name: str) -> Any:
-    """`read(message.<name>)`; raises `js.Unreadable` naming the field."""
-    try:
-        return read(getattr(message, name))
-    except js.Unreadable as exc:
-        raise js.Unreadable(f"message {name}: {exc}") from None
-    except Exception as exc:  # the attribute itself failed (a JsProxy getter that throws)
-        raise js.Unreadable(f"message {name}: {type(exc).__name__}: {exc}") from None
-
-
-def _peek(message: Any, name: str) -> Any:
-    """`message.<name>` for an error message: whatever reading it gives, never raising."""
+def _field(message: Any, name: str) -> Any:
+    """`message.<name>`; a getter that throws (a JsProxy) is an `InvalidRecord` of that field."""
     try:
         return getattr(message, name)
-    except Exception as exc:  # a getter that throws: AttributeError or a JsException
-        return f"<unreadable: {type(exc).__name__}: {exc}>"
+    except Exception as exc:
+        raise InvalidRecord(name, exc, "cannot be read") from None
 
 
-def _body(value: Any) -> tuple[Any, bool]:
-    """(body, json_text): text or bytes are JSON text (what pikkugen sends); any other value
-    is what Cloudflare decoded for a foreign producer (contentType json or v8)."""
-    data = js.to_py(value)
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data), True
-    if isinstance(data, str):
-        return data, True
-    return js.plain_json(data), False
+def _body(message: Any) -> tuple[Any, bool, ErrorInfo | None]:
+    """(body, json_text, payload_error): text or bytes are JSON text (what pikkugen sends);
+    any other value is what Cloudflare decoded for a foreign producer (contentType json or
+    v8), taken when it is JSON data; else the text shown of it, and why."""
+    try:
+        raw = message.body
+    except Exception as exc:  # a getter that throws
+        return shown(exc), True, ErrorInfo(type=UNREADABLE_BODY, message=f"body: {exc}")
+    try:
+        data = js.to_py(raw)
+        if isinstance(data, bytes | bytearray | memoryview):
+            return bytes(data), True, None
+        if isinstance(data, str):
+            return data, True, None
+        return js.plain_json(data), False, None
+    except js.Unreadable as exc:
+        return shown(raw), True, ErrorInfo(type=UNREADABLE_BODY, message=f"body: {exc}")
 
 
 def push_message(message: Any) -> PushMessage:
-    """A Cloudflare `Message` for the push core; total: a field or body it cannot read gives
-    the message a verdict of its own (`PushMessage.refused`) instead of raising."""
-    refused: DeadLetter | None = None
-    kept: Any = None
+    """A Cloudflare `Message` for the push core; total: a field it cannot read is the
+    message's `record_error` (an `invalid_record` verdict naming the field), a body its
+    `payload_error` (`invalid_payload`), never a raise."""
+    record_error: ErrorInfo | None = None
 
-    def refuse(reason: DeadLetterReason, exc: js.Unreadable, raw: Any) -> None:
-        nonlocal refused, kept
-        if refused is None:
-            refused = DeadLetter(reason, ErrorInfo(type="UnreadableMessage", message=str(exc)))
-            kept = js.shown(raw)
+    def read(name: str, reader: Callable[[Any], Any], default: Any) -> Any:
+        nonlocal record_error
+        try:
+            return reader(_field(message, name))
+        except InvalidRecord as exc:
+            record_error = record_error or exc.error
+            return default
 
-    try:
-        message_id = _read(js.message_id, message, "id")
-    except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, _peek(message, "id"))
-        message_id = "unreadable-id"
-    try:
-        attempt = _read(js.attempts_of, message, "attempts")
-    except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, _peek(message, "attempts"))
-        attempt = 1
-    try:
-        enqueued_at_ms = _read(js.epoch_ms, message, "timestamp")
-    except js.Unreadable as exc:
-        refuse(UNREADABLE_FIELD, exc, _peek(message, "timestamp"))
-        enqueued_at_ms = 0
-    body: Any = None
-    json_text = True
-    try:
-        body, json_text = _read(_body, message, "body")
-    except js.Unreadable as exc:
-        refuse("invalid_payload", exc, _peek(message, "body"))
+    message_id = read("id", js.message_id, "unreadable-id")
+    attempt = read("attempts", js.attempts_of, 1)
+    enqueued_at_ms = read("timestamp", js.epoch_ms, 0)
+    body, json_text, payload_error = _body(message)
     return PushMessage(
         message_id=message_id,
-        body=kept if refused is not None else body,
+        body=body,
         attempt=attempt,
         enqueued_at_ms=enqueued_at_ms,
         json_text=json_text,
         handle=message,
-        refused=refused,
+        record_error=record_error,
+        payload_error=payload_error,
     )
 
 

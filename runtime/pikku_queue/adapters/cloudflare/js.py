@@ -8,9 +8,11 @@ int, and an int beyond 2**53 into a BigInt that `JSON.stringify` refuses. So bod
 JSON text (`contentType: "text"`), written and read by `pikku_queue.payloads`.
 
 Values coming back (a message's body, id, timestamp, attempts) may be anything a foreign
-producer sent: `plain_json` reads a body as JSON data or says why not, and `epoch_ms` /
-`attempts_of` read the fields or raise `Unreadable`, so the consumer gives that one message a
-verdict. Under CPython (tests, a local double) there is no `pyodide`, and values pass through.
+producer sent or the conversion made: `plain_json` reads a body as JSON data or raises
+`Unreadable`, and `message_id` / `epoch_ms` / `attempts_of` read the fields by the one rule
+for stored fields (`pikku_queue.fields`) or raise its `InvalidRecord`, so the consumer gives
+that one message a verdict. Under CPython (tests, a local double) there is no `pyodide`, and
+values pass through.
 Keyword arguments of a call on a JS function become its trailing options object in Pyodide,
 so `binding.send(text, contentType="text")` is `binding.send(text, {contentType: "text"})`.
 """
@@ -22,12 +24,11 @@ import importlib
 import math
 from typing import Any
 
-#: How much of an unreadable value a record keeps (its repr), in characters.
-REPR_CHARS = 200
+from pikku_queue.fields import MAX_STORED_INT, InvalidRecord, integer, shown, text
 
 
 class Unreadable(ValueError):
-    """A message field or body that is not what Cloudflare documents (or not JSON data)."""
+    """A message body that is no JSON data (or that the conversion from JS cannot read)."""
 
 
 def _pyodide() -> tuple[Any, Any] | None:
@@ -48,24 +49,17 @@ def to_js(value: Any) -> Any:
     return convert(value, dict_converter=from_entries)
 
 
-def shown(value: Any) -> str:
-    """A short, always-printable description of a foreign value, for an error message."""
-    try:
-        text = repr(value)
-    except Exception as exc:  # a JsProxy whose toString throws
-        text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
-    return text if len(text) <= REPR_CHARS else text[:REPR_CHARS] + "…"
-
-
 def to_py(value: Any) -> Any:
     """A JsProxy as Python data (objects as dicts, arrays as lists, buffers as bytes); any
     other value as is. Raises `Unreadable` when the conversion itself fails."""
+    convert = getattr(value, "to_py", None)
+    if not callable(convert):  # no JsProxy: already Python (a str, an int from a BigInt…)
+        return value
     try:
         to_bytes = getattr(value, "to_bytes", None)
         if callable(to_bytes):  # an ArrayBuffer or typed array: a `bytes` body
             return bytes(to_bytes())
-        convert = getattr(value, "to_py", None)
-        return convert() if callable(convert) else value
+        return convert()
     except Exception as exc:
         raise Unreadable(f"cannot convert {shown(value)}: {type(exc).__name__}: {exc}") from None
 
@@ -106,28 +100,22 @@ def epoch_ms(timestamp: Any) -> int:
             value = timestamp.timestamp() * 1000
         else:
             value = timestamp
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise Unreadable(f"timestamp {shown(timestamp)} is not a date")
-        if not math.isfinite(value) or not 0 <= value < 2**53:
-            raise Unreadable(f"timestamp {shown(timestamp)} is out of range")
-        return int(value)
-    except Unreadable:
-        raise
-    except Exception as exc:
-        raise Unreadable(f"timestamp {shown(timestamp)}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a Date proxy whose getTime throws, a datetime out of range
+        raise InvalidRecord("timestamp", timestamp, f"{type(exc).__name__}: {exc}") from None
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidRecord("timestamp", timestamp, "not a date")
+    return integer("timestamp", value)
 
 
 def attempts_of(attempts: Any) -> int:
     """A message's `attempts`: a whole number from 1 (Cloudflare counts from 1)."""
-    if isinstance(attempts, float) and attempts.is_integer():
-        attempts = int(attempts)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts < 2**31:
-        raise Unreadable(f"attempts {shown(attempts)} is not a whole number from 1")
-    return attempts
+    return integer("attempts", attempts, minimum=1, maximum=MAX_STORED_INT)
 
 
 def message_id(value: Any) -> str:
-    """A message's `id`: a non-empty string."""
-    if not isinstance(value, str) or not value or len(value) > 1000:
-        raise Unreadable(f"id {shown(value)} is not a message id")
-    return value
+    """A message's `id`: non-empty text."""
+    if text("id", value) == "":
+        raise InvalidRecord("id", value, "empty")
+    return str(value)

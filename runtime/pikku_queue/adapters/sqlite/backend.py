@@ -22,7 +22,6 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import uuid
@@ -57,12 +56,13 @@ from pikku_queue.adapters.sqlite.schedules import (
     add_schedule,
     replace_processor_schedule,
 )
-from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA
+from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA, UNKNOWN_STATE
 from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
+from pikku_queue.fields import MAX_LEASE_MS, MAX_STORED_INT
 from pikku_queue.options import Repeat
 from pikku_queue.outcomes import Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
@@ -369,9 +369,10 @@ class SqliteBackend:
                     attempt=job.attempt,
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
-                    trace_context=None if job.meta is None else json.loads(job.meta),
+                    trace_context=job.meta,
                     payload_encoding="json" if job.refused is None else job.refused.encoding,
                     payload_error=None if job.refused is None else job.refused.error,
+                    record_error=None if job.invalid is None else job.invalid.error,
                 )
             )
         return deliveries
@@ -473,6 +474,22 @@ class SqliteBackend:
 
         return await self._db.read(read)
 
+    async def live_lease_count(self, queue: str) -> int:
+        """Active jobs whose lease has not ended (`backend.LiveLeases`); a lease that ends
+        later than `fields.MAX_LEASE_MS` from now is no live worker's (`leases.recover_expired`)."""
+        now = self._now()
+
+        def read(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'"
+                    " AND lease_until >= ? AND lease_until <= ?",
+                    (queue, now, now + MAX_LEASE_MS),
+                ).fetchone()[0]
+            )
+
+        return await self._db.read(read)
+
     async def pending_count(self, queue: str) -> int:
         """Jobs a burst worker must still wait for: waiting, active, and delayed ones that are
         not the next run of a repeat schedule (those would keep a burst worker alive forever)."""
@@ -482,7 +499,9 @@ class SqliteBackend:
                 conn.execute(
                     "SELECT (SELECT count(*) FROM jobs WHERE queue = ?1 AND state IN"
                     " ('waiting', 'active')) + (SELECT count(*) FROM jobs WHERE queue = ?1"
-                    " AND state = 'delayed' AND schedule IS NULL)",
+                    " AND state = 'delayed' AND schedule IS NULL)"
+                    # a state no worker serves: the next lease gives it its verdict
+                    f" + (SELECT count(*) FROM jobs WHERE queue = ?1 AND {UNKNOWN_STATE})",
                     (queue,),
                 ).fetchone()[0]
             )
@@ -490,13 +509,17 @@ class SqliteBackend:
         return await self._db.read(read)
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None:
-        """The earliest time a delayed job of these queues becomes due (None: none delayed)."""
+        """The earliest time a delayed job of these queues becomes due (None: none delayed).
+        A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
+        the next lease makes such a job due and refuses it."""
         names = list(queues)
 
         def read(conn: sqlite3.Connection) -> int | None:
             times = [
                 conn.execute(
-                    "SELECT min(run_at) FROM jobs WHERE queue = ? AND state = 'delayed'", (q,)
+                    "SELECT min(run_at) FROM jobs WHERE queue = ? AND state = 'delayed'"
+                    " AND run_at <= ?",
+                    (q, MAX_STORED_INT),
                 ).fetchone()[0]
                 for q in names
             ]

@@ -9,11 +9,20 @@ Why these and not others:
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
   together do not race to create it.
+* Every reader is total (`pikku_queue.fields`): the connection reads TEXT that is not UTF-8
+  (another program may write it) as text with surrogate escapes instead of failing the fetch,
+  and a job in a state no worker serves is found through an index that is empty otherwise.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+#: The states pikkugen writes (`records.JobState`); a row in any other is leased to be
+#: dead-lettered as `invalid_record`.
+JOB_STATES = ("waiting", "delayed", "active", "completed", "failed", "dead_lettered")
+#: The condition (the partial index's, so queries using it read that index) of such a row.
+UNKNOWN_STATE = "state NOT IN ({})".format(", ".join(f"'{state}'" for state in JOB_STATES))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -43,6 +52,7 @@ CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs (queue, run_at) WHERE state = 'd
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs (queue, lease_until) WHERE state = 'active';
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, finished_at)
     WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_unknown_state ON jobs (queue) WHERE {unknown_state};
 CREATE TABLE IF NOT EXISTS schedules (
     queue TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -54,7 +64,7 @@ CREATE TABLE IF NOT EXISTS schedules (
     priority INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, key)
 );
-"""
+""".replace("{unknown_state}", UNKNOWN_STATE)
 
 #: The columns `get_job` reads, in the order `job_info` unpacks them.
 JOB_COLUMNS = "id, queue, state, CAST(payload AS BLOB), attempts, progress, result, error, enqueued_at, finished_at, run_at"
@@ -65,6 +75,7 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
+    conn.text_factory = _text
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
@@ -77,6 +88,12 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
             conn.execute("ROLLBACK")
         raise
     return conn
+
+
+def _text(data: bytes) -> str:
+    """A TEXT value as str; bytes that are not UTF-8 keep their surrogate escapes, which the
+    readers refuse (`payloads.stored_form` recovers the bytes)."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _add_meta_column(conn: sqlite3.Connection) -> None:
