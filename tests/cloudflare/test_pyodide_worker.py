@@ -162,7 +162,7 @@ def test_producer_limits_and_send_batch_calls(cf: PyodideWorker) -> None:
     refused = cf.python(
         """
 from pikku_queue.adapters.cloudflare import CloudflareQueueAdapter
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import PikkuQueueError
 from pikku_queue.records import EnqueueRequest
 import cf_gen.client as client
 from cf_app.jobs import Order
@@ -177,7 +177,7 @@ for request in (
 ):
     try:
         await backend.enqueue(request)
-    except BackendError as exc:
+    except PikkuQueueError as exc:  # BackendError, InvalidEnqueueOptionsError
         refused.append(str(exc))
 json.dumps(refused)
 """
