@@ -35,7 +35,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pikku_queue.engine import Engine
 from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo, Outcome
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import PayloadEncoding, UndecodablePayload, decode_payload
 
 logger = logging.getLogger("pikku_queue.push")
 
@@ -65,17 +65,24 @@ class PushMessage:
     #: Why the platform adapter's reader refused one of the message's fields other than the
     #: body (`pikku_queue.fields`): the engine dead-letters it as `invalid_record`.
     record_error: ErrorInfo | None = None
+    #: Why the platform adapter could not read the body at all (a value that is no JSON data,
+    #: a getter that throws): `body` then holds what can be shown of it, as text, and the
+    #: engine dead-letters it as `invalid_payload`.
+    payload_error: ErrorInfo | None = None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
         verdict: DeadLetter | None = None
         payload: Any = self.body
-        refused: UndecodablePayload | None = None
-        if self.json_text:
+        encoding: PayloadEncoding = "json"
+        error = self.payload_error
+        if error is not None:
+            encoding = "text"  # the adapter's verdict: `body` is already the text to keep
+        elif self.json_text:
             try:
                 payload = decode_payload(self.body)
             except UndecodablePayload as exc:  # not JSON, NaN/Infinity, a lone surrogate:
-                payload, refused = exc.stored, exc  # the engine dead-letters it
+                payload, encoding, error = exc.stored, exc.encoding, exc.error  # dead-lettered
             except TypeError as exc:  # a body that is neither text nor bytes
                 verdict = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         delivery = Delivery(
@@ -84,8 +91,8 @@ class PushMessage:
             payload=payload,
             attempt=max(self.attempt, 1),
             enqueued_at_ms=self.enqueued_at_ms,
-            payload_encoding="json" if refused is None else refused.encoding,
-            payload_error=None if refused is None else refused.error,
+            payload_encoding=encoding,
+            payload_error=error,
             trace_context=self.trace_context,
             record_error=self.record_error,
         )

@@ -10,7 +10,9 @@ APIs):
 - `attempts` starts at 1 and grows by one on each redelivery; a message retried after its
   `max_retries + 1`-th attempt goes to the consumer's `dead_letter_queue` (or is dropped);
 - a retried message comes back after its delay (`delaySeconds`, else `retry_delay`);
-- producers: `send(body, contentType=…, delaySeconds=…)` and `sendBatch([{body, …}])`.
+- producers: `send(body, contentType=…, delaySeconds=…)` and `sendBatch([{body, …}])`; a
+  `text` body must be a string and a `bytes` body bytes (workerd's `queue.c++` refuses
+  others), a `json` body keeps what JSON keeps.
 
 Time is a counter the test moves (`now`, seconds), so delays are checked exactly.
 """
@@ -33,6 +35,9 @@ class Stored:
     timestamp_ms: int
     visible_at: float = 0.0
     attempts: int = 0
+    #: Message fields a test replaces on delivery (what a foreign producer or a broken
+    #: runtime could hand the consumer): `id`, `body`, `attempts`, `timestamp`.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,12 +47,15 @@ class Message:
     timestamp: float  # epoch ms, as the Worker would read Date.getTime()
     attempts: int
     verdict: tuple[str, int | None] | None = None
+    #: The id it is stored under (`id` itself may be overridden).
+    stored_id: str = ""
 
     def ack(self) -> None:
         if self.verdict is None:
             self.verdict = ("ack", None)
 
     def retry(self, delaySeconds: int | None = None) -> None:
+        assert delaySeconds is None or delaySeconds > 0, "delaySeconds is a positive number"
         if self.verdict is None:
             self.verdict = ("retry", delaySeconds)
 
@@ -85,9 +93,20 @@ class Queue:
     sends: list[tuple[int, Any]] = field(default_factory=list)
     send_batch_sizes: list[int] = field(default_factory=list)
 
+    #: How many of the next sends fail (a binding that is down).
+    failing_sends: int = 0
+
     def _store(self, body: Any, content_type: str | None, delay: int | None) -> None:
+        if self.failing_sends > 0:
+            self.failing_sends -= 1
+            raise RuntimeError(f"queue {self.name!r} is unavailable")
+        assert delay is None or delay > 0, "delaySeconds is a positive number of seconds"
         if content_type == "json":
             body = json.loads(json.dumps(body))  # what structured JSON serialisation keeps
+        elif content_type == "text":
+            assert isinstance(body, str), "a text body is a string"
+        elif content_type == "bytes":
+            assert isinstance(body, bytes), "a bytes body is bytes"
         mid = f"msg-{next(_ids)}"
         now = self.platform.now
         self.stored[mid] = Stored(mid, body, int(now * 1000), visible_at=now + (delay or 0))
@@ -110,6 +129,17 @@ class Queue:
 
     def bodies(self) -> list[Any]:
         return [s.body for s in self.stored.values()]
+
+    def values(self) -> list[Any]:
+        """The stored bodies as data: JSON text (what pikkugen sends) decoded."""
+        return [value(s.body) for s in self.stored.values()]
+
+    def sent(self) -> list[tuple[int, Any]]:
+        return [(delay, value(body)) for delay, body in self.sends]
+
+
+def value(body: Any) -> Any:
+    return json.loads(body) if isinstance(body, str) else body
 
 
 class Env:
@@ -146,7 +176,11 @@ class Cloudflare:
         for s in ready:
             s.attempts += 1
             s.visible_at = float("inf")  # in flight
-            messages.append(Message(s.id, s.body, s.timestamp_ms, s.attempts))
+            message = Message(s.id, s.body, s.timestamp_ms, s.attempts)
+            for attribute, raw in s.overrides.items():
+                setattr(message, attribute, raw)
+            message.stored_id = s.id
+            messages.append(message)
         return MessageBatch(name, messages)
 
     async def deliver(self, handler: Any, name: str, env: Env) -> MessageBatch | None:
@@ -168,15 +202,17 @@ class Cloudflare:
         for m in batch.messages:
             assert m.verdict is not None
             self.log.append((name, m.body, m.attempts, m.verdict))
-            stored = queue.stored[m.id]
+            stored = queue.stored[m.stored_id or m.id]
             kind, delay = m.verdict
             if kind == "ack":
-                del queue.stored[m.id]
-            elif m.attempts > consumer.max_retries:
-                del queue.stored[m.id]
+                del queue.stored[stored.id]
+            elif stored.attempts > consumer.max_retries:
+                del queue.stored[stored.id]
                 if consumer.dead_letter_queue is not None:
                     dlq = self.queue(consumer.dead_letter_queue)
-                    dlq.stored[m.id] = Stored(m.id, m.body, stored.timestamp_ms, self.now)
+                    dlq.stored[stored.id] = Stored(
+                        stored.id, stored.body, stored.timestamp_ms, self.now
+                    )
             else:
                 wait = consumer.retry_delay if delay is None else delay
                 stored.visible_at = self.now + wait

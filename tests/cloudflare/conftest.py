@@ -7,6 +7,7 @@ the only thing that is not the generated code itself.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import types
@@ -28,8 +29,10 @@ class WorkerEntrypoint:
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
-    """`cf_gen.cloudflare_worker` of the golden case (its expected/ output, which the golden
-    test keeps equal to what `pikkugen scan` writes)."""
+    """The golden case's Worker entry point (`cf_gen/cloudflare/src/cloudflare_worker.py`,
+    its expected/ output, which the golden test keeps equal to what `pikkugen scan` writes),
+    imported as wrangler's `main`: a top-level module, with the app and `cf_gen` importable
+    (what pywrangler vendors)."""
     root = tmp_path_factory.mktemp("cf") / "src"
     shutil.copytree(CASE / "src", root)
     shutil.copytree(CASE / "expected", root / "cf_gen")
@@ -38,9 +41,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.Module
     saved = sys.modules.get("workers")
     sys.modules["workers"] = workers
     sys.path.insert(0, str(root))
+    entry = root / "cf_gen" / "cloudflare" / "src" / "cloudflare_worker.py"
+    spec = importlib.util.spec_from_file_location("cloudflare_worker", entry)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
     try:
-        import cf_gen.cloudflare_worker as module
-
+        spec.loader.exec_module(module)
         yield module
     finally:
         sys.path.remove(str(root))
@@ -54,4 +60,4 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.Module
 
 @pytest.fixture(scope="session")
 def wrangler() -> Any:
-    return read_jsonc(CASE / "expected" / "wrangler.jsonc")
+    return read_jsonc(CASE / "expected" / "cloudflare" / "wrangler.jsonc")

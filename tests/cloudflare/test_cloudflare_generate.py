@@ -12,7 +12,7 @@ from pikkugen.checks import check_runtimes
 from pikkugen.config import load_config
 from pikkugen.emit.eventbridge import NotExpressible
 from pikkugen.model import Location, ProcessorDecl, TypeRef
-from pikkugen.runtimes.cloudflare import plan
+from pikkugen.runtimes.cloudflare import plan, worker_dependencies
 
 
 def decl(name: str = "q", *, is_async: bool = True, **options: Any) -> ProcessorDecl:
@@ -109,3 +109,39 @@ def test_what_cloudflare_cannot_do_is_diagnosed(tmp_path: Path) -> None:
         ("PK803", "warning", "name"),  # "queue name 'Bad_Name' is not allowed …"
         ("PK804", "error", "'both-days':"),
     ]
+
+
+def test_cpu_ms_follows_the_largest_timeout_above_the_default() -> None:
+    assert plan.cpu_ms([decl("a", timeout=10_000), decl("b")]) is None  # the default, 30 s
+    assert plan.cpu_ms([decl("a", timeout=30_000)]) is None
+    assert plan.cpu_ms([decl("a", timeout=45_000), decl("b", timeout=90_000)]) == 90_000
+    assert plan.cpu_ms([decl("a", timeout=900_000)]) == 300_000  # Cloudflare's most
+
+
+def test_cloudflares_own_dead_letter_queue_is_never_the_records_queue() -> None:
+    consumer = plan.consumer(decl("orders", dead_letter_queue="orders-failed"))
+    assert consumer.dead_letter_queue == "orders-stalled"
+    assert plan.stalled_consumer(decl("orders")).dead_letter_queue is None
+    assert plan.stalled([decl("x" * 63)]) == {"x" * 55 + "-stalled": "x" * 63}
+    assert "orders-stalled" not in plan.queues([decl("orders")])
+
+
+def test_the_worker_project_vendors_your_project_and_rebases_your_uv_sources(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "my-app"\nversion = "1"\n'
+        '[tool.uv.sources]\npikku-queue = { path = "vendor/runtime" }\n'
+        'other = { path = "elsewhere" }\n'
+        '[tool.pikkugen]\nout = "src/app/gen"\n'
+    )
+    (tmp_path / "src").mkdir()
+    config = load_config(tmp_path, runtimes=["cloudflare"], cache=False)
+
+    dependencies, sources = worker_dependencies(config)
+
+    assert dependencies == ["pikku-queue", "pydantic", "my-app"]
+    assert sources == {
+        "my-app": {"path": "../../../..", "editable": False},
+        "pikku-queue": {"path": "../../../../vendor/runtime"},
+    }

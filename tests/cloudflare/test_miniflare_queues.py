@@ -4,8 +4,8 @@ loader. Its consumer is a small JavaScript Worker (node/bridge.mjs) that forward
 over loopback HTTP to the generated Python Worker running here in CPython and applies the
 verdicts to the real messages (ack, retry with delaySeconds, the dead-letter sends first).
 
-Only the Pyodide step is not real: a Python Worker cannot start offline, as workerd
-downloads its Pyodide bundle at start.
+The Python Worker runs in CPython here (workerd downloads its Pyodide bundle at start, so a
+Python Worker cannot start offline); test_pyodide_worker.py runs it on Pyodide.
 """
 
 from __future__ import annotations
@@ -39,9 +39,19 @@ DEADLINE_S = 60
 @dataclass
 class Delivery:
     queue: str
-    body: Any
+    body: Any  # JSON text decoded
     attempts: int
     at: float
+
+
+def data_of(body: Any) -> Any:
+    """A body as data: pikkugen sends JSON text."""
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+    return body
 
 
 class Message:
@@ -50,7 +60,7 @@ class Message:
         body = data["body"]
         if isinstance(body, dict) and set(body) == {"bytes"}:
             body = bytes(body["bytes"])
-        self.body = body
+        self.body = body  # what the Worker reads: JSON text (pikkugen's sends) or decoded JSON
         self.attempts = data["attempts"]
         self.timestamp = data["timestamp"]
         self.verdict: dict[str, Any] | None = None
@@ -90,6 +100,7 @@ class PythonSide:
     """The HTTP end the JavaScript consumer forwards batches to."""
 
     module: types.ModuleType
+    #: pikkugen's record queues: acked here, for the test to read
     dead_letter_queues: set[str]
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -100,10 +111,11 @@ class PythonSide:
         messages = [Message(m) for m in payload["messages"]]
         with self.lock:
             now = time.monotonic()
-            self.deliveries += [Delivery(queue, m.body, m.attempts, now) for m in messages]
+            self.deliveries += [Delivery(queue, data_of(m.body), m.attempts, now) for m in messages]
         if queue in self.dead_letter_queues:
             return 200, {"verdicts": [{"id": m.id, "kind": "ack"} for m in messages], "sends": []}
-        if any(isinstance(m.body, dict) and m.body.get("crash") for m in messages):
+        crash = queue not in self.module.STALLED
+        if crash and any(isinstance(m.body, dict) and m.body.get("crash") for m in messages):
             return 500, {}  # the JavaScript consumer throws: Cloudflare retries the batch
         sends: list[dict[str, Any]] = []
         env = types.SimpleNamespace(**{b: Binding(b, sends) for b in self.module.BINDINGS.values()})
@@ -127,7 +139,6 @@ class PythonSide:
 @pytest.fixture
 def python_side(
     generated: types.ModuleType,
-    wrangler: Any,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[PythonSide, str]]:
@@ -136,12 +147,12 @@ def python_side(
         bindings=generated.BINDINGS,
         dead_letters=generated.DEAD_LETTERS,
         crons=generated.CRONS,
+        stalled=generated.STALLED,
     )
     monkeypatch.setattr(generated, "WORKER", fresh)
     # Each invocation makes its bindings the default backend; the test session gets its own back.
     request.addfinalizer(lambda: pikku_queue.client.set_default_backend(None))
-    dlqs = {c["dead_letter_queue"] for c in wrangler["queues"]["consumers"]}
-    side = PythonSide(generated, dlqs)
+    side = PythonSide(generated, set(generated.DEAD_LETTERS.values()))
     loop_thread = threading.Thread(target=side.loop.run_forever, daemon=True)
     loop_thread.start()
 
@@ -178,7 +189,7 @@ def miniflare(python_side: tuple[PythonSide, str], tmp_path: Path) -> Iterator[s
     node = shutil.which("node")
     assert node is not None
     config = tmp_path / "wrangler.jsonc"
-    shutil.copy(CASE / "expected" / "wrangler.jsonc", config)
+    shutil.copy(CASE / "expected" / "cloudflare" / "wrangler.jsonc", config)
     log = tmp_path / "miniflare.log"
     with log.open("w") as errors:
         proc = subprocess.Popen(
@@ -231,7 +242,7 @@ def test_real_queues_retry_with_attempts_and_delay_dead_letter_and_never_redeliv
 
     wait_for(lambda: len(side.of("orders-dlq")) == 1, "the dead-letter record")
     wait_for(lambda: len(side.of("orders", 1)) == 3, "order 1's third attempt")
-    wait_for(lambda: len(side.of("slow-dlq")) == 1, "Cloudflare's own dead-lettering")
+    wait_for(lambda: len(side.of("slow-dlq")) == 1, "the stalled record")
 
     one = side.of("orders", 1)
     assert [d.attempts for d in one] == [1, 2, 3]
@@ -243,9 +254,13 @@ def test_real_queues_retry_with_attempts_and_delay_dead_letter_and_never_redeliv
     assert record.body["payload"] == {"n": 7, "fail_until": 99}
     assert (record.body["attempts"], record.body["reason"]) == (3, "attempts_exhausted")
     # the crashing batch came back max_retries times (slow: attempts 2 → max_retries 1), then
-    # Cloudflare moved the message itself to the configured dead_letter_queue
+    # Cloudflare moved the message itself to its dead_letter_queue, slow-stalled, and the
+    # Worker recorded it there as stalled in slow-dlq: one format in the records' queue
     assert [d.attempts for d in side.of("slow", 0)] == [1, 2]
-    assert side.of("slow-dlq")[0].body == {"n": 0, "crash": True}
+    assert [d.attempts for d in side.of("slow-stalled", 0)] == [1]
+    [stalled] = side.of("slow-dlq")
+    assert (stalled.body["reason"], stalled.body["attempts"]) == ("stalled", 2)
+    assert stalled.body["payload"] == {"n": 0, "crash": True}
 
     time.sleep(3)  # longer than any retry delay here: an acked message would be back by now
     assert [d.attempts for d in side.of("orders", 2)] == [1]

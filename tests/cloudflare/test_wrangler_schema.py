@@ -13,8 +13,21 @@ from wrangler_npm import install
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
-    "shop": REPO / "examples" / "shop" / "src" / "shop" / "generated" / "wrangler.jsonc",
-    "golden": REPO / "tests" / "cases" / "cloudflare" / "expected" / "wrangler.jsonc",
+    "shop": REPO
+    / "examples"
+    / "shop"
+    / "src"
+    / "shop"
+    / "generated"
+    / "cloudflare"
+    / "wrangler.jsonc",
+    "golden": REPO
+    / "tests"
+    / "cases"
+    / "cloudflare"
+    / "expected"
+    / "cloudflare"
+    / "wrangler.jsonc",
 }
 
 

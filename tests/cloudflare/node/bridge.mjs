@@ -15,11 +15,16 @@ const { Miniflare } = require("miniflare");
 const { unstable_getMiniflareWorkerOptions } = require("wrangler");
 
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
-// The dead-letter queues get a consumer too, so the test sees what arrives there.
+// Every queue without a consumer (pikkugen's dead-letter queues) gets one too, so the test
+// sees what arrives there.
 const consumers = { ...(workerOptions.queueConsumers ?? {}) };
-for (const c of Object.values(workerOptions.queueConsumers ?? {})) {
-  if (c.deadLetterQueue && !consumers[c.deadLetterQueue]) {
-    consumers[c.deadLetterQueue] = { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 0 };
+const producers = workerOptions.queueProducers ?? {};
+const produced = Array.isArray(producers)
+  ? producers
+  : Object.values(producers).map((p) => (typeof p === "string" ? p : p.queueName));
+for (const name of produced) {
+  if (!consumers[name]) {
+    consumers[name] = { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 0 };
   }
 }
 

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pikku_queue.adapters.cloudflare.limits import (
+    DEFAULT_CPU_MS,
     MAX_BATCH_TIMEOUT_SECONDS,
     MAX_CONSUMER_BATCH,
+    MAX_CPU_MS,
     MAX_DELAY_SECONDS,
+    MAX_QUEUE_NAME,
     MAX_RETRIES,
     binding_name,
+    stalled_queue,
 )
 from pikku_queue.cron import parse_cron
 from pikku_queue.options import ProcessorOptions, Repeat
@@ -29,7 +33,6 @@ from pikkugen.model import ProcessorDecl
 
 #: Cloudflare's limit on concurrent consumer invocations (push-based).
 MAX_CONSUMER_CONCURRENCY = 250
-MAX_QUEUE_NAME = 63
 MINUTE_MS = 60_000
 
 #: (kind, message, what to do instead); checks.py turns the kind into PK802/PK801/PK804.
@@ -42,7 +45,8 @@ class Consumer:
     max_batch_size: int
     max_batch_timeout: int
     max_retries: int
-    dead_letter_queue: str
+    #: Cloudflare's own dead-letter queue: `<queue>-stalled`, never pikkugen's record queue.
+    dead_letter_queue: str | None
     retry_delay: int
     max_concurrency: int | None
 
@@ -77,19 +81,50 @@ def consumer(decl: ProcessorDecl) -> Consumer:
         max_batch_size=size,
         max_batch_timeout=timeout,
         max_retries=min(MAX_RETRIES, retry.attempts - 1),
-        dead_letter_queue=dead_letter_queue_of(decl),
+        dead_letter_queue=stalled_queue(decl.name),
         retry_delay=min(MAX_DELAY_SECONDS, first_backoff),
         max_concurrency=invocations,
     )
 
 
+#: The consumer of a `<queue>-stalled` queue: it only sends records on, so its retries wait a
+#: minute each and are many; Cloudflare drops what it cannot place after that (logged).
+STALLED_CONSUMER_RETRIES = MAX_RETRIES
+STALLED_RETRY_DELAY = 60
+
+
+def stalled_consumer(decl: ProcessorDecl) -> Consumer:
+    return Consumer(
+        queue=stalled_queue(decl.name),
+        max_batch_size=10,
+        max_batch_timeout=0,
+        max_retries=STALLED_CONSUMER_RETRIES,
+        dead_letter_queue=None,
+        retry_delay=STALLED_RETRY_DELAY,
+        max_concurrency=None,
+    )
+
+
+def cpu_ms(decls: Sequence[ProcessorDecl]) -> int | None:
+    """The consumer's `limits.cpu_ms`: the largest processor `timeout` (a batch processor's
+    too) when it is above Cloudflare's default of 30 s, at most 5 minutes; None: the default."""
+    longest = max((d.options.timeout or 0 for d in decls), default=0)
+    return min(longest, MAX_CPU_MS) if longest > DEFAULT_CPU_MS else None
+
+
 def queues(decls: Sequence[ProcessorDecl]) -> list[str]:
-    """Every queue the Worker produces to: the processors' and their dead-letter queues."""
+    """Every queue the Worker produces to: the processors' and their dead-letter queues (not
+    the `-stalled` queues: only Cloudflare writes to those)."""
     return sorted({d.name for d in decls} | {dead_letter_queue_of(d) for d in decls})
 
 
 def bindings(decls: Sequence[ProcessorDecl]) -> dict[str, str]:
     return {name: binding_name(name) for name in queues(decls)}
+
+
+def stalled(decls: Sequence[ProcessorDecl]) -> dict[str, str]:
+    """`<queue>-stalled` → `<queue>`, the queues the Worker turns into `stalled` records."""
+    return {stalled_queue(d.name): d.name for d in sorted(decls, key=lambda d: d.name)}
 
 
 def cron_trigger(repeat: Repeat) -> str:

@@ -62,8 +62,10 @@ BACKEND = BackendEntry(
             "Repeat at enqueue is refused",
             "timeout": "also capped by the invocation's 15-minute wall clock",
             "stalled_recovery": "a batch whose invocation dies is redelivered and that counts "
-            "as an attempt; max_retries, not max_stalled_count, bounds it",
-            "dead_letter": "the record is sent to the dead-letter queue's binding, then acked",
+            "as an attempt; max_retries, not max_stalled_count, bounds it, then Cloudflare moves "
+            "it to <queue>-stalled and the Worker records it as stalled",
+            "dead_letter": "the record is sent to the dead-letter queue's binding, then acked; "
+            "Cloudflare's own dead_letter_queue is <queue>-stalled, never the records' queue",
             "metrics": "completed/failed counted per Worker isolate",
             "events": "in the isolate that ran the job",
             **dict.fromkeys(

@@ -6,6 +6,10 @@ The payload was validated by the typed client before it gets here; what is check
 what Cloudflare would refuse: a message over 128 KB, a delay over 12 hours. `enqueue_many`
 uses `sendBatch`, at most 100 messages and 256 KB a call.
 
+Every body is sent as the JSON text the writers' rule produces (`contentType: "text"`), so the
+consumer validates exactly what the typed client dumped: `None`, `1.0` and integers of any
+size survive (a JS object body would lose `None` keys and the `.0`, and refuse a BigInt).
+
 Cloudflare stores no job state a Worker can read back, so `counts()` and `finished_since()`
 report what this isolate settled (its `IsolateStats`), not the queue's backlog, and there is
 no job lookup, dead-letter listing or replay from inside a Worker.
@@ -13,7 +17,6 @@ no job lookup, dead-letter listing or replay from inside a Worker.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter, deque
@@ -64,12 +67,26 @@ class IsolateStats:
         return self.counters.get(queue, Counter())[outcome]
 
 
+#: The content type of every body pikkugen sends: JSON text, read back by `decode_payload`.
+CONTENT_TYPE = "text"
+
+
 def encode(payload: Any, queue: str) -> str:
-    """The message as Cloudflare will size it (JSON, ASCII escapes: the size errs high),
-    refused when over 128 KB; the writers' rule refuses NaN or a lone surrogate first."""
+    """The message body: JSON text (ASCII escapes, so its size is its length), refused when
+    over 128 KB; the writers' rule refuses NaN or a lone surrogate first."""
     text = dump_payload(queue, payload, ascii=True)
+    return checked_size(text, queue)
+
+
+def fits(text: str) -> bool:
+    """Whether `text` fits one Cloudflare message, with its metadata."""
+    return len(text.encode()) + METADATA_BYTES <= MAX_MESSAGE_BYTES
+
+
+def checked_size(text: str, queue: str) -> str:
+    """`text` when it fits a Cloudflare message, else `BackendError`."""
     size = len(text.encode()) + METADATA_BYTES
-    if size > MAX_MESSAGE_BYTES:
+    if not fits(text):
         raise BackendError(
             f"job for queue {queue!r} is {size} bytes as a Cloudflare Queues message "
             f"(with ~{METADATA_BYTES} bytes of metadata); Cloudflare takes at most "
@@ -125,12 +142,12 @@ class CloudflareQueueAdapter:
 
     async def enqueue(self, request: EnqueueRequest) -> str:
         self._check(request)
-        body = json.loads(encode(request.payload, request.queue))
-        options: dict[str, Any] = {"contentType": "json"}
+        text = encode(request.payload, request.queue)
+        options: dict[str, Any] = {"contentType": CONTENT_TYPE}
         seconds = send_seconds(request.delay_ms)
         if seconds:
             options["delaySeconds"] = seconds
-        await self.binding(request.queue).send(js.to_js(body), **options)
+        await self.binding(request.queue).send(text, **options)
         # A send returns no message id a Worker can look up later; the id is ours, for logs.
         return f"cf-{uuid.uuid4().hex}"
 
@@ -141,7 +158,7 @@ class CloudflareQueueAdapter:
         entries: dict[str, list[tuple[dict[str, Any], int]]] = {}
         for request in requests:  # every message is checked before anything is sent
             text = encode(request.payload, request.queue)
-            entry: dict[str, Any] = {"body": json.loads(text), "contentType": "json"}
+            entry: dict[str, Any] = {"body": text, "contentType": CONTENT_TYPE}
             seconds = send_seconds(request.delay_ms)
             if seconds:
                 entry["delaySeconds"] = seconds

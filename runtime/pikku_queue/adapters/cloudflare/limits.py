@@ -27,6 +27,13 @@ MAX_BATCH_TIMEOUT_SECONDS = 60
 MAX_RETRIES = 100
 #: A consumer invocation's wall clock (the Workers limit for queue consumers), ms.
 CONSUMER_WALL_CLOCK_MS = 15 * 60_000
+#: CPU time per invocation, ms: Cloudflare's default, and the most `limits.cpu_ms` can ask for.
+DEFAULT_CPU_MS = 30_000
+MAX_CPU_MS = 300_000
+#: The longest queue name.
+MAX_QUEUE_NAME = 63
+#: The suffix of the queue Cloudflare itself moves a consumer's exhausted messages to.
+STALLED_SUFFIX = "-stalled"
 
 _NOT_IDENTIFIER = re.compile(r"[^A-Z0-9]")
 
@@ -40,3 +47,10 @@ def binding_name(queue: str) -> str:
 def delay_seconds(delay_ms: int) -> int:
     """Whole seconds for a delay in ms, rounded up (a job never runs early)."""
     return math.ceil(delay_ms / 1000) if delay_ms > 0 else 0
+
+
+def stalled_queue(queue: str) -> str:
+    """`orders` → `orders-stalled`: the consumer's Cloudflare `dead_letter_queue`, where
+    Cloudflare moves a message it retried `max_retries` times without the Worker's answer.
+    Shared by the generator (wrangler config) and the Worker (which consumes it)."""
+    return queue[: MAX_QUEUE_NAME - len(STALLED_SUFFIX)] + STALLED_SUFFIX

@@ -2,18 +2,17 @@
 # source: src
 """The Cloudflare Python Worker of this package: queue consumer, producer and cron.
 
-wrangler.jsonc beside this file points `main` here; deploy with `pywrangler deploy` (or
-`wrangler deploy`) from this folder. Each batch is dispatched by `batch.queue` to its
-processor through `pikku_queue.adapters.cloudflare`; every message gets exactly one ack() or
-retry(). Inside a processor, the generated client and `queue_job` send through the Worker's
-queue bindings below.
+wrangler.jsonc in the folder above points `main` here; deploy with `pywrangler deploy` from
+there. Each batch is dispatched by `batch.queue` to its processor through
+`pikku_queue.adapters.cloudflare`; every message gets exactly one ack() or retry(). Inside a
+processor, the generated client and `queue_job` send through the Worker's queue bindings
+below.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from pikku_queue.adapters.cloudflare import CloudflareWorker
-
 from cf_gen.registry import REGISTRY
+from pikku_queue.adapters.cloudflare import CloudflareWorker
 
 if TYPE_CHECKING:
 
@@ -58,12 +57,23 @@ CRONS: dict[str, tuple[str, ...]] = {
     "0 * * * *": ("hourly-thrice",),
     "30 2 * * 2-6": ("nightly",),
 }
+#: `<queue>-stalled` (Cloudflare's own dead-letter queue of a consumer) -> `<queue>`
+STALLED: dict[str, str] = {
+    "Urgent_Jobs-stalled": "Urgent_Jobs",
+    "hourly-thrice-stalled": "hourly-thrice",
+    "nightly-stalled": "nightly",
+    "orders-stalled": "orders",
+    "pulse-stalled": "pulse",
+    "slow-stalled": "slow",
+    "totals-stalled": "totals",
+}
 
 WORKER = CloudflareWorker(
     REGISTRY,
     bindings=BINDINGS,
     dead_letters=DEAD_LETTERS,
     crons=CRONS,
+    stalled=STALLED,
 )
 
 

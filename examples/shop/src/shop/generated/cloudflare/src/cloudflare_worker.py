@@ -2,17 +2,16 @@
 # source: src
 """The Cloudflare Python Worker of this package: queue consumer, producer and cron.
 
-wrangler.jsonc beside this file points `main` here; deploy with `pywrangler deploy` (or
-`wrangler deploy`) from this folder. Each batch is dispatched by `batch.queue` to its
-processor through `pikku_queue.adapters.cloudflare`; every message gets exactly one ack() or
-retry(). Inside a processor, the generated client and `queue_job` send through the Worker's
-queue bindings below.
+wrangler.jsonc in the folder above points `main` here; deploy with `pywrangler deploy` from
+there. Each batch is dispatched by `batch.queue` to its processor through
+`pikku_queue.adapters.cloudflare`; every message gets exactly one ack() or retry(). Inside a
+processor, the generated client and `queue_job` send through the Worker's queue bindings
+below.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from pikku_queue.adapters.cloudflare import CloudflareWorker
-
 from shop.generated.registry import REGISTRY
 
 if TYPE_CHECKING:
@@ -53,12 +52,22 @@ DEAD_LETTERS: dict[str, str] = {
 CRONS: dict[str, tuple[str, ...]] = {
     "0 2 * * *": ("cleanup-task",),
 }
+#: `<queue>-stalled` (Cloudflare's own dead-letter queue of a consumer) -> `<queue>`
+STALLED: dict[str, str] = {
+    "batch-processor-stalled": "batch-processor",
+    "cleanup-task-stalled": "cleanup-task",
+    "email-queue-stalled": "email-queue",
+    "image-processing-stalled": "image-processing",
+    "large-dataset-stalled": "large-dataset",
+    "resilient-tasks-stalled": "resilient-tasks",
+}
 
 WORKER = CloudflareWorker(
     REGISTRY,
     bindings=BINDINGS,
     dead_letters=DEAD_LETTERS,
     crons=CRONS,
+    stalled=STALLED,
 )
 
 
