@@ -19,9 +19,11 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 - `BulkEnqueue`: `enqueue_many`, several jobs in one round trip;
 - `SummarisesFinished`: `finished_summary`, the monitor's window figures without a row per job;
 - `BucketsFinished`: `finished_buckets`, the web monitor's chart per time bucket, likewise;
-- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`: what the pull worker uses
-  when a source has it (burst drain count, next due time, a processor's own repeat, one
-  round trip per settle batch).
+- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`, `Notified`: what the pull
+  worker uses when a source has it (burst drain count, next due time, a processor's own
+  repeat, one round trip per settle batch, a wake-up when a job becomes ready);
+- `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
+  database transaction (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -240,3 +242,25 @@ class BatchSettler(Protocol):
     async def settle_many(
         self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
     ) -> None: ...
+
+
+@runtime_checkable
+class Notified(Protocol):
+    """Optional: an idle pull worker waits on this instead of sleeping out its poll interval
+    (PostgreSQL: LISTEN/NOTIFY), so a job committed while it idles starts within
+    milliseconds. It returns when a job may have become ready on one of `queues` (a hint: the
+    worker still looks), or after `timeout_s`."""
+
+    async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class TransactionalEnqueue(Protocol):
+    """Optional: write jobs on the caller's open connection, inside its transaction, so they
+    exist once it commits and never if it rolls back (PostgreSQL). `connection` is what the
+    backend documents (a psycopg connection, a SQLAlchemy session, Django's connection); the
+    client passes it through from `enqueue(..., connection=...)`. Ids in request order."""
+
+    async def enqueue_in_transaction(
+        self, connection: Any, requests: Sequence[EnqueueRequest]
+    ) -> list[str]: ...
