@@ -259,7 +259,11 @@ class TransactionalEnqueue(Protocol):
     """Optional: write jobs on the caller's open connection, inside its transaction, so they
     exist once it commits and never if it rolls back (PostgreSQL). `connection` is what the
     backend documents (a psycopg connection, a SQLAlchemy session, Django's connection); the
-    client passes it through from `enqueue(..., connection=...)`. Ids in request order."""
+    client passes it through from `enqueue(..., connection=...)`. Ids in request order.
+    `bind_connection` is called first by the sync enqueue paths, in the caller's own thread
+    and context (a connection local to them, Django's, is resolved there)."""
+
+    def bind_connection(self, connection: Any) -> Any: ...
 
     async def enqueue_in_transaction(
         self, connection: Any, requests: Sequence[EnqueueRequest]

@@ -192,6 +192,14 @@ async def _send(
     return list(await asyncio.gather(*(tracing.enqueue(target, r) for r in requests)))
 
 
+def _bind(target: Backend, connection: Any) -> Any:
+    """A sync caller's connection resolved in its own thread and context (Django's is local
+    to them), before the enqueue runs in an event loop."""
+    if connection is not None and isinstance(target, TransactionalEnqueue):
+        return target.bind_connection(connection)
+    return connection
+
+
 def enqueue_options(
     *,
     delay: int | None = None,
@@ -335,6 +343,8 @@ class TypedQueue(Generic[In, Out]):
         connection: Any = None,
     ) -> JobHandle[Out]:
         """`enqueue` for sync code (`connection`: e.g. Django's, inside `transaction.atomic`)."""
+        target = backend or get_default_backend(self.backend_url, self.root)
+        connection = _bind(target, connection)
         return run_sync(
             self.enqueue(
                 data,
@@ -342,7 +352,7 @@ class TypedQueue(Generic[In, Out]):
                 priority=priority,
                 job_id=job_id,
                 repeat=repeat,
-                backend=backend,
+                backend=target,
                 connection=connection,
             )
         )
@@ -435,6 +445,14 @@ def queue_job_sync(
     connection: Any = None,
 ) -> JobHandle[Any]:
     """`queue_job` for sync code."""
+    if connection is not None:
+        known = known_queues.get(queue)
+        if known is not None:
+            target = backend or get_default_backend(known.backend_url, known.root)
+        else:
+            registry = _registry_for(queue)
+            target = backend or get_default_backend(registry.backend_url, registry.root)
+        connection, backend = _bind(target, connection), target
     return run_sync(
         queue_job(
             queue,

@@ -32,11 +32,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
-
 from pikku_queue.adapters.postgresql import BACKEND
-from pikku_queue.adapters.postgresql.connections import AsyncTx, Tx, raw_connection, tx_of
+from pikku_queue.adapters.postgresql.connections import (
+    AsyncTx,
+    Tx,
+    bind_connection,
+    raw_connection,
+    tx_of,
+)
 from pikku_queue.adapters.postgresql.dead_letters import list_records, replay_records
 from pikku_queue.adapters.postgresql.jobs import (
     Leased,
@@ -48,6 +51,7 @@ from pikku_queue.adapters.postgresql.jobs import (
     settle_all,
 )
 from pikku_queue.adapters.postgresql.listener import Listener
+from pikku_queue.adapters.postgresql.pool import ConnectionPool
 from pikku_queue.adapters.postgresql.schedules import (
     add_next_instance,
     add_schedule,
@@ -184,6 +188,10 @@ class PostgresBackend:
 
     async def enqueue(self, request: EnqueueRequest) -> str:
         return (await self.enqueue_many([request]))[0]
+
+    def bind_connection(self, connection: Any) -> Any:
+        """`connections.bind_connection`: Django's connection, resolved in the caller's thread."""
+        return bind_connection(connection)
 
     async def enqueue_in_transaction(
         self, connection: Any, requests: Sequence[EnqueueRequest]
@@ -585,14 +593,7 @@ class _LoopState:
 
     def __init__(self, backend: PostgresBackend) -> None:
         settings = backend.settings
-        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-            settings.conninfo,
-            min_size=1,
-            max_size=settings.pool_size,
-            kwargs={"autocommit": True},
-            open=False,
-            name="pikku-queue",
-        )
+        self.pool = ConnectionPool(settings.conninfo, settings.pool_size)
         self.listener = Listener(settings.conninfo, backend.statements.channel)
         self.settler = _Settler(backend)
         self.migrating = asyncio.Lock()
@@ -600,8 +601,6 @@ class _LoopState:
         self._closed = False
 
     async def open(self, forget: Callable[[], object]) -> None:
-        await self.pool.open(wait=False)
-
         async def guard() -> AsyncGenerator[None, None]:
             try:
                 yield

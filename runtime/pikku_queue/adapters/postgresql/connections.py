@@ -12,7 +12,7 @@ against `Tx`.
 * SQLAlchemy: an `AsyncSession` or `AsyncConnection` (driver `postgresql+psycopg`), a sync
   `Session` or `Connection`: the psycopg connection under the session's current transaction;
 * Django: `django.db.connection` (engine `django.db.backends.postgresql`, psycopg 3): its
-  psycopg connection, opened if need be.
+  psycopg connection, open inside `transaction.atomic()`.
 """
 
 from __future__ import annotations
@@ -93,15 +93,28 @@ async def raw_connection(
     driver = getattr(sessionish, "driver_connection", None)
     if driver is not None:
         return await raw_connection(driver)
-    # Django's connection wrapper: `.connection` once connected (`ensure_connection`).
-    ensure = getattr(connection, "ensure_connection", None)
-    if callable(ensure):
-        ensure()
-        return await raw_connection(connection.connection)
+    if callable(getattr(connection, "ensure_connection", None)):
+        raise BackendError(
+            "Django's connection is bound to its thread and context: pass it to"
+            " enqueue_sync / queue_job_sync (sync code), or pass connection.connection"
+        )
     raise BackendError(
         "connection= takes a psycopg (3) connection or cursor, a SQLAlchemy session or"
         f" connection on psycopg, or Django's connection; got {type(connection).__name__}"
     )
+
+
+def bind_connection(connection: Any) -> Any:
+    """What a sync caller passed, resolved in the caller's own thread and context, before the
+    enqueue runs in an event loop: Django's `connection` is local to them (inside a loop it
+    is another, unopened wrapper), so its psycopg connection is taken here (Django opens it
+    if need be). Anything else is returned as it is."""
+    if callable(getattr(connection, "ensure_connection", None)) and not isinstance(
+        connection, psycopg.Connection | psycopg.AsyncConnection
+    ):
+        connection.ensure_connection()
+        return connection.connection
+    return connection
 
 
 def tx_of(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> Tx:
