@@ -47,12 +47,16 @@ def free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster that can be stopped and started again on the same port and data
     folder. `durable=False` (the tests) turns fsync off: a clean stop still keeps every
-    committed row, which is all the restart tests need; benchmarks keep the defaults."""
+    committed row, which is all the restart tests need; `synchronous_commit=False` (the
+    benchmark) keeps fsync but lets a commit return before its WAL is flushed."""
 
-    def __init__(self, *, durable: bool = False, max_connections: int = 200) -> None:
+    def __init__(
+        self, *, durable: bool = False, synchronous_commit: bool = True, max_connections: int = 200
+    ) -> None:
         if INITDB is None or PG_CTL is None:
             raise RuntimeError(MISSING_REASON)
         self.durable = durable
+        self.synchronous_commit = synchronous_commit
         self.max_connections = max_connections
         self.directory = Path(tempfile.mkdtemp(prefix="pikku-pg-"))
         self.data = self.directory / "data"
@@ -90,7 +94,9 @@ class PostgresServer:
             "logging_collector = off",
         ]
         if not self.durable:
-            settings += ["fsync = off", "full_page_writes = off", "synchronous_commit = off"]
+            settings += ["fsync = off", "full_page_writes = off"]
+        if not self.durable or not self.synchronous_commit:
+            settings.append("synchronous_commit = off")
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\n".join(settings) + "\n")
         self._initialised = True

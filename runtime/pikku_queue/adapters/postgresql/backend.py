@@ -221,7 +221,15 @@ class PostgresBackend:
             ids.append(job_id)
             meta = None if request.trace_context is None else dumps(dict(request.trace_context))
             plain.append(
-                NewJob(request.queue, job_id, data, request.priority or 0, request.delay_ms, meta)
+                NewJob(
+                    request.queue,
+                    job_id,
+                    data,
+                    request.priority or 0,
+                    request.delay_ms,
+                    meta,
+                    keyed=request.job_id is not None,
+                )
             )
         st = self.statements
 

@@ -44,6 +44,8 @@ class NewJob:
     delay_ms: int = 0
     meta: str | None = None
     schedule_key: str | None = None
+    #: The id is the caller's (`job_id`): it may exist already, and then stays as it is.
+    keyed: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,18 @@ class Statements:
     def __init__(self, schema: str, channel: str) -> None:
         s = self.schema = schema
         self.channel = channel
-        self.insert = (
+        # Jobs with generated ids cannot conflict: without ON CONFLICT the insert is ~2.5x
+        # faster (no speculative insertion per row); a batch with a caller's job id uses it.
+        self.insert_keyed, self.insert = tuple(
             f"WITH inserted AS (INSERT INTO {s}.job"
             " (name, id, data, priority, start_after, meta, schedule_key)"
             " SELECT v.name, v.id, v.data, v.priority,"
             " clock_timestamp() + v.delay_ms * interval '1 millisecond', v.meta, v.schedule_key"
             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[],"
             " %s::text[], %s::text[]) AS v(name, id, data, priority, delay_ms, meta,"
-            " schedule_key) ON CONFLICT (name, id) DO NOTHING RETURNING 1)"
+            f" schedule_key){conflict} RETURNING 1)"
             " SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
+            for conflict in (" ON CONFLICT (name, id) DO NOTHING", "")
         )
         self.reserve = (
             f"UPDATE {s}.job j SET state = 'active', retry_count = j.retry_count + 1,"
@@ -147,7 +152,7 @@ async def insert_jobs(tx: Tx, st: Statements, jobs: Sequence[NewJob]) -> None:
     now, in one statement."""
     ready = sorted({job.queue for job in jobs if job.delay_ms <= 0})
     await tx.rows(
-        st.insert,
+        st.insert_keyed if any(job.keyed for job in jobs) else st.insert,
         (
             [j.queue for j in jobs],
             [j.id for j in jobs],

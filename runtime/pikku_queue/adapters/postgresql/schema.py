@@ -21,7 +21,9 @@ Why it is built this way:
   queries a payload.
 * Partial indexes hold only the rows each query needs (ready jobs by priority then sequence,
   active ones by lease, finished ones by time), so leasing costs the same with 10 or 100,000
-  jobs waiting.
+  jobs waiting; an insert updates only two of them (the key and the ready index), and `seq`
+  is drawn 1,000 at a time per session: bulk inserts are what those two choices speed up
+  (FIFO holds per producer; two producers' jobs interleave by the block each drew).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ CREATE FUNCTION {s}.at_ms(ms bigint) RETURNS timestamptz
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT to_timestamp(ms / 1000.0) $$;
 CREATE TABLE {s}.job (
-    seq bigint GENERATED ALWAYS AS IDENTITY,
+    seq bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
     name text NOT NULL,
     id text NOT NULL,
     state text NOT NULL DEFAULT 'created'
@@ -76,7 +78,6 @@ CREATE TABLE {s}.job (
     PRIMARY KEY (name, id)
 );
 CREATE INDEX job_ready ON {s}.job (name, priority, seq) WHERE state IN ('created', 'retry');
-CREATE INDEX job_due ON {s}.job (name, start_after) WHERE state IN ('created', 'retry');
 CREATE INDEX job_active ON {s}.job (name, lease_until) WHERE state = 'active';
 CREATE INDEX job_finished ON {s}.job (name, completed_on, seq) WHERE completed_on IS NOT NULL;
 CREATE INDEX job_scheduled ON {s}.job (name, schedule_key)
