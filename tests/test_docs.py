@@ -246,6 +246,7 @@ def _sources() -> list[Path]:
         for name in listed
         # not pictures or data; not CSS, where `#0001` is a colour
         if not name.endswith((".png", ".json", ".db", ".css"))
+        and "/static/vendor/" not in name  # third-party files as npm ships them
         and ROOT / name != Path(__file__).resolve()
     ]
 

@@ -24,6 +24,10 @@ generic pull worker) and the optional ones below them. Callers test an optional 
   repeat, one round trip per settle batch, a wake-up when a job becomes ready);
 - `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
   database transaction (PostgreSQL).
+- `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`:
+  what the web monitor shows and does (jobs by state a page at a time; retry, remove,
+  promote, pause and resume, clean), each also declared as a feature in the backend's
+  `Capabilities`, which is what the monitor reads before offering it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from pikku_queue.records import FinishedBucket as FinishedBucket
 from pikku_queue.records import FinishedJob as FinishedJob
 from pikku_queue.records import FinishedSummary as FinishedSummary
 from pikku_queue.records import JobInfo as JobInfo
+from pikku_queue.records import JobPage as JobPage
 from pikku_queue.records import JobState as JobState
 from pikku_queue.records import QueueCounts as QueueCounts
 from pikku_queue.records import dead_letter_target as dead_letter_target
@@ -268,3 +273,65 @@ class TransactionalEnqueue(Protocol):
     async def enqueue_in_transaction(
         self, connection: Any, requests: Sequence[EnqueueRequest]
     ) -> list[str]: ...
+
+
+# ------------------------------------------------------- what the web monitor shows and does
+
+
+@runtime_checkable
+class ListsJobs(Protocol):
+    """Optional: a page of at most `limit` jobs of `queue` in `state`, newest first; `cursor`
+    is None for the first page, else the previous page's `next_cursor` (a cursor the backend
+    never gave is a ValueError). The states are the counts' (`pikku_queue.counts`): a page of
+    `waiting` holds what `counts().waiting` counts."""
+
+    async def list_jobs(
+        self, queue: str, state: JobState, limit: int, cursor: str | None = None
+    ) -> JobPage: ...
+
+
+@runtime_checkable
+class RetriesJobs(Protocol):
+    """Optional: send a job that failed for good (`failed`, no dead-letter queue took it) back
+    to waiting with its attempts reset, keeping its id; False when it is not failed (any more).
+    A dead-lettered job goes back by replaying its record (`Backend.replay`)."""
+
+    async def retry_job(self, queue: str, job_id: str) -> bool: ...
+
+
+@runtime_checkable
+class RemovesJobs(Protocol):
+    """Optional: delete a job that is not active, and not the pending next run of a repeat
+    schedule (removing that would end the schedule; BullMQ refuses it too); False when it is
+    one of those, or not there."""
+
+    async def remove_job(self, queue: str, job_id: str) -> bool: ...
+
+
+@runtime_checkable
+class PromotesJobs(Protocol):
+    """Optional: make a delayed job (a delay, or a retry's backoff) due now; False when it is
+    not delayed."""
+
+    async def promote_job(self, queue: str, job_id: str) -> bool: ...
+
+
+@runtime_checkable
+class PausesQueues(Protocol):
+    """Optional: stop every worker of `queue` from taking its jobs (the active ones finish),
+    until resumed; shared by all the workers and producers of the backend. A `--burst` worker
+    does not wait for a resume: a paused queue counts as drained."""
+
+    async def pause_queue(self, queue: str) -> None: ...
+
+    async def resume_queue(self, queue: str) -> None: ...
+
+    async def is_paused(self, queue: str) -> bool: ...
+
+
+@runtime_checkable
+class CleansJobs(Protocol):
+    """Optional: remove the jobs of `queue` in `state` (one of `records.CLEANABLE_STATES`) that
+    finished at least `grace_ms` ago; how many went."""
+
+    async def clean_jobs(self, queue: str, state: JobState, grace_ms: int = 0) -> int: ...

@@ -28,6 +28,13 @@ Feature = Literal[
     "events",
     "dead_letter",
     "metrics",
+    "list_jobs",
+    "retry_job",
+    "remove_job",
+    "promote_job",
+    "pause_queue",
+    "clean_jobs",
+    "replay_dead_letters",
 ]
 
 FEATURE_TITLES: dict[Feature, str] = {
@@ -44,7 +51,29 @@ FEATURE_TITLES: dict[Feature, str] = {
     "events": "events",
     "dead_letter": "dead-letter queue",
     "metrics": "monitor stats",
+    # What `pikkugen monitor` shows and does (the optional protocols of `pikku_queue.backend`):
+    # it offers an action only where the backend declares it here.
+    "list_jobs": "monitor: jobs by state, a page at a time",
+    "retry_job": "monitor: retry a failed job",
+    "remove_job": "monitor: remove a job",
+    "promote_job": "monitor: promote a delayed job",
+    "pause_queue": "monitor: pause / resume a queue",
+    "clean_jobs": "monitor: clean completed / failed jobs",
+    "replay_dead_letters": "monitor: list and replay dead letters",
 }
+
+#: The monitor's features (the web monitor reads these to know what it may offer).
+MONITOR_FEATURES: frozenset[Feature] = frozenset(
+    {
+        "list_jobs",
+        "retry_job",
+        "remove_job",
+        "promote_job",
+        "pause_queue",
+        "clean_jobs",
+        "replay_dead_letters",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,21 @@ def dead_letter_target(payload: Any, dead_letter_queue: str | None) -> str | Non
     if dead_letter_queue is not None and is_dead_letter_record(payload):
         return None
     return dead_letter_queue
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a queue's jobs in one state, newest first (`ListsJobs.list_jobs`).
+
+    `next_cursor` is opaque: hand it back for the page after this one; None when this page is
+    the last. Each backend picks what it holds (SQLite: a row position, so a deep page costs
+    what the first one does; Redis: an offset into BullMQ's list or sorted set)."""
+
+    jobs: Sequence[JobInfo]
+    next_cursor: str | None = None
+
+
+#: The states whose jobs a monitor can clean (`CleansJobs.clean_jobs`): "failed" is every job
+#: that failed for good, dead-lettered ones included (their records stay in the dead-letter
+#: queue), as BullMQ's failed set holds both.
+CLEANABLE_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})

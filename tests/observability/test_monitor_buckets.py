@@ -70,7 +70,7 @@ def test_the_chart_endpoint_counts_every_finished_job(tmp_path: Path) -> None:
 
     asyncio.run(prepare())
     config = MonitorConfig(url=f"sqlite:///{path}", queues=["chart"], dead_letter_queues={})
-    with serving(config) as base, urllib.request.urlopen(base + "api/queues/chart/series") as r:
+    with serving(config) as base, urllib.request.urlopen(base + "api/series?queue=chart") as r:
         series = json.loads(r.read())
     buckets = series["buckets"]
     assert sum(b["finished"] for b in buckets) == JOBS

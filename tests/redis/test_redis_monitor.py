@@ -1,5 +1,5 @@
-"""The web monitor reads a Redis backend too: counts, a queue's recent jobs (RedisBackend.
-recent_jobs over BullMQ's lists and sets) and a dead-lettered job with its error."""
+"""The web monitor reads a Redis backend too: counts, a queue's jobs by state (`list_jobs` over
+BullMQ's lists and sets) and a dead-lettered job with its error."""
 
 from __future__ import annotations
 
@@ -46,11 +46,13 @@ def test_the_monitor_on_redis(redis_server: Any) -> None:
         assert stats["obs-ok"]["counts"]["completed"] == 6
         assert stats["obs-doomed"]["counts"]["dead_lettered"] == 2
         assert stats["obs-lost"]["counts"]["failed"] == 1
-        listed = _get(base + "api/queues/obs-ok/jobs")
-        assert listed["supported"] is True
-        assert sorted(j["state"] for j in listed["jobs"]) == ["completed"] * 6
-        [lost] = _get(base + "api/queues/obs-lost/jobs")["jobs"]
-        detail = _get(base + f"api/queues/obs-lost/jobs/{lost['id']}")
+        listed = _get(base + "api/jobs?queue=obs-ok&state=completed")
+        assert [j["state"] for j in listed["jobs"]] == ["completed"] * 6
+        assert listed["next_cursor"] is None
+        [lost] = _get(base + "api/jobs?queue=obs-lost&state=failed")["jobs"]
+        detail = _get(base + f"api/job?queue=obs-lost&id={lost['id']}")
         assert detail["state"] == "failed" and detail["payload"] == {"n": 0}
         assert detail["error"]["type"] == "NonRetryableError"
-        assert len(_get(base + "api/dlq/obs-dlq")["records"]) == 2
+        assert len(_get(base + "api/dlq?queue=obs-dlq")["records"]) == 2
+        dead = _get(base + "api/jobs?queue=obs-doomed&state=dead_lettered")["jobs"]
+        assert len(dead) == 2 and all(j["error"]["type"] == "NonRetryableError" for j in dead)

@@ -24,7 +24,7 @@ def test_a_non_loopback_host_needs_a_token(project: Path) -> None:
     done = run(project, "monitor", "--host", "127.0.0.2", "--port", "0", ok=False)
     assert done.returncode == 2
     assert "error: --host 127.0.0.2 is not loopback" in done.stderr
-    assert "--token or $PIKKU_MONITOR_TOKEN" in done.stderr
+    assert "$PIKKU_MONITOR_TOKEN, --token-file or --token" in done.stderr
 
 
 def test_the_monitor_serves_the_projects_queues(project: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,13 @@ def test_the_monitor_on_sqs(queues: Any, backend_url: str) -> None:
         stats = _get(base + "api/stats")
         [mon] = [q for q in stats["queues"] if q["queue"] == "mon"]
         assert mon["counts"]["waiting"] == 3
-        assert stats["lists_jobs"] is False
-        assert "cannot list jobs" in stats["list_note"]
-        assert _get(base + "api/queues/mon/jobs") == {"supported": False, "jobs": []}
-        assert _get(base + "api/dlq/mon-dlq")["records"] == []
-        assert len(_get(base + "api/queues/mon/series")["buckets"]) >= 30
+        # SQS offers replay only; each missing feature comes with the backend's reason
+        assert stats["features"] == ["replay_dead_letters"]
+        assert "cannot list its messages" in stats["missing"]["list_jobs"]
+        assert "no pause" in stats["missing"]["pause_queue"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _get(base + "api/jobs?queue=mon&state=waiting")
+        assert refused.value.code == 404
+        assert "cannot list jobs" in json.loads(refused.value.read())["error"]
+        assert _get(base + "api/dlq?queue=mon-dlq")["records"] == []
+        assert len(_get(base + "api/series?queue=mon")["buckets"]) >= 30

@@ -1,44 +1,45 @@
-"""A dead-letter queue's records and their replay (the monitor's one state-changing route).
+"""A dead-letter queue's records, a page at a time.
 
-The replay's CSRF and Origin checks are `auth.require_csrf`, run before this handler (see
-the route table in `app`), so a refused request never reaches the backend.
+Where the backend lists jobs, the records are the dead-letter queue's waiting jobs, paged
+like any list (newest first); elsewhere (SQS) the backend's `dead_letters` gives the first
+`UNPAGED` of them. Replaying is an action (`actions.replay`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pikku_queue.backend import ListsJobs
+from pikku_queue.records import DeadLetterRecord, JobState, is_dead_letter_record
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pikkugen.web_monitor.queues import dead_letter_queue, page_of
 from pikkugen.web_monitor.state import monitor_state
 
-#: How many records of a dead-letter queue the page shows.
-SHOWN = 200
+#: How many records a backend that cannot page them shows.
+UNPAGED = 200
 
 
-def _unknown(name: str) -> Response:
-    return JSONResponse({"error": f"{name!r} is no dead-letter queue"}, status_code=404)
+def record_json(record: DeadLetterRecord) -> dict[str, Any]:
+    return {"id": record.id, "record": True, **record.as_payload()}
 
 
 async def records(request: Request) -> Response:
-    """`/api/dlq/{dlq}`."""
+    """`/api/dlq?queue=&limit=&cursor=`."""
     state = monitor_state(request)
-    name = request.path_params["dlq"]
-    if name not in state.config.dlqs:
-        return _unknown(name)
-    found = await state.backend.dead_letters(name, SHOWN)
-    return JSONResponse({"dlq": name, "records": [{"id": r.id, **r.as_payload()} for r in found]})
-
-
-async def replay(request: Request) -> Response:
-    """POST `/api/dlq/{dlq}/replay` with `{"ids": [...]}` (some records) or `{"ids": null}`
-    (all of them)."""
-    state = monitor_state(request)
-    name = request.path_params["dlq"]
-    if name not in state.config.dlqs:
-        return _unknown(name)
-    body = await request.json()
-    ids = body.get("ids") if isinstance(body, dict) else None
-    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-        return JSONResponse({"error": "ids must be a list of record ids"}, status_code=400)
-    replayed = await state.backend.replay(name, ids)
-    return JSONResponse({"replayed": replayed})
+    name = dead_letter_queue(request, request.query_params.get("queue"))
+    backend = state.backend
+    if "list_jobs" in state.features and isinstance(backend, ListsJobs):
+        page = await page_of(backend, name, JobState.WAITING, request)
+        shown = [
+            record_json(DeadLetterRecord.from_payload(job.id, job.payload))
+            if is_dead_letter_record(job.payload)
+            else {"id": job.id, "record": False, "payload": job.payload}
+            for job in page.jobs
+        ]
+        return JSONResponse({"dlq": name, "records": shown, "next_cursor": page.next_cursor})
+    found = await backend.dead_letters(name, UNPAGED)
+    return JSONResponse(
+        {"dlq": name, "records": [record_json(r) for r in found], "next_cursor": None}
+    )

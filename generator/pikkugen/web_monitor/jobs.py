@@ -1,22 +1,23 @@
-"""A queue's recent jobs and one job in full.
+"""A queue's jobs in one state, a page at a time, and one job in full.
 
-Listing needs a backend with `recent_jobs` (SQLite, memory, Redis); SQS keeps no job records,
-so there the list answers `supported: false` and the page says why instead of showing none.
+Listing needs a backend that declares `list_jobs` (SQLite, memory, Redis); SQS keeps no job
+records, so there the list answers 404 with why (the page shows it) and the counts, charts
+and dead letters still apply. Every parameter, the job id included, travels in the query
+string, never the path: an id may be `..` or hold `/`, which a URL path would resolve away.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from pikku_queue.backend import ListsJobs
 from pikku_queue.records import JobInfo
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pikkugen.web_monitor.state import monitor_state
-
-#: How many of a queue's most recent jobs the list shows.
-RECENT = 50
+from pikkugen.web_monitor.auth import BadRequest
+from pikkugen.web_monitor.queues import job_id, job_state, known_queue, page_of
+from pikkugen.web_monitor.state import MonitorState, monitor_state
 
 
 def job_json(info: JobInfo, full: bool) -> dict[str, Any]:
@@ -40,20 +41,39 @@ def job_json(info: JobInfo, full: bool) -> dict[str, Any]:
     return data
 
 
-async def recent_jobs(request: Request) -> Response:
-    """`/api/queues/{queue}/jobs`."""
-    lister = getattr(monitor_state(request).backend, "recent_jobs", None)
-    if lister is None:
-        return JSONResponse({"supported": False, "jobs": []})
-    found: Sequence[JobInfo] = await lister(request.path_params["queue"], RECENT)
-    return JSONResponse({"supported": True, "jobs": [job_json(j, False) for j in found]})
+def lister(state: MonitorState) -> ListsJobs:
+    backend = state.backend
+    if "list_jobs" not in state.features or not isinstance(backend, ListsJobs):
+        note = backend.capabilities.notes.get("list_jobs", "")
+        raise BadRequest(404, "this backend cannot list jobs" + (f": {note}" if note else ""))
+    return backend
+
+
+async def jobs(request: Request) -> Response:
+    """`/api/jobs?queue=&state=&limit=&cursor=`: a page, newest first, and the next cursor."""
+    state = monitor_state(request)
+    params = request.query_params
+    queue = known_queue(request, params.get("queue"))
+    wanted = job_state(params.get("state"))
+    page = await page_of(lister(state), queue, wanted, request)
+    return JSONResponse(
+        {
+            "queue": queue,
+            "state": str(wanted),
+            "jobs": [job_json(j, False) for j in page.jobs],
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 async def job(request: Request) -> Response:
-    """`/api/queues/{queue}/jobs/{job_id}`."""
-    info = await monitor_state(request).backend.get_job(
-        request.path_params["queue"], request.path_params["job_id"]
-    )
+    """`/api/job?queue=&id=`: one job in full, or 404 (JSON) when there is none."""
+    state = monitor_state(request)
+    queue = known_queue(request, request.query_params.get("queue"))
+    wanted = job_id(request.query_params.get("id"))
+    info = await state.backend.get_job(queue, wanted)
     if info is None:
-        return JSONResponse({"error": "no such job (or this backend cannot look one up)"}, 404)
+        note = state.backend.capabilities.notes.get("results")
+        why = f" (this backend cannot look one up: {note})" if note else ""
+        raise BadRequest(404, f"no job {wanted!r} in {queue!r}{why}")
     return JSONResponse(job_json(info, True))

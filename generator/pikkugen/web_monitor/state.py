@@ -12,11 +12,42 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from pikku_queue.adapters import connect
-from pikku_queue.backend import Backend
+from pikku_queue.backend import (
+    Backend,
+    CleansJobs,
+    ListsJobs,
+    PausesQueues,
+    PromotesJobs,
+    RemovesJobs,
+    RetriesJobs,
+)
+from pikku_queue.capabilities import MONITOR_FEATURES, Feature
 from pikku_queue.monitor import QueueMonitor
 from starlette.requests import Request
 
 from pikkugen.web_monitor.config import MonitorConfig
+
+#: The protocol behind each of the monitor's features (`pikku_queue.backend`); replaying dead
+#: letters is part of every `Backend`.
+_PROTOCOLS: dict[Feature, type] = {
+    "list_jobs": ListsJobs,
+    "retry_job": RetriesJobs,
+    "remove_job": RemovesJobs,
+    "promote_job": PromotesJobs,
+    "pause_queue": PausesQueues,
+    "clean_jobs": CleansJobs,
+    "replay_dead_letters": Backend,
+}
+
+
+def offered(backend: Backend) -> frozenset[Feature]:
+    """What the monitor offers on `backend`: each feature its capabilities declare and whose
+    protocol it implements, so neither a declaration nor a method alone turns a button on."""
+    return frozenset(
+        feature
+        for feature in MONITOR_FEATURES
+        if backend.capabilities.supports(feature) and isinstance(backend, _PROTOCOLS[feature])
+    )
 
 
 class MonitorState:
@@ -26,6 +57,8 @@ class MonitorState:
         self._given = backend
         self._backend: Backend | None = None
         self._queue_monitor: QueueMonitor | None = None
+        #: What this backend lets the monitor show and do (`offered`), once opened.
+        self.features: frozenset[Feature] = frozenset()
 
     @property
     def backend(self) -> Backend:
@@ -45,8 +78,9 @@ class MonitorState:
         """Open `config.url` (unless a backend was given) for the app's lifetime; close it."""
         backend = self._given or connect(self.config.url)
         self._backend = backend
+        self.features = offered(backend)
         self._queue_monitor = QueueMonitor(
-            queues=self.config.queues + self.config.dlqs,
+            queues=self.config.known_queues,
             backend=backend,
             window_ms=self.config.window_ms,
         )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 from pikku_queue.backend import Backend, BulkEnqueue, PullSource, WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Feature
 from pikku_queue.client import JobHandle, TypedQueue
+from pikku_queue.conformance.admin import AdminScenarios
 from pikku_queue.context import JobContext
 from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidationError
 from pikku_queue.events import JobEvent
@@ -73,7 +74,7 @@ class Doubled(BaseModel):
     n: int
 
 
-class BackendConformance:
+class BackendConformance(AdminScenarios):
     """Subclass as `Test<YourBackend>` and provide a `backend` fixture (see the package doc)."""
 
     #: Lease length for workers in these scenarios; stalled-job scenarios wait about this long.

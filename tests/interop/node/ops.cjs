@@ -6,6 +6,8 @@
 //   {op: "job", id}                 -> {id, data, state, processedBy, attemptsMade, logs}
 //   {op: "jobs"}                    -> [{id, data}] of waiting jobs, oldest first
 //   {op: "pause"} / {op: "resume"} / {op: "obliterate"} (pauses first, force)
+//   {op: "paused"}                  -> {paused}         (queue.isPaused())
+//   {op: "counts"}                  -> {waiting, delayed, active, completed, failed, ...}
 "use strict";
 const { Queue, Job } = require("bullmq");
 
@@ -46,6 +48,10 @@ async function run(queue, op) {
     case "resume":
       await queue.resume();
       return { paused: await queue.isPaused() };
+    case "paused":
+      return { paused: await queue.isPaused() };
+    case "counts":
+      return await queue.getJobCounts();
     case "obliterate":
       await queue.pause();
       await queue.obliterate({ force: true });

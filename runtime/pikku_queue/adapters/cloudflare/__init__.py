@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities
+from pikku_queue.capabilities import (
+    ALL_FEATURES,
+    MONITOR_FEATURES,
+    BackendEntry,
+    Capabilities,
+)
 from pikku_queue.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="cloudflare",
         title="Cloudflare Queues",
-        supported=ALL_FEATURES - {"priority", "results", "progress", "job_id"},
+        supported=ALL_FEATURES - {"priority", "results", "progress", "job_id"} - MONITOR_FEATURES,
         max_delay_ms=43_200_000,
         max_payload_bytes=128_000,
         queue_name_pattern=r"^[a-z0-9-]{1,63}$",
@@ -61,6 +66,11 @@ BACKEND = BackendEntry(
             "dead_letter": "the record is sent to the dead-letter queue's binding, then acked",
             "metrics": "completed/failed counted per Worker isolate",
             "events": "in the isolate that ran the job",
+            **dict.fromkeys(
+                MONITOR_FEATURES,
+                "no monitor: a Worker cannot list, change or pause a Cloudflare queue (use the "
+                "dashboard or `wrangler queues`; a dead-letter queue is drained by a consumer)",
+            ),
         },
         job_repeat=False,
     ),

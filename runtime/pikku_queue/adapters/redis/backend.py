@@ -3,8 +3,9 @@
 Every pikkugen queue is a BullMQ queue and every job's data is the plain JSON payload, so a
 Node BullMQ worker, a Node producer and BullMQ dashboards see our jobs as their own. BullMQ's
 Lua scripts own the job lifecycle (priority, delay, locks, stalled recovery, schedulers,
-global concurrency); the engine still decides each outcome, `consumer` runs the workers and
-`settle` turns each verdict into BullMQ's verbs.
+global concurrency); the engine still decides each outcome, `consumer` runs the workers,
+`settle` turns each verdict into BullMQ's verbs and `admin` holds the monitor's lists and
+actions (a mixin, on BullMQ's own operations).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pikku_queue.options import ProcessorOptions, Repeat
 from pikku_queue.payloads import dump_json, dump_payload, raw_original
 from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
 
+from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
 from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
@@ -40,7 +42,7 @@ FINISHED_SCAN_LIMIT = 100_000
 DEAD_SET_LIMIT = 100_000
 
 
-class RedisBackend:
+class RedisBackend(RedisAdmin):
     """A `Backend` over BullMQ queues in one Redis database."""
 
     def __init__(
@@ -367,12 +369,7 @@ class RedisBackend:
         source = await self.queue(record.queue)
         state = await source.getJobState(record.job_id)
         if state == "failed":
-            try:
-                job = await source.getJob(record.job_id)
-            except (ValueError, RecursionError):  # data not JSON: bullmq cannot load the job
-                job = Job(source, record.queue, None, {}, record.job_id)  # retry needs its id
-            await job.retry("failed", {"resetAttemptsMade": True})
-            await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
+            await self.retry_failed_in_place(record.queue, record.job_id)
         elif state in ("unknown", None):
             opts = job_options(
                 EnqueueRequest(record.queue, record.payload, job_id=record.job_id),

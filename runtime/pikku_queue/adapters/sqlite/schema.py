@@ -5,6 +5,8 @@ Why these and not others:
 * Partial indexes hold only the rows each query needs (waiting by priority then sequence,
   delayed by due time, active by lease, finished by time), so leasing the next job costs the
   same with 10 or 100,000 jobs waiting.
+* `jobs_by_state` serves the monitor (`sqlite.admin`): a page of one state, newest first, from
+  any position, and each state's count, read from the index alone.
 * WAL with `synchronous=NORMAL` keeps every committed transaction across a process crash (not
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
@@ -43,6 +45,11 @@ CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs (queue, run_at) WHERE state = 'd
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs (queue, lease_until) WHERE state = 'active';
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, finished_at)
     WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (queue, state, seq);
+CREATE TABLE IF NOT EXISTS paused_queues (
+    queue TEXT PRIMARY KEY,
+    paused_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS schedules (
     queue TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -26,6 +26,12 @@ BACKEND = BackendEntry(
             "progress",
             "job_id",
             "stalled_recovery",
+            "list_jobs",
+            "retry_job",
+            "remove_job",
+            "promote_job",
+            "pause_queue",
+            "clean_jobs",
         },
         max_delay_ms=900_000,
         max_payload_bytes=1_048_576,
@@ -54,6 +60,16 @@ BACKEND = BackendEntry(
             "metrics": "completed/failed counted per worker process or Lambda container",
             "timeout": "on Lambda also capped by the remaining invocation time",
             "events": "in the process that ran the job",
+            "list_jobs": "SQS keeps no job records and cannot list its messages by state",
+            "retry_job": "a job that failed for good is a message in its dead-letter queue: "
+            "replay it",
+            "remove_job": "SQS deletes a message only with the receipt handle of a receive",
+            "promote_job": "SQS cannot change the delay of a message it holds",
+            "pause_queue": "SQS has no pause: stop the workers or disable the Lambda's event "
+            "source mapping",
+            "clean_jobs": "SQS keeps no finished jobs",
+            "replay_dead_letters": "a record is received to be listed, so the list is at most "
+            "a few hundred and not paginated",
         },
         # SQS holds no schedules itself: only the SAM template's EventBridge schedules fire.
         job_repeat=False,
