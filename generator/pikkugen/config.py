@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pikku_queue.adapters.catalog import CAPABILITIES
+from pikku_queue.redact import redact_url
 
 from pikkugen.diagnostics import suggest
 from pikkugen.model import Diagnostic
@@ -270,7 +271,12 @@ def _positive_int(value: Any, what: str, where: str | None) -> int:
 
 def _backend(value: Any, what: str, where: str | None) -> str:
     if not isinstance(value, str) or "://" not in value:
-        raise _fail(what, "a backend URL such as 'sqlite:///.pikku/queue.db'", value, where)
+        # never echoed as written: `u:pw@host` (no scheme) is a secret with a typo
+        shown = redact_url(value) if isinstance(value, str) else f"a {type(value).__name__}"
+        raise ConfigError(
+            f"{what}: expected a backend URL such as 'sqlite:///.pikku/queue.db', got {shown}",
+            path=where,
+        )
     return value
 
 

@@ -87,7 +87,7 @@ def _services(config: Config) -> list[Diagnostic]:
                 "if it is installed",
             )
         ]
-    names = _top_level_names(file)
+    names = _top_level_names(file, config.max_file_bytes)
     if names is None or name in names:
         return []  # unreadable (the scan reports it), a star import or __getattr__, or found
     close = suggest(name, sorted(names))
@@ -147,15 +147,16 @@ def _close_module(module: str, roots: list[Path]) -> str | None:
     return None
 
 
-def _top_level_names(file: Path) -> set[str] | None:
+def _top_level_names(file: Path, max_bytes: int) -> set[str] | None:
     """Names bound at the top level of `file` (also inside top-level if/try blocks); None
-    when that cannot be known: unreadable, refused by the scanner's guard, a star import or a
-    module `__getattr__`."""
+    when that cannot be known: unreadable or not a regular file (read as the scanner reads,
+    never blocking on a FIFO), refused by the scanner's guard, a star import or a module
+    `__getattr__`."""
+    from pikkugen.scanner.discovery import read_regular
     from pikkugen.scanner.parse import checked_text
 
-    try:
-        data = file.read_bytes()
-    except OSError:
+    data = read_regular(file, max_bytes)
+    if not isinstance(data, bytes):
         return None
     with warnings.catch_warnings():  # CPython's SyntaxWarnings are the user's business
         warnings.simplefilter("ignore")

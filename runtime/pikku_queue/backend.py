@@ -19,9 +19,10 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 - `BulkEnqueue`: `enqueue_many`, several jobs in one round trip;
 - `SummarisesFinished`: `finished_summary`, the monitor's window figures without a row per job;
 - `BucketsFinished`: `finished_buckets`, the web monitor's chart per time bucket, likewise;
-- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`, `Notified`: what the pull
-  worker uses when a source has it (burst drain count, next due time, a processor's own
-  repeat, one round trip per settle batch, a wake-up when a job becomes ready);
+- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`, `LiveLeases`, `Notified`:
+  what the pull worker uses when a source has it (burst drain count, next due time, a
+  processor's own repeat, one round trip per settle batch, which active jobs a burst worker
+  still waits for, a wake-up when a job becomes ready);
 - `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
   database transaction (PostgreSQL).
 - `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`:
@@ -90,6 +91,9 @@ class WorkerReport:
     dead_lettered: int = 0
     failed: int = 0
     stalled: int = 0
+    #: A burst worker that ended with jobs it could not bring to a verdict (`pikku_queue.burst`):
+    #: one line per job or queue, saying why. The runner then exits `EXIT_UNDONE`.
+    undone: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -247,6 +251,16 @@ class BatchSettler(Protocol):
     async def settle_many(
         self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
     ) -> None: ...
+
+
+@runtime_checkable
+class LiveLeases(Protocol):
+    """Optional: how many active jobs of a queue are under a lease that has not ended. A burst
+    worker waits for those (their worker may still settle them, or the lease expire); an
+    active job whose lease ended and that stall recovery cannot put back cannot progress
+    (`pikku_queue.burst`). Without it, every active job counts as under a live lease."""
+
+    async def live_lease_count(self, queue: str) -> int: ...
 
 
 @runtime_checkable

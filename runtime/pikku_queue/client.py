@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
@@ -26,7 +27,7 @@ from pikku_queue.errors import (
     PayloadValidationError,
     UnknownQueueError,
 )
-from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat
+from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat, option_problems
 from pikku_queue.project import anchor_url
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
@@ -41,9 +42,11 @@ Out = TypeVar("Out")
 _opened: dict[str, Backend] = {}
 #: Every TypedQueue created in this process, by name: `queue_job` validates through them.
 known_queues: dict[str, TypedQueue[Any, Any]] = {}
-#: An untyped payload's JSON form. NaN and ±Infinity stay themselves (pydantic's default would
-#: silently send them as null) so the backend's one writer refuses them (`payloads.dump_payload`).
-_ANY: TypeAdapter[Any] = TypeAdapter(Any, config=ConfigDict(ser_json_inf_nan="constants"))
+#: What an untyped payload (`queue_job` where only the registry knows the queue) must already
+#: be: JSON data (dicts with string keys, lists, strings, numbers, booleans, None), the type
+#: the typed path's rule is applied with. pydantic's `Any` would send a datetime, a set, a
+#: complex or `Decimal('NaN')` as a string or a list the processor never asked for.
+_JSON_DATA: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 
 
 def set_default_backend(backend: Backend | str | None) -> None:
@@ -57,14 +60,35 @@ def get_default_backend(configured_url: str | None = None, root: Path | None = N
     `[tool.pikkugen] backend`, which generated queues pass, and a relative SQLite path anchored
     at `root`, the project root (generated queues pass theirs). Each URL is opened once per
     process."""
-    target = adapters.resolve_backend(None, configured_url)
+    return backend_for(None, configured_url, root)
+
+
+#: What every `backend=` parameter takes: an open backend, a URL, or None for the default.
+BackendArg = Backend | str | None
+
+
+def backend_for(
+    backend: BackendArg, configured_url: str | None = None, root: Path | None = None
+) -> Backend:
+    """The backend a call's `backend=` names: a backend is used as it is; a URL (what the CLI's
+    `--backend` takes) is the first step of the one resolution order, anchored and opened
+    once per process like the default; None falls through to `get_default_backend`'s order.
+    Anything else is a TypeError that says what the parameter takes."""
+    if backend is not None and not isinstance(backend, str):
+        if not isinstance(backend, Backend):
+            raise TypeError(
+                f"backend= takes a backend (e.g. pikku_queue.connect(url)) or a backend URL "
+                f"such as 'sqlite:///.pikku/queue.db', not {type(backend).__name__}"
+            )
+        return backend
+    target = adapters.resolve_backend(backend or None, configured_url)
     if not isinstance(target, str):
         return target
     url = anchor_url(target, root)
-    backend = _opened.get(url)
-    if backend is None or (isinstance(backend, Closable) and backend.closed):
-        backend = _opened[url] = connect(url)
-    return backend
+    opened = _opened.get(url)
+    if opened is None or (isinstance(opened, Closable) and opened.closed):
+        opened = _opened[url] = connect(url)
+    return opened
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -222,11 +246,10 @@ def enqueue_options(
 
 def describe_options_error(exc: ValidationError) -> str:
     """One line per broken option, e.g. `job_id: a job_id cannot contain ':' …`."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "options"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}")
+    lines = [
+        f"{'.'.join(str(part) for part in problem.where) or 'options'}: {problem.message}"
+        for problem in option_problems(exc)
+    ]
     return "invalid enqueue options: " + "; ".join(lines)
 
 
@@ -250,8 +273,9 @@ def _request(
         _check_supported(backend, "delay", "delayed jobs")
         limit = backend.capabilities.max_delay_ms
         if limit is not None and delay > limit:
-            raise BackendError(
-                f"{masked_url(backend.url)} holds a delay of at most {limit} ms (got {delay})"
+            raise InvalidEnqueueOptionsError(
+                f"invalid enqueue options: delay: {masked_url(backend.url)} holds a delay of at "
+                f"most {limit} ms (got {delay})"
             )
     if priority is not None:
         _check_supported(backend, "priority", "priorities")
@@ -273,6 +297,51 @@ def _request(
         priority=priority,
         repeat=repeat,
     )
+
+
+def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
+    """`data` validated by `adapter` and dumped to its JSON form, which is validated again, as
+    the worker will: a model instance is not revalidated by pydantic, so one built with
+    `model_construct` (or mutated after construction) could otherwise carry invalid values
+    past enqueue. Whatever cannot be validated or written (a `model_construct`ed bytes field
+    that is not UTF-8, a value of another type than its field's, which pydantic would only warn
+    about) is a `PayloadValidationError`; the backend's strict writer then refuses NaN and
+    Infinity the same way."""
+    try:
+        payload = adapter.dump_python(adapter.validate_python(data), mode="json", warnings="error")
+        adapter.validate_python(payload)
+    except ValidationError as exc:
+        raise PayloadValidationError(queue, str(exc)) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise PayloadValidationError(
+            queue, f"not JSON-serialisable: {type(exc).__name__}: {exc}"
+        ) from None
+    return payload
+
+
+def untyped_payload(queue: str, data: Any) -> Any:
+    """The JSON form of a payload for a queue whose input type this process does not know:
+    a pydantic model or dataclass instance by its own type's rule (as the typed path would);
+    anything else must already be JSON data, refused otherwise rather than converted."""
+    if isinstance(data, BaseModel) or (is_dataclass(data) and not isinstance(data, type)):
+        return dump_payload(TypeAdapter(type(data)), queue, data)
+    try:
+        return _JSON_DATA.validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # JsonValue's locations alternate a container tag and a key: ("dict", "a", "list", 1)
+        path = [str(part) for part in error["loc"][1::2]]
+        if error["loc"][-1:] == ("[key]",):
+            where = "a key" + (f" in {'.'.join(path[:-1])}" if path[:-1] else "")
+        else:
+            where = ".".join(path) if path else "the payload"
+        given = error.get("input")
+        raise PayloadValidationError(
+            queue,
+            f"not JSON-serialisable: {where} is {type(given).__name__} {repr(given)[:60]}; without the "
+            "queue's type (import the generated client) a payload is sent only as JSON values "
+            "(dicts with string keys, lists, str, int, float, bool, None) or as a model",
+        ) from None
 
 
 class TypedQueue(Generic[In, Out]):
@@ -300,18 +369,9 @@ class TypedQueue(Generic[In, Out]):
         known_queues[name] = self
 
     def dump(self, data: In) -> Any:
-        """Validate `data` against the input type and return its JSON-ready form.
-
-        The JSON form is validated again, as the worker will: a model instance is not
-        revalidated by pydantic, so one built with `model_construct` (or mutated after
-        construction) could otherwise carry invalid values past enqueue.
-        """
-        try:
-            payload = self.input.dump_python(self.input.validate_python(data), mode="json")
-            self.input.validate_python(payload)
-        except ValidationError as exc:
-            raise PayloadValidationError(self.name, str(exc)) from None
-        return payload
+        """Validate `data` against the input type and return its JSON-ready form
+        (`dump_payload`)."""
+        return dump_payload(self.input, self.name, data)
 
     async def enqueue(
         self,
@@ -321,7 +381,7 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
         """Validate and store one job. `connection`: the caller's open database connection
@@ -329,7 +389,7 @@ class TypedQueue(Generic[In, Out]):
         it once it commits, and a rollback takes it away."""
         job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
         payload = self.dump(data)
-        target = backend or get_default_backend(self.backend_url, self.root)
+        target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
         [job] = await _send(target, [request], connection)
         return JobHandle(job, self.name, target, self.output)
@@ -342,11 +402,11 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
         """`enqueue` for sync code (`connection`: e.g. Django's, inside `transaction.atomic`)."""
-        target = backend or get_default_backend(self.backend_url, self.root)
+        target = backend_for(backend, self.backend_url, self.root)
         connection = _bind(target, connection)
         return run_sync(
             self.enqueue(
@@ -366,14 +426,14 @@ class TypedQueue(Generic[In, Out]):
         *,
         delay: int | None = None,
         priority: int | None = None,
-        backend: Backend | None = None,
+        backend: BackendArg = None,
         connection: Any = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
         PostgreSQL: one statement), with `connection` inside the caller's transaction."""
         job_options = enqueue_options(delay=delay, priority=priority)
         payloads = [self.dump(item) for item in items]
-        target = backend or get_default_backend(self.backend_url, self.root)
+        target = backend_for(backend, self.backend_url, self.root)
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
         ]
@@ -391,7 +451,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
-    backend: Backend | None = None,
+    backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
     """Enqueue by queue name. Validated when a client imported in this process knows the queue
@@ -413,11 +473,8 @@ async def queue_job(
         return handle
     job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
     registry = _registry_for(queue)
-    target = backend or get_default_backend(registry.backend_url, registry.root)
-    try:
-        payload = _ANY.dump_python(data, mode="json")
-    except Exception as exc:
-        raise PayloadValidationError(queue, f"not JSON-serialisable: {exc}") from None
+    target = backend_for(backend, registry.backend_url, registry.root)
+    payload = untyped_payload(queue, data)
     request = _request(target, queue, payload, job_options, registry.get(queue).options)
     [job] = await _send(target, [request], connection)
     return JobHandle(job, queue, target)
@@ -444,17 +501,17 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
-    backend: Backend | None = None,
+    backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
     """`queue_job` for sync code."""
     if connection is not None:
         known = known_queues.get(queue)
         if known is not None:
-            target = backend or get_default_backend(known.backend_url, known.root)
+            target = backend_for(backend, known.backend_url, known.root)
         else:
             registry = _registry_for(queue)
-            target = backend or get_default_backend(registry.backend_url, registry.root)
+            target = backend_for(backend, registry.backend_url, registry.root)
         connection, backend = _bind(target, connection), target
     return run_sync(
         queue_job(

@@ -51,11 +51,13 @@ _SYNC_POOL = ThreadPoolExecutor(max_workers=10_000, thread_name_prefix="pikku-sy
 
 
 class _Unreadable(Exception):
-    """`Engine._validate` for a delivery whose payload its backend could not read."""
+    """`Engine._validate` for a delivery whose payload (`invalid_payload`) or another stored
+    field (`invalid_record`) its backend could not read."""
 
-    def __init__(self, error: ErrorInfo) -> None:
+    def __init__(self, error: ErrorInfo, reason: DeadLetterReason) -> None:
         super().__init__(error.message)
         self.error = error
+        self.reason: DeadLetterReason = reason
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -177,13 +179,17 @@ class Engine:
         return result
 
     def _validate(self, delivery: Delivery) -> Any:
+        if delivery.record_error is not None:
+            raise _Unreadable(delivery.record_error, "invalid_record")
         if delivery.payload_error is not None:
-            raise _Unreadable(delivery.payload_error)
+            raise _Unreadable(delivery.payload_error, "invalid_payload")
         return self.processor.input_adapter.validate_python(delivery.payload)
 
     def _invalid(self, delivery: Delivery, exc: Exception) -> DeadLetter:
-        error = exc.error if isinstance(exc, _Unreadable) else ErrorInfo.from_exception(exc)
-        outcome = DeadLetter("invalid_payload", error)
+        if isinstance(exc, _Unreadable):
+            outcome = DeadLetter(exc.reason, exc.error)
+        else:
+            outcome = DeadLetter("invalid_payload", ErrorInfo.from_exception(exc))
         watch = observe.attempt(self.processor, (delivery,))
         self._report(delivery, outcome)
         if watch is not None:

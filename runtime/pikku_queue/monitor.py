@@ -17,7 +17,7 @@ from typing import Any
 
 from pikku_queue import counts as count_rules
 from pikku_queue.backend import Backend, HasClock, SummarisesFinished
-from pikku_queue.client import get_default_backend, known_queues
+from pikku_queue.client import BackendArg, backend_for, known_queues
 from pikku_queue.errors import UnknownQueueError
 from pikku_queue.records import FinishedSummary
 
@@ -63,24 +63,26 @@ class QueueMonitor:
     def __init__(
         self,
         queues: Sequence[str],
-        backend: Backend | None = None,
+        backend: BackendArg = None,
         *,
         window_ms: int = 300_000,
     ) -> None:
         self.queues = list(queues)
-        self._backend = backend
+        self._given = backend
+        self._backend: Backend | None = None
         self.window_ms = window_ms
 
     @property
     def backend(self) -> Backend:
-        """The given backend; else the one the producer of these queues uses: the generated
-        client's queues carry the project's configured URL, which `$PIKKU_QUEUE_URL` and
-        `set_default_backend` still override (the same order as enqueueing)."""
+        """The given backend (or the one its URL opens); else the one the producer of these
+        queues uses: the generated client's queues carry the project's configured URL, which
+        `$PIKKU_QUEUE_URL` and `set_default_backend` still override (the same order as
+        enqueueing)."""
         if self._backend is None:
             known = next((known_queues[q] for q in self.queues if q in known_queues), None)
             # the queue's project root too: a relative SQLite path is the project's file
-            self._backend = get_default_backend(
-                known.backend_url if known else None, known.root if known else None
+            self._backend = backend_for(
+                self._given, known.backend_url if known else None, known.root if known else None
             )
         return self._backend
 

@@ -7,10 +7,18 @@ at generate time is exactly a value the worker accepts at run time. Times are mi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypedDict, get_args
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Annotated, Any, Literal, NamedTuple, TypedDict, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pikku_queue.cron import CronError, parse_cron
 
@@ -31,6 +39,27 @@ _JOB_ID_PUNCTUATION = "!\"#$%&'()*+,-./;<=>?@[\\]^_`{|}~"  # SQS's set, minus ':
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9" + re.escape(_JOB_ID_PUNCTUATION) + r"]+$")
 _INTEGER_LIKE_RE = re.compile(r"^[+-]?[0-9]+$")
 JOB_ID_HINT = "use a prefix, e.g. job_id='order-123' instead of '123'"
+#: The longest delay any option can ask for (ten years, in ms): a job's `delay`, a processor's
+#: `delay`, a retry's `delay` and `max_delay` (and so every computed backoff), a schedule's
+#: `every`. A backend stores when a job may run, now + delay, and every store holds that with
+#: room to spare: SQLite's 64-bit INTEGER, the 64-bit integers bullmq-py packs its script
+#: arguments in, the JavaScript numbers Node BullMQ reads (exact below 2**53), BullMQ's
+#: delayed-set score (the run-at time × 0x1000 in a double, exact to the millisecond below
+#: 2**53 ms) and Python's `datetime` (year 9999), in which monitors show it. Backends with a
+#: shorter limit declare theirs (`Capabilities.max_delay_ms`: SQS 900 s, Cloudflare 12 h).
+MAX_DELAY_MS = 3650 * 86_400_000
+
+#: Options are read strictly: an `int` option takes an int, not a bool (`True` is 1 to
+#: Python) nor a numeric string ("5") nor a float; a `bool` option takes True or False, not
+#: "yes" or 1; a text option takes a str, not bytes. pydantic's default (lax) mode would
+#: convert each of these silently, so `concurrency=True` or `timeout="5000"` would reach the
+#: registry as 1 and 5000. A float option (`factor`, `jitter`) still takes an int, which is a
+#: number of that kind. Collections and sub-models keep their ordinary forms: `events` as a
+#: list, `retry_options={"attempts": 3}`, `repeat={"cron": ...}`.
+StrictInteger = Annotated[int, Strict()]
+StrictNumber = Annotated[float, Strict()]
+StrictFlag = Annotated[bool, Strict()]
+StrictText = Annotated[str, Strict()]
 
 EventName = Literal["completed", "failed", "stalled", "retrying", "dead_lettered", "progress"]
 ALL_EVENTS: tuple[EventName, ...] = get_args(EventName)
@@ -72,6 +101,31 @@ def job_id_problem(job_id: str) -> str | None:
     return None
 
 
+class OptionProblem(NamedTuple):
+    """One rule an options model found broken: where (`("retry_options", "attempts")`), the
+    message, and pydantic's error type (`int_type`, `extra_forbidden`, ...)."""
+
+    where: tuple[int | str, ...]
+    message: str
+    kind: str
+
+
+def option_problems(exc: ValidationError) -> Iterator[OptionProblem]:
+    """Each rule an options model found broken: pydantic's message, and for a value of the
+    wrong type what was given (`Input should be a valid integer, got bool True`), since a
+    strict option refuses values that look right (`True`, `"5"`). The one rendering of these
+    errors: the scanner's PK203 and `InvalidEnqueueOptionsError` use it."""
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        kind = str(error["type"])
+        if kind.endswith("_type"):
+            given = error.get("input")
+            shown = repr(given)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            message += f", got {type(given).__name__} {shown}"
+        yield OptionProblem(tuple(error["loc"]), message, kind)
+
+
 def validate_job_id(job_id: str) -> str:
     problem = job_id_problem(job_id)
     if problem is not None:
@@ -96,13 +150,13 @@ class RetryOptions(_Frozen):
     `attempts` counts the first try: attempts=3 is the initial try plus two retries.
     """
 
-    attempts: int = Field(default=1, ge=1, le=10_000)
+    attempts: StrictInteger = Field(default=1, ge=1, le=10_000)
     backoff: Literal["fixed", "exponential"] = "fixed"
-    delay: int = Field(default=0, ge=0)
-    max_delay: int | None = Field(default=None, ge=0)
-    factor: float = Field(default=2.0, ge=1.0, le=100.0)
+    delay: StrictInteger = Field(default=0, ge=0, le=MAX_DELAY_MS)
+    max_delay: StrictInteger | None = Field(default=None, ge=0, le=MAX_DELAY_MS)
+    factor: StrictNumber = Field(default=2.0, ge=1.0, le=100.0)
     #: Fraction of the computed delay that is randomised (0 = none, 1 = anywhere in [0, delay]).
-    jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    jitter: StrictNumber = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _max_delay_not_below_delay(self) -> RetryOptions:
@@ -112,29 +166,33 @@ class RetryOptions(_Frozen):
 
     def base_delay_ms(self, failed_attempt: int) -> int:
         """The delay before the next try after try number `failed_attempt` (1-based) failed,
-        before jitter."""
+        before jitter; never more than `max_delay`, nor than `MAX_DELAY_MS` (an exponential
+        backoff without `max_delay` over thousands of attempts passes any float: it is capped,
+        not an OverflowError in the worker)."""
+        ceiling = float(MAX_DELAY_MS if self.max_delay is None else self.max_delay)
         if self.backoff == "fixed":
             raw = float(self.delay)
         else:
-            raw = self.delay * self.factor ** max(failed_attempt - 1, 0)
-        if self.max_delay is not None:
-            raw = min(raw, float(self.max_delay))
-        return int(raw)
+            try:
+                raw = self.delay * self.factor ** max(failed_attempt - 1, 0)
+            except OverflowError:
+                raw = ceiling
+        return int(min(raw, ceiling))
 
 
 class BatchOptions(_Frozen):
     """Gather up to `size` jobs, or what arrived within `timeout` ms of the first, into one call."""
 
-    size: int = Field(ge=1, le=10_000)
-    timeout: int = Field(default=1000, ge=0, le=3_600_000)
+    size: StrictInteger = Field(ge=1, le=10_000)
+    timeout: StrictInteger = Field(default=1000, ge=0, le=3_600_000)
 
 
 class Repeat(_Frozen):
     """A recurring schedule: a 5-field cron expression (UTC) or a fixed interval in ms."""
 
-    cron: str | None = None
-    every: int | None = Field(default=None, ge=1000)
-    limit: int | None = Field(default=None, ge=1)
+    cron: StrictText | None = None
+    every: StrictInteger | None = Field(default=None, ge=1000, le=MAX_DELAY_MS)
+    limit: StrictInteger | None = Field(default=None, ge=1)
 
     @field_validator("cron")
     @classmethod
@@ -171,15 +229,15 @@ if set(RepeatDict.__annotations__) != set(Repeat.model_fields):
 class ProcessorOptions(_Frozen):
     """The options of a queue processor (everything `queue_processor` takes except the name)."""
 
-    concurrency: int = Field(default=1, ge=1, le=10_000)
-    max_concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    concurrency: StrictInteger = Field(default=1, ge=1, le=10_000)
+    max_concurrency: StrictInteger | None = Field(default=None, ge=1, le=100_000)
     retry_options: RetryOptions = RetryOptions()
-    priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
-    delay: int = Field(default=0, ge=0)
-    timeout: int | None = Field(default=None, gt=0)
-    dead_letter_queue: str | None = None
-    max_stalled_count: int = Field(default=1, ge=0, le=1000)
-    metrics: bool = False
+    priority: StrictInteger | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    delay: StrictInteger = Field(default=0, ge=0, le=MAX_DELAY_MS)
+    timeout: StrictInteger | None = Field(default=None, gt=0)
+    dead_letter_queue: StrictText | None = None
+    max_stalled_count: StrictInteger = Field(default=1, ge=0, le=1000)
+    metrics: StrictFlag = False
     events: tuple[EventName, ...] = ALL_EVENTS
     batch: BatchOptions | None = None
     #: A processor-level schedule (arq's `cron_jobs`, Celery beat): each run enqueues `{}`.
@@ -234,7 +292,7 @@ def processor_options(args: ProcessorOptionArgs) -> ProcessorOptions:
 class QueueDefinition(_Frozen):
     """A queue's name plus its processor options: what the generated registry stores."""
 
-    name: str
+    name: StrictText
     options: ProcessorOptions = ProcessorOptions()
 
     @field_validator("name")
@@ -260,9 +318,9 @@ class EnqueueOptions(_Frozen):
     also takes a mapping, e.g. `{"cron": "0 3 * * *"}`.
     """
 
-    delay: int | None = Field(default=None, ge=0)
-    priority: int | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
-    job_id: str | None = None
+    delay: StrictInteger | None = Field(default=None, ge=0, le=MAX_DELAY_MS)
+    priority: StrictInteger | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    job_id: StrictText | None = None
     repeat: Repeat | None = None
 
     @field_validator("job_id")

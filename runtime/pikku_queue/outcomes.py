@@ -36,6 +36,11 @@ class Delivery:
     #: engine dead-letters such a job as `invalid_payload` without running it, with the same
     #: log line, events and counts as any invalid payload, on every backend.
     payload_error: ErrorInfo | None = None
+    #: Why the backend's reader refused another stored field of the job (its priority,
+    #: attempts, times, state, trace context, an SQS attribute…: `pikku_queue.fields`): the
+    #: engine dead-letters such a job as `invalid_record` without running it, the message
+    #: naming the field and the value; the other fields of the delivery are then defaults.
+    record_error: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,22 @@ class Retry:
     kind: Literal["retry"] = "retry"
 
 
-DeadLetterReason = Literal["invalid_payload", "non_retryable", "attempts_exhausted", "stalled"]
+#: Why a job failed for good. `invalid_payload`: the payload cannot be read or is not the
+#: processor's input type; `invalid_record`: another stored field of the job holds a value no
+#: pikkugen writer writes (`pikku_queue.fields`); `non_retryable`: a `NonRetryableError`;
+#: `attempts_exhausted`: the last attempt failed; `stalled`: its lease expired past
+#: `max_stalled_count`.
+DeadLetterReason = Literal[
+    "invalid_payload", "invalid_record", "non_retryable", "attempts_exhausted", "stalled"
+]
+#: Every reason, in the order docs and views list them.
+DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = (
+    "invalid_payload",
+    "invalid_record",
+    "non_retryable",
+    "attempts_exhausted",
+    "stalled",
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The one reader of stored payloads, for every backend.
 
 A backend can hold payloads the engine cannot read: text that is not JSON, JSON with `NaN` or
-`Infinity` (what Python's `json.dumps` writes by default), a lone surrogate (`"\\ud800"`,
+`Infinity` (what Python's `json.dumps` writes by default) or a number too large for a float
+(`1e400`, which Python reads as infinity), a lone surrogate (`"\\ud800"`,
 which no UTF-8 writer can store again), bytes that are not UTF-8. Accepting such a payload
 and failing later, when its result or dead-letter record is written, is what made workers
 loop on one row for ever. So every backend decodes through `decode_payload`, and a payload
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Literal
 
 from pikku_queue.errors import PayloadValidationError
 from pikku_queue.outcomes import DeadLetter, ErrorInfo
+from pikku_queue.records import DeadLetterRecord
 
 #: How a dead-letter record holds the original payload: "json" (the decoded value), "text"
 #: (the raw text, which is not valid JSON for the engine), "base64" (the raw bytes).
@@ -32,7 +37,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (a producer wrote it with allow_nan)")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or an exponent, refused when it overflows a float:
+    `1e400` would be read as infinity, which no strict writer can write back (its result or
+    dead-letter record would fail to store, and the job come back for ever)."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} overflows a float")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 class UndecodablePayload(ValueError):
@@ -55,8 +70,8 @@ def _undecodable(raw: str | bytes, exc: BaseException, what: str) -> Undecodable
 
 def decode_payload(raw: str | bytes | bytearray | memoryview) -> Any:
     """The JSON value of a stored payload; raises `UndecodablePayload` for anything a strict
-    JSON writer could not write back (not UTF-8, not JSON, NaN/Infinity, a lone surrogate,
-    nesting too deep to parse)."""
+    JSON writer could not write back (not UTF-8, not JSON, NaN/Infinity or a number that
+    overflows a float, a lone surrogate, nesting too deep to parse)."""
     if isinstance(raw, bytearray | memoryview):
         raw = bytes(raw)
     if isinstance(raw, bytes):
@@ -106,9 +121,10 @@ def dump_json(value: Any, *, ascii: bool = False, escape_lone_surrogates: bool =
     `ascii=True`: the same value as ASCII-only text (`\\uXXXX` escapes), for a store that
     refuses some code points (SQS bodies) or whose existing texts are ASCII (Cloudflare's
     size check); a lone surrogate is still refused. `escape_lone_surrogates=True`: a lone
-    surrogate is written as its `\\uXXXX` escape instead of refused; only for the text of
-    error and dead-letter records (an exception message may hold one: refusing it would fail
-    the settle on every lease), never for a payload or result."""
+    surrogate in a string is written as the visible text of its escape (`\\ud800`, six
+    characters) instead of refused, so the strict reader reads the record back; only for the
+    text of error and dead-letter records (an exception message may hold one: refusing it
+    would fail the settle on every lease), never for a payload or result."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     if not text.isascii():  # O(1) in CPython: the common ASCII payload costs nothing more
         try:
@@ -116,10 +132,22 @@ def dump_json(value: Any, *, ascii: bool = False, escape_lone_surrogates: bool =
         except UnicodeEncodeError:  # a ValueError: a lone surrogate
             if not escape_lone_surrogates:
                 raise
-            ascii = True
+            return dump_json(_visible_surrogates(value), ascii=ascii)
         if ascii:
             text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     return text
+
+
+def _visible_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings (keys too) replaced by the text of its
+    escape, `\\udXXX`: what a reader shows, and what any writer can store."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_visible_surrogates(k): _visible_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_visible_surrogates(item) for item in value]
+    return value
 
 
 def dump_payload(queue: str, value: Any, *, ascii: bool = False) -> str:
@@ -138,6 +166,61 @@ def check_result(value: Any) -> None:
         dump_json(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise UnstorableResultError(f"result is not JSON-serialisable: {exc}") from None
+
+
+#: How much of an error message the cut form of a dead-letter record keeps.
+CUT_MESSAGE_CHARS = 1_000
+
+
+def dead_letter_forms(record: DeadLetterRecord, *, ascii: bool = False) -> Iterator[str]:
+    """The JSON texts a dead-letter record can be written as, most complete first; a backend
+    stores the first its store takes (SQS and Cloudflare: the first that fits a message).
+
+    The total writer: whatever the error text, payload or numbers, a form can be written. 1.
+    the record itself (`dump_json`, a lone surrogate in its text escaped); 2. if the strict
+    writer refuses the payload, the payload kept as text (`payload_encoding` "text": the JSON
+    Python writes for it, NaN, Infinity and lone surrogates as escaped text), as records
+    already keep a payload the reader refused; 3. that with the error cut (the message to
+    `CUT_MESSAGE_CHARS`, no traceback), for a store with a size limit. When none is taken
+    (a payload with no text at all, or too large for the store), the job ends `failed` with
+    `minimal_error` instead, and nothing redelivers it."""
+    full = _record_text(record, ascii)
+    if full is None:
+        lenient = _lenient_text(record.payload)
+        if lenient is None:
+            return
+        record = replace(record, payload=lenient, payload_encoding="text")
+        full = _record_text(record, ascii)
+        if full is None:
+            return
+    yield full
+    cut = _record_text(replace(record, error=minimal_error(record.error)), ascii)
+    if cut is not None and cut != full:
+        yield cut
+
+
+def minimal_error(error: ErrorInfo) -> ErrorInfo:
+    """The error kept when nothing more can be: its type and its message cut, no traceback."""
+    message = error.message
+    if len(message) > CUT_MESSAGE_CHARS:
+        message = message[: CUT_MESSAGE_CHARS - 1] + "…"
+    return ErrorInfo(type=error.type[:200], message=message)
+
+
+def _record_text(record: DeadLetterRecord, ascii: bool) -> str | None:
+    try:
+        return dump_json(record.as_payload(), ascii=ascii, escape_lone_surrogates=True)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _lenient_text(value: object) -> str | None:
+    """Python's own JSON text of a value the strict writer refuses: NaN and Infinity as
+    literals, lone surrogates escaped, other objects by their `repr`."""
+    try:
+        return json.dumps(value, separators=(",", ":"), default=repr)
+    except Exception:  # RecursionError, or a foreign object's __repr__ raising
+        return None
 
 
 def stored_form(raw: str | bytes) -> tuple[PayloadEncoding, str]:

@@ -29,6 +29,12 @@ Choices worth knowing:
   `max_stalled_count` bounds.
 * A settle that fails drops the jobs from the worker's leases: their leases expire and the jobs
   come back (at-least-once), rather than being extended for as long as the worker lives.
+* A burst worker always ends (`pikku_queue.burst`): besides draining, it stops waiting for
+  what cannot progress (a job handed to it `burst.MAX_DELIVERIES` times with no verdict ever
+  stored, ready jobs no reserve hands out, a backend failing every call), says which jobs it
+  leaves and reports them in `WorkerReport.undone`.
+* Leases are at most `fields.MAX_LEASE_MS` (12 h): a longer `lease_ms` is cut to it, so a
+  stored lease ending later than that is never a live worker's and counts as ended.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from pikku_queue.backend import (
     BatchSettler,
     Drainable,
     HasClock,
+    LiveLeases,
     Notified,
     Polled,
     ProcessorSchedules,
@@ -60,10 +67,20 @@ from pikku_queue.backend import (
     WorkerOptions,
     WorkerReport,
 )
+from pikku_queue.burst import BurstWatch
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
+from pikku_queue.fields import INVALID_RECORD_ERROR, MAX_LEASE_MS
+from pikku_queue.outcomes import (
+    Completed,
+    DeadLetter,
+    DeadLetterReason,
+    Delivery,
+    Outcome,
+    Retry,
+    stalled_error,
+)
 from pikku_queue.processor import Processor
 from pikku_queue.records import JobState, dead_letter_target
 
@@ -126,6 +143,15 @@ class _PullWorker:
         self.settle_many = source.settle_many if isinstance(source, BatchSettler) else None
         self.wait_for_jobs = source.wait_for_jobs if isinstance(source, Notified) else None
         self.report = WorkerReport()
+        #: What a burst worker has seen that cannot progress (`pikku_queue.burst`).
+        self.burst = BurstWatch(enabled=options.burst)
+        if options.lease_ms > MAX_LEASE_MS:
+            logger.warning(
+                "worker: a lease of %d ms is longer than the longest a worker holds; %d ms",
+                options.lease_ms,
+                MAX_LEASE_MS,
+            )
+        self.lease_ms = min(options.lease_ms, MAX_LEASE_MS)
         #: Recoveries of expired leases under way: a burst worker waits for their verdicts.
         self._recovering = 0
         self._announced_due: int | None = None
@@ -154,15 +180,19 @@ class _PullWorker:
                             break
                         await self._say_what_burst_waits_for()
                     await self._idle()
-                except Exception:
+                except Exception as exc:
                     # A backend hiccup (locked file, lost connection) must not end the worker:
                     # jobs already running go on, leasing resumes when the backend answers.
                     logger.exception("worker: backend call failed; retrying in %.1f s", backoff)
+                    if self.burst.call_failed():
+                        self._give_up_on_backend(exc)
+                        break
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.options.stop.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
                 else:
                     backoff = 0.1
+                    self.burst.call_succeeded()
         finally:
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,24 +226,42 @@ class _PullWorker:
                 continue
             batch = state.processor.options.batch
             limit = batch.size if batch is not None else state.free
-            deliveries = await self.source.reserve(
-                state.name,
-                limit,
-                self.options.lease_ms,
-                self.worker_id,
-                max_active=state.processor.options.max_concurrency,
+            deliveries = self._take(
+                state,
+                await self.source.reserve(
+                    state.name,
+                    limit,
+                    self.lease_ms,
+                    self.worker_id,
+                    max_active=state.processor.options.max_concurrency,
+                ),
             )
             if not deliveries:
                 continue
             took = True
-            for delivery in deliveries:
-                state.leased[delivery.job_id] = delivery
+            self.burst.progressed()
             if batch is not None:
                 self._start(state, self._run_batch(state, deliveries))
             else:
                 for delivery in deliveries:
                     self._start(state, self._run_one(state, delivery))
         return took
+
+    def _take(self, state: _QueueState, deliveries: list[Delivery]) -> list[Delivery]:
+        """Hold the leases of `deliveries`; the ones to run (a burst worker holds, unrun, a job
+        that cannot progress: `BurstWatch.delivered`; its lease is extended till the end)."""
+        run = []
+        for delivery in deliveries:
+            state.leased[delivery.job_id] = delivery
+            if self.burst.delivered(state.name, delivery.job_id):
+                run.append(delivery)
+            else:
+                logger.warning(
+                    "burst: %s job %s was handed out again with no verdict stored; held, not run",
+                    state.name,
+                    delivery.job_id,
+                )
+        return run
 
     def _start(self, state: _QueueState, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -281,12 +329,41 @@ class _PullWorker:
         return count_rules.pending(await self.backend.counts(name))
 
     async def _drained(self) -> bool:
+        """Whether a burst worker is done: nothing pending but what cannot progress
+        (`pikku_queue.burst`), which it then reports in `WorkerReport.undone`."""
         if self._recovering:  # a stalled job's verdict is still being reported
             return False
+        out_of_reach: list[str] = []
         for name in self.queues:
-            if await self._pending(name):
+            held = self.burst.held_in(name)
+            if await self._pending(name) <= held:
+                continue
+            stuck = await self._stuck(name, held)
+            if not self.burst.out_of_reach(name, stuck, self.clock.now_ms(), self.lease_ms):
                 return False
-        return not self._recovering  # (one may have begun meanwhile)
+            out_of_reach.append(
+                f"{name}: {stuck} job(s) that no lease hands out and no live lease holds"
+            )
+        if self._recovering:  # (one may have begun meanwhile)
+            return False
+        self.burst.end(self.report, out_of_reach)
+        return True
+
+    async def _stuck(self, name: str, held: int) -> int:
+        """Jobs of `name` that no reserve hands out and no live lease holds: ready ones while
+        no live lease but this worker's held ones is on the queue, and active ones whose
+        lease has ended (stall recovery could not put them back). Without `LiveLeases`, every
+        active job counts as under a live lease."""
+        counts = await self.backend.counts(name)
+        live = counts.active
+        if isinstance(self.source, LiveLeases):
+            live = await self.source.live_lease_count(name)
+        ready = counts.waiting if live <= held else 0
+        return ready + max(counts.active - live, 0)
+
+    def _give_up_on_backend(self, exc: Exception) -> None:
+        """A burst worker whose backend failed every call of `burst.MAX_FAILED_CALLS` ends."""
+        self.burst.end(self.report, [self.burst.gave_up(", ".join(self.queues), exc)])
 
     # ------------------------------------------------------------------ running jobs
 
@@ -328,15 +405,16 @@ class _PullWorker:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            more = await self.source.reserve(
-                state.name,
-                batch.size - len(deliveries),
-                self.options.lease_ms,
-                self.worker_id,
-                max_active=state.processor.options.max_concurrency,
+            more = self._take(
+                state,
+                await self.source.reserve(
+                    state.name,
+                    batch.size - len(deliveries),
+                    self.lease_ms,
+                    self.worker_id,
+                    max_active=state.processor.options.max_concurrency,
+                ),
             )
-            for delivery in more:
-                state.leased[delivery.job_id] = delivery
             deliveries.extend(more)
             if not more:
                 if self.options.burst:
@@ -377,6 +455,7 @@ class _PullWorker:
             return
         for delivery, outcome in settled:
             state.leased.pop(delivery.job_id, None)
+            self.burst.settled(state.name, delivery.job_id)
             self._count(outcome, dead_letter_target(delivery.payload, dlq))
 
     def _count(self, outcome: Outcome, dlq: str | None) -> None:
@@ -392,7 +471,7 @@ class _PullWorker:
     # ------------------------------------------------------------------ leases
 
     async def _housekeeping(self) -> None:
-        lease_s = self.options.lease_ms / 1000
+        lease_s = self.lease_ms / 1000
         interval = max(min(lease_s / 3, 10.0), 0.02)
         recover_every = max(1, round((lease_s / 2) / interval))
         tick = 0
@@ -403,7 +482,7 @@ class _PullWorker:
                 try:
                     if state.leased:
                         await self.source.extend_lease(
-                            state.name, list(state.leased), self.options.lease_ms
+                            state.name, list(state.leased), self.lease_ms
                         )
                     if tick % recover_every == 0:
                         await self._recover(state)
@@ -424,6 +503,11 @@ class _PullWorker:
         )
         if stalled:
             observe.stalled(state.name, len(stalled))
+            logger.warning(
+                "%s: recovered %d stalled job(s) whose worker's lease expired",
+                state.name,
+                len(stalled),
+            )
         for job_id in stalled:
             self.report.stalled += 1
             logger.warning("%s job %s stalled (its lease expired); recovered", state.name, job_id)
@@ -451,7 +535,11 @@ class _PullWorker:
             attempt=info.attempts_made,
             enqueued_at_ms=info.enqueued_at_ms,
         )
-        state.engine.report_verdict(delivery, DeadLetter("stalled", error))
+        # Recovery refuses a count no pikkugen writer writes as it refuses it at a lease.
+        reason: DeadLetterReason = (
+            "invalid_record" if error.type == INVALID_RECORD_ERROR else "stalled"
+        )
+        state.engine.report_verdict(delivery, DeadLetter(reason, error))
 
     async def _shutdown(self) -> None:
         await stop_tasks(self._tasks(), self.options.grace_period_s, self._cancel_and_release)

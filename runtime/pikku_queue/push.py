@@ -62,6 +62,9 @@ class PushMessage:
     handle: Any = None
     #: The enqueue's W3C trace context, when the message carries one (`pikku_queue.tracing`).
     trace_context: Mapping[str, str] | None = None
+    #: Why the platform adapter's reader refused one of the message's fields other than the
+    #: body (`pikku_queue.fields`): the engine dead-letters it as `invalid_record`.
+    record_error: ErrorInfo | None = None
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, or (a body that is not JSON) the verdict at once."""
@@ -84,6 +87,7 @@ class PushMessage:
             payload_encoding="json" if refused is None else refused.encoding,
             payload_error=None if refused is None else refused.error,
             trace_context=self.trace_context,
+            record_error=self.record_error,
         )
         return delivery, verdict
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from pikku_queue.options import Repeat
+from pikku_queue.errors import InvalidEnqueueOptionsError
+from pikku_queue.options import MAX_DELAY_MS, Repeat
 from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo
 
 
@@ -44,6 +45,17 @@ class EnqueueRequest:
     repeat: Repeat | None = None
     #: The W3C trace context of the enqueue (`pikku_queue.tracing`), stored beside the payload.
     trace_context: Mapping[str, str] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # A request handed to a backend directly (not through the client's `EnqueueOptions`)
+        # is held to the same delay rule, so no backend meets a delay it cannot store (2**63
+        # was an OverflowError inside SQLite) or a bool posing as one.
+        delay = self.delay_ms
+        if type(delay) is not int or not 0 <= delay <= MAX_DELAY_MS:
+            raise InvalidEnqueueOptionsError(
+                f"invalid enqueue options: delay: a delay is a whole number of ms from 0 to "
+                f"{MAX_DELAY_MS:,}, got {type(delay).__name__} {delay!r:.60}"
+            )
 
     def schedule_key(self) -> str:
         """The identity of a per-job schedule: its `job_id`, else a hash of the schedule and

@@ -14,7 +14,7 @@ import pytest
 from cf_double import Cloudflare, Consumer, Env, MessageBatch
 from pikku_queue.adapters.cloudflare import CloudflareQueueAdapter, CloudflareWorker
 from pikku_queue.engine import Engine
-from pikku_queue.errors import BackendError, NonRetryableError
+from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError, NonRetryableError
 from pikku_queue.monitor import QueueMonitor
 from pikku_queue.options import ProcessorOptions
 from pikku_queue.processor import Processor
@@ -270,7 +270,7 @@ async def test_messages_over_128_kb_and_delays_over_12_hours_are_refused_before_
     backend = CloudflareQueueAdapter(env, generated.BINDINGS)
     with pytest.raises(BackendError, match="128 KB"):
         await backend.enqueue(EnqueueRequest(queue="orders", payload={"x": "a" * 128_000}))
-    with pytest.raises(BackendError, match="43200 s"):
+    with pytest.raises(InvalidEnqueueOptionsError, match="43200 s"):
         await backend.enqueue(EnqueueRequest(queue="orders", payload={}, delay_ms=43_201_000))
     big = [EnqueueRequest(queue="orders", payload={"x": "a" * 60_000}) for _ in range(5)]
     await backend.enqueue_many(big)  # 256 KB a call: two messages of 60 KB fit, not five

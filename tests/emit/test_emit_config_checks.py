@@ -153,7 +153,9 @@ def test_a_backend_url_with_a_secret_is_a_warning_that_does_not_repeat_it(
     [
         "sqlite:///.pikku/queue.db",
         "redis://localhost:6379/0",
-        "sqs://?region=eu-west-1&endpoint=http://127.0.0.1:5000",
+        "sqs://?region=eu-west-1&endpoint_url=http://127.0.0.1:5000&prefix=app-",
+        "redis://localhost:6379/0?prefix=app&remove_on_complete=100&socket_timeout=5",
+        "sqlite:///.pikku/queue.db?remove_on_fail=age:3600,count:10",
     ],
 )
 def test_a_backend_url_without_secrets_is_silent(tmp_path: Path, url: str) -> None:

@@ -18,7 +18,12 @@ from pikku_queue.client import (
     queue_job_sync,
     set_default_backend,
 )
-from pikku_queue.errors import BackendError, PayloadValidationError, UnknownQueueError
+from pikku_queue.errors import (
+    BackendError,
+    InvalidEnqueueOptionsError,
+    PayloadValidationError,
+    UnknownQueueError,
+)
 from pikku_queue.options import ProcessorOptions, Repeat
 from pikku_queue.records import JobState
 from pikku_queue.registry import QueueEntry, Registry, known_registries
@@ -135,7 +140,7 @@ async def test_unsupported_features_are_refused_before_sending(backend: MemoryBa
     backend.capabilities = replace(CAPABILITIES["sqs"], backend="sqs")
     with pytest.raises(BackendError, match="priorit"):
         await queue_job("q", 1, priority=1, backend=backend)
-    with pytest.raises(BackendError, match="at most 900000 ms"):
+    with pytest.raises(InvalidEnqueueOptionsError, match="at most 900000 ms"):
         await queue_job("q", 1, delay=900_001, backend=backend)
     assert (await backend.counts("q")).waiting + (await backend.counts("q")).delayed == 0
 

@@ -1,19 +1,24 @@
-"""The one per-job enqueue options model (`EnqueueOptions`): the job-id rule and the priority
-range, refused the same way by every enqueue path before anything is sent."""
+"""The one per-job enqueue options model (`EnqueueOptions`): the job-id rule, the priority
+range and strict types (a bool or a numeric string is not an integer), refused the same way by
+every enqueue path before anything is sent."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from pikku_queue.adapters.memory.backend import MemoryBackend
-from pikku_queue.client import TypedQueue, known_queues, queue_job
+from pikku_queue.client import TypedQueue, enqueue_options, known_queues, queue_job
+from pikku_queue.declarations import queue_processor
 from pikku_queue.errors import InvalidEnqueueOptionsError
 from pikku_queue.options import (
     MAX_JOB_ID_LENGTH,
     MAX_PRIORITY,
     EnqueueOptions,
     ProcessorOptions,
+    RetryOptions,
     job_id_problem,
 )
 from pydantic import TypeAdapter, ValidationError
@@ -125,3 +130,68 @@ async def test_negative_delay_is_an_options_error(
 ) -> None:
     with pytest.raises(InvalidEnqueueOptionsError, match="delay"):
         await typed.enqueue(1, delay=-1, backend=backend)
+
+
+#: Values pydantic's lax mode would convert, each refused by the strict options model: a bool
+#: is not an integer, "5" is not 5, 5.0 is not a count of milliseconds.
+NOT_INTEGERS: list[object] = [True, False, "5", "5000", 5.0, b"5"]
+
+
+@pytest.mark.parametrize("value", NOT_INTEGERS, ids=repr)
+@pytest.mark.parametrize("option", ["priority", "delay"])
+async def test_every_enqueue_path_refuses_what_only_looks_like_an_integer(
+    backend: MemoryBackend, typed: TypedQueue[int, int], option: str, value: object
+) -> None:
+    given: dict[str, Any] = {option: value}
+    expected = f"{option}: Input should be a valid integer, got {type(value).__name__}"
+    with pytest.raises(InvalidEnqueueOptionsError, match=re.escape(expected)):
+        await typed.enqueue(1, backend=backend, **given)
+    with pytest.raises(InvalidEnqueueOptionsError, match=re.escape(expected)):
+        await typed.enqueue_many([1, 2], backend=backend, **given)
+    with pytest.raises(InvalidEnqueueOptionsError, match=re.escape(expected)):
+        await queue_job(typed.name, 1, backend=backend, **given)
+    with pytest.raises(InvalidEnqueueOptionsError, match=re.escape(expected)):
+        enqueue_options(**given)
+    counts = await backend.counts(typed.name)
+    assert counts.waiting == counts.delayed == 0
+
+
+@pytest.mark.parametrize(
+    ("repeat", "field"),
+    [
+        ({"every": True}, "every"),
+        ({"every": "60000"}, "every"),
+        ({"cron": "0 3 * * *", "limit": True}, "limit"),
+        ({"cron": b"0 3 * * *"}, "cron"),
+    ],
+    ids=repr,
+)
+async def test_a_schedule_given_as_a_mapping_is_strict_too(
+    backend: MemoryBackend, typed: TypedQueue[int, int], repeat: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(
+        InvalidEnqueueOptionsError, match=f"repeat.{field}: Input should be a valid"
+    ):
+        await typed.enqueue(1, repeat=repeat, backend=backend)
+
+
+def test_a_job_id_is_text_not_bytes() -> None:
+    with pytest.raises(InvalidEnqueueOptionsError, match="job_id: Input should be a valid string"):
+        enqueue_options(job_id=b"order-1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [True, "3", 3.0])
+def test_retry_attempts_are_an_integer_wherever_they_are_declared(value: object) -> None:
+    with pytest.raises(ValidationError, match="attempts"):
+        RetryOptions(attempts=value)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="attempts"):
+        queue_processor("strict-attempts", retry_options={"attempts": value})
+    with pytest.raises(ValidationError, match="concurrency"):
+        ProcessorOptions(concurrency=value)  # type: ignore[arg-type]
+
+
+def test_numbers_that_are_numbers_still_pass() -> None:
+    retry = RetryOptions(attempts=3, factor=2, jitter=1)  # an int is a float's kind of number
+    assert (retry.factor, retry.jitter) == (2.0, 1.0)
+    assert ProcessorOptions.model_validate({"events": ["completed"]}).events == ("completed",)
+    assert enqueue_options(delay=0, priority=1, repeat={"every": 1000}).repeat is not None

@@ -140,7 +140,18 @@ async def test_replay_writes_the_raw_payload_back_as_it_was(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"n":NaN}', "[Infinity]", '{"\\udfff":1}', b"\xff", "\ud800", "{", "[" * 100_000],
+    [
+        '{"n":NaN}',
+        "[Infinity]",
+        '{"id": 1e400}',  # overflows a float: Python would read infinity
+        '{"n": -1e400}',
+        "[1.5E+309]",
+        '{"\\udfff":1}',
+        b"\xff",
+        "\ud800",
+        "{",
+        "[" * 100_000,
+    ],
 )
 def test_the_reader_refuses_and_keeps_a_writable_raw_form(raw: str | bytes) -> None:
     with pytest.raises(UndecodablePayload) as caught:
@@ -152,6 +163,11 @@ def test_the_reader_refuses_and_keeps_a_writable_raw_form(raw: str | bytes) -> N
 
 
 def test_the_reader_accepts_what_strict_writers_write() -> None:
+    assert decode_payload("[1e-400, 1.7976931348623157e308, 10e-3]") == [
+        0.0,
+        1.7976931348623157e308,
+        0.01,
+    ]
     for value in ({"n": 1}, ["\U0001f600", "é"], {"s": "\\ud800 as text"}, None, 1.5):
         import json
 

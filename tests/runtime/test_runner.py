@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,31 @@ def test_python_m_pikku_queue_worker_runs_the_jobs(project: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"worker on {url}: charge (burst)" in done.stdout
     assert "worker done: completed=1 retried=0 dead_lettered=1" in done.stdout
+
+
+def test_a_burst_worker_that_leaves_jobs_undone_says_which_and_exits_3(project: Path) -> None:
+    """A row SQLite refuses to change once leased (here a trigger): its verdict cannot be
+    stored and stall recovery cannot put it back. The burst worker still ends, a lease length
+    later, with one `undone:` line, and the runner's exit status says so."""
+    run(project, "enqueue", "charge", "--data", '{"id": 7}', "--job-id", "stuck-1")
+    database = project / "queue.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "CREATE TRIGGER stuck BEFORE UPDATE ON jobs WHEN old.state = 'active'"
+            " BEGIN SELECT RAISE(ABORT, 'this row cannot change'); END"
+        )
+    url = f"sqlite:///{database.as_posix()}"
+    done = python_m(
+        project, "worker", "--registry", "shop.generated", "--backend", url,
+        "--queues", "charge", "--burst", "--lease-ms", "200",
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "worker done: completed=0 retried=0 dead_lettered=0 failed=0 stalled=0 undone=1" in (
+        done.stdout
+    )
+    assert "undone: charge: 1 job(s) that no lease hands out and no live lease holds" in (
+        done.stdout
+    )
 
 
 def test_the_runner_takes_the_registry_backend_url(project: Path) -> None:

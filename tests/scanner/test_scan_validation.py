@@ -54,6 +54,105 @@ CASES: list[tuple[str, str, str, str]] = [
         "concurrency: Input should be greater than or equal to 1",
     ),
     ("'q', delay='soon'", "PK203", "delay=", "delay: Input should be a valid integer"),
+    # Strict options: a bool is not an integer and "5" is not 5 (pydantic's lax mode would
+    # write 1, 5000, True and 3 into the registry).
+    (
+        "'q', concurrency=True",
+        "PK203",
+        "concurrency=",
+        "concurrency: Input should be a valid integer, got bool True",
+    ),
+    (
+        "'q', timeout='5000'",
+        "PK203",
+        "timeout=",
+        "timeout: Input should be a valid integer, got str '5000'",
+    ),
+    (
+        "'q', metrics='yes'",
+        "PK203",
+        "metrics=",
+        "metrics: Input should be a valid boolean, got str 'yes'",
+    ),
+    (
+        "'q', metrics=1",
+        "PK203",
+        "metrics=",
+        "metrics: Input should be a valid boolean, got int 1",
+    ),
+    (
+        "'q', retry_options=RetryOptions(attempts='3')",
+        "PK203",
+        "attempts=",
+        "retry_options.attempts: Input should be a valid integer, got str '3'",
+    ),
+    (
+        "'q', retry_options={'attempts': True}",
+        "PK203",
+        "'attempts'",
+        "retry_options.attempts: Input should be a valid integer, got bool True",
+    ),
+    (
+        "'q', priority=True",
+        "PK203",
+        "priority=",
+        "priority: Input should be a valid integer, got bool True",
+    ),
+    (
+        "'q', max_stalled_count=2.0",
+        "PK203",
+        "max_stalled_count=",
+        "max_stalled_count: Input should be a valid integer, got float 2.0",
+    ),
+    (
+        "'q', max_concurrency='10'",
+        "PK203",
+        "max_concurrency=",
+        "max_concurrency: Input should be a valid integer, got str '10'",
+    ),
+    (
+        "'q', repeat={'every': True}",
+        "PK203",
+        "'every'",
+        "repeat.every: Input should be a valid integer, got bool True",
+    ),
+    (
+        "'q', retry_options={'jitter': True}",
+        "PK203",
+        "'jitter'",
+        "retry_options.jitter: Input should be a valid number, got bool True",
+    ),
+    # One maximum for every delay, what every backend can store (`MAX_DELAY_MS`, ten years)
+    (
+        "'q', delay=9223372036854775808",  # 2**63: an OverflowError inside SQLite
+        "PK203",
+        "delay=",
+        "delay: Input should be less than or equal to 315360000000",
+    ),
+    (
+        "'q', delay=315360000001",
+        "PK203",
+        "delay=",
+        "delay: Input should be less than or equal to 315360000000",
+    ),
+    (
+        "'q', retry_options={'delay': 18446744073709551616}",
+        "PK203",
+        "'delay'",
+        "retry_options.delay: Input should be less than or equal to 315360000000",
+    ),
+    (
+        "'q', retry_options={'max_delay': 315360000001}",
+        "PK203",
+        "'max_delay'",
+        "retry_options.max_delay: Input should be less than or equal to 315360000000",
+    ),
+    (
+        "'q', repeat={'every': 315360000001}",
+        "PK203",
+        "'every'",
+        "repeat.every: Input should be less than or equal to 315360000000",
+    ),
     (
         "'q', events=['completed', 'exploded']",
         "PK203",
@@ -106,6 +205,24 @@ def test_rule_position_and_message(tree: Tree, args: str, code: str, at: str, me
     assert got_code == code
     assert (line, column) == expected
     assert message in got_message
+
+
+def test_what_stays_lenient_scans_clean(tree: Tree) -> None:
+    # An int for a float option, events as a list, a sub-model as a mapping or a call, and
+    # the largest delay: strictness is about bools and strings posing as numbers, not these.
+    body = (
+        "@queue_processor('q', retry_options={'factor': 3, 'jitter': 0, 'delay': 315360000000},"
+        " events=['completed'], repeat={'cron': '0 2 * * *'}, batch=None, delay=315360000000)\n"
+        "def handle(data: dict[str, int]) -> None: ...\n"
+        "@queue_processor('r', retry_options=RetryOptions(attempts=3, factor=1.5),"
+        " repeat={'every': 315360000000}, metrics=False)\n"
+        "def other(data: dict[str, int]) -> None: ...\n"
+    )
+    found = tree.write({"app/__init__.py": "", "app/tasks.py": HEADER + body}).scan()
+    assert found.codes == []
+    options = found.processor("q").options
+    assert options.retry_options.factor == 3.0 and options.delay == 315_360_000_000
+    assert found.processor("r").options.retry_options.factor == 1.5
 
 
 def test_bare_decorator_and_add_queue_processor_shapes(tree: Tree) -> None:

@@ -430,3 +430,40 @@ def test_fifo_batch_processor_keeps_each_group_in_order(
     # -2 returns after its 1 s backoff with 3 right behind it, in order
     again = queues.receive("tot.fifo", wait=5)
     assert [json.loads(m["Body"])["n"] for m in again] == [-2, 3]
+
+
+def test_a_record_with_attributes_no_writer_writes_is_one_invalid_record_each(
+    queues: Queues, new_handler: NewHandler, backend_url: str
+) -> None:
+    """The Lambda path reads attributes by the same rule as the long-poll worker: a receive
+    count or a pikku attribute that is no count fails that record alone, once, as
+    `invalid_record`; a body with a number that overflows a float is `invalid_payload`; the
+    good record runs, and nothing is reported for a retry."""
+    queues.create("ship-dlq")
+    queues.create("ship", dlq="ship-dlq")
+    handler = new_handler(registry(entry("ship", odd_fails, retry_options={"attempts": 5})))
+    send(queues, "ship", {"n": 2}, {"n": 4}, {"n": 6}, '{"id": 1e400}')
+    messages = queues.receive("ship")
+    event = queues.lambda_event("ship", messages)
+    by_body = {
+        json.loads(r["body"]).get("n"): r for r in event["Records"] if "1e400" not in r["body"]
+    }
+    by_body[4]["attributes"]["ApproximateReceiveCount"] = "many"
+    by_body[6]["messageAttributes"]["pikku_attempts_made"] = {
+        "stringValue": "-1",
+        "dataType": "Number",
+    }
+    calls.clear()
+
+    response = handler(event, FakeLambdaContext(60_000))
+    queues.lambda_deletes("ship", event, response)
+
+    assert response["batchItemFailures"] == []
+    assert [n for _, n, _ in calls] == [2]
+    records = asyncio.run(dead_letters(backend_url, "ship-dlq"))
+    found = sorted((r.reason, r.error.message.split(":")[0]) for r in records)
+    assert found == [
+        ("invalid_payload", "payload is not JSON"),
+        ("invalid_record", "stored field 'ApproximateReceiveCount' holds 'many'"),
+        ("invalid_record", "stored field 'pikku_attempts_made' holds '-1'"),
+    ]

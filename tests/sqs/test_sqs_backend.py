@@ -10,7 +10,7 @@ import pytest
 from pikku_queue.adapters.sqs.backend import SQSQueueAdapter, from_url
 from pikku_queue.adapters.sqs.config import parse_url
 from pikku_queue.adapters.sqs.messages import InboundMessage
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
 from pikku_queue.options import Repeat
 from pikku_queue.records import EnqueueRequest
 from sqs_support import REGION, Queues
@@ -88,7 +88,7 @@ async def test_limits_are_checked_before_anything_is_sent(
     queues: Queues, backend: SQSQueueAdapter
 ) -> None:
     queues.create("mail")
-    with pytest.raises(BackendError, match="at most 900 s"):
+    with pytest.raises(InvalidEnqueueOptionsError, match="at most 900 s"):
         await backend.enqueue(EnqueueRequest(queue="mail", payload={}, delay_ms=900_001))
     with pytest.raises(BackendError, match="1 MiB"):
         await backend.enqueue(EnqueueRequest(queue="mail", payload={"blob": "x" * 1_048_576}))

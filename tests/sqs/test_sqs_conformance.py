@@ -5,12 +5,23 @@ scenario); a job that is not there (completed, waiting) ends the scenario with a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import boto3
 import pytest
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import Message, sqs_backends
 from pikku_queue.adapters.sqs.backend import SQSQueueAdapter
-from pikku_queue.adapters.sqs.messages import JOB_ID
+from pikku_queue.adapters.sqs.messages import (
+    ATTRIBUTE_NAMES,
+    JOB_ID,
+    RECEIVE_COUNT,
+    SENT_TIMESTAMP,
+)
 from pikku_queue.backend import Backend
 from pikku_queue.conformance import BackendConformance
 from pikku_queue.records import JobInfo, JobState
@@ -22,8 +33,67 @@ NO_LOOKUP = "SQS cannot look a job up by id (no results store): the scenario sto
 #: (`job` below finds dead-lettered jobs in the DLQ; anything else ends the scenario)
 
 
+#: Text an SQS body or attribute value may hold (SQS refuses other code points).
+SQS_TEXT = st.text(
+    st.characters(exclude_categories=("Cs", "Cc", "Cn")) | st.sampled_from("\t\n\r"),
+    min_size=1,
+    max_size=40,
+)
+NUMBERS = st.integers(-(2**70), 2**70).map(str) | st.floats(allow_nan=False).map(repr)
+JSON_TEXT = st.builds(
+    json.dumps,
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | SQS_TEXT,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=6,
+    ),
+)
+#: A custom attribute: removed (None), a String (str) or a Binary (bytes) attribute.
+ATTRIBUTE = st.none() | SQS_TEXT | NUMBERS | st.binary(min_size=1, max_size=20)
+#: The system attributes, as SQS gives them: strings.
+SYSTEM = SQS_TEXT | NUMBERS
+SQS_FIELDS: dict[str, SearchStrategy[object]] = {
+    "body": SQS_TEXT | JSON_TEXT,
+    **dict.fromkeys(ATTRIBUTE_NAMES, ATTRIBUTE),
+    RECEIVE_COUNT: SYSTEM,
+    SENT_TIMESTAMP: SYSTEM,
+}
+
+
+class ShownAs(str):
+    """A system attribute of a message inside moto's server, which shows it as this text
+    (`str`); moto's own arithmetic on it (a receive counts +1, retention divides the sent
+    time) goes on with `real`, so the server itself keeps working."""
+
+    real: float = 0
+
+    def __add__(self, other: object) -> ShownAs:  # type: ignore[override]
+        return self
+
+    def __truediv__(self, other: float) -> float:
+        return self.real / other
+
+    def __rsub__(self, other: float) -> float:
+        return other - self.real
+
+    def __sub__(self, other: float) -> float:
+        return self.real - other
+
+
+def moto_message(backend: SQSQueueAdapter, url: str, job_id: str) -> tuple[Any, Message]:
+    """The queue and the message carrying `job_id`, inside the in-process moto server."""
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[url.rsplit("/", 1)[-1]]
+    for message in queue._messages:
+        if message.message_attributes.get(JOB_ID, {}).get("StringValue") == job_id:
+            return queue, message
+    raise AssertionError(f"no message carries job {job_id}")
+
+
 class TestSQSConformance(BackendConformance):
     lease_ms = 2_000
+    #: Each example is a burst worker on moto ending with a long poll (about 2 s).
+    stored_field_examples = 2
+    stored_field_examples_slow = 20
 
     @pytest.fixture
     async def backend(self, moto_endpoint: str) -> AsyncIterator[SQSQueueAdapter]:
@@ -57,6 +127,41 @@ class TestSQSConformance(BackendConformance):
         ]
         assert len(bodies) == 1, f"no single waiting message for job {job_id} in {queue}"
         return str(bodies[0]).encode("utf-8")
+
+    def stored_fields(self) -> Mapping[str, SearchStrategy[object]]:
+        return SQS_FIELDS
+
+    async def corrupt(
+        self, backend: Backend, queue: str, job_id: str, field: str, value: object
+    ) -> None:
+        """The body or a custom attribute: the message is taken out of the queue and sent
+        again by a raw boto3 send with that one change, as a foreign producer sends it. A
+        system attribute (ApproximateReceiveCount, SentTimestamp) is set inside moto's server,
+        which then gives that text to every receive: SQS itself is the only writer there."""
+        assert isinstance(backend, SQSQueueAdapter)
+        url = await backend.api.queue_url(queue)
+        sqs_queue, message = moto_message(backend, url, job_id)
+        if field in (RECEIVE_COUNT, SENT_TIMESTAMP):
+            shown = ShownAs(str(value))
+            if field == RECEIVE_COUNT:
+                message.approximate_receive_count = shown
+            else:
+                shown.real = float(message.sent_timestamp or 0)
+                message.sent_timestamp = shown
+            return
+        body = message.body
+        attributes = {k: dict(v) for k, v in message.message_attributes.items()}
+        if field == "body":
+            body = str(value)
+        elif value is None:
+            attributes.pop(field, None)
+        elif isinstance(value, bytes):
+            attributes[field] = {"DataType": "Binary", "BinaryValue": value}
+        else:
+            attributes[field] = {"DataType": "String", "StringValue": str(value)}
+        sqs_queue._messages.remove(message)
+        client = boto3.client("sqs", region_name=REGION, endpoint_url=backend.settings.endpoint_url)
+        client.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
 
     async def job(self, backend: Backend, queue: str, job_id: str) -> JobInfo:
         for record in await backend.dead_letters(f"{queue}-dlq"):

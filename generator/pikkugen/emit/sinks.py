@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pikku_queue.redact import redact_text
+
 from pikkugen.config import Config
 from pikkugen.emit.base import HEADER_LINE
 from pikkugen.generate import MANIFEST, GenerateResult, read_manifest
@@ -149,7 +151,10 @@ def check_output(config: Config, result: GenerateResult) -> CheckReport:
             continue
         stale.append(path)
         chunks.append(_diff(config, path, current, None))
-    return CheckReport(stale=tuple(sorted(stale)), diff="".join(chunks))
+    diff = "".join(chunks)
+    if config.backend:  # a secret PK604 warned about stays out of the printed diff (CI logs)
+        diff = redact_text(diff, config.backend)
+    return CheckReport(stale=tuple(sorted(stale)), diff=diff)
 
 
 def _diff(config: Config, path: str, old: str | None, new: str | None) -> str:

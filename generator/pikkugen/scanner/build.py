@@ -7,6 +7,7 @@ the keyword or dict key it concerns.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from pikku_queue.options import (
@@ -15,6 +16,7 @@ from pikku_queue.options import (
     QueueDefinition,
     Repeat,
     RetryOptions,
+    option_problems,
     queue_name_problem,
 )
 from pydantic import ValidationError
@@ -217,6 +219,10 @@ class Builder:
                 )
                 return None
             module = file.module
+            shadowed = self._shadowed(file, sig)
+            if shadowed is not None:
+                problems.append(shadowed)
+                return None
         else:
             func = by_name.get("func")
             if func is None or func["value"].get("k") != "name":
@@ -263,16 +269,47 @@ class Builder:
                 )
                 return None
         if not is_importable(module):
+            normal = unicodedata.normalize("NFKC", module)
             problems.append(
                 _at(
                     "PK109",
                     f"module `{module}` is not importable, so its processors cannot be registered",
                     here,
-                    hint="rename the file (and folders) to Python identifiers",
+                    hint="rename the file (and folders) to Python identifiers"
+                    + (
+                        f" as Python reads them: `import {module}` looks for `{normal}`"
+                        if normal != module
+                        else ""
+                    ),
                 )
             )
             return None
         return module, sig
+
+    def _shadowed(self, file: SourceFile, sig: FuncSig) -> Diagnostic | None:
+        """PK110 when the module binds this function's name to a later definition: the
+        registry imports `module.name`, so this queue would run that function. Python
+        NFKC-normalises identifiers, so `ｗork` (full-width) shadows `work` too."""
+        summary = self.tree.summary(file.module)
+        bound = summary["functions"].get(sig["name"]) if summary is not None else None
+        if bound is None or bound["p"] == sig["p"]:
+            return None
+        name, line = sig["name"], int(bound["p"][0])
+        this, other = sig.get("spelled", name), bound.get("spelled", name)
+        if this != other:
+            why = (
+                f"`{this}` and `{other}` (line {line}) are one name to Python, `{name}` "
+                "(it reads identifiers in their NFKC form)"
+            )
+        else:
+            why = f"`{this}` is defined again at line {line}"
+        return _at(
+            "PK110",
+            f"{why}: the module binds only the later function, so the registry would import "
+            "that one for this queue too",
+            Place(file.rel, int(sig["p"][0]), int(sig["p"][1])),
+            hint="give each processor function its own name",
+        )
 
     def _options(
         self,
@@ -319,12 +356,10 @@ class Builder:
         try:  # the readable options are validated even when others failed: all at once
             options = ProcessorOptions.model_validate(raw)
         except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(error["loc"])
+            for loc, message, kind in option_problems(exc):
                 place = _locate(vals, loc, here)
                 label = ".".join(str(p) for p in loc)
-                message = str(error["msg"]).removeprefix("Value error, ")
-                guess = _nested_suggestion(loc) if error["type"] == "extra_forbidden" else None
+                guess = _nested_suggestion(loc) if kind == "extra_forbidden" else None
                 problems.append(
                     _at("PK203", f"{label}: {message}" if label else message, place, hint=guess)
                 )
@@ -346,14 +381,8 @@ class Builder:
             try:
                 QueueDefinition(name=queue, options=options)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                problems.append(
-                    _at(
-                        "PK203",
-                        str(first["msg"]).removeprefix("Value error, "),
-                        _first_place(vals, here),
-                    )
-                )
+                first = next(option_problems(exc))
+                problems.append(_at("PK203", first.message, _first_place(vals, here)))
                 return None
         return options
 

@@ -9,6 +9,7 @@
 | PK005 | error   | CPython accepts the file but libcst cannot parse it                        |
 | PK006 | error   | the file nests too deeply to analyse (or its parser process died)          |
 | PK007 | warning | two files map to the same module name; the second is ignored               |
+| PK008 | warning | a FIFO, socket or device named `*.py`; skipped without opening it blocking |
 | PK101 | error   | a processor must be declared at module level (importable by the registry)  |
 | PK102 | error   | the queue name is missing or not a literal string                          |
 | PK103 | error   | the queue name is invalid (letters, digits, `-`, `_`, `.`, <= 80 chars)    |
@@ -18,6 +19,7 @@
 | PK107 | error   | `func=` does not resolve to a module-level function of the scanned tree    |
 | PK108 | info    | a call named like a declaration is not pikku_queue's; it was ignored       |
 | PK109 | error   | the processor's module name is not importable (not an identifier path)     |
+| PK110 | error   | the processor's function name is bound again later in its module           |
 | PK201 | error   | an option value is not a literal                                           |
 | PK202 | error   | unknown option keyword                                                     |
 | PK203 | error   | an option value is invalid (message from the runtime's pydantic models)    |
@@ -47,6 +49,7 @@ LEVELS: Final[dict[str, Level]] = {
     "PK005": "error",
     "PK006": "error",
     "PK007": "warning",
+    "PK008": "warning",
     "PK101": "error",
     "PK102": "error",
     "PK103": "error",
@@ -56,6 +59,7 @@ LEVELS: Final[dict[str, Level]] = {
     "PK107": "error",
     "PK108": "info",
     "PK109": "error",
+    "PK110": "error",
     "PK201": "error",
     "PK202": "error",
     "PK203": "error",

@@ -8,7 +8,9 @@ path relative to the root (fnmatch, `*` crosses folders).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -79,6 +81,14 @@ def discover(
                 for name in files:
                     if name.endswith(".py") and not _excluded(base, folder, name, exclude):
                         _add(found, os.path.join(folder, name), base)
+        elif os.path.exists(start):  # a FIFO, a socket, a device given by name
+            problems.append(
+                diagnostic(
+                    "PK008",
+                    f"{special_kind(os.stat(start).st_mode)}, not a file or folder; skipped",
+                    path=relative(start, base),
+                )
+            )
         else:
             problems.append(
                 diagnostic(
@@ -102,20 +112,77 @@ def _add(found: dict[str, SourceFile], path: str, root: str) -> None:
 
 
 def read(file: SourceFile, max_bytes: int) -> bytes | Diagnostic:
-    """The file's bytes, or why they were not read (too large, unreadable)."""
+    """The file's bytes, or why they were not read (too large, unreadable, not a file)."""
+    found = read_regular(file.path, max_bytes)
+    if isinstance(found, bytes):
+        return found
+    code, message, hint = found
+    return diagnostic(code, message, path=file.rel, hint=hint)
+
+
+#: Why a path was not read: (code, message, hint).
+Unread = tuple[str, str, str | None]
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (`a FIFO`, `a socket`, ...)."""
+    return next((what for test, what in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes | Unread:
+    """The bytes of a regular file of at most `max_bytes`, else why not. Opened without
+    blocking: a FIFO named `*.py` would otherwise block the open (and the scan) until a writer
+    came, and a device would be read for ever; either is skipped as not a regular file (PK008)
+    after one `fstat`, which a plain file costs anyway."""
     try:
-        with open(file.path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket (or a FIFO on some systems): no file to read
+            return _special(_mode(path))
+        return "PK004", f"cannot read file: {exc.strerror or exc}", None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _special(info.st_mode)
+        size = info.st_size
+        with open(fd, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1) if size <= max_bytes else b""
     except OSError as exc:
-        return diagnostic("PK004", f"cannot read file: {exc.strerror or exc}", path=file.rel)
+        return "PK004", f"cannot read file: {exc.strerror or exc}", None
+    finally:
+        os.close(fd)
     size = max(size, len(data))
     if size > max_bytes:
-        return diagnostic(
+        return (
             "PK003",
             f"file is {size} bytes, more than max_file_bytes ({max_bytes}); skipped",
-            path=file.rel,
-            hint="a processor module this large is unusual; if it is one, raise "
+            "a processor module this large is unusual; if it is one, raise "
             "`max_file_bytes` in [tool.pikkugen]",
         )
     return data
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _mode(path: Path) -> int:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return 0
+
+
+def _special(mode: int) -> Unread:
+    return (
+        "PK008",
+        f"{special_kind(mode)}, not a regular file; skipped without reading it",
+        "a module is a regular file: rename or exclude this one",
+    )

@@ -7,6 +7,7 @@ a `bad` node that says what it was, so the diagnostic can name it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import libcst as cst
@@ -42,15 +43,23 @@ _WHAT: dict[type[cst.CSTNode], str] = {
 }
 
 
+def identifier(name: cst.Name) -> str:
+    """The name Python binds for an identifier as written: its NFKC form (PEP 3131), so
+    `ｗork` (full-width) is `work`, as the worker that imports it will see it. libcst keeps
+    the spelling of the source; every name the scanner reads goes through here."""
+    value = name.value
+    return value if value.isascii() else unicodedata.normalize("NFKC", value)
+
+
 def dotted(node: cst.BaseExpression) -> list[str] | None:
     """`a.b.c` → ["a", "b", "c"]; None for anything that is not a plain dotted name."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+        parts.append(identifier(node.attr))
         node = node.value
     if not isinstance(node, cst.Name):
         return None
-    parts.append(node.value)
+    parts.append(identifier(node))
     parts.reverse()
     return parts
 
@@ -64,13 +73,10 @@ def convert(node: cst.BaseExpression, pos_of: PosOf, *, annotation: bool = False
     (`ann`) because a string there is a forward reference unless it sits inside `Literal`."""
     pos = pos_of(node)
     if isinstance(node, cst.Name):
-        if node.value in ("True", "False", "None"):
-            return {
-                "k": "const",
-                "v": {"True": True, "False": False, "None": None}[node.value],
-                "p": pos,
-            }
-        return {"k": "name", "parts": [node.value], "p": pos}
+        name = identifier(node)
+        if name in ("True", "False", "None"):
+            return {"k": "const", "v": {"True": True, "False": False, "None": None}[name], "p": pos}
+        return {"k": "name", "parts": [name], "p": pos}
     if isinstance(node, cst.Attribute):
         parts = dotted(node)
         return (
@@ -172,7 +178,11 @@ def convert_call(node: cst.Call, pos_of: PosOf) -> Expr:
             args.append(convert(arg.value, pos_of))
         else:
             kwargs.append(
-                {"name": arg.keyword.value, "value": convert(arg.value, pos_of), "p": pos_of(arg)}
+                {
+                    "name": identifier(arg.keyword),
+                    "value": convert(arg.value, pos_of),
+                    "p": pos_of(arg),
+                }
             )
     return {"k": "call", "func": func, "args": args, "kwargs": kwargs, "p": pos}
 

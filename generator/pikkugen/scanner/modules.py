@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keyword
 import os
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,8 +48,15 @@ def module_name_for(path: Path) -> str:
 
 
 def is_importable(module: str) -> bool:
-    """Whether `import <module>` can name this module at all (identifiers, no keywords)."""
-    return all(part.isidentifier() and not keyword.iskeyword(part) for part in module.split("."))
+    """Whether `import <module>` can name this module at all: identifiers, no keywords, each
+    already in its NFKC form (Python normalises `import ｊobs` to `jobs` and then looks for
+    `jobs.py`, so a file named `ｊobs.py` is never found)."""
+    return all(
+        part.isidentifier()
+        and not keyword.iskeyword(part)
+        and (part.isascii() or unicodedata.normalize("NFKC", part) == part)
+        for part in module.split(".")
+    )
 
 
 def absolute_module(module: str, is_package: bool, level: int, target: str | None) -> str | None:

@@ -17,7 +17,7 @@ from functools import partial
 
 import libcst as cst
 
-from pikkugen.scanner.exprs import PosOf, convert, convert_call, dotted
+from pikkugen.scanner.exprs import PosOf, convert, convert_call, dotted, identifier
 from pikkugen.scanner.guard import Checked, check_source, position_of, too_deep
 from pikkugen.scanner.positions import Statement, first_lines, first_lines_from_ast, positions
 from pikkugen.scanner.summary import (
@@ -272,9 +272,9 @@ class _Summarizer:
                         for alias in small.names:
                             if (
                                 isinstance(alias.name, cst.Name)
-                                and alias.name.value in _DECLARATION_NAMES
+                                and identifier(alias.name) in _DECLARATION_NAMES
                             ):
-                                self.call_names.add(_alias_name(alias) or alias.name.value)
+                                self.call_names.add(_alias_name(alias) or identifier(alias.name))
 
     def _import(self, node: cst.Import, conditional: bool) -> None:
         for alias in node.names:
@@ -301,7 +301,7 @@ class _Summarizer:
         for alias in node.names:
             if not isinstance(alias.name, cst.Name):
                 continue
-            name = alias.name.value
+            name = identifier(alias.name)
             local = _alias_name(alias) or name
             self._bind(
                 local, {"kind": "from", "level": level, "module": module, "name": name}, conditional
@@ -319,7 +319,7 @@ class _Summarizer:
         elif isinstance(statement, cst.FunctionDef):
             self._function(index, statement, conditional)
         elif isinstance(statement, cst.ClassDef):
-            self._bind(statement.name.value, {"kind": "local"}, conditional)
+            self._bind(identifier(statement.name), {"kind": "local"}, conditional)
             self._nested(index, statement)
             if any(isinstance(d.decorator, cst.Call) for d in statement.decorators):
                 self._want(index)
@@ -374,7 +374,7 @@ class _Summarizer:
                 return
             for target in targets:
                 if isinstance(target, cst.Name):
-                    name = target.value
+                    name = identifier(target)
                     self._bind(name, {"kind": "local", "const": True}, conditional)
                     self._want(index)
                     self.jobs.append(partial(self._constant, name, value))
@@ -387,7 +387,7 @@ class _Summarizer:
             self._inline_calls(index, value)
         elif isinstance(small, cst.AugAssign):
             if isinstance(small.target, cst.Name):
-                self._bind(small.target.value, {"kind": "local"}, conditional)
+                self._bind(identifier(small.target), {"kind": "local"}, conditional)
         elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             call = small.value
             if dotted(call.func) is not None:
@@ -395,7 +395,7 @@ class _Summarizer:
                 self.jobs.append(partial(self._call_decl, call, False))
             self._inline_calls(index, call)
         elif isinstance(small, cst.TypeAlias):
-            self._bind(small.name.value, {"kind": "local"}, conditional)
+            self._bind(identifier(small.name), {"kind": "local"}, conditional)
 
     def _inline_calls(self, index: int, value: cst.BaseExpression) -> None:
         """Declaration-named calls inside a module-level expression (`queue_processor("q")(f)`,
@@ -442,7 +442,7 @@ class _Summarizer:
         self.summary["decls"].append(decl)
 
     def _function(self, index: int, node: cst.FunctionDef, conditional: bool) -> None:
-        self._bind(node.name.value, {"kind": "local"}, conditional)
+        self._bind(identifier(node.name), {"kind": "local"}, conditional)
         has_nested = self._nested(index, node)
         top = self.module.body[index]
         if top is node and not has_nested:
@@ -507,12 +507,12 @@ def _alias_name(alias: cst.ImportAlias) -> str | None:
     if alias.asname is None:
         return None
     name = alias.asname.name
-    return name.value if isinstance(name, cst.Name) else None
+    return identifier(name) if isinstance(name, cst.Name) else None
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
     if isinstance(target, cst.Name):
-        return [target.value]
+        return [identifier(target)]
     if isinstance(target, cst.Tuple | cst.List):
         names: list[str] = []
         for element in target.elements:
@@ -529,7 +529,7 @@ def _signature(node: cst.FunctionDef, pos_of: PosOf) -> FuncSig:
         annotation = param.annotation
         params.append(
             {
-                "name": param.name.value,
+                "name": identifier(param.name),
                 "ann": convert(annotation.annotation, pos_of, annotation=True)
                 if annotation
                 else None,
@@ -548,10 +548,13 @@ def _signature(node: cst.FunctionDef, pos_of: PosOf) -> FuncSig:
     if ps.star_kwarg is not None:
         add(ps.star_kwarg, "varkw")
     returns = node.returns
-    return {
-        "name": node.name.value,
+    sig: FuncSig = {
+        "name": identifier(node.name),
         "is_async": node.asynchronous is not None,
         "p": pos_of(node.name),
         "params": params,
         "returns": convert(returns.annotation, pos_of, annotation=True) if returns else None,
     }
+    if node.name.value != sig["name"]:
+        sig["spelled"] = node.name.value  # for the diagnostic of a name it collides with
+    return sig

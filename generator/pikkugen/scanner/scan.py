@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,14 @@ MARKER = b"pikku_queue"
 #: Bytes of non-candidate files kept in memory for the re-export stages; beyond this total
 #: they are read again from disk when a stage needs them.
 KEEP_BYTES = 256 * 1024 * 1024
+
+
+def identifiers_view(data: bytes) -> bytes:
+    """The bytes the pre-filters search: the file itself, or for a file with non-ASCII bytes
+    its NFKC form, since Python reads `import ｐikku_queue` (full-width) as `pikku_queue`."""
+    if data.isascii():
+        return data
+    return unicodedata.normalize("NFKC", data.decode("utf-8", "replace")).encode()
 
 
 @dataclass
@@ -140,7 +149,7 @@ class _Scan:
             if not isinstance(data, bytes):
                 self.diagnostics.append(data)
                 self.skipped.add(file.module)
-            elif MARKER in data:
+            elif MARKER in data or MARKER in identifiers_view(data):
                 candidates.append((file, data))
             else:
                 kept += len(data)  # kept: a later stage may search it again
@@ -205,7 +214,8 @@ class _Scan:
                 if not isinstance(data, bytes):
                     continue
                 # plain substring tests first: far cheaper than the word-boundary regex
-                if any(w in data for w in words) and pattern.search(data):
+                view = identifiers_view(data)
+                if any(w in view for w in words) and pattern.search(view):
                     found.append((file, data))
                 else:
                     remaining.append((file, kept))

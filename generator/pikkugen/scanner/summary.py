@@ -1,7 +1,8 @@
 """The per-file summary: everything linking needs from one module, as JSON-able data.
 
 A summary depends only on the file's bytes (never on its path or on other files), which is
-what makes it cacheable by content hash. Relative imports are therefore stored relative and
+what makes it cacheable by content hash. Every identifier in it is what Python binds (its NFKC
+form, `exprs.identifier`), never the spelling of the source. Relative imports are therefore stored relative and
 resolved at link time, when the module's name is known.
 
 Expressions are stored as small JSON trees (`Expr`), one shape for option values and
@@ -14,10 +15,10 @@ annotations: `{"k": kind, "p": [line, column], ...}` with kinds
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 #: Bump when the summary's shape or content changes: it is part of the cache key.
-SUMMARY_VERSION = "5"
+SUMMARY_VERSION = "6"
 
 Expr = dict[str, Any]
 
@@ -31,11 +32,12 @@ class Param(TypedDict):
 
 
 class FuncSig(TypedDict):
-    name: str
+    name: str  # what Python binds: the NFKC form of the name as written (`ｗork` is `work`)
     is_async: bool
     p: list[int]  # position of the function's name
     params: list[Param]
     returns: Expr | None
+    spelled: NotRequired[str]  # the name as written, when that is not `name`
 
 
 class Decl(TypedDict):

@@ -23,6 +23,13 @@ mode (`asyncio_mode = "auto"` in your pytest configuration; strict mode does not
 Knobs (class attributes): `lease_ms`, `backoff_ms`, `delay_ms`, `run_timeout_s`. Override
 `abandon(backend, queue)` if your backend is not a `PullSource`: it must lease one job of
 `queue` as a worker that then dies (for the stalled-job scenarios), or skip.
+
+Every reader is total: override `stored_fields()` (each field your backend stores for a job,
+with a hypothesis strategy of raw values a foreign writer could put there) and
+`corrupt(backend, queue, job_id, field, value)` (overwrite that field of a waiting job past
+every pikkugen writer), and `test_any_value_in_any_stored_field_gets_a_verdict` checks that
+any such value ends, for that one job alone and in bounded time, in a verdict. It needs
+hypothesis, imported only when that scenario runs.
 """
 
 from pikku_queue.conformance.suite import BackendConformance, Doubled, Item

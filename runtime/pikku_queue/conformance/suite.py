@@ -6,8 +6,9 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import BaseModel, TypeAdapter
@@ -24,7 +25,12 @@ from pikku_queue.options import BatchOptions, ProcessorOptions, Repeat, RetryOpt
 from pikku_queue.outcomes import stalled_error
 from pikku_queue.payloads import raw_bytes
 from pikku_queue.processor import Processor
-from pikku_queue.records import EnqueueRequest, JobInfo, JobState
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest, JobInfo, JobState
+
+if TYPE_CHECKING:
+    # hypothesis is a test dependency: the stored-field scenario imports it when it runs, so
+    # this module (and the runtime) imports with pydantic and pytest alone.
+    from hypothesis.strategies import SearchStrategy
 
 #: Payloads no strict JSON writer could write back (`pikku_queue.payloads`), as raw stored
 #: text or bytes: what `json.dumps` writes by default for NaN and the infinities, a lone
@@ -64,6 +70,24 @@ UNWRITABLE_PAYLOADS: list[Any] = [
     {"nested": [{"name": "x\udfff"}]},
 ]
 UNWRITABLE_IDS = ["nan", "infinity", "minus-infinity", "lone-surrogate", "nested-lone-surrogate"]
+
+
+#: The cases found by hand, by the name of the stored field they go in: a backend storing a
+#: field of that name runs them as explicit examples of the stored-field scenario, before the
+#: generated ones, and each must end in a dead letter (or a failed job) naming the field.
+NAMED_STORED_VALUES: dict[str, list[tuple[str, object]]] = {
+    # a number that overflows a float: the strict reader refuses it like NaN and Infinity
+    "payload": [("overflowing-number", '{"id": 1e400}'), ("minus-overflow", '{"n": -1e400}')],
+    "body": [("overflowing-number", '{"id": 1e400}'), ("minus-overflow", '{"n": -1e400}')],
+    "data": [("overflowing-number", '{"id": 1e400}'), ("minus-overflow", '{"n": -1e400}')],
+    # SQLite: one row's meta is not JSON, one row's priority is text
+    "meta": [("meta-not-json", "not json {"), ("meta-json-array", "[1, 2]")],
+    "priority": [("priority-text", "abc")],
+    # BullMQ hash fields
+    "opts": [("opts-not-json", "{{"), ("opts-json-array", "[1]")],
+    "timestamp": [("timestamp-not-integer", "abc")],
+    "atm": [("atm-not-integer", "1.5x")],
+}
 
 
 class Item(BaseModel):
@@ -1081,3 +1105,154 @@ class BackendConformance(AdminScenarios):
         assert on_a == [("failed", 1), ("dead_lettered", 1)]
         on_b = [(e.name, e.attempt) for e in events if e.queue == b]
         assert on_b == [("failed", 1)]  # the job that carried the record
+
+    # ------------------------------------------------------------------ stored fields
+    # Every reader is total: whatever a foreign writer puts in any field a backend stores for
+    # a job (raw SQL, a raw HSET, a raw SQS send), that one job gets a verdict in bounded time
+    # and its neighbours run as if nothing happened: no lease, sort, settle or stall check
+    # raises for it, and no path redelivers it for ever.
+
+    #: Generated values per stored field in the quick loop, and under `-m slow`.
+    stored_field_examples: int = 4
+    stored_field_examples_slow: int = 40
+    #: How long one burst worker over a poisoned job and its neighbours may take.
+    stored_field_bound_s: float = 20.0
+
+    def stored_fields(self) -> Mapping[str, SearchStrategy[object]]:
+        """Each field this backend stores for one job (its own name: a SQLite column, a BullMQ
+        hash field, an SQS message attribute or the body…) with a hypothesis strategy of raw
+        values a foreign writer could put there (the backend's raw types: str, bytes, int,
+        float, None, …). Empty: the scenario skips."""
+        return {}
+
+    async def corrupt(
+        self, backend: Backend, queue: str, job_id: str, field: str, value: object
+    ) -> None:
+        """Overwrite `field` of the job `job_id` (enqueued and waiting) with `value`, bypassing
+        every pikkugen writer (raw SQL, raw HSET, a raw SQS send…)."""
+        pytest.skip("override BackendConformance.corrupt to overwrite a stored field")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """One test per stored field the backend declares (`stored_fields`)."""
+        if "stored_field" not in metafunc.fixturenames:
+            return
+        names = sorted(self.stored_fields())
+        if not names:
+            skip = pytest.mark.skip(reason="the backend declares no stored_fields()")
+            metafunc.parametrize("stored_field", [pytest.param("", marks=skip, id="none")])
+            return
+        metafunc.parametrize("stored_field", names)
+
+    async def test_any_value_in_any_stored_field_gets_a_verdict(
+        self, backend: Backend, stored_field: str
+    ) -> None:
+        """The cases found by hand (`NAMED_STORED_VALUES`), then generated values: one job
+        among neighbours gets the value; the burst worker ends within `stored_field_bound_s`,
+        every neighbour completes exactly once, and the poisoned job ends with one verdict."""
+        for _, value in NAMED_STORED_VALUES.get(stored_field, []):
+            await self.poison_one(backend, stored_field, value, named=True)
+        await self.stored_field_property(backend, stored_field, self.stored_field_examples)
+
+    @pytest.mark.slow
+    async def test_many_values_in_any_stored_field_get_a_verdict(
+        self, backend: Backend, stored_field: str
+    ) -> None:
+        await self.stored_field_property(backend, stored_field, self.stored_field_examples_slow)
+
+    async def stored_field_property(self, backend: Backend, field: str, examples: int) -> None:
+        """Drive hypothesis from this async scenario: `@given` runs a sync function in a
+        thread, and each example runs on the scenario's own loop (where the backend lives),
+        each in fresh queues."""
+        from hypothesis import HealthCheck, Phase, given, settings
+
+        strategy = self.stored_fields()[field]
+        loop = asyncio.get_running_loop()
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            # a failing example may be a hang: report it as found rather than shrink for long
+            phases=(Phase.explicit, Phase.generate),
+            suppress_health_check=[
+                HealthCheck.function_scoped_fixture,
+                HealthCheck.too_slow,
+                HealthCheck.data_too_large,
+            ],
+        )
+        @given(value=strategy)
+        def any_value(value: object) -> None:
+            poisoned = self.poison_one(backend, field, value, named=False)
+            asyncio.run_coroutine_threadsafe(poisoned, loop).result()
+
+        await asyncio.to_thread(any_value)
+
+    async def poison_one(self, backend: Backend, field: str, value: object, *, named: bool) -> None:
+        """One example: neighbours on both sides of the poisoned job, all leased together."""
+        queue = f"conf-{uuid.uuid4().hex[:12]}"
+        dlq = f"{queue}-dlq"
+        seen: list[str] = []
+
+        async def double(ctx: JobContext, data: Item) -> Doubled:
+            seen.append(ctx.job_id)
+            return Doubled(n=data.n * 2)
+
+        neighbours = [await self.enqueue_raw(backend, queue, {"n": n}) for n in (1, 2)]
+        poisoned = await self.enqueue_raw(backend, queue, {"n": 0})
+        neighbours += [await self.enqueue_raw(backend, queue, {"n": n}) for n in (3, 4)]
+        await self.corrupt(backend, queue, poisoned, field, value)
+        processor = self.processor(
+            queue,
+            double,
+            concurrency=8,
+            dead_letter_queue=dlq,
+            retry_options={"attempts": 2, "delay": 1},
+        )
+        case = f"{field} = {value!r}"
+        try:
+            report = await asyncio.wait_for(
+                backend.run_worker(self.worker_options([processor])), self.stored_field_bound_s
+            )
+        except TimeoutError:
+            raise AssertionError(
+                f"{case}: the burst worker did not end within {self.stored_field_bound_s} s"
+            ) from None
+        runs = Counter(seen)
+        for job in neighbours:
+            assert runs.pop(job, 0) == 1, f"{case}: neighbour {job} ran {runs.get(job)} times"
+            if backend.capabilities.supports("results"):
+                info = await self.job(backend, queue, job)
+                assert info.state == JobState.COMPLETED, f"{case}: neighbour {job}: {info}"
+        records = await backend.dead_letters(dlq)
+        assert not [r for r in records if r.job_id in neighbours], f"{case}: {records}"
+        assert sum(runs.values()) <= 1, f"{case}: the poisoned job ran {runs}"
+        ran = sum(runs.values()) == 1
+        failed = await self._failed_naming(backend, queue, poisoned, field)
+        assert len(records) + ran + failed == 1, (
+            f"{case}: the poisoned job must end once: ran={ran}, records={records},"
+            f" failed={failed}, report={report}"
+        )
+        if records:
+            self._names_the_field(records[0], field, case)
+        if named:
+            assert not ran, f"{case}: ran as if it were a valid job"
+        assert report.completed == len(neighbours) + ran, f"{case}: {report}"
+        assert report.dead_lettered + report.failed == 1 - ran, f"{case}: {report}"
+        counts = await backend.counts(queue)
+        assert counts.waiting + counts.active + counts.delayed == 0, f"{case}: {counts}"
+
+    def _names_the_field(self, record: DeadLetterRecord, field: str, case: str) -> None:
+        assert record.reason in ("invalid_record", "invalid_payload"), f"{case}: {record}"
+        if record.reason == "invalid_record":
+            assert field in record.error.message, f"{case}: {record.error}"
+
+    async def _failed_naming(self, backend: Backend, queue: str, job_id: str, field: str) -> bool:
+        """Whether the poisoned job failed for good (its record could not be stored), its
+        error naming the field; only where a job can be looked up by id."""
+        if not backend.capabilities.supports("results"):
+            return False
+        info = await backend.get_job(queue, job_id)
+        if info is None or info.state != JobState.FAILED:
+            return False
+        assert info.error is not None and field in info.error.message, info
+        return True

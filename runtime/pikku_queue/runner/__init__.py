@@ -12,7 +12,9 @@ What it does, once for every backend:
 * installs the one signal rule (`install_signals`): the first SIGTERM/SIGINT stops taking jobs
   and gives active ones the grace period; the second skips the grace period, gives the
   running jobs back (the pull workers release their leases) and the process exits 130;
-* runs `backend.run_worker` and prints one line when it starts and one when it is done;
+* runs `backend.run_worker` and prints one line when it starts and one when it is done (a
+  `--burst` worker that left jobs it could not bring to a verdict prints one `undone:` line
+  each and exits 3, `EXIT_UNDONE`);
 * with `--processes N` (N > 1), `run_processes` starts N child runners
   (`sys.executable -m pikku_queue worker`, each with its own backend connection), forwards
   the signal rule to them, prefixes their lines with `[i]` and exits with the worst child
@@ -30,7 +32,13 @@ from pikku_queue.adapters import resolve_url as resolve_url
 from pikku_queue.runner.arguments import parser, worker_flags
 from pikku_queue.runner.children import run_processes
 from pikku_queue.runner.command import main
-from pikku_queue.runner.errors import EXIT_SECOND_SIGNAL, EXIT_START_ERROR, StartError, described
+from pikku_queue.runner.errors import (
+    EXIT_SECOND_SIGNAL,
+    EXIT_START_ERROR,
+    EXIT_UNDONE,
+    StartError,
+    described,
+)
 from pikku_queue.runner.flags import (
     BACKEND_HELP,
     DEFAULT_GRACE_S,
@@ -63,6 +71,7 @@ __all__ = [
     "DEFAULT_METRICS_HOST",
     "EXIT_SECOND_SIGNAL",
     "EXIT_START_ERROR",
+    "EXIT_UNDONE",
     "FLAGS",
     "REGISTRY",
     "Flag",

@@ -13,6 +13,9 @@ from pikku_queue.errors import PikkuQueueError
 EXIT_SECOND_SIGNAL = 130
 #: Exit status when the worker cannot start (the user's code, the backend, the arguments).
 EXIT_START_ERROR = 2
+#: Exit status of a `--burst` worker that ended with jobs it could not bring to a verdict
+#: (`WorkerReport.undone`, the rule in `pikku_queue.burst`).
+EXIT_UNDONE = 3
 
 
 class StartError(PikkuQueueError):

@@ -27,7 +27,13 @@ from pikku_queue.events import subscribe_hook
 from pikku_queue.processor import Processor
 from pikku_queue.redact import redact_text
 from pikku_queue.registry import Registry
-from pikku_queue.runner.errors import EXIT_SECOND_SIGNAL, EXIT_START_ERROR, StartError, described
+from pikku_queue.runner.errors import (
+    EXIT_SECOND_SIGNAL,
+    EXIT_START_ERROR,
+    EXIT_UNDONE,
+    StartError,
+    described,
+)
 from pikku_queue.runner.worker_run import WorkerRun
 
 if TYPE_CHECKING:
@@ -152,7 +158,8 @@ async def serve(run: WorkerRun, watch: Watch | None = None) -> WorkerReport:
 
 def run_worker(run: WorkerRun, watch: Watch | None = None) -> int:
     """`serve` from sync code, with the start and done lines; returns the exit status: 0,
-    `EXIT_START_ERROR` (an `error:` line on stderr) or `EXIT_SECOND_SIGNAL`."""
+    `EXIT_START_ERROR` (an `error:` line on stderr), `EXIT_SECOND_SIGNAL`, or `EXIT_UNDONE`
+    (a burst worker that left jobs it could not bring to a verdict, one `undone:` line each)."""
     burst = " (burst)" if run.flags.burst else ""
     print(f"worker on {masked_url(run.url)}: {', '.join(run.queues)}{burst}", flush=True)
     try:
@@ -163,9 +170,13 @@ def run_worker(run: WorkerRun, watch: Watch | None = None) -> int:
     except asyncio.CancelledError:  # a second SIGTERM/SIGINT: not a crash, no traceback
         print("worker stopped at once (second signal): active jobs were given back", flush=True)
         return EXIT_SECOND_SIGNAL
+    undone = f" undone={len(report.undone)}" if report.undone else ""
     print(
         f"worker done: completed={report.completed} retried={report.retried}"
-        f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}",
+        f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"
+        f"{undone}",
         flush=True,
     )
-    return 0
+    for line in report.undone:
+        print(f"undone: {line}", flush=True)
+    return EXIT_UNDONE if report.undone else 0

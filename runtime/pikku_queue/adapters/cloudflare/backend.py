@@ -33,7 +33,7 @@ from pikku_queue.adapters.cloudflare.limits import (
 )
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.calls import split_calls
-from pikku_queue.errors import BackendError
+from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
 from pikku_queue.payloads import dump_payload
 from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
 
@@ -81,7 +81,7 @@ def encode(payload: Any, queue: str) -> str:
 def send_seconds(delay_ms: int) -> int:
     seconds = delay_seconds(delay_ms)
     if seconds > MAX_DELAY_SECONDS:
-        raise BackendError(
+        raise InvalidEnqueueOptionsError(
             f"Cloudflare Queues delay a message at most {MAX_DELAY_SECONDS} s (delaySeconds); "
             f"a delay of {delay_ms} ms cannot be sent"
         )

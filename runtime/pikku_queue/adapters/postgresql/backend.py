@@ -515,6 +515,18 @@ class PostgresBackend:
         rows = await self._run(lambda tx: tx.rows(self.statements.active, (queue,)))
         return int(rows[0][0])
 
+    async def live_lease_count(self, queue: str) -> int:
+        """Active jobs of `queue` whose lease has not expired (what a burst worker waits for)."""
+        s = self.settings.schema
+        rows = await self._run(
+            lambda tx: tx.rows(
+                f"SELECT count(*) FROM {s}.job WHERE name = %s AND state = 'active'"
+                " AND lease_until >= clock_timestamp()",
+                (queue,),
+            )
+        )
+        return int(rows[0][0])
+
     async def pending_count(self, queue: str) -> int:
         """Jobs a burst worker must still wait for: ready, active, and delayed ones that are
         not the next run of a repeat schedule (those would keep a burst worker alive forever)."""
@@ -544,8 +556,15 @@ class PostgresBackend:
 
 
 def _trace_context(meta: str) -> dict[str, str] | None:
-    value = json.loads(meta)
-    return value if isinstance(value, dict) else None
+    """The stored trace context, or None for anything else found there (a foreign writer's
+    text is no reason to refuse the job)."""
+    try:
+        value = json.loads(meta)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
 
 
 @dataclass

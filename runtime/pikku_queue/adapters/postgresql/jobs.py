@@ -134,7 +134,9 @@ class Statements:
         )
         self.expired = (
             f"SELECT id, data, retry_count, stalled_count, lease_token FROM {s}.job"
-            " WHERE name = %s AND state = 'active' AND lease_until < clock_timestamp()"
+            " WHERE name = %s AND state = 'active'"
+            # No lease at all (another program set the state): as good as expired.
+            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
             " FOR UPDATE SKIP LOCKED"
         )
         self.stall = (

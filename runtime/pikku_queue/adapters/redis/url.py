@@ -44,7 +44,8 @@ def parse_redis_url(url: str) -> RedisSettings:
         parts = urlsplit(url)
     except ValueError as exc:  # an unbalanced IPv6 bracket
         raise BackendError(f"not a valid URL: {masked_url(url)!r} ({exc})") from None
-    if parts.scheme not in ("redis", "rediss"):
+    if parts.scheme not in ("redis", "rediss") or url[len(parts.scheme) :][:3] != "://":
+        # `redis:pw@host` (no //) would make the secret the "path" shown below
         raise BackendError(f"not a Redis URL (redis:// or rediss://): {masked_url(url)!r}")
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked

@@ -23,7 +23,6 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import uuid
@@ -36,6 +35,7 @@ from pikku_queue.adapters.sqlite.admin import SqliteAdmin, queue_paused
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
 from pikku_queue.adapters.sqlite.leases import (
+    SWEEP_EVERY_MS,
     Leased,
     extend_leases,
     lease_jobs,
@@ -65,6 +65,7 @@ from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
+from pikku_queue.fields import MAX_LEASE_MS, MAX_STORED_INT
 from pikku_queue.options import Repeat
 from pikku_queue.outcomes import Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
@@ -128,6 +129,8 @@ class SqliteBackend(SqliteAdmin):
         self.clock: Clock = clock or SYSTEM_CLOCK
         #: (queue, job id) → the lease token this process holds for it.
         self._tokens: dict[tuple[str, str], int] = {}
+        #: queue → when its next lease looks for jobs in a state no worker serves.
+        self._next_sweep: dict[str, int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
         self._db = ConnectionThread(
@@ -169,8 +172,6 @@ class SqliteBackend(SqliteAdmin):
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat]] = []
         for index, request in enumerate(requests):
-            if request.delay_ms < 0:
-                raise BackendError("delay must be >= 0 ms")
             if request.repeat is not None:
                 repeats.append((index, request, request.repeat))
                 ids.append("")
@@ -356,16 +357,23 @@ class SqliteBackend(SqliteAdmin):
             return []
         now = self._now()
 
+        # A job in a state no worker serves is looked for at this process's first lease of the
+        # queue, then every SWEEP_EVERY_MS (a scan: too slow for every lease).
+        sweep = now >= self._next_sweep.get(queue, 0)
+
         def tx(conn: sqlite3.Connection) -> list[Leased]:
             if queue_paused(conn, queue):  # paused from the monitor (`sqlite.admin`)
                 return []
             dead_letter_queue = self._dead_letter_queues.get(queue)
             return lease_jobs(
-                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now
+                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now, sweep
             )
 
+        leased = await self._db.write(tx)
+        if sweep:
+            self._next_sweep[queue] = now + SWEEP_EVERY_MS
         deliveries = []
-        for job in await self._db.write(tx):
+        for job in leased:
             self._tokens[(queue, job.id)] = job.token
             deliveries.append(
                 Delivery(
@@ -375,9 +383,10 @@ class SqliteBackend(SqliteAdmin):
                     attempt=job.attempt,
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
-                    trace_context=None if job.meta is None else json.loads(job.meta),
+                    trace_context=job.meta,
                     payload_encoding="json" if job.refused is None else job.refused.encoding,
                     payload_error=None if job.refused is None else job.refused.error,
+                    record_error=None if job.invalid is None else job.invalid.error,
                 )
             )
         return deliveries
@@ -479,6 +488,22 @@ class SqliteBackend(SqliteAdmin):
 
         return await self._db.read(read)
 
+    async def live_lease_count(self, queue: str) -> int:
+        """Active jobs whose lease has not ended (`backend.LiveLeases`); a lease that ends
+        later than `fields.MAX_LEASE_MS` from now is no live worker's (`leases.recover_expired`)."""
+        now = self._now()
+
+        def read(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'"
+                    " AND lease_until >= ? AND lease_until <= ?",
+                    (queue, now, now + MAX_LEASE_MS),
+                ).fetchone()[0]
+            )
+
+        return await self._db.read(read)
+
     async def pending_count(self, queue: str) -> int:
         """Jobs a burst worker must still wait for: waiting, active, and delayed ones that are
         not the next run of a repeat schedule (those would keep a burst worker alive forever).
@@ -499,13 +524,17 @@ class SqliteBackend(SqliteAdmin):
         return await self._db.read(read)
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None:
-        """The earliest time a delayed job of these queues becomes due (None: none delayed)."""
+        """The earliest time a delayed job of these queues becomes due (None: none delayed).
+        A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
+        the next lease makes such a job due and refuses it."""
         names = list(queues)
 
         def read(conn: sqlite3.Connection) -> int | None:
             times = [
                 conn.execute(
-                    "SELECT min(run_at) FROM jobs WHERE queue = ? AND state = 'delayed'", (q,)
+                    "SELECT min(run_at) FROM jobs WHERE queue = ? AND state = 'delayed'"
+                    " AND run_at <= ?",
+                    (q, MAX_STORED_INT),
                 ).fetchone()[0]
                 for q in names
             ]

@@ -1,16 +1,19 @@
 """JSON in and out of the SQLite columns.
 
 Payloads, results, progress and errors are stored as compact JSON text (never pickle), so
-any process, language or `sqlite3` shell can read the file. Reading is forgiving where the
-row may have been written by something other than pikku_queue: a payload that is not JSON
-comes back as its text instead of failing a listing.
+any process, language or `sqlite3` shell can read the file. Reading a job back for a view
+(`get_job`, listings) is total where the row may have been written by something other than
+pikku_queue: a payload, result or progress that is not JSON comes back as its raw form, an
+error that is not one as an `InvalidRecordError` naming the column, a state no worker serves
+as waiting (the next lease dead-letters it), instead of failing the lookup.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pikku_queue import fields
+from pikku_queue.adapters.sqlite.schema import JOB_STATES
 from pikku_queue.errors import BackendError
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
@@ -41,15 +44,36 @@ def loads_or_text(text: str | bytes) -> Any:
         return exc.stored
 
 
-def error_from_json(text: str | None) -> ErrorInfo | None:
-    if not text:
+def error_from_json(text: object) -> ErrorInfo | None:
+    """A job's stored error; one that is not the JSON object pikkugen writes is shown as an
+    `InvalidRecordError` naming the column, never raised."""
+    if text is None or text == "":
         return None
-    data = json.loads(text)
+    try:
+        data = fields.json_value("error", text)
+        if not isinstance(data, dict):
+            raise fields.InvalidRecord("error", text, "not a JSON object")
+    except fields.InvalidRecord as exc:
+        return exc.error
     return ErrorInfo(
         type=str(data.get("type", "")),
         message=str(data.get("message", "")),
         traceback=str(data.get("traceback", "")),
     )
+
+
+def _view(value: object) -> Any:
+    """A JSON column for a view: its value, or its raw form (`loads_or_text`)."""
+    if isinstance(value, str | bytes):
+        return loads_or_text(value)
+    return value
+
+
+def _number(field: str, value: object) -> int | None:
+    try:
+        return fields.optional_integer(field, value)
+    except fields.InvalidRecord:
+        return None
 
 
 def job_info(row: tuple[Any, ...], now: int) -> JobInfo:
@@ -67,17 +91,19 @@ def job_info(row: tuple[Any, ...], now: int) -> JobInfo:
         finished_at,
         run_at,
     ) = row
-    if state == "delayed" and run_at <= now:
-        state = "waiting"
+    due = _number("run_at", run_at)
+    if state not in JOB_STATES or (state == "delayed" and (due is None or due <= now)):
+        state = "waiting"  # what the next lease does with it
+    shown = _view(progress)
     return JobInfo(
         id=id_,
         queue=queue,
         state=JobState(state),
-        payload=loads_or_text(payload),
-        attempts_made=attempts,
-        progress=json.loads(progress) if progress else None,
-        result=json.loads(result) if result is not None else None,
+        payload=_view(payload),
+        attempts_made=_number("attempts", attempts) or 0,
+        progress=shown if isinstance(shown, dict) else None,
+        result=_view(result),
         error=error_from_json(error),
-        enqueued_at_ms=enqueued_at,
-        finished_at_ms=finished_at,
+        enqueued_at_ms=_number("enqueued_at", enqueued_at) or 0,
+        finished_at_ms=_number("finished_at", finished_at),
     )

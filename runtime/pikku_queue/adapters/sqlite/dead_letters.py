@@ -27,7 +27,10 @@ def as_record(record_id: str, text: str | bytes) -> DeadLetterRecord | None:
     data = loads_or_text(text)
     if not isinstance(data, dict) or "queue" not in data or "job_id" not in data:
         return None
-    return DeadLetterRecord.from_payload(record_id, data)
+    try:
+        return DeadLetterRecord.from_payload(record_id, data)
+    except (TypeError, ValueError, AttributeError):  # a look-alike no pikkugen writer wrote
+        return None
 
 
 def list_records(conn: sqlite3.Connection, dlq: str, limit: int) -> list[tuple[str, bytes]]:

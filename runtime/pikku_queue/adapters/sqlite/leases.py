@@ -15,10 +15,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pikku_queue import fields
 from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
+from pikku_queue.adapters.sqlite.schema import JOB_STATES, UNKNOWN_STATE
+from pikku_queue.options import MAX_PRIORITY
 from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import (
+    UndecodablePayload,
+    dead_letter_forms,
+    decode_payload,
+    minimal_error,
+)
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
 
 logger = logging.getLogger("pikku_queue.sqlite")
@@ -49,10 +57,29 @@ class Leased:
     attempt: int
     enqueued_at: int
     token: int
-    #: JSON of the job's trace context (`pikku_queue.tracing`), if it has one.
-    meta: str | None = None
+    #: The job's trace context (`pikku_queue.tracing`), if it has one.
+    meta: dict[str, str] | None = None
     #: Set when the stored payload could not be read (`payload` is then its raw form).
     refused: UndecodablePayload | None = None
+    #: Set when another column holds a value no pikkugen writer writes (`pikku_queue.fields`):
+    #: the engine dead-letters the job as `invalid_record` (the other values are defaults).
+    invalid: fields.InvalidRecord | None = None
+
+
+#: What a lease returns of each job, in `_leased`'s order (the payload as bytes: a TEXT value
+#: that is not UTF-8 would fail the fetch, and the whole lease).
+_LEASED = (
+    " RETURNING priority, seq, id, CAST(payload AS BLOB), attempts, enqueued_at, token,"
+    " schedule, run_at, meta, stalls"
+)
+#: How often (ms) a worker's lease looks for jobs of a queue in a state no worker serves (and
+#: at its first lease of the queue): a scan of the queue's rows, too slow for every lease.
+SWEEP_EVERY_MS = 300_000
+#: A lease counts the attempt only on an integer (so a foreign value is read back as it was).
+_LEASE = (
+    "UPDATE jobs SET state = 'active', token = token + 1, lease_until = ?, worker = ?,"
+    " attempts = CASE WHEN typeof(attempts) = 'integer' THEN attempts + 1 ELSE attempts END"
+)
 
 
 def lease_jobs(
@@ -64,14 +91,25 @@ def lease_jobs(
     max_active: int | None,
     dead_letter_queue: str | None,
     now: int,
+    sweep: bool = False,
 ) -> list[Leased]:
     """Lease up to `limit` jobs by priority then age, inside the global `max_active` cap.
 
-    Due delayed jobs are promoted first; a leased run of a schedule adds its next run; a
-    payload no processor could read is dead-lettered here instead of being handed out."""
+    Due delayed jobs are promoted first; a leased run of a schedule adds its next run. Every
+    column is read through `pikku_queue.fields`: a row holding what no pikkugen writer writes
+    (a text priority, a `meta` that is not JSON, a state no worker serves, a payload no
+    processor could read) is leased all the same, so the engine gives it its verdict, and its
+    neighbours in the lease go on. Nothing a row holds makes the lease raise. With `sweep`,
+    jobs in a state no worker serves are looked for first (a scan of the queue's rows: the
+    backend asks for it once per `SWEEP_EVERY_MS`)."""
     conn.execute(
-        "UPDATE jobs SET state = 'waiting' WHERE queue = ? AND state = 'delayed' AND run_at <= ?",
-        (queue, now),
+        # A due time that is no time at all (text, a blob, past MAX_STORED_INT) is due now:
+        # the lease then refuses it, instead of it waiting for ever. (Two ranges of the
+        # delayed index, never a scan of every delayed job.)
+        "UPDATE jobs SET state = 'waiting' WHERE seq IN (SELECT seq FROM jobs WHERE"
+        " queue = ?1 AND state = 'delayed' AND run_at <= ?2 UNION ALL SELECT seq FROM jobs"
+        " WHERE queue = ?1 AND state = 'delayed' AND run_at > ?3)",
+        (queue, now, fields.MAX_STORED_INT),
     )
     take = limit
     if max_active is not None:
@@ -81,28 +119,71 @@ def lease_jobs(
         take = min(take, max_active - int(active))
         if take <= 0:
             return []
-    rows = conn.execute(
-        "UPDATE jobs SET state = 'active', attempts = attempts + 1, token = token + 1,"
-        " lease_until = ?, worker = ? WHERE seq IN (SELECT seq FROM jobs"
-        " WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?)"
-        # As bytes: a TEXT value that is not UTF-8 would fail the fetch, and the whole lease.
-        " RETURNING priority, seq, id, CAST(payload AS BLOB), attempts, enqueued_at, token,"
-        " schedule, run_at, meta",
-        (now + lease_ms, worker_id, queue, take),
-    ).fetchall()
-    rows.sort(key=lambda r: (r[0], r[1]))
-    leased: list[Leased] = []
-    for _, _, id_, raw, attempts, enqueued_at, token, schedule, run_at, meta in rows:
-        if schedule is not None:
-            add_next_instance(conn, queue, schedule, run_at, now)
-        try:
-            payload, refused = decode_payload(raw), None
-        except UndecodablePayload as exc:
-            # Written by something other than pikku_queue: no processor can read it. Handed
-            # out all the same, so the engine dead-letters it like any invalid payload.
-            payload, refused = exc.stored, exc
-        leased.append(Leased(id_, payload, attempts, enqueued_at, token, meta, refused))
-    return leased
+    rows: list[tuple[Any, ...]] = []
+    unknown = []
+    if sweep:
+        unknown = conn.execute(
+            f"SELECT seq, state FROM jobs WHERE queue = ? AND {UNKNOWN_STATE} LIMIT ?",
+            (queue, take),
+        ).fetchall()
+    states = {seq: state for seq, state in unknown}
+    if unknown:  # rare: only a foreign writer puts a job in a state no worker serves
+        marks = ", ".join("?" * len(unknown))
+        rows += conn.execute(
+            f"{_LEASE} WHERE seq IN ({marks}){_LEASED}",
+            (now + lease_ms, worker_id, *states),
+        ).fetchall()
+    if take > len(rows):
+        rows += conn.execute(
+            f"{_LEASE} WHERE seq IN (SELECT seq FROM jobs"
+            f" WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?){_LEASED}",
+            (now + lease_ms, worker_id, queue, take - len(rows)),
+        ).fetchall()
+    rows.sort(key=_lease_order)
+    return [_leased(conn, queue, row, states.get(row[1]), now) for row in rows]
+
+
+def _lease_order(row: tuple[Any, ...]) -> tuple[int, int]:
+    """Priority then age, as the lease's ORDER BY; a priority that is none sorts last (and
+    never compares a text with a number)."""
+    try:
+        priority = fields.integer("priority", row[0], maximum=MAX_PRIORITY)
+    except fields.InvalidRecord:
+        priority = MAX_PRIORITY + 1
+    return priority, int(row[1])
+
+
+def _leased(
+    conn: sqlite3.Connection, queue: str, row: tuple[Any, ...], state: Any, now: int
+) -> Leased:
+    """One leased row, every column decoded; the first one refused makes it `invalid` (its
+    schedule still gets its next run when the schedule and the due time can be read)."""
+    priority, _, id_, raw, attempts, enqueued_at, token, schedule, run_at, meta, stalls = row
+    invalid: fields.InvalidRecord | None = None
+    try:
+        key = fields.optional_text("schedule", schedule)
+        due = fields.integer("run_at", run_at)
+        if key is not None:
+            add_next_instance(conn, queue, key, due, now)
+        if state is not None:
+            fields.one_of("state", state, JOB_STATES)
+        fields.integer("priority", priority, maximum=MAX_PRIORITY)
+        attempt = fields.integer("attempts", attempts, minimum=1)
+        fields.integer("stalls", stalls)
+        fields.integer("token", token, minimum=1)
+        enqueued = fields.integer("enqueued_at", enqueued_at)
+        context = fields.trace_context("meta", meta)
+    except fields.InvalidRecord as exc:
+        invalid = exc
+    try:
+        payload, refused = decode_payload(raw), None
+    except UndecodablePayload as exc:
+        # Written by something other than pikku_queue: no processor can read it. Handed
+        # out all the same, so the engine dead-letters it like any invalid payload.
+        payload, refused = exc.stored, exc
+    if invalid is not None:  # the record keeps the payload (or its raw form) all the same
+        return Leased(id_, payload, 1, 0, token, refused=refused, invalid=invalid)
+    return Leased(id_, payload, attempt, enqueued, token, context, refused)
 
 
 def settle(
@@ -149,29 +230,50 @@ def dead_letter(
 
     The record is only written if this lease still held the job, so a lost lease never
     produces a second record for the same failure; a dead-letter record that fails is never
-    dead-lettered again (`dead_letter_target`)."""
+    dead-lettered again (`dead_letter_target`). The record is written by the total writer
+    (`payloads.dead_letter_forms`); one that still cannot be stored ends the job `failed`
+    with a minimal error instead, so no settle fails on it and nothing redelivers it."""
+    error = outcome.error
     dead_letter_queue = dead_letter_target(payload, dead_letter_queue)
-    state = "dead_lettered" if dead_letter_queue else "failed"
-    cursor = conn.execute(_FAIL, (state, dumps(outcome.error.as_dict()), now, *guard))
-    if cursor.rowcount == 0 or not dead_letter_queue:
-        return
     queue, job_id, _ = guard
-    record = DeadLetterRecord(
-        id=uuid.uuid4().hex,
-        queue=queue,
-        job_id=job_id,
-        payload=payload,
-        attempts=attempts,
-        reason=outcome.reason,
-        error=outcome.error,
-        failed_at_ms=now,
-        payload_encoding=payload_encoding,
-    )
-    conn.execute(
-        "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
-        " VALUES (?, ?, 'waiting', ?, ?, ?)",
-        (dead_letter_queue, record.id, now, dumps(record.as_payload()), now),
-    )
+    text = None
+    if dead_letter_queue:
+        record = DeadLetterRecord(
+            id=uuid.uuid4().hex,
+            queue=queue,
+            job_id=job_id,
+            payload=payload,
+            attempts=attempts,
+            reason=outcome.reason,
+            error=error,
+            failed_at_ms=now,
+            payload_encoding=payload_encoding,
+        )
+        text = next(dead_letter_forms(record), None)
+        if text is None:
+            logger.error(
+                "%s job %s: its dead-letter record cannot be written; failed instead", queue, job_id
+            )
+            dead_letter_queue, error = None, minimal_error(error)
+    state = "dead_lettered" if dead_letter_queue else "failed"
+    cursor = conn.execute(_FAIL, (state, dumps(error.as_dict()), now, *guard))
+    if cursor.rowcount == 0 or text is None:
+        return
+    conn.execute("SAVEPOINT pikku_record")
+    try:
+        conn.execute(
+            "INSERT INTO jobs (queue, id, state, run_at, payload, enqueued_at)"
+            " VALUES (?, ?, 'waiting', ?, ?, ?)",
+            (dead_letter_queue, record.id, now, text, now),
+        )
+    except sqlite3.Error:
+        conn.execute("ROLLBACK TO pikku_record")
+        logger.exception("%s job %s: storing its dead-letter record failed", queue, job_id)
+        conn.execute(
+            "UPDATE jobs SET state = 'failed', error = ? WHERE queue = ? AND id = ? AND token = ?",
+            (dumps(minimal_error(error).as_dict()), *guard),
+        )
+    conn.execute("RELEASE pikku_record")
 
 
 def extend_leases(conn: sqlite3.Connection, until: int, held: list[tuple[str, str, int]]) -> None:
@@ -192,13 +294,17 @@ def recover_expired(
     """Put back every job whose lease expired (its worker died or blocked); past
     `max_stalled_count` expiries the job is dead-lettered as `stalled` instead.
 
-    Each row is its own savepoint: a row that cannot be handled (a payload or a value no
-    statement can bind) is logged and left for the next round, and never undoes the recovery
-    of the other dead workers' jobs in the same transaction."""
+    A lease whose end is no time a live worker could hold (NULL, text, a blob, later than
+    `fields.MAX_LEASE_MS` from now) has ended too, so no stored value keeps a job active for
+    ever; counts no pikkugen writer writes make the job an `invalid_record` dead letter.
+    Each row is its own savepoint: a row that cannot be handled (a value no statement can
+    bind) is logged and left for the next round, and never undoes the recovery of the other
+    dead workers' jobs in the same transaction."""
     rows = conn.execute(
         "SELECT id, CAST(payload AS BLOB), attempts, stalls, token FROM jobs"
-        " WHERE queue = ? AND state = 'active' AND lease_until < ?",
-        (queue, now),
+        " WHERE queue = ? AND state = 'active'"
+        " AND (lease_until < ? OR lease_until > ? OR lease_until IS NULL)",
+        (queue, now, now + fields.MAX_LEASE_MS),
     ).fetchall()
     recovered: list[str] = []
     for job_id, raw, attempts, stalls, token in rows:
@@ -219,22 +325,25 @@ def _recover_one(
     conn: sqlite3.Connection,
     guard: tuple[str, str, int],
     raw: bytes,
-    attempts: int,
-    stalls: int,
+    attempts: object,
+    stalls: object,
     max_stalled_count: int,
     dead_letter_queue: str | None,
     now: int,
 ) -> None:
-    if stalls + 1 <= max_stalled_count:
-        conn.execute(_STALL, guard)
-        return
-    error = stalled_error(stalls + 1, max_stalled_count)
+    try:
+        made = fields.integer("attempts", attempts)
+        stalled = fields.integer("stalls", stalls) + 1
+    except fields.InvalidRecord as invalid:
+        made, outcome = 1, invalid.verdict()
+    else:
+        if stalled <= max_stalled_count:
+            conn.execute(_STALL, guard)
+            return
+        outcome = DeadLetter("stalled", stalled_error(stalled, max_stalled_count))
     encoding = "json"
     try:
         payload = decode_payload(raw)
     except UndecodablePayload as exc:
         payload, encoding = exc.stored, exc.encoding
-    dead_letter(
-        conn, guard, payload, attempts, DeadLetter("stalled", error), dead_letter_queue, now,
-        encoding,
-    )  # fmt: skip
+    dead_letter(conn, guard, payload, made, outcome, dead_letter_queue, now, encoding)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from pikku_queue import fields
 from pikku_queue.cron import parse_cron
 from pikku_queue.options import Repeat
 from pikku_queue.records import EnqueueRequest
@@ -95,13 +96,25 @@ def replace_processor_schedule(
 def add_next_instance(
     conn: sqlite3.Connection, queue: str, key: str, last_run: int, now: int
 ) -> None:
-    """After a run of schedule `key` is leased, add the run after it (if the schedule lives)."""
+    """After a run of schedule `key` is leased, add the run after it (if the schedule lives).
+    A `schedules` row no pikkugen writer wrote raises `fields.InvalidRecord` (the leased run
+    then gets that verdict; the schedule adds no further run)."""
     cron, every = conn.execute(
         "SELECT cron, every FROM schedules WHERE queue = ? AND key = ?",
         (queue, key),
     ).fetchone() or (None, None)
-    if cron is not None or every is not None:
-        add_instance(conn, queue, key, next_run(cron, every, last_run, now), now)
+    if cron is None and every is None:
+        return
+    if cron is not None:
+        expression = fields.text("schedules.cron", cron)
+        try:
+            parse_cron(expression)
+        except ValueError as exc:
+            raise fields.InvalidRecord("schedules.cron", cron, str(exc)) from None
+        due = next_run(expression, None, last_run, now)
+    else:
+        due = next_run(None, fields.integer("schedules.every", every, minimum=1), last_run, now)
+    add_instance(conn, queue, key, due, now)
 
 
 def add_instance(
@@ -117,7 +130,8 @@ def add_instance(
     if row is None:
         return None
     max_runs, runs, payload, priority = row
-    if max_runs is not None and runs >= max_runs:
+    limit = fields.optional_integer("schedules.max_runs", max_runs)
+    if limit is not None and fields.integer("schedules.runs", runs) >= limit:
         return None
     job_id = f"repeat:{key}:{run_at}"
     state = "delayed" if run_at > now else "waiting"

@@ -11,11 +11,21 @@ Why these and not others:
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
   together do not race to create it.
+* Every reader is total (`pikku_queue.fields`): the connection reads TEXT that is not UTF-8
+  (another program may write it) as text with surrogate escapes instead of failing the fetch.
+  A job in a state no worker serves has no index of its own (one would cost every state change
+  about a third of a settle): the lease looks for such jobs now and then (`UNKNOWN_STATE`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+#: The states pikkugen writes (`records.JobState`); a row in any other is leased to be
+#: dead-lettered as `invalid_record`.
+JOB_STATES = ("waiting", "delayed", "active", "completed", "failed", "dead_lettered")
+#: The condition of such a row.
+UNKNOWN_STATE = "state NOT IN ({})".format(", ".join(f"'{state}'" for state in JOB_STATES))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -72,6 +82,7 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
+    conn.text_factory = _text
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
@@ -84,6 +95,12 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
             conn.execute("ROLLBACK")
         raise
     return conn
+
+
+def _text(data: bytes) -> str:
+    """A TEXT value as str; bytes that are not UTF-8 keep their surrogate escapes, which the
+    readers refuse (`payloads.stored_form` recovers the bytes)."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _add_meta_column(conn: sqlite3.Connection) -> None:

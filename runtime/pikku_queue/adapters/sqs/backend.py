@@ -302,7 +302,10 @@ def _record_of(dlq: str, message: InboundMessage) -> DeadLetterRecord:
         (message.queue in (None, dlq) and {"queue", "job_id"} <= set(body))
         or _ENVELOPE_KEYS.issubset(body)
     ):
-        return DeadLetterRecord.from_payload(message.message_id, body)
+        try:
+            return DeadLetterRecord.from_payload(message.message_id, body)
+        except (TypeError, ValueError, AttributeError):  # a look-alike: listed as a raw job
+            pass
     return DeadLetterRecord(
         id=message.message_id,
         queue=message.queue or "",

@@ -207,6 +207,7 @@ def _pushed(message: InboundMessage) -> PushMessage:
         group=message.group_id,
         handle=message,
         trace_context=message.trace_context,
+        record_error=message.invalid,
     )
 
 

@@ -14,6 +14,12 @@ skips the grace period but still gives the messages back, shielded and bounded i
 that they would come back only when their visibility timeout runs out. Verdicts already in hand
 are applied to the end, even on a stop, rather than released: a job that ran is not run again
 (on a standard queue, a released copy of a completed message would be).
+
+A burst worker always ends, by the rule of every pull worker (`pikku_queue.burst`): a message
+received `burst.MAX_DELIVERIES` times without a verdict stored for it (its dead-letter send
+failed, its settle failed) is held, not run again, and drained means nothing left but held
+messages; `burst.MAX_FAILED_CALLS` failed receives or queue reads in a row end it too. What it
+leaves is in `WorkerReport.undone`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pikku_queue.adapters.sqs.fifo import GroupHold
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
 from pikku_queue.adapters.sqs.settle import FINISHED, Settled, Settler
 from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.burst import BurstWatch
 from pikku_queue.engine import Engine
 from pikku_queue.errors import BackendError
 from pikku_queue.outcomes import Delivery, Outcome
@@ -105,6 +112,10 @@ class _QueueLoop:
         #: Deletes and visibility changes, gathered into batch calls.
         self.batcher = SettleBatcher(self.api)
         self.settler = Settler(self.api, adapter.stats, self.batcher.set_visibility)
+        #: What a burst worker has seen that cannot progress (`pikku_queue.burst`).
+        self.burst = BurstWatch(enabled=options.burst)
+        #: Set when a burst worker gives up on SQS (its `undone` line).
+        self.gave_up: str | None = None
 
     @property
     def name(self) -> str:
@@ -126,6 +137,8 @@ class _QueueLoop:
                     break
                 done, receive = receive, None
                 messages = done.result()  # raises MissingQueueError: nothing to give back
+                if self.gave_up is not None:
+                    break
                 if messages:
                     self.idle.discard(self.name)
                     self._dispatch(messages)
@@ -141,6 +154,7 @@ class _QueueLoop:
                 if self.settling:  # verdicts still being applied (`_settle_behind`), bounded
                     await asyncio.wait(set(self.settling), timeout=RELEASE_TIMEOUT_S)
                 await self.batcher.close()
+        self.burst.end(self.report, [] if self.gave_up is None else [self.gave_up])
 
     async def _receive(self) -> list[InboundMessage]:
         batch = self.processor.options.batch
@@ -158,10 +172,12 @@ class _QueueLoop:
             )
         except MissingQueueError as exc:  # ends the worker: one `error:` line, exit 2
             raise MissingQueueError(f"queue {self.name!r} ({self.url}): {exc}") from None
-        except BackendError:
+        except BackendError as exc:
             logger.exception("%s: receiving failed; polling again shortly", self.name)
+            self._call_failed(exc)
             await asyncio.sleep(_ERROR_PAUSE_S)
             return []
+        self.burst.call_succeeded()
         self.received_last = bool(messages)
         if batch is not None and messages:
             try:
@@ -192,7 +208,22 @@ class _QueueLoop:
                 await asyncio.sleep(min(remaining, 0.05))
         return messages
 
+    def _call_failed(self, exc: BaseException) -> None:
+        if self.burst.call_failed() and self.gave_up is None:
+            self.gave_up = self.burst.gave_up(self.name, exc)
+            self.options.stop.set()  # the other queues' loops end too
+
     def _dispatch(self, messages: list[InboundMessage]) -> None:
+        held = [m for m in messages if not self.burst.delivered(self.name, m.job_id)]
+        for message in held:  # left hidden for the lease; it comes back, and is held again
+            logger.warning(
+                "burst: %s job %s was received again with no verdict stored; held, not run",
+                self.name,
+                message.job_id,
+            )
+        messages = [m for m in messages if m not in held]
+        if not messages:
+            return
         if self.processor.is_batch:
             self._spawn(self._run_batch, messages)
             return
@@ -249,10 +280,12 @@ class _QueueLoop:
             )
         except MissingQueueError:
             raise
-        except BackendError:
+        except BackendError as exc:
             logger.exception("%s: reading queue attributes failed", self.name)
+            self._call_failed(exc)
             return False
-        if any(int(v) for v in attrs.values()):
+        left = sum(int(v) for v in attrs.values() if str(v).isdigit())
+        if left > self.burst.held_in(self.name):  # only held messages left: drained
             self.idle.discard(self.name)
             return False
         self.idle.add(self.name)
@@ -352,6 +385,8 @@ class _QueueLoop:
         except BackendError:
             logger.exception("%s job %s: settling failed", self.name, delivery.job_id)
             return None
+        if settled in FINISHED or settled == "retried":  # a verdict is stored
+            self.burst.settled(self.name, message.job_id)
         if settled == "completed":
             self.report.completed += 1
         elif settled == "retried":

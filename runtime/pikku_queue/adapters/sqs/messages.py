@@ -10,20 +10,24 @@ our bookkeeping rides in message attributes, which SQS keeps through redrive:
                          release on shutdown carries it), added to ApproximateReceiveCount
 
 A message sent by something else (no attributes) still runs: its id is the MessageId and its
-enqueue time SentTimestamp.
+enqueue time SentTimestamp. Every attribute read is decoded by the one rule
+(`pikku_queue.fields`), the system ones (ApproximateReceiveCount, SentTimestamp) as SQS gives
+them, as strings: a value no pikkugen writer writes (a Binary `pikku_job_id`, an
+`pikku_attempts_made` that is not a count, …) never fails a receive; that one message carries
+`InboundMessage.invalid`, and the engine dead-letters it as `invalid_record`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pikku_queue import fields
 from pikku_queue.adapters.sqs.config import MAX_DELAY_SECONDS, MAX_MESSAGE_BYTES
-from pikku_queue.errors import BackendError
-from pikku_queue.outcomes import DeadLetter, Delivery
+from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
+from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload, dump_json
 
 JOB_ID = "pikku_job_id"
@@ -33,6 +37,9 @@ ATTEMPTS_MADE = "pikku_attempts_made"
 #: The W3C trace context of the enqueue (`pikku_queue.tracing`), when it has one.
 TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 ATTRIBUTE_NAMES = (JOB_ID, QUEUE, ENQUEUED_AT, ATTEMPTS_MADE, *TRACE_ATTRIBUTES)
+#: The system attributes a receive asks for and reads.
+RECEIVE_COUNT = "ApproximateReceiveCount"
+SENT_TIMESTAMP = "SentTimestamp"
 
 
 def encode_body(payload: Any) -> str:
@@ -46,7 +53,7 @@ def delay_seconds(delay_ms: int) -> int:
     """DelaySeconds for a delay in ms, rounded up (a job never runs early)."""
     seconds = math.ceil(delay_ms / 1000) if delay_ms > 0 else 0
     if seconds > MAX_DELAY_SECONDS:
-        raise BackendError(
+        raise InvalidEnqueueOptionsError(
             f"SQS delays a message at most {MAX_DELAY_SECONDS} s (DelaySeconds); "
             f"a delay of {delay_ms} ms cannot be sent"
         )
@@ -133,19 +140,24 @@ class InboundMessage:
     source_arn: str | None = None
     #: FIFO queues: the MessageGroupId (order is kept within a group).
     group_id: str | None = None
+    #: The first attribute the reader refused (`pikku_queue.fields`): the engine dead-letters
+    #: the message as `invalid_record`; the values above are then defaults.
+    invalid: ErrorInfo | None = None
 
     @classmethod
     def from_received(cls, message: Mapping[str, Any]) -> InboundMessage:
         """From one entry of ReceiveMessage's `Messages` (boto3 shape)."""
         system = message.get("Attributes") or {}
         custom = message.get("MessageAttributes") or {}
-        return cls(
+        return cls._decoded(
             message_id=str(message["MessageId"]),
             receipt_handle=str(message["ReceiptHandle"]),
             body=str(message.get("Body", "")),
-            receive_count=int(system.get("ApproximateReceiveCount", "1")),
-            sent_at_ms=int(system.get("SentTimestamp", "0")),
-            attributes={k: str(v["StringValue"]) for k, v in custom.items() if "StringValue" in v},
+            system=system,
+            custom={
+                k: (str(v.get("DataType", "")), v.get("StringValue", v.get("BinaryValue")))
+                for k, v in custom.items()
+            },
             group_id=system.get("MessageGroupId"),
         )
 
@@ -154,19 +166,55 @@ class InboundMessage:
         """From one entry of a Lambda SQS event's `Records` (camelCase keys, string values)."""
         system = record.get("attributes") or {}
         custom = record.get("messageAttributes") or {}
-        return cls(
+        return cls._decoded(
             message_id=str(record["messageId"]),
             receipt_handle=str(record["receiptHandle"]),
             body=str(record.get("body", "")),
-            receive_count=int(system.get("ApproximateReceiveCount", "1")),
-            sent_at_ms=int(system.get("SentTimestamp", "0")),
-            attributes={
-                k: str(v["stringValue"])
+            system=system,
+            custom={
+                k: (
+                    str(v.get("dataType", "")),
+                    v["stringValue"] if v.get("stringValue") is not None else v.get("binaryValue"),
+                )
                 for k, v in custom.items()
-                if v.get("stringValue") is not None
             },
             source_arn=record.get("eventSourceARN"),
             group_id=system.get("MessageGroupId"),
+        )
+
+    @classmethod
+    def _decoded(
+        cls,
+        *,
+        system: Mapping[str, Any],
+        custom: Mapping[str, tuple[str, Any]],
+        group_id: Any,
+        **given: Any,
+    ) -> InboundMessage:
+        """Every attribute this module reads through `pikku_queue.fields`; the first refused
+        one becomes `invalid` (and the message's values defaults), never a raise."""
+        try:
+            receive_count = fields.integer(RECEIVE_COUNT, system.get(RECEIVE_COUNT, "1"), minimum=1)
+            sent_at_ms = fields.integer(SENT_TIMESTAMP, system.get(SENT_TIMESTAMP, "0"))
+            group = fields.optional_text("MessageGroupId", group_id)
+            attributes: dict[str, str] = {}
+            for name in ATTRIBUTE_NAMES:
+                data_type, value = custom.get(name, ("", None))
+                if value is None:
+                    continue
+                if data_type.startswith("Binary"):
+                    raise fields.InvalidRecord(name, value, "a Binary attribute, not a String")
+                attributes[name] = fields.text(name, value)
+                if name in (ENQUEUED_AT, ATTEMPTS_MADE):
+                    fields.integer(name, value)
+        except fields.InvalidRecord as exc:
+            return cls(receive_count=1, sent_at_ms=0, attributes={}, invalid=exc.error, **given)
+        return cls(
+            receive_count=receive_count,
+            sent_at_ms=sent_at_ms,
+            attributes=attributes,
+            group_id=group,
+            **given,
         )
 
     @property
@@ -196,11 +244,9 @@ class InboundMessage:
         return _int(self.attributes.get(ENQUEUED_AT), self.sent_at_ms)
 
     def payload(self) -> Any:
-        """The decoded body; raises ValueError for a body that is not JSON (or too deep)."""
-        try:
-            return json.loads(self.body)
-        except RecursionError as exc:
-            raise ValueError(f"JSON nested too deeply: {exc}") from None
+        """The decoded body (`payloads.decode_payload`); raises ValueError for a body the one
+        reader refuses."""
+        return decode_payload(self.body)
 
     def delivery(self, queue: str) -> tuple[Delivery, DeadLetter | None]:
         """The delivery for the engine, and no verdict: a body the one reader refuses (not
@@ -221,6 +267,7 @@ class InboundMessage:
             payload_encoding="json" if refused is None else refused.encoding,
             payload_error=None if refused is None else refused.error,
             trace_context=self.trace_context,
+            record_error=self.invalid,
         )
         return delivery, None
 

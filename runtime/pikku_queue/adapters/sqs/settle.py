@@ -4,7 +4,9 @@
     Retry       → ChangeMessageVisibility(backoff): the message reappears when the backoff ends;
                   not done (the worker leaves it, Lambda reports it in batchItemFailures)
     DeadLetter  → DeadLetterRecord.as_payload() sent to the dead-letter queue, then done; with
-                  no dead-letter queue anywhere the job is dropped and counted failed
+                  no dead-letter queue anywhere the job is dropped and counted failed, and so
+                  is a job whose record fits no message in any form of the total writer
+                  (`payloads.dead_letter_forms`): nothing redelivers a job for a record
 
 Completed/failed counters live here, in the process that settles jobs (a worker, or one Lambda
 container): SQS itself keeps no history, so `counts()` reports what this process saw.
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
-from pikku_queue.adapters.sqs.config import MAX_VISIBILITY_SECONDS
-from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage, encode_body
+from pikku_queue.adapters.sqs.config import MAX_MESSAGE_BYTES, MAX_VISIBILITY_SECONDS
+from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
 from pikku_queue.errors import BackendError
 from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.payloads import dead_letter_forms
 from pikku_queue.records import DeadLetterRecord, FinishedJob, is_dead_letter_record
 
 logger = logging.getLogger("pikku_queue.sqs")
@@ -65,26 +68,6 @@ def retry_visibility_seconds(delay_ms: int) -> int:
             MAX_VISIBILITY_SECONDS,
         )
     return min(seconds, MAX_VISIBILITY_SECONDS)
-
-
-async def send_to_url(
-    api: SQSApi,
-    url: str,
-    queue: str,
-    payload: object,
-    job_id: str,
-    attempts_made: int = 0,
-    deduplication_id: str | None = None,
-) -> None:
-    message = OutboundMessage(
-        queue=queue,
-        job_id=job_id,
-        body=encode_body(payload),
-        enqueued_at_ms=int(time.time() * 1000),
-        attempts_made=attempts_made,
-        deduplication_id=deduplication_id,
-    )
-    await api.send(message.send_kwargs(url, fifo=is_fifo(url), group_id=queue))
 
 
 #: What became of a message: `completed`, `dead_lettered` and `failed` (no DLQ anywhere) are
@@ -147,19 +130,21 @@ class Settler:
             )
             self.stats.record(delivery.queue, "failed", delivery)
             return "failed"
-        try:
-            dlq_name = dead_letter_queue or self.api.settings.our_name(dlq_url.rsplit("/", 1)[-1])
-            record = DeadLetterRecord.sent_as_message(delivery, outcome)
-            # On a FIFO DLQ, deduplicate by the received message: a record re-sent because the
-            # delete after it failed is dropped, while the same job failing again after a
-            # replay (a new message) is recorded again, even within SQS's 5-minute window.
-            await send_to_url(
-                self.api,
-                dlq_url,
-                dlq_name,
-                record.as_payload(),
+        dlq_name = dead_letter_queue or self.api.settings.our_name(dlq_url.rsplit("/", 1)[-1])
+        outbound = _record_message(dlq_name, message, delivery, outcome)
+        if outbound is None:
+            logger.error(
+                "%s job %s failed for good (%s) and its dead-letter record fits no SQS message"
+                " (1 MiB); dropped as failed",
+                delivery.queue,
                 delivery.job_id,
-                deduplication_id=f"dead-{message.message_id}",
+                outcome.reason,
+            )
+            self.stats.record(delivery.queue, "failed", delivery)
+            return "failed"
+        try:
+            await self.api.send(
+                outbound.send_kwargs(dlq_url, fifo=is_fifo(dlq_url), group_id=dlq_name)
             )
         except BackendError:
             # Not deleting keeps the job: it comes back, and the queue's redrive policy (the
@@ -170,3 +155,25 @@ class Settler:
             return "kept"
         self.stats.record(delivery.queue, "dead_lettered", delivery)
         return "dead_lettered"
+
+
+def _record_message(
+    dlq_name: str, message: InboundMessage, delivery: Delivery, outcome: DeadLetter
+) -> OutboundMessage | None:
+    """The dead-letter record as a message to send: the first form of the total writer
+    (`payloads.dead_letter_forms`) that fits an SQS message; None when none does."""
+    record = DeadLetterRecord.sent_as_message(delivery, outcome)
+    for body in dead_letter_forms(record, ascii=True):
+        outbound = OutboundMessage(
+            queue=dlq_name,
+            job_id=delivery.job_id,
+            body=body,
+            enqueued_at_ms=int(time.time() * 1000),
+            # On a FIFO DLQ, deduplicate by the received message: a record re-sent because the
+            # delete after it failed is dropped, while the same job failing again after a
+            # replay (a new message) is recorded again, even within SQS's 5-minute window.
+            deduplication_id=f"dead-{message.message_id}",
+        )
+        if outbound.size_bytes() <= MAX_MESSAGE_BYTES:
+            return outbound
+    return None

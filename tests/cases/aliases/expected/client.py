@@ -60,7 +60,7 @@ async def enqueue_via_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Ping]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -86,7 +86,7 @@ def enqueue_via_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Ping]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -121,7 +121,7 @@ async def enqueue_via_call_reexport(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -147,7 +147,7 @@ def enqueue_via_call_reexport_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -182,7 +182,7 @@ async def enqueue_via_module_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -208,7 +208,7 @@ def enqueue_via_module_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -243,7 +243,7 @@ async def enqueue_via_reexport(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -269,7 +269,7 @@ def enqueue_via_reexport_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -293,7 +293,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Ping]: ...
 
@@ -307,7 +307,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -321,7 +321,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -335,7 +335,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -348,7 +348,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -373,7 +373,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Ping]: ...
 
@@ -387,7 +387,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -401,7 +401,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -415,7 +415,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -428,7 +428,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

@@ -69,7 +69,7 @@ async def enqueue_urgent_jobs(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -95,7 +95,7 @@ def enqueue_urgent_jobs_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -130,7 +130,7 @@ async def enqueue_hourly_thrice(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -156,7 +156,7 @@ def enqueue_hourly_thrice_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -191,7 +191,7 @@ async def enqueue_nightly(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -217,7 +217,7 @@ def enqueue_nightly_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -252,7 +252,7 @@ async def enqueue_orders(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Shipped]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -278,7 +278,7 @@ def enqueue_orders_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Shipped]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -313,7 +313,7 @@ async def enqueue_pulse(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -339,7 +339,7 @@ def enqueue_pulse_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -374,7 +374,7 @@ async def enqueue_slow(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -400,7 +400,7 @@ def enqueue_slow_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -435,7 +435,7 @@ async def enqueue_totals(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -461,7 +461,7 @@ def enqueue_totals_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -485,7 +485,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -499,7 +499,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -513,7 +513,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -527,7 +527,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Shipped]: ...
 
@@ -541,7 +541,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -555,7 +555,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -569,7 +569,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -582,7 +582,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -607,7 +607,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -621,7 +621,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -635,7 +635,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -649,7 +649,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Shipped]: ...
 
@@ -663,7 +663,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -677,7 +677,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -691,7 +691,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -704,7 +704,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

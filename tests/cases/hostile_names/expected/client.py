@@ -82,7 +82,7 @@ async def enqueue_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -108,7 +108,7 @@ def enqueue_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -143,7 +143,7 @@ async def enqueue_2fa(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -169,7 +169,7 @@ def enqueue_2fa_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -204,7 +204,7 @@ async def enqueue_email_queue_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -230,7 +230,7 @@ def enqueue_email_queue_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -265,7 +265,7 @@ async def enqueue_none(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -291,7 +291,7 @@ def enqueue_none_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -326,7 +326,7 @@ async def enqueue_init(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -352,7 +352,7 @@ def enqueue_init_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -387,7 +387,7 @@ async def enqueue_a(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -413,7 +413,7 @@ def enqueue_a_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -448,7 +448,7 @@ async def enqueue_a_sync_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -474,7 +474,7 @@ def enqueue_a_sync_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -509,7 +509,7 @@ async def enqueue_class(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -535,7 +535,7 @@ def enqueue_class_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -570,7 +570,7 @@ async def enqueue_email_queue_3(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -596,7 +596,7 @@ def enqueue_email_queue_3_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -631,7 +631,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -657,7 +657,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -692,7 +692,7 @@ async def enqueue_queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -718,7 +718,7 @@ def enqueue_queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -753,7 +753,7 @@ async def enqueue_xxx(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -779,7 +779,7 @@ def enqueue_xxx_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -803,7 +803,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -817,7 +817,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -831,7 +831,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -845,7 +845,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -859,7 +859,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -873,7 +873,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -887,7 +887,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -901,7 +901,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -915,7 +915,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -929,7 +929,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -943,7 +943,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -957,7 +957,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -970,7 +970,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -995,7 +995,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1009,7 +1009,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1023,7 +1023,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -1037,7 +1037,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -1051,7 +1051,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1065,7 +1065,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -1079,7 +1079,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
 
@@ -1093,7 +1093,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1107,7 +1107,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -1121,7 +1121,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
 
@@ -1135,7 +1135,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
@@ -1149,7 +1149,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -1162,7 +1162,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

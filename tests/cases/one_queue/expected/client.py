@@ -51,7 +51,7 @@ async def enqueue_send_sms(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -77,7 +77,7 @@ def enqueue_send_sms_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -100,7 +100,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -124,7 +124,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

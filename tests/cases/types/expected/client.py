@@ -69,7 +69,7 @@ async def enqueue_builtins(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bytes]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -95,7 +95,7 @@ def enqueue_builtins_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bytes]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -130,7 +130,7 @@ async def enqueue_dataclass(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -156,7 +156,7 @@ def enqueue_dataclass_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -191,7 +191,7 @@ async def enqueue_enum(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Optional[Color]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -217,7 +217,7 @@ def enqueue_enum_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Optional[Color]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -252,7 +252,7 @@ async def enqueue_generic(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Page[int]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -278,7 +278,7 @@ def enqueue_generic_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Page[int]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -313,7 +313,7 @@ async def enqueue_literal_alias(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -339,7 +339,7 @@ def enqueue_literal_alias_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -374,7 +374,7 @@ async def enqueue_recursive(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[set[str]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -400,7 +400,7 @@ def enqueue_recursive_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[set[str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -435,7 +435,7 @@ async def enqueue_typed_dict(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -461,7 +461,7 @@ def enqueue_typed_dict_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -485,7 +485,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bytes]: ...
 
@@ -499,7 +499,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
@@ -513,7 +513,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
@@ -527,7 +527,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Page[int]]: ...
 
@@ -541,7 +541,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
@@ -555,7 +555,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[set[str]]: ...
 
@@ -569,7 +569,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
@@ -582,7 +582,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -607,7 +607,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bytes]: ...
 
@@ -621,7 +621,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
@@ -635,7 +635,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
@@ -649,7 +649,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Page[int]]: ...
 
@@ -663,7 +663,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
@@ -677,7 +677,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[set[str]]: ...
 
@@ -691,7 +691,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
@@ -704,7 +704,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""

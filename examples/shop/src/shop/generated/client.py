@@ -77,7 +77,7 @@ async def enqueue_batch_processor(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -103,7 +103,7 @@ def enqueue_batch_processor_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -138,7 +138,7 @@ async def enqueue_cleanup_task(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -164,7 +164,7 @@ def enqueue_cleanup_task_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -199,7 +199,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -225,7 +225,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -260,7 +260,7 @@ async def enqueue_image_processing(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -286,7 +286,7 @@ def enqueue_image_processing_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -321,7 +321,7 @@ async def enqueue_large_dataset(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -347,7 +347,7 @@ def enqueue_large_dataset_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -382,7 +382,7 @@ async def enqueue_resilient_tasks(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]:
     """Validate `data` and enqueue one job; the handle resolves to its output.
@@ -408,7 +408,7 @@ def enqueue_resilient_tasks_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
@@ -432,7 +432,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
 
@@ -446,7 +446,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -460,7 +460,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]: ...
 
@@ -474,7 +474,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
 
@@ -488,7 +488,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
@@ -502,7 +502,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
 
@@ -515,7 +515,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
@@ -540,7 +540,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
 
@@ -554,7 +554,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
 
@@ -568,7 +568,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]: ...
 
@@ -582,7 +582,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
 
@@ -596,7 +596,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
@@ -610,7 +610,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
 
@@ -623,7 +623,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
