@@ -19,9 +19,12 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 - `BulkEnqueue`: `enqueue_many`, several jobs in one round trip;
 - `SummarisesFinished`: `finished_summary`, the monitor's window figures without a row per job;
 - `BucketsFinished`: `finished_buckets`, the web monitor's chart per time bucket, likewise;
-- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`, `LiveLeases`: what the pull
-  worker uses when a source has it (burst drain count, next due time, a processor's own
-  repeat, one round trip per settle batch, which active jobs a burst worker still waits for);
+- `Drainable`, `Scheduled`, `ProcessorSchedules`, `BatchSettler`, `LiveLeases`, `Notified`:
+  what the pull worker uses when a source has it (burst drain count, next due time, a
+  processor's own repeat, one round trip per settle batch, which active jobs a burst worker
+  still waits for, a wake-up when a job becomes ready);
+- `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
+  database transaction (PostgreSQL).
 - `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`:
   what the web monitor shows and does (jobs by state a page at a time; retry, remove,
   promote, pause and resume, clean), each also declared as a feature in the backend's
@@ -258,6 +261,32 @@ class LiveLeases(Protocol):
     (`pikku_queue.burst`). Without it, every active job counts as under a live lease."""
 
     async def live_lease_count(self, queue: str) -> int: ...
+
+
+@runtime_checkable
+class Notified(Protocol):
+    """Optional: an idle pull worker waits on this instead of sleeping out its poll interval
+    (PostgreSQL: LISTEN/NOTIFY), so a job committed while it idles starts within
+    milliseconds. It returns when a job may have become ready on one of `queues` (a hint: the
+    worker still looks), or after `timeout_s`."""
+
+    async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class TransactionalEnqueue(Protocol):
+    """Optional: write jobs on the caller's open connection, inside its transaction, so they
+    exist once it commits and never if it rolls back (PostgreSQL). `connection` is what the
+    backend documents (a psycopg connection, a SQLAlchemy session, Django's connection); the
+    client passes it through from `enqueue(..., connection=...)`. Ids in request order.
+    `bind_connection` is called first by the sync enqueue paths, in the caller's own thread
+    and context (a connection local to them, Django's, is resolved there)."""
+
+    def bind_connection(self, connection: Any) -> Any: ...
+
+    async def enqueue_in_transaction(
+        self, connection: Any, requests: Sequence[EnqueueRequest]
+    ) -> list[str]: ...
 
 
 # ------------------------------------------------------- what the web monitor shows and does

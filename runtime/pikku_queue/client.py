@@ -18,7 +18,7 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import Backend, BulkEnqueue, Closable
+from pikku_queue.backend import Backend, BulkEnqueue, Closable, TransactionalEnqueue
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
     BackendError,
@@ -158,7 +158,10 @@ class JobHandle(Generic[T]):
         _check_supported(self.backend, "results", "job results")
 
         async def wait() -> JobInfo:
-            pause = 0.01
+            # From 2 ms, growing by half: a job that takes a few ms (a worker woken at once,
+            # PostgreSQL's NOTIFY) is seen within about a millisecond or two of its end,
+            # for six reads in the first 20 ms; a long job is read every 250 ms.
+            pause = 0.002
             while True:
                 info = await self.info()
                 if info is None:
@@ -193,6 +196,35 @@ def _check_supported(backend: Backend, feature: Feature, what: str) -> None:
         raise BackendError(
             f"{masked_url(backend.url)} does not support {what}" + (f" ({note})" if note else "")
         )
+
+
+async def _send(
+    target: Backend, requests: Sequence[EnqueueRequest], connection: Any = None
+) -> list[str]:
+    """Store `requests` on `target`, traced: in one round trip when the backend can, and with
+    `connection` inside the caller's open database transaction (`TransactionalEnqueue`)."""
+    if connection is not None:
+        if not isinstance(target, TransactionalEnqueue):
+            raise BackendError(
+                f"{masked_url(target.url)} cannot enqueue inside your transaction"
+                " (connection= needs a backend that stores jobs in your database: postgresql://)"
+            )
+        return await tracing.enqueue_many(
+            target, requests, lambda reqs: target.enqueue_in_transaction(connection, reqs)
+        )
+    if len(requests) == 1:
+        return [await tracing.enqueue(target, requests[0])]
+    if isinstance(target, BulkEnqueue):
+        return await tracing.enqueue_many(target, requests, target.enqueue_many)
+    return list(await asyncio.gather(*(tracing.enqueue(target, r) for r in requests)))
+
+
+def _bind(target: Backend, connection: Any) -> Any:
+    """A sync caller's connection resolved in its own thread and context (Django's is local
+    to them), before the enqueue runs in an event loop."""
+    if connection is not None and isinstance(target, TransactionalEnqueue):
+        return target.bind_connection(connection)
+    return connection
 
 
 def enqueue_options(
@@ -350,12 +382,16 @@ class TypedQueue(Generic[In, Out]):
         job_id: str | None = None,
         repeat: RepeatArg = None,
         backend: BackendArg = None,
+        connection: Any = None,
     ) -> JobHandle[Out]:
+        """Validate and store one job. `connection`: the caller's open database connection
+        or session (PostgreSQL), so the job is written inside that transaction: workers see
+        it once it commits, and a rollback takes it away."""
         job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
         payload = self.dump(data)
         target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
-        job = await tracing.enqueue(target, request)
+        [job] = await _send(target, [request], connection)
         return JobHandle(job, self.name, target, self.output)
 
     def enqueue_sync(
@@ -367,11 +403,20 @@ class TypedQueue(Generic[In, Out]):
         job_id: str | None = None,
         repeat: RepeatArg = None,
         backend: BackendArg = None,
+        connection: Any = None,
     ) -> JobHandle[Out]:
-        """`enqueue` for sync code."""
+        """`enqueue` for sync code (`connection`: e.g. Django's, inside `transaction.atomic`)."""
+        target = backend_for(backend, self.backend_url, self.root)
+        connection = _bind(target, connection)
         return run_sync(
             self.enqueue(
-                data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
+                data,
+                delay=delay,
+                priority=priority,
+                job_id=job_id,
+                repeat=repeat,
+                backend=target,
+                connection=connection,
             )
         )
 
@@ -382,18 +427,19 @@ class TypedQueue(Generic[In, Out]):
         delay: int | None = None,
         priority: int | None = None,
         backend: BackendArg = None,
+        connection: Any = None,
     ) -> list[JobHandle[Out]]:
-        """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis)."""
+        """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
+        PostgreSQL: one statement), with `connection` inside the caller's transaction."""
         job_options = enqueue_options(delay=delay, priority=priority)
         payloads = [self.dump(item) for item in items]
         target = backend_for(backend, self.backend_url, self.root)
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
         ]
-        if isinstance(target, BulkEnqueue):
-            ids: list[str] = await tracing.enqueue_many(target, requests, target.enqueue_many)
-        else:
-            ids = list(await asyncio.gather(*(tracing.enqueue(target, r) for r in requests)))
+        if not requests:
+            return []
+        ids = await _send(target, requests, connection)
         return [JobHandle(job, self.name, target, self.output) for job in ids]
 
 
@@ -406,15 +452,23 @@ async def queue_job(
     job_id: str | None = None,
     repeat: RepeatArg = None,
     backend: BackendArg = None,
+    connection: Any = None,
 ) -> JobHandle[Any]:
     """Enqueue by queue name. Validated when a client imported in this process knows the queue
     (the generated client registers every queue); only checked to be JSON-ready when only an
     imported registry knows it (its options and configured backend still apply); refused with
-    UnknownQueueError when neither does: a job nobody serves would wait for ever."""
+    UnknownQueueError when neither does: a job nobody serves would wait for ever.
+    `connection`: inside the caller's open database transaction (`TypedQueue.enqueue`)."""
     known = known_queues.get(queue)
     if known is not None:
         handle: JobHandle[Any] = await known.enqueue(
-            data, delay=delay, priority=priority, job_id=job_id, repeat=repeat, backend=backend
+            data,
+            delay=delay,
+            priority=priority,
+            job_id=job_id,
+            repeat=repeat,
+            backend=backend,
+            connection=connection,
         )
         return handle
     job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
@@ -422,7 +476,8 @@ async def queue_job(
     target = backend_for(backend, registry.backend_url, registry.root)
     payload = untyped_payload(queue, data)
     request = _request(target, queue, payload, job_options, registry.get(queue).options)
-    return JobHandle(await tracing.enqueue(target, request), queue, target)
+    [job] = await _send(target, [request], connection)
+    return JobHandle(job, queue, target)
 
 
 def _registry_for(queue: str) -> Registry:
@@ -447,8 +502,17 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: RepeatArg = None,
     backend: BackendArg = None,
+    connection: Any = None,
 ) -> JobHandle[Any]:
     """`queue_job` for sync code."""
+    if connection is not None:
+        known = known_queues.get(queue)
+        if known is not None:
+            target = backend_for(backend, known.backend_url, known.root)
+        else:
+            registry = _registry_for(queue)
+            target = backend_for(backend, registry.backend_url, registry.root)
+        connection, backend = _bind(target, connection), target
     return run_sync(
         queue_job(
             queue,
@@ -458,5 +522,6 @@ def queue_job_sync(
             job_id=job_id,
             repeat=repeat,
             backend=backend,
+            connection=connection,
         )
     )

@@ -59,6 +59,7 @@ from pikku_queue.backend import (
     Drainable,
     HasClock,
     LiveLeases,
+    Notified,
     Polled,
     ProcessorSchedules,
     PullSource,
@@ -140,6 +141,7 @@ class _PullWorker:
         self.worker_id = options.worker_id or default_worker_id()
         # Protocol isinstance checks are slow; settle runs once per job.
         self.settle_many = source.settle_many if isinstance(source, BatchSettler) else None
+        self.wait_for_jobs = source.wait_for_jobs if isinstance(source, Notified) else None
         self.report = WorkerReport()
         #: What a burst worker has seen that cannot progress (`pikku_queue.burst`).
         self.burst = BurstWatch(enabled=options.burst)
@@ -269,7 +271,14 @@ class _PullWorker:
     async def _idle(self) -> None:
         tasks = self._tasks()
         if tasks:
-            await asyncio.wait(tasks, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+            waiter = self._notified(self.poll)
+            try:
+                await asyncio.wait(
+                    tasks | waiter, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in waiter:
+                    task.cancel()
             return
         delay = self.poll
         if isinstance(self.source, Scheduled):
@@ -281,10 +290,19 @@ class _PullWorker:
             await self.clock.sleep(delay)
             return
         stop = asyncio.create_task(self.options.stop.wait())
+        waiter = self._notified(delay)
         try:
-            await asyncio.wait({stop}, timeout=delay)
+            await asyncio.wait({stop} | waiter, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
+            for task in waiter:
+                task.cancel()
+
+    def _notified(self, timeout_s: float) -> set[asyncio.Task[None]]:
+        """A task that ends when the source says a job may be ready (`Notified`), if it can."""
+        if self.wait_for_jobs is None:
+            return set()
+        return {asyncio.create_task(self.wait_for_jobs(list(self.queues), timeout_s))}
 
     async def _say_what_burst_waits_for(self) -> None:
         """A burst worker with nothing to run but a delayed job to wait for says once (per due

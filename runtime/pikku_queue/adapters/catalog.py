@@ -12,7 +12,7 @@ Importing this module imports only those small declarations, never a backend its
 
 from __future__ import annotations
 
-from pikku_queue.adapters import cloudflare, memory, redis, sqlite, sqs
+from pikku_queue.adapters import cloudflare, memory, postgresql, redis, sqlite, sqs
 from pikku_queue.capabilities import BackendEntry, Capabilities
 
 #: Every built-in backend, in the support table's order.
@@ -20,6 +20,7 @@ BACKENDS: tuple[BackendEntry, ...] = (
     memory.BACKEND,
     sqlite.BACKEND,
     redis.BACKEND,
+    postgresql.BACKEND,
     sqs.BACKEND,
     cloudflare.BACKEND,
 )

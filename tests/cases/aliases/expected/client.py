@@ -61,8 +61,13 @@ async def enqueue_via_alias(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Ping]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_VIA_ALIAS.enqueue(
         data,
         delay=delay,
@@ -70,6 +75,7 @@ async def enqueue_via_alias(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -81,6 +87,7 @@ def enqueue_via_alias_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Ping]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_ALIAS.enqueue_sync(
@@ -90,6 +97,7 @@ def enqueue_via_alias_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -114,8 +122,13 @@ async def enqueue_via_call_reexport(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_VIA_CALL_REEXPORT.enqueue(
         data,
         delay=delay,
@@ -123,6 +136,7 @@ async def enqueue_via_call_reexport(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -134,6 +148,7 @@ def enqueue_via_call_reexport_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_CALL_REEXPORT.enqueue_sync(
@@ -143,6 +158,7 @@ def enqueue_via_call_reexport_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -167,8 +183,13 @@ async def enqueue_via_module_alias(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bool]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_VIA_MODULE_ALIAS.enqueue(
         data,
         delay=delay,
@@ -176,6 +197,7 @@ async def enqueue_via_module_alias(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -187,6 +209,7 @@ def enqueue_via_module_alias_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bool]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_MODULE_ALIAS.enqueue_sync(
@@ -196,6 +219,7 @@ def enqueue_via_module_alias_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -220,8 +244,13 @@ async def enqueue_via_reexport(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_VIA_REEXPORT.enqueue(
         data,
         delay=delay,
@@ -229,6 +258,7 @@ async def enqueue_via_reexport(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -240,6 +270,7 @@ def enqueue_via_reexport_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_VIA_REEXPORT.enqueue_sync(
@@ -249,6 +280,7 @@ def enqueue_via_reexport_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -262,6 +294,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Ping]: ...
 
 
@@ -275,6 +308,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -288,6 +322,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -301,6 +336,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -313,6 +349,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -323,6 +360,7 @@ async def queue_job(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -336,6 +374,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Ping]: ...
 
 
@@ -349,6 +388,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -362,6 +402,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bool]: ...
 
 
@@ -375,6 +416,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -387,6 +429,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
@@ -397,4 +440,5 @@ def queue_job_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )

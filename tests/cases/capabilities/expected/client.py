@@ -62,8 +62,13 @@ async def enqueue_mixed_case(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_MIXED_CASE.enqueue(
         data,
         delay=delay,
@@ -71,6 +76,7 @@ async def enqueue_mixed_case(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -82,6 +88,7 @@ def enqueue_mixed_case_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_MIXED_CASE.enqueue_sync(
@@ -91,6 +98,7 @@ def enqueue_mixed_case_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -115,8 +123,13 @@ async def enqueue_global(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_GLOBAL.enqueue(
         data,
         delay=delay,
@@ -124,6 +137,7 @@ async def enqueue_global(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -135,6 +149,7 @@ def enqueue_global_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_GLOBAL.enqueue_sync(
@@ -144,6 +159,7 @@ def enqueue_global_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -168,8 +184,13 @@ async def enqueue_later(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_LATER.enqueue(
         data,
         delay=delay,
@@ -177,6 +198,7 @@ async def enqueue_later(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -188,6 +210,7 @@ def enqueue_later_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LATER.enqueue_sync(
@@ -197,6 +220,7 @@ def enqueue_later_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -221,8 +245,13 @@ async def enqueue_portable(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_PORTABLE.enqueue(
         data,
         delay=delay,
@@ -230,6 +259,7 @@ async def enqueue_portable(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -241,6 +271,7 @@ def enqueue_portable_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_PORTABLE.enqueue_sync(
@@ -250,6 +281,7 @@ def enqueue_portable_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -274,8 +306,13 @@ async def enqueue_urgent(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_URGENT.enqueue(
         data,
         delay=delay,
@@ -283,6 +320,7 @@ async def enqueue_urgent(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -294,6 +332,7 @@ def enqueue_urgent_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_URGENT.enqueue_sync(
@@ -303,6 +342,7 @@ def enqueue_urgent_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -316,6 +356,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -329,6 +370,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -342,6 +384,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -355,6 +398,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -368,6 +412,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -380,6 +425,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -390,6 +436,7 @@ async def queue_job(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -403,6 +450,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -416,6 +464,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -429,6 +478,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -442,6 +492,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -455,6 +506,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -467,6 +519,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
@@ -477,4 +530,5 @@ def queue_job_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )

@@ -70,8 +70,13 @@ async def enqueue_urgent_jobs(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_URGENT_JOBS.enqueue(
         data,
         delay=delay,
@@ -79,6 +84,7 @@ async def enqueue_urgent_jobs(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -90,6 +96,7 @@ def enqueue_urgent_jobs_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_URGENT_JOBS.enqueue_sync(
@@ -99,6 +106,7 @@ def enqueue_urgent_jobs_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -123,8 +131,13 @@ async def enqueue_hourly_thrice(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_HOURLY_THRICE.enqueue(
         data,
         delay=delay,
@@ -132,6 +145,7 @@ async def enqueue_hourly_thrice(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -143,6 +157,7 @@ def enqueue_hourly_thrice_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_HOURLY_THRICE.enqueue_sync(
@@ -152,6 +167,7 @@ def enqueue_hourly_thrice_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -176,8 +192,13 @@ async def enqueue_nightly(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_NIGHTLY.enqueue(
         data,
         delay=delay,
@@ -185,6 +206,7 @@ async def enqueue_nightly(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -196,6 +218,7 @@ def enqueue_nightly_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_NIGHTLY.enqueue_sync(
@@ -205,6 +228,7 @@ def enqueue_nightly_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -229,8 +253,13 @@ async def enqueue_orders(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Shipped]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_ORDERS.enqueue(
         data,
         delay=delay,
@@ -238,6 +267,7 @@ async def enqueue_orders(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -249,6 +279,7 @@ def enqueue_orders_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Shipped]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_ORDERS.enqueue_sync(
@@ -258,6 +289,7 @@ def enqueue_orders_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -282,8 +314,13 @@ async def enqueue_pulse(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_PULSE.enqueue(
         data,
         delay=delay,
@@ -291,6 +328,7 @@ async def enqueue_pulse(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -302,6 +340,7 @@ def enqueue_pulse_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_PULSE.enqueue_sync(
@@ -311,6 +350,7 @@ def enqueue_pulse_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -335,8 +375,13 @@ async def enqueue_slow(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_SLOW.enqueue(
         data,
         delay=delay,
@@ -344,6 +389,7 @@ async def enqueue_slow(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -355,6 +401,7 @@ def enqueue_slow_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_SLOW.enqueue_sync(
@@ -364,6 +411,7 @@ def enqueue_slow_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -388,8 +436,13 @@ async def enqueue_totals(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_TOTALS.enqueue(
         data,
         delay=delay,
@@ -397,6 +450,7 @@ async def enqueue_totals(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -408,6 +462,7 @@ def enqueue_totals_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_TOTALS.enqueue_sync(
@@ -417,6 +472,7 @@ def enqueue_totals_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -430,6 +486,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -443,6 +500,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -456,6 +514,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -469,6 +528,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Shipped]: ...
 
 
@@ -482,6 +542,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -495,6 +556,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -508,6 +570,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -520,6 +583,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -530,6 +594,7 @@ async def queue_job(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -543,6 +608,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -556,6 +622,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -569,6 +636,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -582,6 +650,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Shipped]: ...
 
 
@@ -595,6 +664,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[None]: ...
 
 
@@ -608,6 +678,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -621,6 +692,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -633,6 +705,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
@@ -643,4 +716,5 @@ def queue_job_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )

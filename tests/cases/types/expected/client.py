@@ -70,8 +70,13 @@ async def enqueue_builtins(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bytes]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_BUILTINS.enqueue(
         data,
         delay=delay,
@@ -79,6 +84,7 @@ async def enqueue_builtins(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -90,6 +96,7 @@ def enqueue_builtins_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bytes]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BUILTINS.enqueue_sync(
@@ -99,6 +106,7 @@ def enqueue_builtins_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -123,8 +131,13 @@ async def enqueue_dataclass(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_DATACLASS.enqueue(
         data,
         delay=delay,
@@ -132,6 +145,7 @@ async def enqueue_dataclass(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -143,6 +157,7 @@ def enqueue_dataclass_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_DATACLASS.enqueue_sync(
@@ -152,6 +167,7 @@ def enqueue_dataclass_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -176,8 +192,13 @@ async def enqueue_enum(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Optional[Color]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_ENUM.enqueue(
         data,
         delay=delay,
@@ -185,6 +206,7 @@ async def enqueue_enum(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -196,6 +218,7 @@ def enqueue_enum_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Optional[Color]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_ENUM.enqueue_sync(
@@ -205,6 +228,7 @@ def enqueue_enum_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -229,8 +253,13 @@ async def enqueue_generic(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Page[int]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_GENERIC.enqueue(
         data,
         delay=delay,
@@ -238,6 +267,7 @@ async def enqueue_generic(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -249,6 +279,7 @@ def enqueue_generic_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Page[int]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_GENERIC.enqueue_sync(
@@ -258,6 +289,7 @@ def enqueue_generic_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -282,8 +314,13 @@ async def enqueue_literal_alias(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_LITERAL_ALIAS.enqueue(
         data,
         delay=delay,
@@ -291,6 +328,7 @@ async def enqueue_literal_alias(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -302,6 +340,7 @@ def enqueue_literal_alias_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LITERAL_ALIAS.enqueue_sync(
@@ -311,6 +350,7 @@ def enqueue_literal_alias_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -335,8 +375,13 @@ async def enqueue_recursive(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[set[str]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_RECURSIVE.enqueue(
         data,
         delay=delay,
@@ -344,6 +389,7 @@ async def enqueue_recursive(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -355,6 +401,7 @@ def enqueue_recursive_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[set[str]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_RECURSIVE.enqueue_sync(
@@ -364,6 +411,7 @@ def enqueue_recursive_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -388,8 +436,13 @@ async def enqueue_typed_dict(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_TYPED_DICT.enqueue(
         data,
         delay=delay,
@@ -397,6 +450,7 @@ async def enqueue_typed_dict(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -408,6 +462,7 @@ def enqueue_typed_dict_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_TYPED_DICT.enqueue_sync(
@@ -417,6 +472,7 @@ def enqueue_typed_dict_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -430,6 +486,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bytes]: ...
 
 
@@ -443,6 +500,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
 
@@ -456,6 +514,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
 
@@ -469,6 +528,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Page[int]]: ...
 
 
@@ -482,6 +542,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
 
@@ -495,6 +556,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[set[str]]: ...
 
 
@@ -508,6 +570,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
 
@@ -520,6 +583,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -530,6 +594,7 @@ async def queue_job(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -543,6 +608,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[bytes]: ...
 
 
@@ -556,6 +622,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[tuple[int, str]]: ...
 
 
@@ -569,6 +636,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Optional[Color]]: ...
 
 
@@ -582,6 +650,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Page[int]]: ...
 
 
@@ -595,6 +664,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Literal[1, 2]]: ...
 
 
@@ -608,6 +678,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[set[str]]: ...
 
 
@@ -621,6 +692,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[dict[str, list[Point]]]: ...
 
 
@@ -633,6 +705,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
@@ -643,4 +716,5 @@ def queue_job_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )

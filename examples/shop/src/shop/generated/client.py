@@ -78,8 +78,13 @@ async def enqueue_batch_processor(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ItemResult]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_BATCH_PROCESSOR.enqueue(
         data,
         delay=delay,
@@ -87,6 +92,7 @@ async def enqueue_batch_processor(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -98,6 +104,7 @@ def enqueue_batch_processor_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ItemResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_BATCH_PROCESSOR.enqueue_sync(
@@ -107,6 +114,7 @@ def enqueue_batch_processor_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -131,8 +139,13 @@ async def enqueue_cleanup_task(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_CLEANUP_TASK.enqueue(
         data,
         delay=delay,
@@ -140,6 +153,7 @@ async def enqueue_cleanup_task(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -151,6 +165,7 @@ def enqueue_cleanup_task_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_CLEANUP_TASK.enqueue_sync(
@@ -160,6 +175,7 @@ def enqueue_cleanup_task_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -184,8 +200,13 @@ async def enqueue_email_queue(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Sent]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_EMAIL_QUEUE.enqueue(
         data,
         delay=delay,
@@ -193,6 +214,7 @@ async def enqueue_email_queue(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -204,6 +226,7 @@ def enqueue_email_queue_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Sent]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_EMAIL_QUEUE.enqueue_sync(
@@ -213,6 +236,7 @@ def enqueue_email_queue_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -237,8 +261,13 @@ async def enqueue_image_processing(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ImageResult]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_IMAGE_PROCESSING.enqueue(
         data,
         delay=delay,
@@ -246,6 +275,7 @@ async def enqueue_image_processing(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -257,6 +287,7 @@ def enqueue_image_processing_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ImageResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_IMAGE_PROCESSING.enqueue_sync(
@@ -266,6 +297,7 @@ def enqueue_image_processing_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -290,8 +322,13 @@ async def enqueue_large_dataset(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_LARGE_DATASET.enqueue(
         data,
         delay=delay,
@@ -299,6 +336,7 @@ async def enqueue_large_dataset(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -310,6 +348,7 @@ def enqueue_large_dataset_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_LARGE_DATASET.enqueue_sync(
@@ -319,6 +358,7 @@ def enqueue_large_dataset_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -343,8 +383,13 @@ async def enqueue_resilient_tasks(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[TaskResult]:
-    """Validate `data` and enqueue one job; the handle resolves to its output."""
+    """Validate `data` and enqueue one job; the handle resolves to its output.
+
+    `connection`: your open database connection or session (postgresql://);
+    the job is written inside your transaction and exists once you commit.
+    """
     return await QUEUE_RESILIENT_TASKS.enqueue(
         data,
         delay=delay,
@@ -352,6 +397,7 @@ async def enqueue_resilient_tasks(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -363,6 +409,7 @@ def enqueue_resilient_tasks_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[TaskResult]:
     """The blocking twin of the function above, for sync code (Django, Flask)."""
     return QUEUE_RESILIENT_TASKS.enqueue_sync(
@@ -372,6 +419,7 @@ def enqueue_resilient_tasks_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -385,6 +433,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -398,6 +447,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -411,6 +461,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Sent]: ...
 
 
@@ -424,6 +475,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
 
 
@@ -437,6 +489,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
 
@@ -450,6 +503,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
 
 
@@ -462,6 +516,7 @@ async def queue_job(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return await untyped_queue_job(
@@ -472,6 +527,7 @@ async def queue_job(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )
 
 
@@ -485,6 +541,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
 
 
@@ -498,6 +555,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[int]: ...
 
 
@@ -511,6 +569,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Sent]: ...
 
 
@@ -524,6 +583,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
 
 
@@ -537,6 +597,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
 
 
@@ -550,6 +611,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
 
 
@@ -562,6 +624,7 @@ def queue_job_sync(
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
     backend: Backend | str | None = None,
+    connection: object | None = None,
 ) -> JobHandle[Any]:
     """Enqueue on a queue given by name; each known name is typed by the overloads."""
     return untyped_queue_job_sync(
@@ -572,4 +635,5 @@ def queue_job_sync(
         job_id=job_id,
         repeat=repeat,
         backend=backend,
+        connection=connection,
     )

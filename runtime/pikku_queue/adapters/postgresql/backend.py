@@ -1,0 +1,658 @@
+"""`postgresql://`: jobs in the PostgreSQL database the application already has, on psycopg 3.
+
+Why it is built the way it is:
+
+* Enqueue inside the caller's transaction. `enqueue(..., connection=conn)` (the typed client,
+  `queue_job`) runs the insert on the caller's own connection: the job is visible to workers
+  only when that transaction commits, and gone with a rollback; its NOTIFY is sent with the
+  commit, never before (`connections` says what `conn` may be).
+* Several workers, one table. Leases are `FOR UPDATE SKIP LOCKED`, each with a growing
+  `lease_token` (`jobs`); a dead worker's leases expire and `recover_stalled` puts the jobs
+  back (or dead-letters them past `max_stalled_count`).
+* No polling when idle: an idle worker waits on LISTEN (`listener`) and leases within
+  milliseconds of the commit that made a job ready; the poll interval is only the fallback.
+* Verdicts settled together share one statement: completions that arrive while a settle is
+  in flight go in the next one (a group commit), so 50 slots finishing at once cost a few
+  round trips, not 50.
+* The schema is the backend's own, created and migrated on first use (`schema`), under an
+  advisory lock so that processes starting together migrate once.
+* Connections are per event loop (psycopg's are bound to the loop that opened them):
+  `enqueue_sync` from Django runs each call in a new loop, whose pool closes with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from pikku_queue.adapters.postgresql import BACKEND
+from pikku_queue.adapters.postgresql.connections import (
+    AsyncTx,
+    Tx,
+    bind_connection,
+    raw_connection,
+    tx_of,
+)
+from pikku_queue.adapters.postgresql.dead_letters import list_records, replay_records
+from pikku_queue.adapters.postgresql.jobs import (
+    Leased,
+    NewJob,
+    Statements,
+    insert_jobs,
+    lease_jobs,
+    recover_expired,
+    settle_all,
+)
+from pikku_queue.adapters.postgresql.listener import Listener
+from pikku_queue.adapters.postgresql.pool import ConnectionPool
+from pikku_queue.adapters.postgresql.schedules import (
+    add_next_instance,
+    add_schedule,
+    replace_processor_schedule,
+    server_now,
+)
+from pikku_queue.adapters.postgresql.schema import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    bootstrap,
+    channel,
+    lock_key,
+)
+from pikku_queue.adapters.postgresql.stats import (
+    BUCKET_LATENCY_SAMPLE,
+    DELETE_CHUNK,
+    PRUNE_EVERY,
+    counts,
+    delete_chunk,
+    finished_buckets,
+    finished_since,
+    finished_summary,
+    prune_cutoff,
+)
+from pikku_queue.adapters.postgresql.url import PostgresSettings, parse_url
+from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.capabilities import Capabilities
+from pikku_queue.clock import SYSTEM_CLOCK, Clock
+from pikku_queue.errors import BackendError
+from pikku_queue.options import Repeat
+from pikku_queue.outcomes import Completed, Delivery, Outcome, Retry
+from pikku_queue.payloads import dump_payload
+from pikku_queue.pull import run_pull_worker
+from pikku_queue.records import (
+    DeadLetterRecord,
+    EnqueueRequest,
+    FinishedBucket,
+    FinishedJob,
+    FinishedSummary,
+    JobInfo,
+    QueueCounts,
+)
+from pikku_queue.redact import redact_url
+
+__all__ = ["PostgresBackend", "from_url"]
+
+logger = logging.getLogger("pikku_queue.postgresql")
+T = TypeVar("T")
+#: One verdict to settle: the delivery, its outcome, the lease token, the dead-letter queue.
+Settle = tuple[Delivery, Outcome, int, str | None]
+
+
+class PostgresBackend:
+    """A job store in a PostgreSQL schema, shared by any number of worker processes."""
+
+    #: How long an idle worker waits for a notification before it looks anyway (seconds).
+    poll_interval_s = 0.5
+
+    def __init__(self, url: str, *, settings: PostgresSettings | None = None) -> None:
+        self.url = url
+        self.settings = settings or parse_url(url)
+        self.capabilities: Capabilities = BACKEND.capabilities
+        #: The monitor's "now"; every stored time is the server's (`jobs`).
+        self.clock: Clock = SYSTEM_CLOCK
+        self.statements = Statements(self.settings.schema, channel(self.settings.schema))
+        #: Retention (`pikku_queue.retention`): finished jobs kept per queue.
+        self.remove_on_complete = self.settings.remove_on_complete
+        self.remove_on_fail = self.settings.remove_on_fail
+        #: (queue, job id) → the lease token this process holds for it.
+        self._tokens: dict[tuple[str, str], int] = {}
+        #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
+        self._dead_letter_queues: dict[str, str | None] = {}
+        #: queue → verdicts settled since its last prune.
+        self._unpruned: dict[str, int] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._migrated = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({redact_url(self.url)!r})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ------------------------------------------------------------------ connections
+
+    async def _state(self) -> _LoopState:
+        if self._closed:
+            raise BackendError(f"{redact_url(self.url)} is closed")
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = _LoopState(self)
+            await state.open(lambda: self._loops.pop(loop, None))
+            self._loops[loop] = state
+        if not self._migrated:
+            await self.migrate(state)
+        return state
+
+    async def migrate(self, state: _LoopState | None = None) -> None:
+        """Create or migrate the schema (once per process; safe when several start at once)."""
+        state = state or await self._state()
+        async with state.migrating:
+            if self._migrated:
+                return
+            async with state.pool.connection() as conn, conn.transaction():
+                tx = AsyncTx(conn)
+                s = self.settings.schema
+                await tx.run("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key(s),))
+                await tx.run(bootstrap(s))
+                [(current,)] = await tx.rows(f"SELECT coalesce(max(version), 0) FROM {s}.version")
+                if current > LATEST_VERSION:
+                    raise BackendError(
+                        f"schema {s!r} is at version {current}, newer than this pikku-queue"
+                        f" knows ({LATEST_VERSION}): upgrade pikku-queue"
+                    )
+                for version in sorted(v for v in MIGRATIONS if v > current):
+                    await tx.run(MIGRATIONS[version](s))
+                    await tx.run(f"INSERT INTO {s}.version (version) VALUES (%s)", (version,))
+            self._migrated = True
+
+    async def _run(self, fn: Callable[[Tx], Awaitable[T]], *, transaction: bool = False) -> T:
+        """`fn` on a pooled connection: one autocommit statement group, or a transaction."""
+        state = await self._state()
+        async with state.pool.connection() as conn:
+            if not transaction:
+                return await fn(AsyncTx(conn))
+            async with conn.transaction():
+                return await fn(AsyncTx(conn))
+
+    # ------------------------------------------------------------------ producer face
+
+    async def enqueue(self, request: EnqueueRequest) -> str:
+        return (await self.enqueue_many([request]))[0]
+
+    def bind_connection(self, connection: Any) -> Any:
+        """`connections.bind_connection`: Django's connection, resolved in the caller's thread."""
+        return bind_connection(connection)
+
+    async def enqueue_in_transaction(
+        self, connection: Any, requests: Sequence[EnqueueRequest]
+    ) -> list[str]:
+        """`enqueue_many` on the caller's connection, inside its open transaction: the jobs
+        exist once it commits, and never if it rolls back (`connections.raw_connection` says
+        what `connection` may be)."""
+        return await self.enqueue_many(requests, connection=connection)
+
+    async def enqueue_many(
+        self, requests: Sequence[EnqueueRequest], *, connection: Any = None
+    ) -> list[str]:
+        """Store jobs in one statement (schedules aside), ids in request order, committed at
+        once on the backend's own connection, or (`connection`) in the caller's transaction."""
+        plain: list[NewJob] = []
+        ids: list[str] = []
+        repeats: list[tuple[int, EnqueueRequest, Repeat, str]] = []
+        for index, request in enumerate(requests):
+            if request.delay_ms < 0:
+                raise BackendError("delay must be >= 0 ms")
+            data = dump_payload(request.queue, request.payload)
+            if request.repeat is not None:
+                repeats.append((index, request, request.repeat, data))
+                ids.append("")
+                continue
+            job_id = request.job_id or uuid.uuid4().hex
+            ids.append(job_id)
+            meta = None if request.trace_context is None else dumps(dict(request.trace_context))
+            plain.append(
+                NewJob(
+                    request.queue,
+                    job_id,
+                    data,
+                    request.priority or 0,
+                    request.delay_ms,
+                    meta,
+                    keyed=request.job_id is not None,
+                )
+            )
+        st = self.statements
+
+        async def write(tx: Tx) -> list[str]:
+            if plain:
+                await insert_jobs(tx, st, plain)
+            result = list(ids)
+            if repeats:
+                now = await server_now(tx, st)
+                for index, request, repeat, data in repeats:
+                    result[index] = await add_schedule(tx, st, request, repeat, data, now)
+                for queue in sorted({r.queue for _, r, _, _ in repeats}):
+                    await tx.rows(st.notify, (st.channel, queue))
+            return result
+
+        if connection is not None:
+            await self._state()  # the schema exists before the caller's statements need it
+            raw = await raw_connection(connection)
+            written: list[str] = await write(tx_of(raw))
+            return written
+        return await self._run(write, transaction=bool(repeats))
+
+    async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
+        """Register a processor's own `repeat` under one key per queue (idempotent; a changed
+        schedule replaces the old one and its pending run; None removes it)."""
+        st = self.statements
+
+        async def write(tx: Tx) -> None:
+            now = await server_now(tx, st)
+            await replace_processor_schedule(tx, st, queue, repeat, now)
+            await tx.rows(st.notify, (st.channel, queue))
+
+        await self._run(write, transaction=True)
+
+    async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
+        rows = await self._run(lambda tx: tx.rows(self._job_select("AND id = %s"), (queue, job_id)))
+        return None if not rows else self._job_info(rows[0])
+
+    async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
+        """The queue's latest jobs, newest first (the web monitor's list)."""
+        rows = await self._run(
+            lambda tx: tx.rows(self._job_select("ORDER BY seq DESC LIMIT %s"), (queue, limit))
+        )
+        return [self._job_info(row) for row in rows]
+
+    def _job_select(self, rest: str) -> str:
+        s = self.settings.schema
+        return (
+            f"SELECT id, name, state, data, retry_count, progress, output, error,"
+            f" {s}.ms(created_on), {s}.ms(completed_on), {s}.ms(start_after),"
+            f" dead_letter IS NOT NULL, {s}.ms(clock_timestamp())"
+            f" FROM {s}.job WHERE name = %s {rest}"
+        )
+
+    @staticmethod
+    def _job_info(row: tuple[Any, ...]) -> JobInfo:
+        """A row of `_job_select` in the SQLite reader's terms (`sqlite.codec.job_info`)."""
+        id_, queue, state, data, attempts, progress, output, error = row[:8]
+        created, completed, start_after, dead, now = row[8:]
+        ours = {
+            "created": "delayed",
+            "retry": "delayed",
+            "active": "active",
+            "completed": "completed",
+            "failed": "dead_lettered" if dead else "failed",
+        }[state]
+        return job_info(
+            (id_, queue, ours, data, attempts, progress, output, error, created, completed,
+             start_after),
+            now,
+        )  # fmt: skip
+
+    async def counts(self, queue: str) -> QueueCounts:
+        result: QueueCounts = await self._run(lambda tx: counts(tx, self.statements, queue))
+        return result
+
+    async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
+        result: list[FinishedJob] = await self._run(
+            lambda tx: finished_since(tx, self.statements, queue, since_ms)
+        )
+        return result
+
+    async def finished_summary(self, queue: str, since_ms: int) -> FinishedSummary:
+        """`finished_since` as aggregates and a bounded latency sample (`stats`)."""
+        result: FinishedSummary = await self._run(
+            lambda tx: finished_summary(tx, self.statements, queue, since_ms)
+        )
+        return result
+
+    async def finished_buckets(
+        self, queue: str, since_ms: int, bucket_ms: int, sample: int = BUCKET_LATENCY_SAMPLE
+    ) -> list[FinishedBucket]:
+        result: list[FinishedBucket] = await self._run(
+            lambda tx: finished_buckets(tx, self.statements, queue, since_ms, bucket_ms, sample)
+        )
+        return result
+
+    async def dead_letters(self, dlq: str, limit: int = 100) -> list[DeadLetterRecord]:
+        result: list[DeadLetterRecord] = await self._run(
+            lambda tx: list_records(tx, self.statements, dlq, limit)
+        )
+        return result
+
+    async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
+        result: int = await self._run(
+            lambda tx: replay_records(tx, self.statements, dlq, ids), transaction=True
+        )
+        return result
+
+    async def run_worker(self, options: WorkerOptions) -> WorkerReport:
+        state = await self._state()
+        await state.listener.ready()
+        return await run_pull_worker(self, self, options)
+
+    async def close(self) -> None:
+        """Close this event loop's connections (other loops' close when they shut down)."""
+        self._closed = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        state = self._loops.pop(loop, None)
+        if state is not None:
+            await state.close()
+
+    # ------------------------------------------------------------------ consumer face
+
+    async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None:
+        """Return when a notification says a job may be ready, or after `timeout_s`."""
+        await (await self._state()).listener.wait(timeout_s)
+
+    async def reserve(
+        self,
+        queue: str,
+        limit: int,
+        lease_ms: int,
+        worker_id: str,
+        max_active: int | None = None,
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        st = self.statements
+        leased: list[Leased] = await self._run(
+            lambda tx: lease_jobs(tx, st, queue, limit, lease_ms, worker_id, max_active),
+            transaction=max_active is not None,
+        )
+        scheduled = [job for job in leased if job.schedule_key is not None]
+        if scheduled:
+            await self._add_next_runs(queue, scheduled)
+        deliveries = []
+        for job in leased:
+            self._tokens[(queue, job.id)] = job.token
+            deliveries.append(
+                Delivery(
+                    job_id=job.id,
+                    queue=queue,
+                    payload=job.payload,
+                    attempt=job.attempt,
+                    enqueued_at_ms=job.enqueued_at,
+                    progress=self._progress_sink(queue, job.id, job.token),
+                    trace_context=None if job.meta is None else _trace_context(job.meta),
+                    payload_encoding="json" if job.refused is None else job.refused.encoding,
+                    payload_error=None if job.refused is None else job.refused.error,
+                )
+            )
+        return deliveries
+
+    async def _add_next_runs(self, queue: str, runs: list[Leased]) -> None:
+        """The run after each leased run of a schedule. Its own transaction: if it fails the
+        leased runs are given back, so the next lease adds it (a run's id carries its time:
+        adding it twice adds it once)."""
+        st = self.statements
+
+        async def write(tx: Tx) -> None:
+            now = await server_now(tx, st)
+            for job in runs:
+                assert job.schedule_key is not None
+                await add_next_instance(tx, st, queue, job.schedule_key, job.start_after, now)
+
+        try:
+            await self._run(write, transaction=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.release(queue, [job.id for job in runs])
+            raise
+
+    def _progress_sink(self, queue: str, job_id: str, token: int) -> Callable[[Any], Any]:
+        async def sink(data: dict[str, Any]) -> None:
+            text = dumps(data)
+            await self._run(
+                lambda tx: tx.run(self.statements.progress, (text, queue, job_id, token))
+            )
+
+        return sink
+
+    async def settle(
+        self, delivery: Delivery, outcome: Outcome, dead_letter_queue: str | None
+    ) -> None:
+        await self.settle_many([(delivery, outcome)], dead_letter_queue)
+
+    async def settle_many(
+        self, settled: Sequence[tuple[Delivery, Outcome]], dead_letter_queue: str | None
+    ) -> None:
+        """Apply verdicts; those submitted while a settle is in flight share the next one."""
+        work = [
+            (d, o, self._tokens.pop((d.queue, d.job_id), -1), dead_letter_queue) for d, o in settled
+        ]
+        state = await self._state()
+        await state.settler.submit(work)
+        for delivery, outcome in settled:
+            if not isinstance(outcome, Retry):
+                self._unpruned[delivery.queue] = self._unpruned.get(delivery.queue, 0) + 1
+        for queue in {d.queue for d, _ in settled}:
+            if self._unpruned.get(queue, 0) >= PRUNE_EVERY:
+                self._unpruned[queue] = 0
+                await self.prune(queue)
+
+    async def _apply(self, work: list[Settle]) -> None:
+        """One settle round trip: completions and retries alone are one statement; a failure
+        for good (a record to write) makes it a transaction."""
+        st = self.statements
+        simple = all(isinstance(o, Completed | Retry) for _, o, _, _ in work)
+        await self._run(lambda tx: settle_all(tx, st, work), transaction=not simple)
+
+    async def prune(self, queue: str) -> int:
+        """Apply retention to `queue` now (workers do it every `PRUNE_EVERY` verdicts); return
+        how many finished jobs went, `DELETE_CHUNK` per statement."""
+        st = self.statements
+        removed = 0
+        for states, keep in (
+            ("state = 'completed'", self.remove_on_complete),
+            ("state = 'failed'", self.remove_on_fail),
+        ):
+            cutoff = await self._run(
+                partial(prune_cutoff, st=st, queue=queue, states=states, keep=keep)
+            )
+            while cutoff is not None:
+                deleted = await self._run(
+                    partial(delete_chunk, st=st, queue=queue, states=states, cutoff=cutoff)
+                )
+                removed += deleted
+                if deleted < DELETE_CHUNK:
+                    break
+        return removed
+
+    def _held(
+        self, queue: str, job_ids: Sequence[str], *, forget: bool
+    ) -> tuple[list[str], list[int]]:
+        take = self._tokens.pop if forget else self._tokens.__getitem__
+        held = [(j, take((queue, j))) for j in job_ids if (queue, j) in self._tokens]
+        return [j for j, _ in held], [t for _, t in held]
+
+    async def extend_lease(self, queue: str, job_ids: Sequence[str], lease_ms: int) -> None:
+        ids, tokens = self._held(queue, job_ids, forget=False)
+        if ids:
+            await self._run(
+                lambda tx: tx.run(self.statements.extend, (lease_ms, ids, tokens, queue))
+            )
+
+    async def release(self, queue: str, job_ids: Sequence[str]) -> None:
+        ids, tokens = self._held(queue, job_ids, forget=True)
+        if ids:
+            st = self.statements
+
+            async def write(tx: Tx) -> None:
+                await tx.run(st.release, (ids, tokens, queue))
+                await tx.rows(st.notify, (st.channel, queue))
+
+            await self._run(write, transaction=True)
+
+    async def recover_stalled(
+        self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None
+    ) -> list[str]:
+        self._dead_letter_queues[queue] = dead_letter_queue
+        result: list[str] = await self._run(
+            lambda tx: recover_expired(tx, self.statements, queue, max_stalled_count,
+                                       dead_letter_queue),
+            transaction=True,
+        )  # fmt: skip
+        return result
+
+    async def active_count(self, queue: str) -> int:
+        rows = await self._run(lambda tx: tx.rows(self.statements.active, (queue,)))
+        return int(rows[0][0])
+
+    async def live_lease_count(self, queue: str) -> int:
+        """Active jobs of `queue` whose lease has not expired (what a burst worker waits for)."""
+        s = self.settings.schema
+        rows = await self._run(
+            lambda tx: tx.rows(
+                f"SELECT count(*) FROM {s}.job WHERE name = %s AND state = 'active'"
+                " AND lease_until >= clock_timestamp()",
+                (queue,),
+            )
+        )
+        return int(rows[0][0])
+
+    async def pending_count(self, queue: str) -> int:
+        """Jobs a burst worker must still wait for: ready, active, and delayed ones that are
+        not the next run of a repeat schedule (those would keep a burst worker alive forever)."""
+        s = self.settings.schema
+        rows = await self._run(
+            lambda tx: tx.rows(
+                f"SELECT count(*) FROM {s}.job WHERE name = %s AND (state = 'active'"
+                " OR (state IN ('created', 'retry') AND (schedule_key IS NULL"
+                " OR start_after <= clock_timestamp())))",
+                (queue,),
+            )
+        )
+        return int(rows[0][0])
+
+    async def next_due_ms(self, queues: Iterable[str]) -> int | None:
+        """The earliest time a waiting job of these queues becomes due (None: none waits)."""
+        s = self.settings.schema
+        names = list(queues)
+        rows = await self._run(
+            lambda tx: tx.rows(
+                f"SELECT {s}.ms(min(start_after)) FROM {s}.job WHERE name = ANY(%s::text[])"
+                " AND state IN ('created', 'retry')",
+                (names,),
+            )
+        )
+        return None if rows[0][0] is None else int(rows[0][0])
+
+
+def _trace_context(meta: str) -> dict[str, str] | None:
+    """The stored trace context, or None for anything else found there (a foreign writer's
+    text is no reason to refuse the job)."""
+    try:
+        value = json.loads(meta)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@dataclass
+class _Settler:
+    """Group commit of verdicts: one round trip carries every verdict that arrived while the
+    previous one was in flight. A round trip that fails is retried one submission at a time,
+    so one bad verdict never fails the others."""
+
+    backend: PostgresBackend
+    pending: list[tuple[list[Settle], asyncio.Future[None]]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def submit(self, work: list[Settle]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((work, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            group, self.pending = self.pending, []
+            try:
+                await self.backend._apply([item for work, _ in group for item in work])
+            except Exception as exc:
+                if len(group) == 1:
+                    _resolve(group[0][1], exc)
+                    continue
+                for work, future in group:
+                    try:
+                        await self.backend._apply(work)
+                    except Exception as alone:
+                        _resolve(future, alone)
+                    else:
+                        _resolve(future, None)
+            else:
+                for _, future in group:
+                    _resolve(future, None)
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+class _LoopState:
+    """One event loop's pool, listener and settler, closed when that loop shuts down (an
+    async generator parked in the loop is what `asyncio.run` finalises on its way out)."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        settings = backend.settings
+        self.pool = ConnectionPool(settings.conninfo, settings.pool_size)
+        self.listener = Listener(settings.conninfo, backend.statements.channel)
+        self.settler = _Settler(backend)
+        self.migrating = asyncio.Lock()
+        self._guard: AsyncGenerator[None, None] | None = None
+        self._closed = False
+
+    async def open(self, forget: Callable[[], object]) -> None:
+        async def guard() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                forget()
+                await self._close()
+
+        self._guard = guard()
+        await anext(self._guard)
+
+    async def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.listener.close()
+            with contextlib.suppress(Exception):
+                await self.pool.close()
+
+    async def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            with contextlib.suppress(Exception):
+                await guard.aclose()
+        await self._close()
+
+
+def from_url(url: str) -> PostgresBackend:
+    """The factory `pikku_queue.adapters.connect` calls for postgresql:// URLs."""
+    return PostgresBackend(url)

@@ -1,0 +1,344 @@
+"""Enqueueing, leasing and settling jobs: the PostgreSQL backend's statements on `Tx`.
+
+Why they look the way they do:
+
+* One round trip where it matters. A bulk enqueue is one `INSERT … SELECT FROM unnest(…)`
+  that also notifies the served queues (`pg_notify` in the same statement, so the
+  notification is sent when the inserting transaction commits, and never for a rollback);
+  a lease is one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)`; completions and retries
+  settled together are one `UPDATE … FROM unnest(…)`.
+* Every lease carries `lease_token`, which grows with every lease: a worker whose lease
+  expired and was taken over can no longer settle, extend or release the job (its UPDATE
+  matches no row): at-least-once, never a lost update.
+* The server's clock stamps every time (`clock_timestamp()`), so workers on machines whose
+  clocks disagree still agree on when a lease expires or a delayed job is due.
+* `max_concurrency` is checked and leased under a transaction-level advisory lock per queue,
+  so two workers can never both see the last free slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pikku_queue.adapters.postgresql.connections import Tx
+from pikku_queue.adapters.sqlite.codec import dumps
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
+from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.records import DeadLetterRecord, dead_letter_target
+
+#: States of a job that waits for a lease (pg-boss's: `retry` once an attempt failed).
+READY = "('created', 'retry')"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One row to insert (`insert_jobs`)."""
+
+    queue: str
+    id: str
+    data: str
+    priority: int = 0
+    delay_ms: int = 0
+    meta: str | None = None
+    schedule_key: str | None = None
+    #: The id is the caller's (`job_id`): it may exist already, and then stays as it is.
+    keyed: bool = False
+
+
+@dataclass(frozen=True)
+class Leased:
+    id: str
+    payload: Any
+    attempt: int
+    enqueued_at: int
+    token: int
+    schedule_key: str | None
+    start_after: int
+    meta: str | None = None
+    #: Set when the stored payload could not be read (`payload` is then its raw form).
+    refused: UndecodablePayload | None = None
+
+
+class Statements:
+    """The statements of one schema, formatted once."""
+
+    def __init__(self, schema: str, channel: str) -> None:
+        s = self.schema = schema
+        self.channel = channel
+        # Jobs with generated ids cannot conflict: without ON CONFLICT the insert is ~2.5x
+        # faster (no speculative insertion per row); a batch with a caller's job id uses it.
+        self.insert_keyed, self.insert = tuple(
+            f"WITH inserted AS (INSERT INTO {s}.job"
+            " (name, id, data, priority, start_after, meta, schedule_key)"
+            " SELECT v.name, v.id, v.data, v.priority,"
+            " clock_timestamp() + v.delay_ms * interval '1 millisecond', v.meta, v.schedule_key"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[],"
+            " %s::text[], %s::text[]) AS v(name, id, data, priority, delay_ms, meta,"
+            f" schedule_key){conflict} RETURNING 1)"
+            " SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
+            for conflict in (" ON CONFLICT (name, id) DO NOTHING", "")
+        )
+        self.reserve = (
+            f"UPDATE {s}.job j SET state = 'active', retry_count = j.retry_count + 1,"
+            " lease_token = j.lease_token + 1, started_on = clock_timestamp(),"
+            " lease_until = clock_timestamp() + %s * interval '1 millisecond', worker = %s"
+            f" FROM (SELECT name, id FROM {s}.job WHERE name = %s AND state IN {READY}"
+            " AND start_after <= clock_timestamp() ORDER BY priority, seq LIMIT %s"
+            " FOR UPDATE SKIP LOCKED) AS next"
+            " WHERE j.name = next.name AND j.id = next.id"
+            f" RETURNING j.priority, j.seq, j.id, j.data, j.retry_count, {s}.ms(j.created_on),"
+            f" j.lease_token, j.schedule_key, {s}.ms(j.start_after), j.meta"
+        )
+        self.active = f"SELECT count(*) FROM {s}.job WHERE name = %s AND state = 'active'"
+        # Completions and retries of one flush, in one statement: state 'completed' or 'retry'.
+        self.finish = (
+            f"UPDATE {s}.job j SET state = v.state,"
+            " output = CASE WHEN v.state = 'completed' THEN v.output ELSE j.output END,"
+            " error = coalesce(v.error, j.error),"
+            " completed_on = CASE WHEN v.state = 'completed' THEN clock_timestamp() END,"
+            " start_after = CASE WHEN v.state = 'retry'"
+            " THEN clock_timestamp() + v.delay_ms * interval '1 millisecond'"
+            " ELSE j.start_after END,"
+            " lease_until = NULL, worker = NULL"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
+            " %s::text[], %s::bigint[]) AS v(name, id, token, state, output, error, delay_ms)"
+            " WHERE j.name = v.name AND j.id = v.id AND j.lease_token = v.token"
+            " AND j.state = 'active'"
+        )
+        self.fail = (
+            f"UPDATE {s}.job SET state = 'failed', error = %s, completed_on = clock_timestamp(),"
+            " dead_letter = %s, lease_until = NULL, worker = NULL"
+            " WHERE name = %s AND id = %s AND lease_token = %s AND state = 'active'"
+        )
+        self.insert_record = f"INSERT INTO {s}.job (name, id, data) VALUES (%s, %s, %s)"
+        self.notify = "SELECT pg_notify(%s, %s)"
+        # Back to waiting without counting the attempt: the job never got a verdict.
+        give_back = (
+            "state = CASE WHEN j.retry_count > 1 THEN 'retry' ELSE 'created' END,"
+            " retry_count = greatest(j.retry_count - 1, 0), lease_until = NULL, worker = NULL"
+        )
+        self.release = (
+            f"UPDATE {s}.job j SET {give_back}"
+            " FROM unnest(%s::text[], %s::bigint[]) AS v(id, token)"
+            " WHERE j.name = %s AND j.id = v.id AND j.lease_token = v.token"
+            " AND j.state = 'active'"
+        )
+        self.extend = (
+            f"UPDATE {s}.job j SET lease_until = clock_timestamp() + %s * interval '1 millisecond'"
+            " FROM unnest(%s::text[], %s::bigint[]) AS v(id, token)"
+            " WHERE j.name = %s AND j.id = v.id AND j.lease_token = v.token"
+            " AND j.state = 'active'"
+        )
+        self.expired = (
+            f"SELECT id, data, retry_count, stalled_count, lease_token FROM {s}.job"
+            " WHERE name = %s AND state = 'active'"
+            # No lease at all (another program set the state): as good as expired.
+            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+            " FOR UPDATE SKIP LOCKED"
+        )
+        self.stall = (
+            f"UPDATE {s}.job j SET {give_back}, stalled_count = j.stalled_count + 1"
+            " WHERE j.name = %s AND j.id = %s AND j.lease_token = %s AND j.state = 'active'"
+        )
+        self.progress = (
+            f"UPDATE {s}.job SET progress = %s"
+            " WHERE name = %s AND id = %s AND lease_token = %s AND state = 'active'"
+        )
+
+
+async def insert_jobs(tx: Tx, st: Statements, jobs: Sequence[NewJob]) -> None:
+    """Insert `jobs` (an existing id is left as it is) and notify the queues of those ready
+    now, in one statement."""
+    ready = sorted({job.queue for job in jobs if job.delay_ms <= 0})
+    await tx.rows(
+        st.insert_keyed if any(job.keyed for job in jobs) else st.insert,
+        (
+            [j.queue for j in jobs],
+            [j.id for j in jobs],
+            [j.data for j in jobs],
+            [j.priority for j in jobs],
+            [j.delay_ms for j in jobs],
+            [j.meta for j in jobs],
+            [j.schedule_key for j in jobs],
+            st.channel,
+            ready,
+        ),
+    )
+
+
+async def lease_jobs(
+    tx: Tx,
+    st: Statements,
+    queue: str,
+    limit: int,
+    lease_ms: int,
+    worker_id: str,
+    max_active: int | None,
+) -> list[Leased]:
+    """Lease up to `limit` due jobs by priority then age (`max_active`: run this in a
+    transaction, for its advisory lock)."""
+    take = limit
+    if max_active is not None:
+        await tx.run("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{st.schema}:{queue}",))
+        [(active,)] = await tx.rows(st.active, (queue,))
+        take = min(take, max_active - int(active))
+        if take <= 0:
+            return []
+    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, take))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    leased: list[Leased] = []
+    for _, _, id_, raw, attempts, enqueued_at, token, key, start_after, meta in rows:
+        try:
+            payload, refused = decode_payload(raw), None
+        except UndecodablePayload as exc:
+            # Written by something other than pikku_queue: no processor can read it. Handed
+            # out all the same, so the engine dead-letters it like any invalid payload.
+            payload, refused = exc.stored, exc
+        leased.append(
+            Leased(id_, payload, attempts, enqueued_at, token, key, start_after, meta, refused)
+        )
+    return leased
+
+
+@dataclass
+class Verdicts:
+    """Completions and retries gathered for one `finish` statement."""
+
+    names: list[str]
+    ids: list[str]
+    tokens: list[int]
+    states: list[str]
+    outputs: list[str | None]
+    errors: list[str | None]
+    delays: list[int]
+
+    @classmethod
+    def empty(cls) -> Verdicts:
+        return cls([], [], [], [], [], [], [])
+
+    def add(self, delivery: Delivery, outcome: Completed | Retry, token: int) -> None:
+        self.names.append(delivery.queue)
+        self.ids.append(delivery.job_id)
+        self.tokens.append(token)
+        if isinstance(outcome, Completed):
+            self.states.append("completed")
+            self.outputs.append(dumps(outcome.result))
+            self.errors.append(None)
+            self.delays.append(0)
+        else:
+            self.states.append("retry")
+            self.outputs.append(None)
+            self.errors.append(dumps(outcome.error.as_dict()))
+            self.delays.append(max(outcome.delay_ms, 0))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def params(self) -> tuple[list[Any], ...]:
+        return (
+            self.names,
+            self.ids,
+            self.tokens,
+            self.states,
+            self.outputs,
+            self.errors,
+            self.delays,
+        )
+
+
+async def settle_all(
+    tx: Tx,
+    st: Statements,
+    settled: Sequence[tuple[Delivery, Outcome, int, str | None]],
+) -> None:
+    """Apply verdicts (delivery, outcome, lease token, dead-letter queue): completions and
+    retries in one statement, each failure for good with its record."""
+    verdicts = Verdicts.empty()
+    for delivery, outcome, token, dlq in settled:
+        if isinstance(outcome, Completed | Retry):
+            verdicts.add(delivery, outcome, token)
+        else:
+            await dead_letter(
+                tx,
+                st,
+                (delivery.queue, delivery.job_id, token),
+                delivery.payload,
+                delivery.attempt,
+                outcome,
+                dlq,
+                delivery.payload_encoding,
+            )
+    if verdicts:
+        await tx.run(st.finish, verdicts.params())
+
+
+async def dead_letter(
+    tx: Tx,
+    st: Statements,
+    guard: tuple[str, str, int],
+    payload: Any,
+    attempts: int,
+    outcome: DeadLetter,
+    dead_letter_queue: str | None,
+    payload_encoding: str = "json",
+) -> None:
+    """Finish the job as failed, and (with a dead-letter queue) write its record there.
+
+    The record is only written if this lease still held the job, so a lost lease never
+    produces a second record for the same failure; a record that fails is never
+    dead-lettered again (`dead_letter_target`)."""
+    dead_letter_queue = dead_letter_target(payload, dead_letter_queue)
+    queue, job_id, token = guard
+    touched = await tx.run(
+        st.fail, (dumps(outcome.error.as_dict()), dead_letter_queue, queue, job_id, token)
+    )
+    if touched == 0 or not dead_letter_queue:
+        return
+    record = DeadLetterRecord(
+        id=uuid.uuid4().hex,
+        queue=queue,
+        job_id=job_id,
+        payload=payload,
+        attempts=attempts,
+        reason=outcome.reason,
+        error=outcome.error,
+        failed_at_ms=0,
+        payload_encoding=payload_encoding,
+    )
+    [(now,)] = await tx.rows(f"SELECT {st.schema}.ms(clock_timestamp())")
+    data = record.as_payload() | {"failed_at_ms": int(now)}
+    await tx.run(st.insert_record, (dead_letter_queue, record.id, dumps(data)))
+    await tx.rows(st.notify, (st.channel, dead_letter_queue))
+
+
+async def recover_expired(
+    tx: Tx, st: Statements, queue: str, max_stalled_count: int, dead_letter_queue: str | None
+) -> list[str]:
+    """Put back every job whose lease expired (its worker died or blocked); past
+    `max_stalled_count` expiries the job fails as `stalled` instead (into the dead-letter
+    queue when given). Run in a transaction: the rows stay locked until it commits."""
+    recovered: list[str] = []
+    for job_id, raw, attempts, stalls, token in await tx.rows(st.expired, (queue,)):
+        if stalls + 1 <= max_stalled_count:
+            await tx.run(st.stall, (queue, job_id, token))
+        else:
+            try:
+                payload, encoding = decode_payload(raw), "json"
+            except UndecodablePayload as exc:
+                payload, encoding = exc.stored, exc.encoding
+            error = stalled_error(stalls + 1, max_stalled_count)
+            await dead_letter(
+                tx,
+                st,
+                (queue, job_id, token),
+                payload,
+                attempts,
+                DeadLetter("stalled", error),
+                dead_letter_queue,
+                encoding,
+            )
+        recovered.append(str(job_id))
+    return recovered
