@@ -275,7 +275,7 @@ def test_any_parameter_not_known_to_be_harmless_is_masked(
     url = f"{scheme}://host:1/0?prefix=app&{name}={value}&db=2"
     shown = redact_url(url)
     assert shown == f"{scheme}://host:1/0?prefix=app&{name}=***&db=2"
-    if len(value) >= 3:
+    if len(value) >= 3 and value not in "***":
         assert value not in redact_text(f"connection to {url} failed: bad {value}", url).replace(
             shown, ""
         )
