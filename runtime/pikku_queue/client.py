@@ -19,7 +19,7 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
 from pikku_queue.backend import Backend, BulkEnqueue, Closable, TransactionalEnqueue
-from pikku_queue.capabilities import Feature
+from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
     BackendError,
     InvalidEnqueueOptionsError,
@@ -27,13 +27,21 @@ from pikku_queue.errors import (
     PayloadValidationError,
     UnknownQueueError,
 )
-from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat, option_problems
+from pikku_queue.options import (
+    Dedupe,
+    EnqueueOptions,
+    ProcessorOptions,
+    Repeat,
+    UnrenderableDedupeKey,
+    option_problems,
+)
 from pikku_queue.project import anchor_url
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
 
 #: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
 RepeatArg = Repeat | Mapping[str, Any] | None
+DedupeArg = Dedupe | Mapping[str, Any] | None
 T = TypeVar("T")
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -233,12 +241,19 @@ def enqueue_options(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
 ) -> EnqueueOptions:
     """Validate one job's enqueue options through `EnqueueOptions`, the one model every enqueue
     path uses; a broken rule raises `InvalidEnqueueOptionsError` naming the option."""
     try:
         return EnqueueOptions.model_validate(
-            {"delay": delay, "priority": priority, "job_id": job_id, "repeat": repeat}
+            {
+                "delay": delay,
+                "priority": priority,
+                "job_id": job_id,
+                "repeat": repeat,
+                "dedupe": dedupe,
+            }
         )
     except ValidationError as exc:
         raise InvalidEnqueueOptionsError(describe_options_error(exc)) from None
@@ -289,6 +304,7 @@ def _request(
                 f"{masked_url(backend.url)} does not support a per-job Repeat at enqueue"
                 + (f" ({note})" if note else "")
             )
+    dedupe, dedupe_key = _dedupe(backend, job, options, payload)
     return EnqueueRequest(
         queue=queue,
         payload=payload,
@@ -296,7 +312,43 @@ def _request(
         delay_ms=delay,
         priority=priority,
         repeat=repeat,
+        dedupe=dedupe,
+        dedupe_key=dedupe_key,
     )
+
+
+def _dedupe(
+    backend: Backend, job: EnqueueOptions, options: ProcessorOptions | None, payload: Any
+) -> tuple[Dedupe | None, str | None]:
+    """The job's deduplication and its key: its own `dedupe=` (refused where the backend
+    cannot honour its mode), else its processor's (left out there, as a processor's default
+    priority is: the generator already warned, PK801). A schedule is not deduplicated: it is
+    keyed by its own identity (`EnqueueRequest.schedule_key`)."""
+    dedupe = job.dedupe
+    if dedupe is not None:
+        if job.repeat is not None:
+            raise InvalidEnqueueOptionsError(
+                "invalid enqueue options: dedupe: a repeat schedule is not deduplicated "
+                "(enqueueing it again updates the one schedule); drop dedupe= or repeat="
+            )
+        feature = DEDUPE_FEATURES[dedupe.mode]
+        _check_supported(backend, feature, f"dedupe mode {dedupe.mode!r}")
+    elif options is not None and options.dedupe is not None and job.repeat is None:
+        if not backend.capabilities.supports(DEDUPE_FEATURES[options.dedupe.mode]):
+            return None, None
+        dedupe = options.dedupe
+    if dedupe is None:
+        return None, None
+    limit = backend.capabilities.max_dedupe_ttl_ms
+    if limit is not None and dedupe.ttl_ms > limit:
+        raise InvalidEnqueueOptionsError(
+            f"invalid enqueue options: dedupe: {masked_url(backend.url)} deduplicates for at "
+            f"most {limit} ms (got ttl_ms={dedupe.ttl_ms})"
+        )
+    try:
+        return dedupe, dedupe.render(payload)
+    except UnrenderableDedupeKey as exc:
+        raise InvalidEnqueueOptionsError(f"invalid enqueue options: dedupe: {exc}") from None
 
 
 def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
@@ -381,13 +433,16 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
         """Validate and store one job. `connection`: the caller's open database connection
         or session (PostgreSQL), so the job is written inside that transaction: workers see
         it once it commits, and a rollback takes it away."""
-        job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+        job_options = enqueue_options(
+            delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+        )
         payload = self.dump(data)
         target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
@@ -402,6 +457,7 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
@@ -415,6 +471,7 @@ class TypedQueue(Generic[In, Out]):
                 priority=priority,
                 job_id=job_id,
                 repeat=repeat,
+                dedupe=dedupe,
                 backend=target,
                 connection=connection,
             )
@@ -426,12 +483,13 @@ class TypedQueue(Generic[In, Out]):
         *,
         delay: int | None = None,
         priority: int | None = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
         PostgreSQL: one statement), with `connection` inside the caller's transaction."""
-        job_options = enqueue_options(delay=delay, priority=priority)
+        job_options = enqueue_options(delay=delay, priority=priority, dedupe=dedupe)
         payloads = [self.dump(item) for item in items]
         target = backend_for(backend, self.backend_url, self.root)
         requests = [
@@ -451,6 +509,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -467,11 +526,14 @@ async def queue_job(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )
         return handle
-    job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+    job_options = enqueue_options(
+        delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+    )
     registry = _registry_for(queue)
     target = backend_for(backend, registry.backend_url, registry.root)
     payload = untyped_payload(queue, data)
@@ -501,6 +563,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -521,6 +584,7 @@ def queue_job_sync(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )

@@ -146,16 +146,34 @@ class RedisBackend(RedisAdmin):
             if request.repeat is not None:
                 return await self._schedule(queue, request, request.repeat, opts)
             job = await queue.add(request.queue, request.payload, opts)
+            if request.dedupe is not None and request.dedupe.mode == "extend":
+                await self._push_back(queue, str(job.id), request.delay_ms)
         return str(job.id)
+
+    async def _push_back(self, queue: Queue, job_id: str, delay_ms: int) -> None:
+        """`Dedupe(mode="extend")`: the job the key let in, while still delayed, is due
+        `delay_ms` from now (BullMQ's changeDelay script; a job that is no longer delayed is
+        left as it is, which the script reports with -3)."""
+        if delay_ms <= 0:
+            return
+        scripts = queue.backend.scripts
+        keys = [scripts.keys["delayed"], scripts.keys["meta"], scripts.keys["marker"]]
+        keys.append(scripts.keys["events"])
+        now = round(time.time() * 1000)
+        await scripts.commands["changeDelay"](
+            keys=keys, args=[delay_ms, now, job_id, scripts.toKey(job_id)]
+        )
 
     async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
         """Many jobs in one pipelined transaction per queue (BullMQ's addBulk); ids in order.
-        Repeat schedules are upserted one by one."""
+        Repeat schedules are upserted one by one, and so are jobs with `Dedupe(mode="extend")`
+        (each may push an earlier job's delay back)."""
         ids: list[str | None] = [None] * len(requests)
         by_queue: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             dump_payload(request.queue, request.payload)  # as in `enqueue`, before any send
-            if request.repeat is None:
+            extends = request.dedupe is not None and request.dedupe.mode == "extend"
+            if request.repeat is None and not extends:
                 by_queue.setdefault(request.queue, []).append(index)
         async with self._errors():
             for name, indexes in by_queue.items():

@@ -43,6 +43,7 @@ from pikku_queue.adapters.sqlite.leases import (
     release_leases,
     settle,
 )
+from pikku_queue.adapters.sqlite.limits import INSERT_JOB, deduplicate, window_end
 from pikku_queue.adapters.sqlite.pruning import (
     BUCKET_LATENCY_SAMPLE,
     COMPLETED,
@@ -66,7 +67,7 @@ from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
 from pikku_queue.fields import MAX_LEASE_MS, MAX_STORED_INT
-from pikku_queue.options import Repeat
+from pikku_queue.options import RateLimit, Repeat
 from pikku_queue.outcomes import Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
 from pikku_queue.project import path_from_url
@@ -133,6 +134,8 @@ class SqliteBackend(SqliteAdmin):
         self._next_sweep: dict[str, int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
+        #: queue → its rate limit, as told by the workers serving it (`set_rate_limit`).
+        self._rate_limits: dict[str, RateLimit] = {}
         self._db = ConnectionThread(
             self.path, label=self.url, busy_timeout_ms=busy_timeout_ms, inline=_inline
         )
@@ -171,6 +174,8 @@ class SqliteBackend(SqliteAdmin):
         plain: list[tuple[Any, ...]] = []
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat]] = []
+        #: (index, request, row) of the jobs with a deduplication key, stored one by one.
+        deduplicated: list[tuple[int, EnqueueRequest, tuple[Any, ...]]] = []
         for index, request in enumerate(requests):
             if request.repeat is not None:
                 repeats.append((index, request, request.repeat))
@@ -179,34 +184,51 @@ class SqliteBackend(SqliteAdmin):
             job_id = request.job_id or uuid.uuid4().hex
             ids.append(job_id)
             run_at = now + request.delay_ms
-            plain.append(
-                (
-                    request.queue,
-                    job_id,
-                    "delayed" if request.delay_ms > 0 else "waiting",
-                    request.priority or 0,
-                    run_at,
-                    dump_payload(request.queue, request.payload),
-                    now,
-                    None if request.trace_context is None else dumps(dict(request.trace_context)),
-                )
+            row = (
+                request.queue,
+                job_id,
+                "delayed" if request.delay_ms > 0 else "waiting",
+                request.priority or 0,
+                run_at,
+                dump_payload(request.queue, request.payload),
+                now,
+                None if request.trace_context is None else dumps(dict(request.trace_context)),
             )
+            if request.dedupe is not None and request.dedupe_key is not None:
+                deduplicated.append((index, request, row))
+            else:
+                plain.append(row)
         payloads = {index: dump_payload(r.queue, r.payload) for index, r, _ in repeats}
 
         def tx(conn: sqlite3.Connection) -> list[str]:
             if plain:
-                conn.executemany(
-                    "INSERT INTO jobs"
-                    " (queue, id, state, priority, run_at, payload, enqueued_at, meta)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
-                    plain,
-                )
+                conn.executemany(INSERT_JOB, plain)
             result = list(ids)
+            for index, request, row in deduplicated:
+                assert request.dedupe is not None and request.dedupe_key is not None
+                result[index] = deduplicate(
+                    conn,
+                    request.queue,
+                    request.dedupe_key,
+                    request.dedupe,
+                    result[index],
+                    request.delay_ms,
+                    row,
+                    now,
+                )
             for index, request, repeat in repeats:
                 result[index] = add_schedule(conn, request, repeat, payloads[index], now)
             return result
 
         return await self._db.write(tx)
+
+    async def set_rate_limit(self, queue: str, rate_limit: RateLimit | None) -> None:
+        """The rate limit this process's leases of `queue` keep (`sqlite.limits`); the window
+        it counts in is in the file, shared by every process."""
+        if rate_limit is None:
+            self._rate_limits.pop(queue, None)
+        else:
+            self._rate_limits[queue] = rate_limit
 
     async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
         """Register a processor's own `repeat` (payload `{}`) under one key per queue.
@@ -366,7 +388,16 @@ class SqliteBackend(SqliteAdmin):
                 return []
             dead_letter_queue = self._dead_letter_queues.get(queue)
             return lease_jobs(
-                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now, sweep
+                conn,
+                queue,
+                limit,
+                lease_ms,
+                worker_id,
+                max_active,
+                dead_letter_queue,
+                now,
+                sweep,
+                self._rate_limits.get(queue),
             )
 
         leased = await self._db.write(tx)
@@ -528,6 +559,8 @@ class SqliteBackend(SqliteAdmin):
         A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
         the next lease makes such a job due and refuses it."""
         names = list(queues)
+        limited = [q for q in names if q in self._rate_limits]
+        now = self._now()
 
         def read(conn: sqlite3.Connection) -> int | None:
             times = [
@@ -538,6 +571,8 @@ class SqliteBackend(SqliteAdmin):
                 ).fetchone()[0]
                 for q in names
             ]
+            # a rate-limited queue's jobs may start again when its window ends
+            times += [window_end(conn, q, now) for q in limited]
             due = [int(t) for t in times if t is not None]
             return min(due) if due else None
 

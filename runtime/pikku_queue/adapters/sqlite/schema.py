@@ -9,6 +9,8 @@ Why these and not others:
   any position, and each state's count, read from the index alone.
 * WAL with `synchronous=NORMAL` keeps every committed transaction across a process crash (not
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
+* `rate_windows` and `dedupe_keys` hold the rate limits' windows and the deduplication keys
+  (`sqlite.limits`), one row per queue and group or key.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
   together do not race to create it.
 * Every reader is total (`pikku_queue.fields`): the connection reads TEXT that is not UTF-8
@@ -71,6 +73,21 @@ CREATE TABLE IF NOT EXISTS schedules (
     priority INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, key)
 );
+CREATE TABLE IF NOT EXISTS rate_windows (
+    queue TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    ends_at INTEGER NOT NULL,
+    starts INTEGER NOT NULL,
+    PRIMARY KEY (queue, grp)
+);
+CREATE TABLE IF NOT EXISTS dedupe_keys (
+    queue TEXT NOT NULL,
+    key TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, key)
+);
+CREATE INDEX IF NOT EXISTS dedupe_keys_expiry ON dedupe_keys (queue, expires_at);
 """
 
 #: The columns `get_job` reads, in the order `job_info` unpacks them.
