@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pikku_queue.options import MAX_JOB_ID_LENGTH, MAX_PRIORITY, MIN_PRIORITY
+from pikku_queue.options import MAX_JOB_ID_LENGTH, MAX_PRIORITY, MIN_PRIORITY, DedupeMode
 
 Feature = Literal[
     "priority",
@@ -73,7 +73,7 @@ FEATURE_TITLES: dict[Feature, str] = {
 }
 
 #: The feature each `Dedupe.mode` needs.
-DEDUPE_FEATURES: dict[str, Feature] = {
+DEDUPE_FEATURES: dict[DedupeMode, Feature] = {
     "drop": "dedupe",
     "replace": "dedupe_replace",
     "extend": "dedupe_extend",

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from bullmq import Job, Queue
+from bullmq.redis_connection import loadScript
 
 from pikku_queue import tracing
 from pikku_queue.adapters.redis import BACKEND
@@ -35,6 +36,10 @@ from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
 from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .url import KeepJobs, parse_redis_url
+
+#: BullMQ's changeDelay script (`Dedupe(mode="extend")` pushes an earlier job's delay back).
+CHANGE_DELAY = "changeDelay"
+CHANGE_DELAY_SCRIPT = "changeDelay-4.lua"
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
 FINISHED_SCAN_LIMIT = 100_000
@@ -157,12 +162,15 @@ class RedisBackend(RedisAdmin):
         if delay_ms <= 0:
             return
         scripts = queue.backend.scripts
+        commands = scripts.commands  # the connection's registered scripts, by name
+        if CHANGE_DELAY not in commands:  # BullMQ's script, which bullmq-python ships unused
+            commands[CHANGE_DELAY] = scripts.redisClient.register_script(
+                loadScript(CHANGE_DELAY_SCRIPT)
+            )
         keys = [scripts.keys["delayed"], scripts.keys["meta"], scripts.keys["marker"]]
         keys.append(scripts.keys["events"])
         now = round(time.time() * 1000)
-        await scripts.commands["changeDelay"](
-            keys=keys, args=[delay_ms, now, job_id, scripts.toKey(job_id)]
-        )
+        await commands[CHANGE_DELAY](keys=keys, args=[delay_ms, now, job_id, scripts.toKey(job_id)])
 
     async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
         """Many jobs in one pipelined transaction per queue (BullMQ's addBulk); ids in order.

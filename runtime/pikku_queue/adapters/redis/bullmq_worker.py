@@ -50,8 +50,9 @@ class PikkuWorker(LeanWorker):
     async def getNextJob(self, token: str) -> Any:
         """bullmq-python's, plus BullMQ's rate limit: when moveToActive said the queue's
         window is full (its `limitUntil`, ms), wait that long and ask again, as Node's worker
-        does. bullmq-python records it and waits on the queue's marker instead, which a
-        full window never sets again: its workers stopped after the first window."""
+        does. bullmq-python records it and blocks on the queue's marker instead, which a full
+        window never sets: it asked again only when that block timed out (`drainDelay`), so a
+        limit of many starts per short window ran at one window per block."""
         wait_ms: int = getattr(self, "limitUntil", 0) or 0
         if wait_ms <= 0:
             return await super().getNextJob(token)
