@@ -57,10 +57,10 @@ def run_pair(
     (start time in ms, pid), in start order."""
     log, go = folder / "starts.log", folder / "go"
     ready = [folder / "ready-1", folder / "ready-2"]
+    settings = [str(most), str(per_ms), str(hold_ms)]
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, url, queue, str(log), str(most), str(per_ms)]
-            + [str(hold_ms), str(flag), str(go)],
+            [sys.executable, __file__, url, queue, str(log), *settings, str(flag), str(go)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -75,7 +75,7 @@ def run_pair(
             time.sleep(0.01)
         go.touch()
         for worker in workers:
-            out, err = worker.communicate(timeout=120)
+            _, err = worker.communicate(timeout=120)
             assert worker.returncode == 0, err
     finally:
         for worker in workers:
