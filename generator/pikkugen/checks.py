@@ -105,15 +105,6 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
             f"runtime's limit of {limit} ms",
             f"use a delay of at most {limit} ms, or {drop}",
         )
-    dedupe = decl.options.dedupe
-    ttl_limit = caps.max_dedupe_ttl_ms
-    if dedupe is not None and ttl_limit is not None and dedupe.ttl_ms > ttl_limit:
-        yield (
-            OUT_OF_RANGE,
-            f"queue {decl.name!r} sets dedupe ttl_ms={dedupe.ttl_ms}, beyond the {runtime} "
-            f"runtime's deduplication window of {ttl_limit} ms",
-            f"use a ttl_ms of at most {ttl_limit}, or {drop}",
-        )
     # what only the runtime's own plugin knows (a schedule its trigger cannot express…)
     runtime_plugin = _plugin_or_none(runtime)
     if runtime_plugin is not None:

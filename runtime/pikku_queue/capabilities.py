@@ -112,8 +112,6 @@ class Capabilities:
     #: False when "cron" holds only for a processor's own `repeat` (set up by the deployment,
     #: e.g. an EventBridge schedule) and a per-job `Repeat` at enqueue must be refused.
     job_repeat: bool = True
-    #: Longest `Dedupe.ttl_ms` the backend holds (None: any `MAX_WINDOW_MS`).
-    max_dedupe_ttl_ms: int | None = None
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.supported

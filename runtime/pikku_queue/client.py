@@ -339,12 +339,6 @@ def _dedupe(
         dedupe = options.dedupe
     if dedupe is None:
         return None, None
-    limit = backend.capabilities.max_dedupe_ttl_ms
-    if limit is not None and dedupe.ttl_ms > limit:
-        raise InvalidEnqueueOptionsError(
-            f"invalid enqueue options: dedupe: {masked_url(backend.url)} deduplicates for at "
-            f"most {limit} ms (got ttl_ms={dedupe.ttl_ms})"
-        )
     try:
         return dedupe, dedupe.render(payload)
     except UnrenderableDedupeKey as exc:
