@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from pikku_queue.backend import Backend, WorkerReport
+from pikku_queue.backend import Backend, RemovesJobs, WorkerReport
 from pikku_queue.capabilities import DEDUPE_FEATURES
 from pikku_queue.client import TypedQueue
 from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
@@ -217,6 +217,17 @@ class LimitScenarios:
         assert ran_at[0] >= pushed_at + 400  # the second enqueue's delay, not the first's
         info = await backend.get_job(queue, first.id)
         assert info is not None and info.payload == {"n": 1}  # the first payload is kept
+
+    async def test_removing_a_job_frees_its_dedupe_key(self, backend: Backend, queue: str) -> None:
+        self.require(backend, "dedupe")
+        self.require(backend, "remove_job")
+        assert isinstance(backend, RemovesJobs)
+        dedupe = Dedupe(key="{n}", ttl_ms=60_000)
+        first = await ticks(queue).enqueue(Tick(n=1), dedupe=dedupe, backend=backend)
+        assert await backend.remove_job(queue, first.id)
+        again = await ticks(queue).enqueue(Tick(n=1), dedupe=dedupe, backend=backend)
+        assert again.id != first.id  # as BullMQ's removeJob drops the `de:` key
+        assert (await backend.counts(queue)).waiting == 1
 
     async def test_dedupe_key_naming_a_missing_field_is_refused(
         self, backend: Backend, queue: str

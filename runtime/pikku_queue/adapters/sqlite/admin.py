@@ -95,13 +95,17 @@ def retry_failed(conn: sqlite3.Connection, queue: str, job_id: str, now: int) ->
 
 
 def remove(conn: sqlite3.Connection, queue: str, job_id: str) -> bool:
-    """Delete a job unless it is active or a schedule's pending next run (`RemovesJobs`)."""
+    """Delete a job unless it is active or a schedule's pending next run (`RemovesJobs`); a
+    deduplication key it holds goes with it, as BullMQ's removeJob drops its `de:` key."""
     cursor = conn.execute(
         "DELETE FROM jobs WHERE queue = ? AND id = ? AND state != 'active'"
         " AND NOT (state = 'delayed' AND schedule IS NOT NULL)",
         (queue, job_id),
     )
-    return cursor.rowcount > 0
+    if cursor.rowcount <= 0:
+        return False
+    conn.execute("DELETE FROM dedupe_keys WHERE queue = ? AND job_id = ?", (queue, job_id))
+    return True
 
 
 def promote(conn: sqlite3.Connection, queue: str, job_id: str, now: int) -> bool:
