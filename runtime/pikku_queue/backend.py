@@ -233,7 +233,8 @@ class Drainable(Protocol):
 
 @runtime_checkable
 class Scheduled(Protocol):
-    """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
+    """Optional: when the next delayed job becomes due (or a full rate-limit window of these
+    queues ends: `RateLimits`), so an idle worker can sleep till then."""
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
 

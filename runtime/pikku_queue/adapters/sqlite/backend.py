@@ -555,8 +555,8 @@ class SqliteBackend(SqliteAdmin):
         return await self._db.read(read)
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None:
-        """The earliest time a delayed job of these queues becomes due (None: none delayed).
-        A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
+        """The earliest time a delayed job of these queues becomes due, or an open rate-limit
+        window of theirs ends (None: neither). A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
         the next lease makes such a job due and refuses it."""
         names = list(queues)
         limited = [q for q in names if q in self._rate_limits]
