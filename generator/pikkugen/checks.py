@@ -105,6 +105,14 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
             f"runtime's limit of {limit} ms",
             f"use a delay of at most {limit} ms, or {drop}",
         )
+    dedupe, window = decl.options.dedupe, caps.dedupe_window_ms
+    if dedupe is not None and window is not None and dedupe.ttl_ms != window:
+        yield (
+            OUT_OF_RANGE,
+            f"queue {decl.name!r} sets dedupe ttl_ms={dedupe.ttl_ms}, but the {runtime} "
+            f"runtime deduplicates for {window} ms, whatever the ttl",
+            f"use ttl_ms={window}, or {drop}",
+        )
     # what only the runtime's own plugin knows (a schedule its trigger cannot express…)
     runtime_plugin = _plugin_or_none(runtime)
     if runtime_plugin is not None:

@@ -112,6 +112,9 @@ class Capabilities:
     #: False when "cron" holds only for a processor's own `repeat` (set up by the deployment,
     #: e.g. an EventBridge schedule) and a per-job `Repeat` at enqueue must be refused.
     job_repeat: bool = True
+    #: A deduplication window the backend keeps itself and cannot change (SQS FIFO: 5 min):
+    #: a `Dedupe.ttl_ms` other than it is a diagnostic; None: the window is `ttl_ms`.
+    dedupe_window_ms: int | None = None
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.supported

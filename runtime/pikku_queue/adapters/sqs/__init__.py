@@ -34,7 +34,6 @@ BACKEND = BackendEntry(
             "clean_jobs",
             "rate_limit",
             "rate_limit_group",
-            "dedupe",
             "dedupe_replace",
             "dedupe_extend",
         },
@@ -78,13 +77,14 @@ BACKEND = BackendEntry(
             "rate_limit": "SQS has no shared rate limit and long-poll workers share no state to "
             "hold one honestly (Lambda's MaximumConcurrency caps invocations, not a rate)",
             "rate_limit_group": "SQS has no shared rate limit",
-            "dedupe": "not built yet: only a FIFO queue's MessageDeduplicationId could hold it, "
-            "for exactly 5 minutes",
+            "dedupe": "FIFO queues only, for SQS's own 5 minutes whatever ttl_ms says "
+            "(MessageDeduplicationId); a job's id is then derived from its key",
             "dedupe_replace": "SQS cannot change or remove a message it holds",
             "dedupe_extend": "SQS cannot change the delay of a message it holds",
         },
         # SQS holds no schedules itself: only the SAM template's EventBridge schedules fire.
         job_repeat=False,
+        dedupe_window_ms=300_000,
     ),
     schemes=("sqs",),
     factory="pikku_queue.adapters.sqs.backend:from_url",

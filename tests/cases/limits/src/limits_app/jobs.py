@@ -45,3 +45,9 @@ def strict_limit(data: Signup) -> None:
 @queue_processor("bad-template", dedupe={"key": "{user id}", "ttl_ms": 1000})
 def bad_template(data: Signup) -> None:
     return None
+
+
+# On sqs a FIFO queue deduplicates, for SQS's own 5 minutes: ttl_ms=60_000 is a PK802 there.
+@queue_processor("signups.fifo", dedupe=Dedupe(key="{user_id}", ttl_ms=60_000))
+def fifo_signup(data: Signup) -> None:
+    return None
