@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pikku_queue import Dedupe, RateLimit
 from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.adapters.sqlite.backend import SqliteBackend
+from pikku_queue.backend import RateLimits, WorkerOptions
 from pikku_queue.client import TypedQueue
 from pikku_queue.clock import VirtualClock
 from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
@@ -25,6 +26,7 @@ from pikku_queue.options import (
     Repeat,
     UnrenderableDedupeKey,
 )
+from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -267,5 +269,31 @@ async def test_any_stored_window_or_key_leaves_leases_and_enqueues_working(
             Signup(user_id="k"), dedupe=Dedupe(key="k", ttl_ms=1000), backend=backend
         )
         assert isinstance(handle.id, str) and handle.id
+    finally:
+        await backend.close()
+
+
+class WithoutRateLimits(MemoryBackend):
+    """A pull source that cannot keep a rate limit (no `RateLimits`)."""
+
+    set_rate_limit = None  # type: ignore[assignment]
+
+
+async def test_a_source_without_rate_limits_says_so_and_runs_the_jobs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = WithoutRateLimits()
+    assert not isinstance(backend, RateLimits)
+    try:
+        await backend.enqueue_many([EnqueueRequest(queue="q", payload={"n": n}) for n in range(3)])
+
+        async def run(data: dict[str, int]) -> int:
+            return data["n"]
+
+        limited = ProcessorOptions(rate_limit=RateLimit(max=1, per_ms=60_000))
+        processor = Processor.from_function("q", run, limited)
+        report = await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
+        assert report.completed == 3
+        assert "cannot keep the processor's rate limit" in caplog.text
     finally:
         await backend.close()
