@@ -5,7 +5,9 @@ end of `pikku_queue.backend`).
 Why it stays fast with a million rows: every page is read from the `jobs_by_state` index
 (`queue, state, seq`) from a position, newest first, so page 1,000 costs what page 1 does
 (the cursor is the last row's `seq`, never an OFFSET); a delayed job already due counts as
-waiting, as everywhere (`counts`), so the waiting page merges the two runs of that index.
+waiting, as everywhere (`counts`), so the waiting page merges the waiting run of that index
+with the due range of `jobs_delayed` (read from the index alone: no delayed job's row is
+read to learn it is not due yet).
 Cleaning deletes in chunks of `CLEAN_CHUNK` rows, each its own short transaction, so a worker
 is never locked out of the file for long.
 
@@ -60,6 +62,27 @@ def _rows(
     return list(conn.execute(sql, (queue, state, before, limit)).fetchall())
 
 
+def _due_rows(
+    conn: sqlite3.Connection, queue: str, before: int, limit: int, now: int
+) -> list[tuple[Any, ...]]:
+    """The delayed jobs already due, newest first: their `seq`s from the `jobs_delayed` index
+    alone (the row id is in every entry), then those rows. Walking the delayed run of
+    `jobs_by_state` instead would read every delayed job not yet due to check its time."""
+    seqs = [
+        seq
+        for (seq,) in conn.execute(
+            "SELECT seq FROM jobs INDEXED BY jobs_delayed WHERE queue = ? AND state = 'delayed'"
+            " AND run_at <= ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (queue, now, before, limit),
+        )
+    ]
+    if not seqs:
+        return []
+    marks = ", ".join("?" * len(seqs))
+    sql = f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE seq IN ({marks}) AND state = 'delayed'"
+    return list(conn.execute(sql, seqs).fetchall())
+
+
 def list_page(
     conn: sqlite3.Connection, queue: str, state: JobState, limit: int, cursor: str | None, now: int
 ) -> JobPage:
@@ -67,10 +90,9 @@ def list_page(
     before = _cursor(cursor)
     limit = max(int(limit), 1)
     take = limit + 1  # one more than shown: whether a next page exists
-    is_due = f" AND run_at <= {int(now)}"
     if state is JobState.WAITING:
         rows = _rows(conn, queue, "waiting", before, take)
-        rows += _rows(conn, queue, "delayed", before, take, is_due)
+        rows += _due_rows(conn, queue, before, take, now)
         rows.sort(key=lambda row: row[0], reverse=True)
     elif state is JobState.DELAYED:
         rows = _rows(conn, queue, "delayed", before, take, f" AND run_at > {int(now)}")
