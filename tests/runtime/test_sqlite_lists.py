@@ -45,7 +45,9 @@ async def walk(backend: SqliteBackend, state: JobState, limit: int) -> list[str]
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     delays=st.lists(st.sampled_from([0, 1_000, 5_000, 60_000]), min_size=0, max_size=40),
-    elapsed=st.sampled_from([0, 2_000, 10_000, 120_000]),
+    elapsed=st.sampled_from(
+        [0, 1_000, 2_000, 5_000, 10_000, 60_000, 120_000]
+    ),  # due at exactly now too
     limit=st.integers(1, 7),
 )
 def test_every_page_of_waiting_and_delayed_walks_the_plain_selection(
