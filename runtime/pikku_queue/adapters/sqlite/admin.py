@@ -24,7 +24,7 @@ import sqlite3
 from typing import Any
 
 from pikku_queue.adapters.sqlite.codec import job_info
-from pikku_queue.adapters.sqlite.counters import stored_count
+from pikku_queue.adapters.sqlite.counters import snapshot, stored_count
 from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS
 from pikku_queue.adapters.sqlite.thread import ConnectionThread
 from pikku_queue.errors import BackendError
@@ -193,7 +193,12 @@ class SqliteAdmin:
         self, queue: str, state: JobState, limit: int, cursor: str | None = None
     ) -> JobPage:
         now = self._now()
-        return await self._db.read(lambda conn: list_page(conn, queue, state, limit, cursor, now))
+
+        def read(conn: sqlite3.Connection) -> JobPage:
+            with snapshot(conn):  # the waiting page's runs and counts at one moment
+                return list_page(conn, queue, state, limit, cursor, now)
+
+        return await self._db.read(read)
 
     async def retry_job(self, queue: str, job_id: str) -> bool:
         now = self._now()

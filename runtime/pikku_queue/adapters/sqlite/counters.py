@@ -25,6 +25,8 @@ entry per schedule).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pikku_queue.records import QueueCounts
 
@@ -115,9 +117,29 @@ def _scheduled(conn: sqlite3.Connection, queue: str, after: int | None) -> int:
     return int(conn.execute(sql + " AND run_at > ?", (queue, after)).fetchone()[0])
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction around several statements (unless one is open already), so they
+    see the file at one moment: the stored delayed count and the due ones counted beside it
+    must not straddle a lease that promotes due jobs."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
     """`Backend.counts` (`pikku_queue.counts`): the stored counts, the delayed jobs already
-    due moved to waiting."""
+    due moved to waiting, all read at one moment."""
+    with snapshot(conn):
+        return _queue_counts(conn, queue, now)
+
+
+def _queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
     stored = stored_counts(conn, queue)
     due = int(
         conn.execute(
@@ -139,6 +161,7 @@ def queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
 
 def pending(conn: sqlite3.Connection, queue: str) -> int:
     """Waiting, active and delayed jobs, less the next runs of repeat schedules."""
-    stored = stored_counts(conn, queue)
-    waiting, active, delayed = (stored.get(s, 0) for s in ("waiting", "active", "delayed"))
-    return waiting + active + delayed - _scheduled(conn, queue, None)
+    with snapshot(conn):
+        stored = stored_counts(conn, queue)
+        waiting, active, delayed = (stored.get(s, 0) for s in ("waiting", "active", "delayed"))
+        return waiting + active + delayed - _scheduled(conn, queue, None)
