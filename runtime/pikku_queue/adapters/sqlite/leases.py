@@ -17,6 +17,7 @@ from typing import Any
 
 from pikku_queue import fields
 from pikku_queue.adapters.sqlite.codec import dumps
+from pikku_queue.adapters.sqlite.counters import stored_count
 from pikku_queue.adapters.sqlite.limits import (
     UNGROUPED,
     allowance,
@@ -121,10 +122,7 @@ def lease_jobs(
     )
     take = limit
     if max_active is not None:
-        active = conn.execute(
-            "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
-        ).fetchone()[0]
-        take = min(take, max_active - int(active))
+        take = min(take, max_active - stored_count(conn, queue, "active"))
         if take <= 0:
             return []
     if rate is not None and rate.group_key is None:
