@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities, Feature
+from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities
 from pikku_queue.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -16,20 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKEND", "PostgresBackend", "from_url", "raw_connection"]
 
-#: The web monitor's job actions, not implemented on this backend yet.
-_NOT_YET: frozenset[Feature] = frozenset(
-    {"list_jobs", "retry_job", "remove_job", "promote_job", "pause_queue", "clean_jobs"}
-)
-
 BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="postgresql",
         title="postgresql:// (in your database)",
-        supported=ALL_FEATURES - _NOT_YET,
-        notes=dict.fromkeys(
-            _NOT_YET,
-            "not built for postgresql:// yet (its monitor shows counts, charts and dead letters)",
-        ),
+        supported=ALL_FEATURES,
     ),
     schemes=("postgresql", "postgres"),
     factory="pikku_queue.adapters.postgresql.backend:from_url",

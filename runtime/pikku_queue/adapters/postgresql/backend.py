@@ -33,6 +33,19 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pikku_queue.adapters.postgresql import BACKEND
+from pikku_queue.adapters.postgresql.admin import (
+    CLEAN_CHUNK,
+    check_cleanable,
+    clean_chunk,
+    job_columns,
+    job_info_of,
+    list_page,
+    promote,
+    queue_paused,
+    remove,
+    retry_failed,
+    set_paused,
+)
 from pikku_queue.adapters.postgresql.connections import (
     AsyncTx,
     Tx,
@@ -77,7 +90,7 @@ from pikku_queue.adapters.postgresql.stats import (
     prune_cutoff,
 )
 from pikku_queue.adapters.postgresql.url import PostgresSettings, parse_url
-from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
@@ -93,6 +106,8 @@ from pikku_queue.records import (
     FinishedJob,
     FinishedSummary,
     JobInfo,
+    JobPage,
+    JobState,
     QueueCounts,
 )
 from pikku_queue.redact import redact_url
@@ -277,30 +292,9 @@ class PostgresBackend:
 
     def _job_select(self, rest: str) -> str:
         s = self.settings.schema
-        return (
-            f"SELECT id, name, state, data, retry_count, progress, output, error,"
-            f" {s}.ms(created_on), {s}.ms(completed_on), {s}.ms(start_after),"
-            f" dead_letter IS NOT NULL, {s}.ms(clock_timestamp())"
-            f" FROM {s}.job WHERE name = %s {rest}"
-        )
+        return f"SELECT {job_columns(s)} FROM {s}.job WHERE name = %s {rest}"
 
-    @staticmethod
-    def _job_info(row: tuple[Any, ...]) -> JobInfo:
-        """A row of `_job_select` in the SQLite reader's terms (`sqlite.codec.job_info`)."""
-        id_, queue, state, data, attempts, progress, output, error = row[:8]
-        created, completed, start_after, dead, now = row[8:]
-        ours = {
-            "created": "delayed",
-            "retry": "delayed",
-            "active": "active",
-            "completed": "completed",
-            "failed": "dead_lettered" if dead else "failed",
-        }[state]
-        return job_info(
-            (id_, queue, ours, data, attempts, progress, output, error, created, completed,
-             start_after),
-            now,
-        )  # fmt: skip
+    _job_info = staticmethod(job_info_of)
 
     async def counts(self, queue: str) -> QueueCounts:
         result: QueueCounts = await self._run(lambda tx: counts(tx, self.statements, queue))
@@ -338,6 +332,56 @@ class PostgresBackend:
             lambda tx: replay_records(tx, self.statements, dlq, ids), transaction=True
         )
         return result
+
+    # ------------------------------------------------------------------ the monitor's actions
+    # `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`
+    # (`admin` says how each is done).
+
+    async def list_jobs(
+        self, queue: str, state: JobState, limit: int, cursor: str | None = None
+    ) -> JobPage:
+        page: JobPage = await self._run(
+            lambda tx: list_page(tx, self.statements, queue, state, limit, cursor)
+        )
+        return page
+
+    async def retry_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(
+            lambda tx: retry_failed(tx, self.statements, queue, job_id), transaction=True
+        )
+        return done
+
+    async def remove_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(lambda tx: remove(tx, self.statements, queue, job_id))
+        return done
+
+    async def promote_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(
+            lambda tx: promote(tx, self.statements, queue, job_id), transaction=True
+        )
+        return done
+
+    async def pause_queue(self, queue: str) -> None:
+        await self._run(lambda tx: set_paused(tx, self.statements, queue, True))
+
+    async def resume_queue(self, queue: str) -> None:
+        await self._run(lambda tx: set_paused(tx, self.statements, queue, False), transaction=True)
+
+    async def is_paused(self, queue: str) -> bool:
+        paused: bool = await self._run(lambda tx: queue_paused(tx, self.statements, queue))
+        return paused
+
+    async def clean_jobs(self, queue: str, state: JobState, grace_ms: int = 0) -> int:
+        check_cleanable(state)
+        grace = max(int(grace_ms), 0)
+        removed = 0
+        while True:
+            deleted: int = await self._run(
+                lambda tx: clean_chunk(tx, self.statements, queue, state, grace)
+            )
+            removed += deleted
+            if deleted < CLEAN_CHUNK:
+                return removed
 
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
         state = await self._state()
@@ -529,14 +573,17 @@ class PostgresBackend:
 
     async def pending_count(self, queue: str) -> int:
         """Jobs a burst worker must still wait for: ready, active, and delayed ones that are
-        not the next run of a repeat schedule (those would keep a burst worker alive forever)."""
+        not the next run of a repeat schedule (those would keep a burst worker alive forever).
+        A paused queue has none: a burst worker does not wait for a resume."""
         s = self.settings.schema
         rows = await self._run(
             lambda tx: tx.rows(
-                f"SELECT count(*) FROM {s}.job WHERE name = %s AND (state = 'active'"
+                f"SELECT count(*) FROM {s}.job WHERE name = %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
+                " AND (state = 'active'"
                 " OR (state IN ('created', 'retry') AND (schedule_key IS NULL"
                 " OR start_after <= clock_timestamp())))",
-                (queue,),
+                (queue, queue),
             )
         )
         return int(rows[0][0])

@@ -86,7 +86,9 @@ class Statements:
             " lease_token = j.lease_token + 1, started_on = clock_timestamp(),"
             " lease_until = clock_timestamp() + %s * interval '1 millisecond', worker = %s"
             f" FROM (SELECT name, id FROM {s}.job WHERE name = %s AND state IN {READY}"
-            " AND start_after <= clock_timestamp() ORDER BY priority, seq LIMIT %s"
+            " AND start_after <= clock_timestamp()"
+            f" AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
+            " ORDER BY priority, seq LIMIT %s"
             " FOR UPDATE SKIP LOCKED) AS next"
             " WHERE j.name = next.name AND j.id = next.id"
             f" RETURNING j.priority, j.seq, j.id, j.data, j.retry_count, {s}.ms(j.created_on),"
@@ -187,7 +189,7 @@ async def lease_jobs(
         take = min(take, max_active - int(active))
         if take <= 0:
             return []
-    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, take))
+    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, queue, take))
     rows.sort(key=lambda r: (r[0], r[1]))
     leased: list[Leased] = []
     for _, _, id_, raw, attempts, enqueued_at, token, key, start_after, meta in rows:

@@ -96,6 +96,17 @@ CREATE TABLE {s}.schedule (
 """
 
 
+@_migration(2)
+def _paused(s: str) -> str:
+    # A paused queue (the monitor's pause): the lease statement probes it by primary key.
+    return f"""
+CREATE TABLE {s}.paused (
+    name text PRIMARY KEY,
+    paused_on timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+"""
+
+
 LATEST_VERSION = max(MIGRATIONS)
 
 
