@@ -109,6 +109,9 @@ class FinishedListener(Listener):
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._connected.wait(), 2.0)
+            # The caller reads the job next: a wake-up from before (this connection's first
+            # LISTEN wakes everyone) tells it nothing more.
+            event.clear()
             yield FinishWatch(event)
         finally:
             waiters = self._waiters.get(queue)
