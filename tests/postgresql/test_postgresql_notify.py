@@ -32,9 +32,7 @@ async def _worker(backend: PostgresBackend, queue: str) -> tuple[asyncio.Task[An
 
 
 @pytest.mark.parametrize("n", [1, -1], ids=["completed", "failed"])
-async def test_a_watch_is_woken_when_a_job_of_its_queue_finishes(
-    postgres_url: str, n: int
-) -> None:
+async def test_a_watch_is_woken_when_a_job_of_its_queue_finishes(postgres_url: str, n: int) -> None:
     """The producer's backend is another process's (its own connections): only NOTIFY can
     tell it. Its wait would last `NEVER_S`; it returns within 30 s, woken."""
     producer, worker_side = PostgresBackend(postgres_url), PostgresBackend(postgres_url)
