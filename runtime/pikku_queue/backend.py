@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -284,6 +285,25 @@ class Notified(Protocol):
     worker still looks), or after `timeout_s`."""
 
     async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None: ...
+
+
+class FinishWatch(Protocol):
+    """One waiter's subscription (`NotifiesFinished.watch_finished`)."""
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when a job of the watched queue may have finished since the last `wait`
+        (or since the watch began), or after `timeout_s`."""
+        ...
+
+
+@runtime_checkable
+class NotifiesFinished(Protocol):
+    """Optional: a producer waiting for a job's end (`JobHandle.result()`) is woken when a job
+    of its queue finishes (PostgreSQL: LISTEN/NOTIFY), instead of reading the job again and
+    again. A wake-up is only a hint: the waiter reads the job, and still reads it at a long
+    interval without one."""
+
+    def watch_finished(self, queue: str) -> AbstractAsyncContextManager[FinishWatch]: ...
 
 
 @runtime_checkable

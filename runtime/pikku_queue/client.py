@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -18,7 +18,13 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import Backend, BulkEnqueue, Closable, TransactionalEnqueue
+from pikku_queue.backend import (
+    Backend,
+    BulkEnqueue,
+    Closable,
+    NotifiesFinished,
+    TransactionalEnqueue,
+)
 from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
     BackendError,
@@ -166,18 +172,28 @@ class JobHandle(Generic[T]):
         _check_supported(self.backend, "results", "job results")
 
         async def wait() -> JobInfo:
-            # From 2 ms, growing by half: a job that takes a few ms (a worker woken at once,
-            # PostgreSQL's NOTIFY) is seen within about a millisecond or two of its end,
-            # for six reads in the first 20 ms; a long job is read every 250 ms.
-            pause = 0.002
+            if isinstance(self.backend, NotifiesFinished):
+                # Woken when a job of the queue finishes (PostgreSQL's NOTIFY): read once
+                # then, and only every half second without a wake-up (a lost notification).
+                async with self.backend.watch_finished(self.queue) as watch:
+                    return await poll(watch.wait, 0.05, 0.5)
+            # From 2 ms, growing by half: a job that takes a few ms is seen within about a
+            # millisecond or two of its end, for six reads in the first 20 ms; a long job is
+            # read every 250 ms.
+            return await poll(asyncio.sleep, 0.002, 0.25)
+
+        async def poll(
+            pause: Callable[[float], Awaitable[object]], first: float, most: float
+        ) -> JobInfo:
+            delay = first
             while True:
                 info = await self.info()
                 if info is None:
                     raise self._missing()
                 if info.state in FINAL_STATES:
                     return info
-                await asyncio.sleep(pause)
-                pause = min(pause * 1.5, 0.25)
+                await pause(delay)
+                delay = min(delay * 1.5, most)
 
         try:
             info = await asyncio.wait_for(wait(), timeout)
