@@ -43,6 +43,11 @@ def set_default(backend: Backend | None) -> None:
     _default_backend = backend
 
 
+def default_set() -> Backend | None:
+    """The backend `set_default` recorded (None: not set), so a caller can restore it."""
+    return _default_backend
+
+
 def resolve_backend(explicit: str | None = None, configured: str | None = None) -> Backend | str:
     """THE backend resolution order, used by every caller (the typed client, `queue_job`, the
     worker runner, `pikkugen worker`/`enqueue`/`dlq`, the Lambda handler):

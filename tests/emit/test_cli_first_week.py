@@ -1,0 +1,97 @@
+"""A new user's first week: each mistake a newcomer makes gets a message that points at the
+fix, and nothing writes where the user did not ask. Every test runs the real command (the
+installed `pikkugen`, `python -m pikku_queue`, `pytest` itself) in a subprocess, on a copy of
+the `basic` case."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from golden import CASES
+
+PIKKUGEN = str(Path(sys.executable).parent / "pikkugen")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NO_COLOR", "FORCE_COLOR", "PIKKU_QUEUE_URL", "PYTHONPATH")
+    }
+    env.update(extra)
+    return env
+
+
+def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PIKKUGEN, *args], cwd=cwd, capture_output=True, text=True, env=_env(**env), timeout=120
+    )
+
+
+def python(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        timeout=180,
+    )
+
+
+@pytest.fixture
+def basic(tmp_path: Path) -> Path:
+    project = tmp_path / "basic"
+    shutil.copytree(CASES / "basic", project, ignore=shutil.ignore_patterns("expected", "use_*"))
+    return project
+
+
+@pytest.fixture
+def scanned(basic: Path) -> Path:
+    done = run(basic, "scan", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    return basic
+
+
+# -- the memory_backend fixture is the default backend ----------------------------------------
+
+USER_TESTS = """
+from typing import Any
+
+from basic_app.models import Email
+from basic_gen.client import enqueue_cleanup_task, enqueue_email_queue_sync, queue_job_sync
+from pikku_queue import JobContext
+from pikku_queue.testing import run_queue_processor
+
+
+def test_the_typed_client_and_queue_job_use_the_fixture(memory_backend: Any) -> None:
+    handle = enqueue_email_queue_sync(Email(to="a@b.c", subject="s", body="b"))
+    assert handle.backend is memory_backend
+    assert queue_job_sync("cleanup-task", {}).backend is memory_backend
+
+
+async def fan_out(ctx: JobContext, data: dict[str, Any]) -> str:
+    return (await enqueue_cleanup_task({})).backend.url
+
+
+def test_a_processor_under_run_queue_processor_enqueues_in_memory() -> None:
+    assert run_queue_processor(fan_out, {}).output.startswith("memory://")
+"""
+
+
+def test_the_memory_backend_fixture_keeps_tests_off_the_project_queue(scanned: Path) -> None:
+    (scanned / "tests").mkdir()
+    (scanned / "tests" / "conftest.py").write_text('pytest_plugins = ["pikku_queue.testing"]\n')
+    (scanned / "tests" / "test_jobs.py").write_text(USER_TESTS)
+    done = python(
+        scanned, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", PYTHONPATH="src"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    assert not (scanned / ".pikku").exists()
+    assert not list(scanned.rglob("*.db"))
