@@ -97,6 +97,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # Outside the `except` block: inside it, every exception the coroutine raises (a
+        # processor's, a refused connection) would carry "RuntimeError: no running event
+        # loop … During handling of the above exception, another exception occurred".
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 

@@ -127,8 +127,10 @@ class Registry:
             value = resolve_reference(self.services)()
             if inspect.isawaitable(value):
                 try:
-                    asyncio.get_running_loop()
+                    running = asyncio.get_running_loop()
                 except RuntimeError:
+                    running = None
+                if running is None:  # outside the `except`: no spurious exception chain
                     value = asyncio.run(_wait(value))
                 else:
                     if inspect.iscoroutine(value):

@@ -95,3 +95,42 @@ def test_the_memory_backend_fixture_keeps_tests_off_the_project_queue(scanned: P
     assert "2 passed" in done.stdout
     assert not (scanned / ".pikku").exists()
     assert not list(scanned.rglob("*.db"))
+
+
+# -- sync paths carry no spurious "no running event loop" ------------------------------------
+
+SYNC_FAILURES = """
+import traceback
+
+from pydantic import TypeAdapter
+
+from pikku_queue.client import TypedQueue
+from pikku_queue.testing import run_queue_processor
+
+
+async def broken(data: dict) -> None:
+    raise ValueError("the processor broke")
+
+
+try:
+    run_queue_processor(broken, {})
+except AssertionError:
+    traceback.print_exc()
+import sys
+print("=" * 20, file=sys.stderr, flush=True)
+queue = TypedQueue("q", TypeAdapter(dict), TypeAdapter(dict))
+queue.enqueue_sync({}, backend="redis://127.0.0.1:1/0")
+"""
+
+
+def test_sync_paths_have_no_spurious_exception_chain(tmp_path: Path) -> None:
+    pytest.importorskip("redis")
+    (tmp_path / "sync_failures.py").write_text(SYNC_FAILURES)
+    done = python(tmp_path, "sync_failures.py")
+    assert done.returncode == 1
+    processor, _, connection = done.stderr.partition("=" * 20)
+    assert "ValueError: the processor broke" in done.stderr
+    assert "Traceback" in connection and "127.0.0.1" in connection, done.stderr
+    for text in (processor, connection):
+        assert "During handling of the above exception" not in text, text
+        assert "no running event loop" not in text, text
