@@ -134,3 +134,32 @@ def test_sync_paths_have_no_spurious_exception_chain(tmp_path: Path) -> None:
     for text in (processor, connection):
         assert "During handling of the above exception" not in text, text
         assert "no running event loop" not in text, text
+
+
+# -- generate-time commands refuse outside a project ------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["scan", "list", "watch"])
+def test_scan_list_and_watch_refuse_outside_a_project(tmp_path: Path, command: str) -> None:
+    (tmp_path / "jobs.py").write_text(
+        "from pikku_queue import queue_processor\n\n\n"
+        '@queue_processor("q")\nasync def f(data: int) -> int:\n    return data\n'
+    )
+    refused = run(tmp_path, command)
+    assert refused.returncode == 2
+    worker = run(tmp_path, "worker")
+    assert worker.returncode == 2
+    message = f"error: no pyproject.toml with a [tool.pikkugen] table in {tmp_path} or any folder"
+    assert refused.stderr.startswith(message), refused.stderr
+    assert worker.stderr.splitlines()[0] == refused.stderr.splitlines()[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.py"]
+
+
+def test_explicit_paths_still_scan_outside_a_project(tmp_path: Path) -> None:
+    (tmp_path / "jobs.py").write_text(
+        "from pikku_queue import queue_processor\n\n\n"
+        '@queue_processor("q")\nasync def f(data: int) -> int:\n    return data\n'
+    )
+    listed = run(tmp_path, "list", "--no-cache", "jobs.py")
+    assert listed.returncode == 0, listed.stderr
+    assert "1 queue processor(s)" in listed.stdout

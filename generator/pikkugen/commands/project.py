@@ -74,13 +74,10 @@ def load_registry(config: Config, package: str | None = None) -> tuple[Registry,
     try:
         return runner.import_registry(package or config.out_package)
     except runner.StartError as exc:
-        from pikkugen.config import PYPROJECT, SECTION, find_pyproject
+        from pikkugen.config import find_pyproject, no_project_message
 
         if package is None and find_pyproject(Path.cwd()) is None:
-            raise fail(
-                f"no {PYPROJECT} with a [{SECTION}] table in {Path.cwd()} or any folder above:"
-                " run pikkugen inside your project (or add the table to its pyproject.toml)"
-            ) from None
+            raise fail(no_project_message(Path.cwd())) from None
         raise fail(str(exc)) from None
 
 

@@ -13,7 +13,13 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from pikkugen.config import Config, ConfigError, find_pyproject, load_config
+from pikkugen.config import (
+    Config,
+    ConfigError,
+    find_pyproject,
+    load_config,
+    no_project_message,
+)
 from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
 
 PathsArgument = Annotated[
@@ -72,6 +78,12 @@ def _config(
     runtime: list[str] | None = None,
     no_cache: bool = False,
 ) -> Config:
+    if not paths and find_pyproject(Path.cwd()) is None:
+        # Outside a project, scanning the current folder could walk a whole disk (`/`) and
+        # write a package and a cache where nobody asked: refuse, as worker and enqueue do.
+        typer.echo(f"error: {no_project_message(Path.cwd())}", err=True)
+        typer.echo("hint: or name the files or folders to scan explicitly", err=True)
+        raise typer.Exit(2)
     try:
         return _load(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
     except ConfigError as exc:
