@@ -163,3 +163,80 @@ def test_explicit_paths_still_scan_outside_a_project(tmp_path: Path) -> None:
     listed = run(tmp_path, "list", "--no-cache", "jobs.py")
     assert listed.returncode == 0, listed.stderr
     assert "1 queue processor(s)" in listed.stdout
+
+
+# -- a project of one's own, scanned --------------------------------------------------------
+
+MYAPP_JOBS = """
+from pydantic import BaseModel
+
+from pikku_queue import JobContext, NonRetryableError, queue_processor
+
+
+class Invoice(BaseModel):
+    number: int
+    email: str
+
+
+@queue_processor("invoices", dead_letter_queue="invoices-dlq")
+async def send_invoice(ctx: JobContext, data: Invoice) -> str:
+    if data.number < 0:
+        raise NonRetryableError("negative invoice number")
+    return f"sent {data.number}"
+"""
+
+
+@pytest.fixture
+def myapp(tmp_path: Path) -> Path:
+    project = tmp_path / "myapp"
+    package = project / "src" / "myapp"
+    package.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "myapp"\nversion = "0.1.0"\n\n[tool.pikkugen]\n'
+    )
+    (package / "__init__.py").write_text("")
+    (package / "jobs.py").write_text(MYAPP_JOBS)
+    done = run(project, "scan")
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+def _dead_letter(project: Path) -> str:
+    """Enqueue a job that dead-letters, run a burst worker; the job id."""
+    sent = run(project, "enqueue", "invoices", "--data", '{"number": -1, "email": "a@b.c"}')
+    assert sent.returncode == 0, sent.stderr
+    worker = run(project, "worker", "--burst")
+    assert "dead_lettered=1" in worker.stdout, worker.stdout + worker.stderr
+    return sent.stdout.strip()
+
+
+# -- dlq: typos and wrong ids are errors -----------------------------------------------------
+
+
+def test_dlq_refuses_an_unknown_queue_with_a_did_you_mean(myapp: Path) -> None:
+    for command in ("list", "replay"):
+        typo = run(myapp, "dlq", command, "invoice")
+        assert typo.returncode == 2, typo.stdout + typo.stderr
+        assert "no queue or dead-letter queue 'invoice'" in typo.stderr
+        assert "did you mean 'invoices'?" in typo.stderr
+    assert run(myapp, "dlq", "list", "invoices-dlq").returncode == 0
+
+
+def test_dlq_replay_refuses_an_id_that_matches_nothing(myapp: Path) -> None:
+    _dead_letter(myapp)
+    nope = run(myapp, "dlq", "replay", "invoices", "--id", "nope")
+    assert nope.returncode == 2
+    assert "no dead-letter record 'nope' in invoices-dlq: --id takes a record id" in nope.stderr
+    assert "replayed" not in nope.stdout
+    assert "1 record(s)" in run(myapp, "dlq", "list", "invoices").stderr
+
+
+def test_dlq_replay_recognises_a_job_id(myapp: Path) -> None:
+    job_id = _dead_letter(myapp)
+    listed = run(myapp, "dlq", "list", "invoices")
+    assert f"invoices/{job_id}" in listed.stdout
+    replayed = run(myapp, "dlq", "replay", "invoices", "--id", job_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"note: {job_id!r} is a job id" in replayed.stderr
+    assert "replayed 1 job(s) from invoices-dlq" in replayed.stdout
+    assert "0 record(s)" in run(myapp, "dlq", "list", "invoices").stderr

@@ -13,7 +13,7 @@ import typer
 from pikku_queue.adapters import masked_url
 from pikku_queue.backend import Backend
 from pikku_queue.records import DeadLetterRecord
-from pikku_queue.registry import Registry
+from pikku_queue.registry import Registry, did_you_mean
 
 from pikkugen.commands.project import (
     BackendOption,
@@ -33,13 +33,46 @@ def register(app: typer.Typer) -> None:
 
 
 def _dlq_for(registry: Registry, queue: str) -> tuple[str, str | None]:
-    """(dead-letter queue, source queue filter): QUEUE may name a processor's queue or a DLQ."""
+    """(dead-letter queue, source queue filter): QUEUE may name a processor's queue or a DLQ.
+    Any other name is refused with a did-you-mean (a typo would list an empty queue)."""
     if queue in registry.names():
         dlq = registry.get(queue).options.dead_letter_queue
         if dlq is None:
             raise fail(f"queue {queue!r} has no dead_letter_queue: its failed jobs end 'failed'")
         return dlq, queue
-    return queue, None
+    dead_letter_queues = {
+        dlq for name in registry.names() if (dlq := registry.get(name).options.dead_letter_queue)
+    }
+    if queue in dead_letter_queues:
+        return queue, None
+    known = sorted({*registry.names(), *dead_letter_queues})
+    raise fail(
+        f"no queue or dead-letter queue {queue!r} in the registry; known: "
+        f"{', '.join(known) or '(none)'}{did_you_mean(queue, known)}"
+    )
+
+
+def _chosen(records: list[DeadLetterRecord], ids: list[str], dlq: str) -> list[str]:
+    """The record ids `--id` names: a record id as it is, a job id (the part after `queue/`
+    in `dlq list`) as its records' ids, with a note; an id that is neither is refused, and
+    nothing is replayed."""
+    by_record = {record.id for record in records}
+    chosen: list[str] = []
+    for given in ids:
+        if given in by_record:
+            chosen.append(given)
+            continue
+        matches = [record.id for record in records if record.job_id == given]
+        if not matches:
+            raise fail(
+                f"no dead-letter record {given!r} in {dlq}: --id takes a record id (the first"
+                f" column of `pikkugen dlq list`) or a job id (after `queue/` in that column)"
+            )
+        typer.echo(
+            f"note: {given!r} is a job id; replaying its record(s) {', '.join(matches)}", err=True
+        )
+        chosen.extend(matches)
+    return list(dict.fromkeys(chosen))
 
 
 def _one_line(text: str) -> str:
@@ -81,7 +114,11 @@ def dlq_replay(
     queue: Annotated[str, typer.Argument(help="A queue with a dead_letter_queue, or a DLQ name.")],
     ids: Annotated[
         list[str] | None,
-        typer.Option("--id", help="Record id to replay (repeatable; default all)."),
+        typer.Option(
+            "--id",
+            help="A record id to replay, the first column of `dlq list` (a job id is accepted"
+            " too); repeatable; default: all.",
+        ),
     ] = None,
     backend: BackendOption = None,
 ) -> None:
@@ -92,10 +129,12 @@ def dlq_replay(
     url = backend_url(backend, config, generated_url)
 
     async def replay(target: Backend) -> int:
-        chosen: list[str] | None = list(ids) if ids else None
-        if chosen is None and source is not None:
+        chosen: list[str] | None = None
+        if ids or source is not None:
             records = await target.dead_letters(dlq, 1_000_000)
-            chosen = [r.id for r in records if r.queue == source]
+            if source is not None:
+                records = [r for r in records if r.queue == source]
+            chosen = _chosen(records, list(ids), dlq) if ids else [r.id for r in records]
         return await target.replay(dlq, chosen)
 
     count = on_backend(url, replay)
