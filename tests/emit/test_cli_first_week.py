@@ -240,3 +240,24 @@ def test_dlq_replay_recognises_a_job_id(myapp: Path) -> None:
     assert f"note: {job_id!r} is a job id" in replayed.stderr
     assert "replayed 1 job(s) from invoices-dlq" in replayed.stdout
     assert "0 record(s)" in run(myapp, "dlq", "list", "invoices").stderr
+
+
+# -- a processor without a payload parameter -------------------------------------------------
+
+
+def test_a_processor_without_a_payload_parameter_is_named_so(myapp: Path) -> None:
+    jobs = myapp / "src" / "myapp" / "nightly.py"
+    jobs.write_text(
+        "from pikku_queue import JobContext, queue_processor\n\n\n"
+        '@queue_processor("nightly")\n'
+        "async def nightly(ctx: JobContext) -> None:\n"
+        "    return None\n"
+    )
+    scanned = run(myapp, "scan")
+    assert scanned.returncode == 2
+    assert (
+        "src/myapp/nightly.py:5:19: error[PK305]: missing payload parameter: `nightly` takes "
+        "only the job context `ctx`" in scanned.stderr
+    ), scanned.stderr
+    assert "hint: add the payload after it" in scanned.stderr
+    assert "PK702" not in scanned.stderr and "pydantic-core" not in scanned.stderr
