@@ -6,6 +6,8 @@ the `basic` case."""
 from __future__ import annotations
 
 import os
+import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -261,3 +263,163 @@ def test_a_processor_without_a_payload_parameter_is_named_so(myapp: Path) -> Non
     ), scanned.stderr
     assert "hint: add the payload after it" in scanned.stderr
     assert "PK702" not in scanned.stderr and "pydantic-core" not in scanned.stderr
+
+
+# -- small things people notice --------------------------------------------------------------
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def in_terminal(cwd: Path, *args: str, **env: str) -> str:
+    """Output of `pikkugen ARGS` with stdout and stderr on a pseudo-terminal, ANSI removed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [PIKKUGEN, *args], cwd=cwd, stdout=follower, stderr=follower, env=_env(**env)
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0, b"".join(chunks).decode()
+    os.close(leader)
+    return ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def test_short_version_flag(tmp_path: Path) -> None:
+    short, long = run(tmp_path, "-V"), run(tmp_path, "--version")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout == long.stdout and short.stdout.startswith("pikkugen ")
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (("enqueue",), "pikkugen enqueue [OPTIONS] QUEUE"),
+        (("dlq", "list"), "pikkugen dlq list [OPTIONS] QUEUE"),
+        (("dlq", "replay"), "pikkugen dlq replay [OPTIONS] QUEUE"),
+        (("client",), "pikkugen client [OPTIONS] SCHEMAS_DIR"),
+        (("scan",), "pikkugen scan [OPTIONS] [PATHS]..."),
+    ],
+)
+def test_usage_lines_name_arguments_as_click_does(
+    tmp_path: Path, command: tuple[str, ...], usage: str
+) -> None:
+    shown = run(tmp_path, *command, "--help", COLUMNS="120")
+    assert shown.returncode == 0, shown.stderr
+    assert f"Usage: {usage}" in shown.stdout, shown.stdout
+    assert "{" not in shown.stdout.split("Usage:", 1)[1].splitlines()[0]
+
+
+def test_enqueue_help_says_what_data_defaults_to(tmp_path: Path) -> None:
+    shown = run(tmp_path, "enqueue", "--help", COLUMNS="200")
+    assert re.search(
+        r"--data\s+JSON\s+The payload as JSON \(default: \{\}, an empty object", shown.stdout
+    ), shown.stdout
+
+
+@pytest.mark.parametrize("columns", [120, 130, 160, 220])
+def test_list_never_cuts_an_option_or_a_name(basic: Path, columns: int) -> None:
+    shown = in_terminal(basic, "list", "--no-cache", COLUMNS=str(columns))
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= columns, shown
+    assert any('retry_options.backoff="exponential",' in line for line in lines), shown
+    assert any("basic_app.jobs.process_email" in line for line in lines), shown
+    assert "…" not in shown
+
+
+LONG_QUEUE = "nightly-reconciliation-of-every-invoice"
+
+
+@pytest.mark.parametrize("columns", [120, 220])
+def test_the_final_stats_keep_long_queue_names_whole(myapp: Path, columns: int) -> None:
+    (myapp / "src" / "myapp" / "nightly.py").write_text(
+        "from typing import Any\n\nfrom pikku_queue import queue_processor\n\n\n"
+        f'@queue_processor("{LONG_QUEUE}")\n'
+        "async def nightly(data: dict[str, Any]) -> None:\n    return None\n"
+    )
+    assert run(myapp, "scan").returncode == 0
+    assert run(myapp, "enqueue", LONG_QUEUE).returncode == 0
+    shown = in_terminal(myapp, "worker", "--burst", COLUMNS=str(columns))
+    if columns >= 220:  # wide enough: the table, the name whole in its row
+        assert "queue stats" in shown
+        assert re.search(rf"│ {LONG_QUEUE} +│ +0 │", shown), shown
+    else:  # too narrow for the table: one line per queue, the name whole
+        assert f"stats {LONG_QUEUE}: waiting=0" in shown, shown
+
+
+def test_shell_completion_completes_queue_names(myapp: Path) -> None:
+    def complete(words: str) -> list[str]:
+        cword = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+        done = run(myapp, _PIKKUGEN_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=cword)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("pikkugen enqueue inv") == ["invoices"]
+    assert complete("pikkugen dlq list inv") == ["invoices", "invoices-dlq"]
+    assert complete("pikkugen dlq replay invoices-") == ["invoices-dlq"]
+    assert complete("pikkugen worker --queues ") == ["invoices"]
+
+
+def test_a_sqlite_url_under_missing_folders_is_refused(myapp: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent-dir"
+    url = f"sqlite:///{missing.as_posix()}/x/q.db"
+    for command in (
+        ("enqueue", "invoices", "--data", '{"number": 1, "email": "a"}'),
+        ("worker", "--burst"),
+        ("dlq", "list", "invoices"),
+    ):
+        refused = run(myapp, *command, "--backend", url)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert (
+            f"cannot open the SQLite database {missing}/x/q.db: neither its folder"
+            in refused.stderr
+        )
+        assert "Traceback" not in refused.stderr
+    assert not missing.exists()
+    one_level = tmp_path / "queues"
+    made = run(
+        myapp, "dlq", "list", "invoices", "--backend", f"sqlite:///{one_level.as_posix()}/q.db"
+    )
+    assert made.returncode == 0, made.stderr
+    assert (one_level / "q.db").is_file()
+
+
+def test_an_invalid_log_level_is_one_error_line(myapp: Path) -> None:
+    for done in (
+        run(myapp, "worker", "--burst", "--log-level", "loud"),
+        python(
+            myapp,
+            "-m",
+            "pikku_queue",
+            "worker",
+            "--registry",
+            "pikku_generated",
+            "--burst",
+            "--log-level",
+            "loud",
+            PYTHONPATH="src",
+        ),
+    ):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip() == (
+            "error: --log-level 'loud' is not a logging level: use one of DEBUG, INFO, WARNING,"
+            " ERROR, CRITICAL (any case)"
+        )
+    assert run(myapp, "worker", "--burst", "--log-level", "debug").returncode == 0
+
+
+def test_dlq_still_reads_a_dead_letter_queue_no_processor_declares_any_more(myapp: Path) -> None:
+    _dead_letter(myapp)
+    jobs = myapp / "src" / "myapp" / "jobs.py"
+    jobs.write_text(jobs.read_text().replace(', dead_letter_queue="invoices-dlq"', ""))
+    assert run(myapp, "scan").returncode == 0
+    listed = run(myapp, "dlq", "list", "invoices-dlq")
+    assert listed.returncode == 0, listed.stderr
+    assert "1 record(s) in invoices-dlq" in listed.stderr
+    assert run(myapp, "dlq", "list", "invoices-dlx").returncode == 2

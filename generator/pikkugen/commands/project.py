@@ -9,10 +9,11 @@ refusal here is one `error:` line and exit code 2 (`fail`), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pikku_queue import runner
@@ -48,6 +49,43 @@ def project_config(out: Path | None = None) -> Config:
         return load_config(out=str(out) if out is not None else None)
     except ConfigError as exc:
         raise fail(exc.message) from None
+
+
+def _queues_json() -> list[dict[str, Any]]:
+    """The queues of the project's generated `schemas/queues.json` (none outside a project or
+    before a scan): what shell completion offers, read without importing any code."""
+    from pikkugen.config import find_pyproject
+
+    if find_pyproject(Path.cwd()) is None:
+        return []
+    try:
+        config = load_config()
+        data = json.loads((config.out / "schemas" / "queues.json").read_text(encoding="utf-8"))
+        return [q for q in data["queues"] if isinstance(q, dict) and isinstance(q.get("name"), str)]
+    except (ConfigError, OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def complete_queue(incomplete: str) -> list[str]:
+    """Shell completion of a QUEUE argument: the generated registry's queue names."""
+    return [q["name"] for q in _queues_json() if q["name"].startswith(incomplete)]
+
+
+def complete_dead_letter_queue(incomplete: str) -> list[str]:
+    """Shell completion of `dlq`'s QUEUE: processors' queues and their dead-letter queues."""
+    names = {q["name"] for q in _queues_json()}
+    for queue in _queues_json():
+        dlq = (queue.get("options") or {}).get("dead_letter_queue")
+        if isinstance(dlq, str):
+            names.add(dlq)
+    return sorted(name for name in names if name.startswith(incomplete))
+
+
+def complete_queue_list(incomplete: str) -> list[str]:
+    """Shell completion of `--queues a,b`: the last name of the comma-separated list."""
+    done, comma, last = incomplete.rpartition(",")
+    taken = set(done.split(",")) if comma else set()
+    return [done + comma + name for name in complete_queue(last) if name not in taken]
 
 
 def import_roots(config: Config) -> list[Path]:
