@@ -5,6 +5,7 @@ the `basic` case."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -423,3 +424,140 @@ def test_dlq_still_reads_a_dead_letter_queue_no_processor_declares_any_more(myap
     assert listed.returncode == 0, listed.stderr
     assert "1 record(s) in invoices-dlq" in listed.stderr
     assert run(myapp, "dlq", "list", "invoices-dlx").returncode == 2
+
+
+# -- messages that point at the fix ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_queue_job_on_a_queue_added_since_the_scan_says_run_scan(myapp: Path) -> None:
+    script = (
+        "from pikku_generated.client import queue_job_sync\n"
+        "try:\n    queue_job_sync('reminders', {})\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    (myapp / "src" / "myapp" / "reminders.py").write_text(
+        "from pikku_queue import queue_processor\n\n\n"
+        '@queue_processor("reminders")\nasync def remind(data: dict) -> None:\n    return None\n'
+    )
+    added = python(myapp, "-c", script, PYTHONPATH="src")
+    assert added.stdout.startswith("UnknownQueueError no queue 'reminders'; known: invoices")
+    assert "run `pikkugen scan`" in added.stdout, added.stdout
+    assert "import the generated client" not in added.stdout
+    jobs = myapp / "src" / "myapp" / "jobs.py"
+    jobs.write_text(jobs.read_text() + "\n# edited\n")
+    edited = python(myapp, "-c", script, PYTHONPATH="src")
+    assert "the generated registry is older than src/myapp/jobs.py: run `pikkugen scan`" in (
+        edited.stdout
+    )
+
+
+def test_a_registry_under_src_says_how_to_make_it_importable(myapp: Path) -> None:
+    done = python(myapp, "-m", "pikku_queue", "worker", "--registry", "pikku_generated", "--burst")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: cannot import the generated registry 'pikku_generated.registry': it is in src,"
+        " which is not importable from here; run with PYTHONPATH=src, or install your project"
+        " into this environment (`pip install -e .`)"
+    )
+    fixed = python(
+        myapp,
+        "-m",
+        "pikku_queue",
+        "worker",
+        "--registry",
+        "pikku_generated",
+        "--burst",
+        PYTHONPATH="src",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+
+
+def _direct_url(name: str) -> tuple[str, bool]:
+    from importlib.metadata import distribution
+
+    raw = distribution(name).read_text("direct_url.json")
+    assert raw is not None, f"{name} was not installed from a folder in this environment"
+    info = json.loads(raw)
+    return info["url"].removeprefix("file://"), bool(info.get("dir_info", {}).get("editable"))
+
+
+def test_install_hints_name_the_checkout_pikkugen_came_from(myapp: Path, tmp_path: Path) -> None:
+    # Hide the optional packages, as in an environment without the extras.
+    hidden = tmp_path / "hidden"
+    for package in ("prometheus_client", "starlette"):
+        (hidden / package).mkdir(parents=True)
+        (hidden / package / "__init__.py").write_text(f"raise ImportError('no {package} here')\n")
+    path, editable = _direct_url("pikku-queue")
+    metrics = run(myapp, "worker", "--burst", "--metrics-port", "0", PYTHONPATH=str(hidden))
+    assert metrics.returncode == 2, metrics.stdout + metrics.stderr
+    assert f"pip install {'-e ' if editable else ''}'{path}[metrics]'" in metrics.stderr
+    assert "pikkugen[metrics]" not in metrics.stderr
+    path, editable = _direct_url("pikkugen")
+    monitor = run(myapp, "monitor", "--port", "0", PYTHONPATH=str(hidden))
+    assert monitor.returncode == 2, monitor.stdout + monitor.stderr
+    assert f"pip install {'-e ' if editable else ''}'{path}[monitor]'" in monitor.stderr
+
+
+def test_install_hints_for_an_index_install_and_a_folder(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for name, direct in (
+        ("fromindex", None),
+        ("fromfolder", {"url": "file:///opt/src/x", "dir_info": {}}),
+    ):
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        if direct is not None:
+            (info / "direct_url.json").write_text(json.dumps(direct))
+    shown = python(
+        tmp_path,
+        "-c",
+        "from pikku_queue.install import install_hint\n"
+        "print(install_hint('fromindex', 'sqs'))\nprint(install_hint('fromfolder', 'sqs'))\n",
+        PYTHONPATH=str(site),
+    )
+    assert shown.stdout.splitlines() == [
+        "pip install 'fromindex[sqs]'",
+        "pip install '/opt/src/x[sqs]'",
+    ], shown.stderr
+
+
+def test_enqueue_many_names_the_item_and_the_field(myapp: Path) -> None:
+    script = (
+        "from pikku_generated.client import QUEUE_INVOICES\n"
+        "from pikku_queue import PayloadValidationError\nfrom pikku_queue.client import run_sync\n"
+        "items = [{'number': 1, 'email': 'a'}, {'number': 'two'}]\n"
+        "try:\n    run_sync(QUEUE_INVOICES.enqueue_many(items, backend='memory://'))\n"
+        "except PayloadValidationError as exc:\n    print(exc.fields)\n    print(exc)\n"
+    )
+    done = python(myapp, "-c", script, PYTHONPATH="src")
+    assert done.returncode == 0, done.stderr
+    fields, message = done.stdout.split("\n", 1)
+    assert fields == "('[1].number', '[1].email')"
+    assert message.startswith("invalid payload for queue 'invoices': item 1: 2 validation errors")
+    assert "For further information visit" not in done.stdout
+
+
+def test_validation_messages_drop_pydantics_url_line(myapp: Path) -> None:
+    refused = run(myapp, "enqueue", "invoices", "--data", '{"number": "x"}')
+    assert refused.returncode == 2
+    assert "email\n  Field required" in refused.stderr, refused.stderr
+    assert "For further information visit" not in refused.stderr
+
+
+def test_the_demo_names_the_fields_refused_at_enqueue(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "shop", shop)
+    done = python(shop, "-m", "shop.demo", PYTHONPATH="src", PIKKU_QUEUE_URL="memory://")
+    assert done.returncode == 0, done.stderr
+    assert "refused at enqueue: 2 validation errors for ImageJob (width, height)" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "template.yaml"])
+def test_the_sam_files_say_how_to_supply_the_runtime_wheel(name: str) -> None:
+    text = (ROOT / "examples" / "shop" / "src" / "shop" / "generated" / name).read_text()
+    header = text.split("\n\n", 1)[0] if name == "template.yaml" else text
+    assert "pip wheel --no-deps -w wheels <pikkugen checkout>/runtime" in header
+    assert 'PIP_FIND_LINKS="$PWD/wheels" sam build --manifest requirements.txt' in header
