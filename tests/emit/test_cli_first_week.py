@@ -100,6 +100,23 @@ def test_the_memory_backend_fixture_keeps_tests_off_the_project_queue(scanned: P
     assert not list(scanned.rglob("*.db"))
 
 
+def test_the_memory_backend_fixture_leaves_an_existing_queue_untouched(scanned: Path) -> None:
+    sent = run(scanned, "enqueue", "cleanup-task")
+    assert sent.returncode == 0, sent.stderr
+    folder = scanned / ".pikku"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+    assert "queue.db" in before
+    (scanned / "tests").mkdir()
+    (scanned / "tests" / "conftest.py").write_text('pytest_plugins = ["pikku_queue.testing"]\n')
+    (scanned / "tests" / "test_jobs.py").write_text(USER_TESTS)
+    done = python(
+        scanned, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", PYTHONPATH="src"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+    assert after == before
+
+
 # -- sync paths carry no spurious "no running event loop" ------------------------------------
 
 SYNC_FAILURES = """
