@@ -578,3 +578,18 @@ def test_the_sam_files_say_how_to_supply_the_runtime_wheel(name: str) -> None:
     header = text.split("\n\n", 1)[0] if name == "template.yaml" else text
     assert "pip wheel --no-deps -w wheels <pikkugen checkout>/runtime" in header
     assert 'PIP_FIND_LINKS="$PWD/wheels" sam build --manifest requirements.txt' in header
+
+
+def test_processors_that_are_not_importable_say_how_to_make_them_so(tmp_path: Path) -> None:
+    project = tmp_path / "split"
+    (project / "src" / "myapp").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.pikkugen]\npaths = ["src"]\nout = "gen"\n')
+    (project / "src" / "myapp" / "__init__.py").write_text("")
+    (project / "src" / "myapp" / "jobs.py").write_text(MYAPP_JOBS)
+    assert run(project, "scan").returncode == 0
+    done = python(project, "-m", "pikku_queue", "worker", "--registry", "gen", "--burst")
+    assert done.returncode == 2
+    assert "cannot import 'myapp.jobs.send_invoice': no module 'myapp' on the import path" in (
+        done.stderr
+    )
+    assert "PYTHONPATH=src" in done.stderr and "pip install -e ." in done.stderr
