@@ -87,6 +87,7 @@ def test_a_processor_under_run_queue_processor_enqueues_in_memory() -> None:
 """
 
 
+@pytest.mark.slow
 def test_the_memory_backend_fixture_keeps_tests_off_the_project_queue(scanned: Path) -> None:
     (scanned / "tests").mkdir()
     (scanned / "tests" / "conftest.py").write_text('pytest_plugins = ["pikku_queue.testing"]\n')
@@ -100,6 +101,7 @@ def test_the_memory_backend_fixture_keeps_tests_off_the_project_queue(scanned: P
     assert not list(scanned.rglob("*.db"))
 
 
+@pytest.mark.slow
 def test_the_memory_backend_fixture_leaves_an_existing_queue_untouched(scanned: Path) -> None:
     sent = run(scanned, "enqueue", "cleanup-task")
     assert sent.returncode == 0, sent.stderr
