@@ -35,6 +35,8 @@ Feature = Literal[
     "pause_queue",
     "clean_jobs",
     "replay_dead_letters",
+    "cancel",
+    "cancel_running",
 ]
 
 FEATURE_TITLES: dict[Feature, str] = {
@@ -60,6 +62,8 @@ FEATURE_TITLES: dict[Feature, str] = {
     "pause_queue": "monitor: pause / resume a queue",
     "clean_jobs": "monitor: clean completed / failed jobs",
     "replay_dead_letters": "monitor: list and replay dead letters",
+    "cancel": "cancel a waiting / delayed job (`JobHandle.cancel`)",
+    "cancel_running": "cancel a running job (`cancelled` state)",
 }
 
 #: The monitor's features (the web monitor reads these to know what it may offer).

@@ -42,7 +42,9 @@ BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="cloudflare",
         title="Cloudflare Queues",
-        supported=ALL_FEATURES - {"priority", "results", "progress", "job_id"} - MONITOR_FEATURES,
+        supported=ALL_FEATURES
+        - {"priority", "results", "progress", "job_id", "cancel", "cancel_running"}
+        - MONITOR_FEATURES,
         max_delay_ms=43_200_000,
         max_payload_bytes=128_000,
         queue_name_pattern=r"^[a-z0-9-]{1,63}$",
@@ -68,6 +70,8 @@ BACKEND = BackendEntry(
             "Cloudflare's own dead_letter_queue is <queue>-stalled, never the records' queue",
             "metrics": "completed/failed counted per Worker isolate",
             "events": "in the isolate that ran the job",
+            "cancel": "a Worker cannot remove a message from a Cloudflare queue",
+            "cancel_running": "a Worker cannot reach the isolate that runs a message",
             **dict.fromkeys(
                 MONITOR_FEATURES,
                 "no monitor: a Worker cannot list, change or pause a Cloudflare queue (use the "

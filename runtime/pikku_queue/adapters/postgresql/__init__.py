@@ -21,15 +21,22 @@ _NOT_YET: frozenset[Feature] = frozenset(
     {"list_jobs", "retry_job", "remove_job", "promote_job", "pause_queue", "clean_jobs"}
 )
 
+#: Cancelling jobs (`JobHandle.cancel`), not implemented on this backend yet.
+_CANCEL: frozenset[Feature] = frozenset({"cancel", "cancel_running"})
+
 BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="postgresql",
         title="postgresql:// (in your database)",
-        supported=ALL_FEATURES - _NOT_YET,
-        notes=dict.fromkeys(
-            _NOT_YET,
-            "not built for postgresql:// yet (its monitor shows counts, charts and dead letters)",
-        ),
+        supported=ALL_FEATURES - _NOT_YET - _CANCEL,
+        notes={
+            **dict.fromkeys(
+                _NOT_YET,
+                "not built for postgresql:// yet (its monitor shows counts, charts and dead "
+                "letters)",
+            ),
+            **dict.fromkeys(_CANCEL, "not built for postgresql:// yet"),
+        },
     ),
     schemes=("postgresql", "postgres"),
     factory="pikku_queue.adapters.postgresql.backend:from_url",

@@ -25,7 +25,16 @@ from typing import Any
 
 from pikku_queue.adapters.postgresql.connections import Tx
 from pikku_queue.adapters.sqlite.codec import dumps
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
+from pikku_queue.errors import BackendError
+from pikku_queue.outcomes import (
+    Cancelled,
+    Completed,
+    DeadLetter,
+    Delivery,
+    Outcome,
+    Retry,
+    stalled_error,
+)
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
 
@@ -260,6 +269,10 @@ async def settle_all(
     for delivery, outcome, token, dlq in settled:
         if isinstance(outcome, Completed | Retry):
             verdicts.add(delivery, outcome, token)
+        elif isinstance(outcome, Cancelled):
+            # Not reached: postgresql:// declares no `cancel_running`, so its worker passes the
+            # engine no cancel signal. Loud rather than a wrong state, should that change.
+            raise BackendError("postgresql:// cannot store a cancelled job yet")
         else:
             await dead_letter(
                 tx,

@@ -19,7 +19,12 @@ BACKEND = BackendEntry(
         backend="redis",
         title="redis:// (BullMQ)",
         supported=ALL_FEATURES,
-        notes={"priority": "BullMQ's order: jobs without a priority run before prioritised ones"},
+        notes={
+            "priority": "BullMQ's order: jobs without a priority run before prioritised ones",
+            "cancel": "BullMQ's own removal (Node's `job.remove()`): Node tools see the job gone",
+            "cancel_running": "a mark in the job's hash that pikkugen workers poll; a Node "
+            "BullMQ worker running the job ignores it and runs on",
+        },
     ),
     schemes=("redis", "rediss"),
     factory="pikku_queue.adapters.redis.backend:from_url",

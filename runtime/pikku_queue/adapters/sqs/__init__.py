@@ -32,6 +32,8 @@ BACKEND = BackendEntry(
             "promote_job",
             "pause_queue",
             "clean_jobs",
+            "cancel",
+            "cancel_running",
         },
         max_delay_ms=900_000,
         max_payload_bytes=1_048_576,
@@ -68,6 +70,10 @@ BACKEND = BackendEntry(
             "pause_queue": "SQS has no pause: stop the workers or disable the Lambda's event "
             "source mapping",
             "clean_jobs": "SQS keeps no finished jobs",
+            "cancel": "SQS deletes a waiting message only with the receipt handle of a receive, "
+            "never by id",
+            "cancel_running": "SQS keeps no record of a running job that a cancel could mark "
+            "for the worker that holds it",
             "replay_dead_letters": "a record is received to be listed, so the list is at most "
             "a few hundred and not paginated",
         },
