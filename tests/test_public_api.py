@@ -5,7 +5,9 @@ import pikku_queue
 
 PUBLIC = [
     "BatchOptions",
+    "CancelResult",
     "EnqueueOptions",
+    "JobCancelledError",
     "JobContext",
     "JobFailedError",
     "JobHandle",
