@@ -296,3 +296,27 @@ def test_enqueue_refuses_ids_and_priorities_bullmq_would_refuse(project: Path) -
     )
     kept = run(project, "enqueue", "charge", "--data", '{"id": 1}', "--job-id", "order-1")
     assert kept.stdout.strip() == "order-1"
+
+
+def test_cancel_removes_a_waiting_job_and_says_why_when_it_cannot(project: Path) -> None:
+    job = run(project, "enqueue", "charge", "--data", '{"id": 7}', "--job-id", "order-7")
+    assert job.stdout.strip() == "order-7"
+    kept = run(project, "enqueue", "charge", "--data", '{"id": 8}').stdout.strip()
+    removed = run(project, "cancel", "charge", "order-7")
+    assert "cancelled job order-7: removed from queue 'charge'" in removed.stdout
+    again = run(project, "cancel", "charge", "order-7", ok=False)
+    assert again.returncode == 1
+    assert "no job 'order-7' in queue 'charge'" in again.stderr
+    unknown = run(project, "cancel", "chrge", "order-7", ok=False)
+    assert unknown.returncode == 2
+    assert "no processor serves queue 'chrge'" in unknown.stderr
+    assert "charge" in unknown.stderr.split("'chrge'", 1)[1]
+    run(project, "worker", "--burst", "--queues", "charge")
+    db = sqlite3.connect(project / "queue.db")
+    states = dict(db.execute("SELECT id, state FROM jobs WHERE queue = 'charge'").fetchall())
+    db.close()
+    assert states == {kept: "completed"}  # the cancelled job never ran
+    ended = run(project, "cancel", "charge", kept, ok=False)
+    assert ended.returncode == 1
+    assert f"job {kept} of queue 'charge'" in ended.stderr
+    assert "already ended (it is completed); nothing cancelled" in ended.stderr
