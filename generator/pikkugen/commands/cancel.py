@@ -75,7 +75,6 @@ def cancel(
         )
     else:
         raise fail(
-            f"no job {job_id!r} in {where} (never enqueued there, or removed after it"
-            " finished)",
+            f"no job {job_id!r} in {where} (never enqueued there, or removed after it finished)",
             NOTHING_CANCELLED,
         )
