@@ -48,6 +48,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": {
                         "size": 10,
@@ -87,6 +88,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": {
                         "size": 100,

@@ -48,6 +48,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": None,
@@ -84,6 +85,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -124,6 +126,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -164,6 +167,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": None,
@@ -200,6 +204,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -240,6 +245,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": None,
@@ -276,6 +282,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": {
                         "size": 10,

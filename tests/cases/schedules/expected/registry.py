@@ -48,6 +48,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -88,6 +89,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -128,6 +130,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
@@ -168,6 +171,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": {
