@@ -42,7 +42,7 @@ def cancel(conn: sqlite3.Connection, queue: str, job_id: str) -> CancelResult:
         return CancelResult.REQUESTED
     if state in _FINAL:
         return CancelResult.FINISHED
-    if state == "delayed" and schedule is not None:
+    if schedule is not None:  # a schedule's pending run: its lease adds the next one
         return CancelResult.SCHEDULED
     # waiting, delayed, or a state no worker serves (the lease would dead-letter it)
     conn.execute("DELETE FROM jobs WHERE queue = ? AND id = ?", (queue, job_id))
