@@ -106,12 +106,19 @@ class CancelSignal:
         for callback in callbacks:
             callback()
 
-    def on_request(self, callback: Callable[[], object]) -> None:
-        """Call `callback` when the stop is requested (at once if it already was)."""
+    def on_request(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call `callback` when the stop is requested (at once if it already was); returns a
+        function that forgets it (when what it would stop has ended)."""
         if self._event.is_set():
             callback()
         else:
             self._callbacks.append(callback)
+
+        def forget() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return forget
 
 
 @dataclass

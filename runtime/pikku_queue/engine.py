@@ -10,6 +10,7 @@ translate the verdict into their backend's verbs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -159,10 +160,7 @@ class Engine:
         if proc.is_async:
             call: Any = proc.func(*args)
             if cancel is not None:
-                # A cancel (`JobHandle.cancel`) cancels the processor's own task: it sees
-                # CancelledError at its next await, while this task goes on to the verdict.
-                call = asyncio.ensure_future(call)
-                cancel.on_request(call.cancel)
+                return await self._cancellable(ctx, call, cancel)
         elif not self.threads:
             call = _inline(proc.func, args)
         else:
@@ -170,19 +168,36 @@ class Engine:
             run = functools.partial(contextvars.copy_context().run, proc.func, *args)
             call = asyncio.get_running_loop().run_in_executor(_SYNC_POOL, run)
         timeout = self._timeout_s()
+        if timeout is None:
+            return await call
+        return await self._wait_for(ctx, call, timeout)
+
+    async def _cancellable(self, ctx: JobContext, call: Any, cancel: CancelSignal) -> Any:
+        """Await an async processor's call so that a stop request (`JobHandle.cancel`)
+        cancels it: the request expires an `asyncio.timeout` scope at once, so the processor
+        sees CancelledError at its await and asyncio itself tells that cancel from this task
+        being cancelled (a worker's shutdown, which goes on as CancelledError). No task is
+        created per job for it."""
+        scope = asyncio.timeout(None)
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            with contextlib.suppress(RuntimeError):  # the scope has ended meanwhile
+                scope.reschedule(loop.time())
+
+        timeout = self._timeout_s()
         try:
-            if timeout is None:
-                return await call
-            return await self._wait_for(ctx, call, timeout)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if (
-                cancel is not None
-                and cancel.requested
-                and task is not None
-                and not task.cancelling()
-            ):
-                raise _CancelledByRequest from None  # the processor's task, not this one
+            async with scope:
+                forget = cancel.on_request(stop)
+                try:
+                    if timeout is None:
+                        return await call
+                    return await self._wait_for(ctx, call, timeout)
+                finally:
+                    forget()
+        except TimeoutError:
+            if scope.expired():
+                raise _CancelledByRequest from None
             raise
 
     async def _wait_for(self, ctx: JobContext, call: Any, timeout: float) -> Any:
