@@ -96,6 +96,19 @@ CREATE TABLE {s}.schedule (
 """
 
 
+@_migration(2)
+def _cancel(s: str) -> str:
+    """Cancelling (`JobHandle.cancel`): the `cancelled` state, and the lease token of the
+    attempt asked to stop, on the job's own row (so it goes with the row: a later job that
+    reuses the id starts without it)."""
+    return f"""
+ALTER TABLE {s}.job DROP CONSTRAINT job_state_check;
+ALTER TABLE {s}.job ADD CONSTRAINT job_state_check
+    CHECK (state IN ('created', 'retry', 'active', 'completed', 'failed', 'cancelled'));
+ALTER TABLE {s}.job ADD COLUMN cancel_requested bigint;
+"""
+
+
 LATEST_VERSION = max(MIGRATIONS)
 
 
