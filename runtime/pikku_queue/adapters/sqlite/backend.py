@@ -34,6 +34,7 @@ from pikku_queue.adapters.sqlite import BACKEND
 from pikku_queue.adapters.sqlite.admin import SqliteAdmin, queue_paused
 from pikku_queue.adapters.sqlite.cancel import cancel, requested
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.adapters.sqlite.counters import pending, queue_counts, stored_count
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
 from pikku_queue.adapters.sqlite.leases import (
     SWEEP_EVERY_MS,
@@ -247,49 +248,10 @@ class SqliteBackend(SqliteAdmin):
         return [job_info(row, now) for row in await self._db.read(read)]
 
     async def counts(self, queue: str) -> QueueCounts:
+        """From the trigger-kept `job_counts` (`sqlite.counters`): a few rows, however many
+        jobs the queue holds."""
         now = self._now()
-
-        def read(conn: sqlite3.Connection) -> QueueCounts:
-            def one(sql: str, *args: Any) -> int:
-                return int(conn.execute(sql, (queue, *args)).fetchone()[0])
-
-            waiting = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'waiting'")
-            due = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at <= ?",
-                now,
-            )
-            delayed = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?",
-                now,
-            )
-            scheduled = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?"
-                " AND schedule IS NOT NULL",
-                now,
-            )
-            active = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'")
-            # From `jobs_by_state` alone: no row is read, so a million finished jobs cost
-            # tens of ms (the `jobs_finished` index would read each row for its state).
-            final = dict(
-                conn.execute(
-                    "SELECT state, count(*) FROM jobs INDEXED BY jobs_by_state WHERE queue = ?"
-                    " AND state IN ('completed', 'failed', 'dead_lettered', 'cancelled')"
-                    " GROUP BY state",
-                    (queue,),
-                ).fetchall()
-            )
-            return QueueCounts(
-                waiting=waiting + due,
-                active=active,
-                delayed=delayed,
-                completed=int(final.get("completed", 0)),
-                failed=int(final.get("failed", 0)),
-                dead_lettered=int(final.get("dead_lettered", 0)),
-                cancelled=int(final.get("cancelled", 0)),
-                scheduled=scheduled,
-            )
-
-        return await self._db.read(read)
+        return await self._db.read(lambda conn: queue_counts(conn, queue, now))
 
     async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
         def read(conn: sqlite3.Connection) -> list[FinishedJob]:
@@ -498,14 +460,7 @@ class SqliteBackend(SqliteAdmin):
         )
 
     async def active_count(self, queue: str) -> int:
-        def read(conn: sqlite3.Connection) -> int:
-            return int(
-                conn.execute(
-                    "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
-                ).fetchone()[0]
-            )
-
-        return await self._db.read(read)
+        return await self._db.read(lambda conn: stored_count(conn, queue, "active"))
 
     async def live_lease_count(self, queue: str) -> int:
         """Active jobs whose lease has not ended (`backend.LiveLeases`); a lease that ends
@@ -529,16 +484,7 @@ class SqliteBackend(SqliteAdmin):
         A paused queue has none: a burst worker does not wait for a resume."""
 
         def read(conn: sqlite3.Connection) -> int:
-            if queue_paused(conn, queue):
-                return 0
-            return int(
-                conn.execute(
-                    "SELECT (SELECT count(*) FROM jobs WHERE queue = ?1 AND state IN"
-                    " ('waiting', 'active')) + (SELECT count(*) FROM jobs WHERE queue = ?1"
-                    " AND state = 'delayed' AND schedule IS NULL)",
-                    (queue,),
-                ).fetchone()[0]
-            )
+            return 0 if queue_paused(conn, queue) else pending(conn, queue)
 
         return await self._db.read(read)
 

@@ -18,6 +18,7 @@ from typing import Any
 from pikku_queue import fields
 from pikku_queue.adapters.sqlite.cancel import end_cancelled, is_requested
 from pikku_queue.adapters.sqlite.codec import dumps
+from pikku_queue.adapters.sqlite.counters import stored_count
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
 from pikku_queue.adapters.sqlite.schema import JOB_STATES, UNKNOWN_STATE
 from pikku_queue.options import MAX_PRIORITY
@@ -122,10 +123,7 @@ def lease_jobs(
     )
     take = limit
     if max_active is not None:
-        active = conn.execute(
-            "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
-        ).fetchone()[0]
-        take = min(take, max_active - int(active))
+        take = min(take, max_active - stored_count(conn, queue, "active"))
         if take <= 0:
             return []
     rows: list[tuple[Any, ...]] = []

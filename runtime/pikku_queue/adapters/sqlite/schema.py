@@ -6,7 +6,9 @@ Why these and not others:
   delayed by due time, active by lease, finished by time), so leasing the next job costs the
   same with 10 or 100,000 jobs waiting.
 * `jobs_by_state` serves the monitor (`sqlite.admin`): a page of one state, newest first, from
-  any position, and each state's count, read from the index alone.
+  any position. The counts are not read from it (that reads an entry per job): `job_counts`
+  holds them, kept by triggers (`sqlite.counters`), and `jobs_scheduled` (one entry per
+  repeat schedule) counts the next runs of schedules.
 * WAL with `synchronous=NORMAL` keeps every committed transaction across a process crash (not
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
@@ -20,6 +22,8 @@ Why these and not others:
 from __future__ import annotations
 
 import sqlite3
+
+from pikku_queue.adapters.sqlite.counters import install_counters
 
 #: The states pikkugen writes (`records.JobState`); a row in any other is leased to be
 #: dead-lettered as `invalid_record`.
@@ -59,6 +63,14 @@ CREATE INDEX IF NOT EXISTS jobs_active ON jobs (queue, lease_until) WHERE state 
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, finished_at)
     WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (queue, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs (queue, run_at)
+    WHERE state = 'delayed' AND schedule IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_counts (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS paused_queues (
     queue TEXT PRIMARY KEY,
     paused_at INTEGER NOT NULL
@@ -93,6 +105,7 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     try:
         conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         _add_columns(conn)
+        install_counters(conn)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
