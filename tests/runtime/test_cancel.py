@@ -224,3 +224,52 @@ def test_a_cancelled_attempt_is_counted_as_cancelled_not_failed() -> None:
     value = metrics.registry.get_sample_value
     assert value("pikku_jobs_cancelled_total", {"queue": "mq"}) == 1.0
     assert value("pikku_jobs_failed_total", {"queue": "mq"}) == 0.0
+
+
+@pytest.mark.parametrize("how", ["retry", "dead_letter", "release", "expiry"])
+async def test_every_end_of_a_flagged_lease_ends_the_job_cancelled(
+    tmp_path: Path, how: str
+) -> None:
+    """SQLite: a job asked to stop whose attempt then fails (retry or dead letter), whose
+    lease is given back (a stopping worker) or expires (a dead worker) ends `cancelled`, in
+    the transaction that ends the lease, never back in the queue nor in the dead-letter queue."""
+    from pikku_queue.outcomes import DeadLetter, ErrorInfo, Retry
+
+    backend = SqliteBackend(tmp_path / "q.db")
+    try:
+        await backend.enqueue(EnqueueRequest("q", {"n": 1}, job_id="j1"))
+        [leased] = await backend.reserve("q", 1, 60_000 if how != "expiry" else 1, "w1")
+        assert await backend.cancel_job("q", "j1") is CancelResult.REQUESTED
+        assert await backend.cancel_requested("q", ["j1", "other"]) == {"j1"}
+        error = ErrorInfo("RuntimeError", "boom")
+        if how == "retry":
+            await backend.settle(leased, Retry(0, error), "q-dlq")
+        elif how == "dead_letter":
+            await backend.settle(leased, DeadLetter("non_retryable", error), "q-dlq")
+        elif how == "release":
+            await backend.release("q", ["j1"])
+        else:
+            await asyncio.sleep(0.05)
+            assert await backend.recover_stalled("q", 5, "q-dlq") == ["j1"]
+        info = await backend.get_job("q", "j1")
+        assert info is not None and info.state is JobState.CANCELLED
+        assert info.error is not None and info.error.type == "JobCancelledError"
+        assert await backend.dead_letters("q-dlq") == []
+        counts = await backend.counts("q")
+        assert (counts.cancelled, counts.waiting, counts.failed) == (1, 0, 0)
+    finally:
+        await backend.close()
+
+
+async def test_a_completed_attempt_stays_completed_though_flagged(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "q.db")
+    try:
+        await backend.enqueue(EnqueueRequest("q", {"n": 1}, job_id="j1"))
+        [leased] = await backend.reserve("q", 1, 60_000, "w1")
+        assert await backend.cancel_job("q", "j1") is CancelResult.REQUESTED
+        await backend.settle(leased, Completed(7), None)
+        info = await backend.get_job("q", "j1")
+        assert info is not None and (info.state, info.result) == (JobState.COMPLETED, 7)
+        assert await backend.cancel_job("q", "j1") is CancelResult.FINISHED
+    finally:
+        await backend.close()

@@ -228,3 +228,29 @@ class CancelScenarios:
         assert (report.completed, report.cancelled) == (1, 0)
         assert await again.status() == JobState.COMPLETED
         assert runs == ["run", "run"]
+
+    async def test_a_cancel_that_meets_a_failing_attempt_ends_it_cancelled(
+        self, backend: Backend, queue: str
+    ) -> None:
+        """The request arrives as the attempt fails (here: the processor asks for its own
+        cancel, then raises at once, before or after its worker's poll sees it): the job ends
+        cancelled, neither retried nor dead-lettered, on every path a verdict is stored."""
+        self.require(backend, "cancel_running")
+        dlq = f"{queue}-dlq"
+        tries: list[int] = []
+
+        async def fails(ctx: JobContext, data: Any) -> None:
+            tries.append(ctx.attempt)
+            assert await JobHandle(ctx.job_id, ctx.queue, backend).cancel() is (
+                CancelResult.REQUESTED
+            )
+            raise RuntimeError("failing as the cancel arrives")
+
+        processor = self._cancel_processor(
+            queue, fails, retry_options=RetryOptions(attempts=3, delay=10), dead_letter_queue=dlq
+        )
+        handle = await self._enqueue(backend, queue)
+        await self.run_burst(backend, [processor])
+        assert tries == [1]
+        assert await handle.status() == JobState.CANCELLED
+        assert await backend.dead_letters(dlq) == []
