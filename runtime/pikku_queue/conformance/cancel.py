@@ -48,6 +48,7 @@ class CancelScenarios:
 
     if TYPE_CHECKING:
         run_timeout_s: float
+        lease_ms: int
 
         def require(self, backend: Backend, feature: Feature) -> None: ...
 
@@ -56,6 +57,8 @@ class CancelScenarios:
         async def run_burst(
             self, backend: Backend, processors: Sequence[Processor], **kw: Any
         ) -> WorkerReport: ...
+
+        async def abandon(self, backend: Backend, queue: str) -> str: ...
 
     def _cancel_processor(self, queue: str, func: Any, **options: Any) -> Processor:
         return Processor.from_function(queue, func, ProcessorOptions(**options))
@@ -254,3 +257,25 @@ class CancelScenarios:
         assert tries == [1]
         assert await handle.status() == JobState.CANCELLED
         assert await backend.dead_letters(dlq) == []
+
+    async def test_a_cancelled_job_whose_worker_died_ends_cancelled(
+        self, backend: Backend, queue: str
+    ) -> None:
+        """Asked to stop while its worker is dead (its lease or lock running out): the job is
+        not run to the end by the worker that recovers it; it ends cancelled."""
+        self.require(backend, "cancel_running")
+        self.require(backend, "stalled_recovery")
+        finished: list[int] = []
+
+        async def slow(data: Any) -> None:
+            await asyncio.sleep(WAIT_S)  # the stop request must end it well before
+            finished.append(1)
+
+        handle = await self._enqueue(backend, queue)
+        assert await self.abandon(backend, queue) == handle.id
+        await asyncio.sleep(self.lease_ms / 1000 + 0.3)  # its lease (or lock) has run out
+        assert await handle.cancel() is CancelResult.REQUESTED
+        processor = self._cancel_processor(queue, slow, max_stalled_count=5)
+        await self.run_burst(backend, [processor])
+        assert finished == []
+        assert await handle.status() == JobState.CANCELLED

@@ -51,12 +51,20 @@ DEAD_SET_LIMIT = 100_000
 CANCEL_TRIES = 5
 #: BullMQ's removeJob answer for the pending next run of a job scheduler.
 REMOVE_SCHEDULER_JOB = -8
-#: Flag an active job for its worker, only while its lock is held (KEYS: the job hash, its
-#: lock; ARGV: the field): the value is the lock's token, the attempt that was asked.
+#: Flag an active job for its worker (KEYS: the job hash, its lock, the active list; ARGV:
+#: the field, the job id): the value is the lock's token, the attempt that was asked. A job
+#: still active whose lock expired (its worker died) is flagged too: stall recovery gives it
+#: to the next worker, which stops it. 0 when it is no longer active.
 _FLAG_CANCEL = """
-local token = redis.call("GET", KEYS[2])
-if not token or redis.call("EXISTS", KEYS[1]) == 0 then
+if redis.call("EXISTS", KEYS[1]) == 0 then
   return 0
+end
+local token = redis.call("GET", KEYS[2])
+if not token then
+  if not redis.call("LPOS", KEYS[3], ARGV[2]) then
+    return 0
+  end
+  token = "unlocked"
 end
 redis.call("HSET", KEYS[1], ARGV[1], token)
 return 1
@@ -354,8 +362,9 @@ class RedisBackend(RedisAdmin):
                     return CancelResult.FINISHED
                 if state == "active":
                     flagged = await client.eval(
-                        _FLAG_CANCEL, 2, self.key(queue, job_id),
-                        self.key(queue, f"{job_id}:lock"), CANCEL_FIELD,
+                        _FLAG_CANCEL, 3, self.key(queue, job_id),
+                        self.key(queue, f"{job_id}:lock"), self.key(queue, "active"),
+                        CANCEL_FIELD, job_id,
                     )  # fmt: skip
                     if flagged:
                         return CancelResult.REQUESTED
@@ -366,12 +375,9 @@ class RedisBackend(RedisAdmin):
                     return CancelResult.REMOVED
                 if removed == REMOVE_SCHEDULER_JOB:
                     return CancelResult.SCHEDULED
-            # it kept changing state under us: whatever it is now, it is not waiting
-            return (
-                CancelResult.REQUESTED
-                if await self._flagged(queue, job_id)
-                else (CancelResult.FINISHED)
-            )
+            # it kept changing state under us: flagged, or ended
+            flagged = await self._flagged(queue, job_id)
+            return CancelResult.REQUESTED if flagged else CancelResult.FINISHED
 
     async def _flagged(self, queue: str, job_id: str) -> bool:
         return bool(await (await self.client()).hexists(self.key(queue, job_id), CANCEL_FIELD))
