@@ -6,7 +6,9 @@ import pikku_queue
 PUBLIC = [
     "BatchOptions",
     "Dedupe",
+    "CancelResult",
     "EnqueueOptions",
+    "JobCancelledError",
     "JobContext",
     "JobFailedError",
     "JobHandle",

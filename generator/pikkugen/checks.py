@@ -70,6 +70,8 @@ def _used_features(options: ProcessorOptions) -> Iterator[tuple[Feature, str]]:
         yield "metrics", "metrics=True"
     if options.events != ALL_EVENTS:
         yield "events", "events=[...]"
+        if "cancelled" in options.events:  # named on purpose: a cancel must be able to stop it
+            yield "cancel_running", 'events=[..., "cancelled"]'
     if options.max_stalled_count != _DEFAULTS.max_stalled_count:
         yield "stalled_recovery", f"max_stalled_count={options.max_stalled_count}"
     if options.repeat is not None:

@@ -1,7 +1,7 @@
 """The `pikkugen` command: a thin typer shell over the library.
 
 Generate-time commands (scan, list, watch, client) live in `commands/scan.py`, the run-time
-ones each in its own module (`commands/worker.py`, `enqueue.py`, `dlq.py`, `monitor.py`, on
+ones each in its own module (`commands/worker.py`, `enqueue.py`, `cancel.py`, `dlq.py`, `monitor.py`, on
 the shared `commands/project.py`); this module only assembles them, adds `--version` and
 shell completion (`--install-completion`, `--show-completion`).
 """
@@ -66,9 +66,9 @@ def build_app(argv: Sequence[str] | None = None) -> typer.Typer:
     scan.register(built)
     wanted = None if argv is None else _command_in(argv)
     if wanted is None or wanted not in {info.name for info in built.registered_commands}:
-        from pikkugen.commands import dlq, enqueue, monitor, worker
+        from pikkugen.commands import cancel, dlq, enqueue, monitor, worker
 
-        for group in (worker, enqueue, dlq, monitor):
+        for group in (worker, enqueue, cancel, dlq, monitor):
             group.register(built)
     return built
 

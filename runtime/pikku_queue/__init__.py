@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pikku_queue.context import JobContext, Progress
     from pikku_queue.declarations import ProcessorSpec, add_queue_processor, queue_processor
     from pikku_queue.errors import (
+        JobCancelledError,
         JobFailedError,
         JobTimeoutError,
         NonRetryableError,
@@ -39,12 +40,14 @@ if TYPE_CHECKING:
         Repeat,
         RetryOptions,
     )
-    from pikku_queue.records import JobState
+    from pikku_queue.records import CancelResult, JobState
 
 __all__ = [
     "BatchOptions",
+    "CancelResult",
     "Dedupe",
     "EnqueueOptions",
+    "JobCancelledError",
     "JobContext",
     "JobFailedError",
     "JobHandle",
@@ -79,6 +82,7 @@ __all__ = [
 _HOMES = {
     "connect": "pikku_queue.adapters",
     "JobState": "pikku_queue.records",
+    "CancelResult": "pikku_queue.records",
     "JobHandle": "pikku_queue.client",
     "TypedQueue": "pikku_queue.client",
     "get_default_backend": "pikku_queue.client",
@@ -91,6 +95,7 @@ _HOMES = {
     "add_queue_processor": "pikku_queue.declarations",
     "queue_processor": "pikku_queue.declarations",
     "JobFailedError": "pikku_queue.errors",
+    "JobCancelledError": "pikku_queue.errors",
     "JobTimeoutError": "pikku_queue.errors",
     "NonRetryableError": "pikku_queue.errors",
     "PayloadValidationError": "pikku_queue.errors",

@@ -25,6 +25,9 @@ generic pull worker) and the optional ones below them. Callers test an optional 
   still waits for, a wake-up when a job becomes ready);
 - `RateLimits`: `set_rate_limit`, a processor's `rate_limit`, kept by every worker of the
   backend together (the pull worker calls it at start);
+- `CancelsJobs`, `CancelRequests`: cancel a job (`JobHandle.cancel`: remove it while it
+  waits, ask its worker to stop it while it runs), and which running jobs were asked to stop
+  (what the pull worker polls); declared as the features `cancel` and `cancel_running`.
 - `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
   database transaction (PostgreSQL).
 - `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`:
@@ -50,6 +53,7 @@ from pikku_queue.processor import Processor
 # What backends store and report lives below the contract; its old home re-exports it.
 from pikku_queue.records import FINAL_STATES as FINAL_STATES
 from pikku_queue.records import MESSAGE_TRACEBACK_CHARS as MESSAGE_TRACEBACK_CHARS
+from pikku_queue.records import CancelResult as CancelResult
 from pikku_queue.records import DeadLetterRecord as DeadLetterRecord
 from pikku_queue.records import EnqueueRequest as EnqueueRequest
 from pikku_queue.records import FinishedBucket as FinishedBucket
@@ -94,6 +98,8 @@ class WorkerReport:
     dead_lettered: int = 0
     failed: int = 0
     stalled: int = 0
+    #: Attempts stopped by a cancel (`JobHandle.cancel`), ended `cancelled`.
+    cancelled: int = 0
     #: A burst worker that ended with jobs it could not bring to a verdict (`pikku_queue.burst`):
     #: one line per job or queue, saying why. The runner then exits `EXIT_UNDONE`.
     undone: list[str] = field(default_factory=list)
@@ -320,6 +326,26 @@ class TransactionalEnqueue(Protocol):
     async def enqueue_in_transaction(
         self, connection: Any, requests: Sequence[EnqueueRequest]
     ) -> list[str]: ...
+
+
+@runtime_checkable
+class CancelsJobs(Protocol):
+    """Optional: cancel job `job_id` of `queue` (`JobHandle.cancel`, `pikkugen cancel`). A
+    waiting or delayed job is removed at once and never runs (`REMOVED`); a running one gets a
+    stop request stored beside that very job (never under its bare id, so a later job that
+    reuses the id is not hit) that its worker sees within a bounded poll (`REQUESTED`); it then
+    ends `cancelled`, neither retried nor dead-lettered. A job that already ended, the pending
+    next run of a repeat schedule, or none at all: `FINISHED`, `SCHEDULED`, `NOT_FOUND`."""
+
+    async def cancel_job(self, queue: str, job_id: str) -> CancelResult: ...
+
+
+@runtime_checkable
+class CancelRequests(Protocol):
+    """Optional: which of `job_ids` (jobs of `queue` this worker runs) were asked to stop by
+    `CancelsJobs.cancel_job`. The pull worker asks every `records.CANCEL_POLL_S`."""
+
+    async def cancel_requested(self, queue: str, job_ids: Sequence[str]) -> set[str]: ...
 
 
 # ------------------------------------------------------- what the web monitor shows and does

@@ -40,6 +40,8 @@ Feature = Literal[
     "dedupe",
     "dedupe_replace",
     "dedupe_extend",
+    "cancel",
+    "cancel_running",
 ]
 
 FEATURE_TITLES: dict[Feature, str] = {
@@ -70,6 +72,8 @@ FEATURE_TITLES: dict[Feature, str] = {
     "dedupe": "dedupe mode drop",
     "dedupe_replace": "dedupe mode replace (debounce)",
     "dedupe_extend": "dedupe mode extend",
+    "cancel": "cancel a waiting / delayed job (`JobHandle.cancel`)",
+    "cancel_running": "cancel a running job (`cancelled` state)",
 }
 
 #: The feature each `Dedupe.mode` needs.

@@ -21,6 +21,7 @@ from pikku_queue.adapters import connect, masked_url
 from pikku_queue.backend import (
     Backend,
     BulkEnqueue,
+    CancelsJobs,
     Closable,
     NotifiesFinished,
     TransactionalEnqueue,
@@ -29,6 +30,7 @@ from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
     BackendError,
     InvalidEnqueueOptionsError,
+    JobCancelledError,
     JobFailedError,
     PayloadValidationError,
     UnknownQueueError,
@@ -43,7 +45,7 @@ from pikku_queue.options import (
     option_problems,
 )
 from pikku_queue.project import anchor_url, stale_message
-from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
+from pikku_queue.records import FINAL_STATES, CancelResult, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
 
 #: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
@@ -173,6 +175,18 @@ class JobHandle(Generic[T]):
         info = await self.info()
         return None if info is None else info.progress
 
+    async def cancel(self) -> CancelResult:
+        """Cancel the job: waiting or delayed, it is removed and never runs (`REMOVED`);
+        running, its worker is told to stop it (`REQUESTED`: an async processor is cancelled,
+        a sync one sees `ctx.cancelled`) and it ends `cancelled`, neither retried nor
+        dead-lettered. `FINISHED`, `SCHEDULED`, `NOT_FOUND`: nothing changed (see
+        `CancelResult`). A backend that cannot cancel is a BackendError naming why."""
+        return await cancel_job(self.backend, self.queue, self.id)
+
+    def cancel_sync(self) -> CancelResult:
+        """`cancel` from sync code (a Django or Flask view)."""
+        return run_sync(self.cancel())
+
     async def result(self, timeout: float | None = None) -> T:
         """Wait until the job finishes and return its result (typed through the queue's output
         type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s, and
@@ -213,13 +227,22 @@ class JobHandle(Generic[T]):
         if info.state != JobState.COMPLETED:
             error = info.error
             detail = f"{error.type}: {error.message}" if error else "no error recorded"
-            raise JobFailedError(
+            failed = JobCancelledError if info.state is JobState.CANCELLED else JobFailedError
+            raise failed(
                 f"job {self.id} of queue {self.queue!r} ended {info.state.value} after "
                 f"{info.attempts_made} attempt(s): {detail}"
             )
         if self._output is None:
             return info.result  # type: ignore[no-any-return]
         return self._output.validate_python(info.result)
+
+
+async def cancel_job(backend: Backend, queue: str, job_id: str) -> CancelResult:
+    """`JobHandle.cancel` by queue and id (what `pikkugen cancel` and the web monitor call)."""
+    _check_supported(backend, "cancel", "cancelling jobs")
+    if not isinstance(backend, CancelsJobs):
+        raise BackendError(f"{masked_url(backend.url)} does not support cancelling jobs")
+    return await backend.cancel_job(queue, job_id)
 
 
 def _check_supported(backend: Backend, feature: Feature, what: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,43 @@ async def _as_coroutine(awaitable: Awaitable[None]) -> None:
     await awaitable
 
 
+class CancelSignal:
+    """A request to stop one running attempt (`JobHandle.cancel`), set by the worker that runs
+    it once its backend reports the request. Safe to read from a sync processor's thread
+    (`ctx.cancelled`); `on_request` callbacks run where `request` is called (the worker's loop).
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], object]] = []
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self) -> None:
+        if self._event.is_set():
+            return
+        self._event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_request(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call `callback` when the stop is requested (at once if it already was); returns a
+        function that forgets it (when what it would stop has ended)."""
+        if self._event.is_set():
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+        def forget() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return forget
+
+
 @dataclass
 class JobContext:
     """The first argument of every processor."""
@@ -97,6 +135,16 @@ class JobContext:
     job_ids: tuple[str, ...] = ()
     #: For batch processors: index → error for items the processor marked failed.
     failed_items: dict[int, BaseException] = field(default_factory=dict)
+    #: Set when the job is cancelled while it runs (`ctx.cancelled`).
+    cancel_signal: CancelSignal = field(default_factory=CancelSignal)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled (`JobHandle.cancel`) while this attempt runs. An
+        async processor is cancelled outright (`asyncio.CancelledError` at its next await);
+        a sync one cannot be interrupted and should check this between steps and return. The
+        attempt ends `cancelled` whatever it then returns or raises."""
+        return self.cancel_signal.requested
 
     def fail_item(self, index: int, error: BaseException | str) -> None:
         """Mark one item of a batch failed: it is retried (or dead-lettered) alone, while the

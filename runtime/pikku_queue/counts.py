@@ -11,8 +11,11 @@ this module, so a job is never "failed" in one place and "dead-lettered" in anot
     completed      finished: the processor returned
     failed         failed for good, and the processor names no dead-letter queue
     dead_lettered  failed for good and copied to the dead-letter queue (not in `failed`)
+    cancelled      stopped while running by a cancel (`JobHandle.cancel`); a cancelled waiting
+                   job is removed, so it is counted nowhere
 
-Two sums are derived, once, here: `finished` = completed + failed + dead_lettered, and
+Two sums are derived, once, here: `finished` = completed + failed + dead_lettered +
+cancelled, and
 `pending` = waiting + active + delayed - scheduled (what a burst worker waits for, what a bar's
 total adds to what is done: a cron queue's next run is not "left to do", or its bar would never
 fill). A retried attempt is not a state: its job is `delayed` (backoff) or `waiting` again;
@@ -34,6 +37,7 @@ STATES: tuple[str, ...] = (
     "completed",
     "failed",
     "dead_lettered",
+    "cancelled",
 )
 
 #: What each count means, for help texts, the README and the web monitor.
@@ -45,6 +49,7 @@ DEFINITIONS: dict[str, str] = {
     "completed": "finished: the processor returned",
     "failed": "failed for good; the processor names no dead-letter queue",
     "dead_lettered": "failed for good and copied to the dead-letter queue",
+    "cancelled": "stopped while running by a cancel; neither retried nor dead-lettered",
     "retried": "failed attempts that will be tried again (attempts, not jobs)",
     "stalled": "attempts whose worker lost its lease (died); the job came back",
 }
@@ -52,7 +57,7 @@ DEFINITIONS: dict[str, str] = {
 
 def finished(counts: QueueCounts) -> int:
     """Jobs in a final state."""
-    return counts.completed + counts.failed + counts.dead_lettered
+    return counts.completed + counts.failed + counts.dead_lettered + counts.cancelled
 
 
 def pending(counts: QueueCounts) -> int:

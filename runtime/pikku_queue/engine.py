@@ -10,6 +10,7 @@ translate the verdict into their backend's verbs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -23,11 +24,12 @@ from typing import Any
 from pydantic_core import PydanticSerializationError
 
 from pikku_queue import observe
-from pikku_queue.context import JobContext, Progress, ProgressSink
+from pikku_queue.context import CancelSignal, JobContext, Progress, ProgressSink
 from pikku_queue.errors import JobTimeoutError, NonRetryableError
 from pikku_queue.events import EventBus, JobEvent
 
 # The values the engine takes and returns live below it; their old home re-exports them.
+from pikku_queue.outcomes import Cancelled as Cancelled
 from pikku_queue.outcomes import Completed as Completed
 from pikku_queue.outcomes import DeadLetter as DeadLetter
 from pikku_queue.outcomes import DeadLetterReason as DeadLetterReason
@@ -35,6 +37,7 @@ from pikku_queue.outcomes import Delivery as Delivery
 from pikku_queue.outcomes import ErrorInfo as ErrorInfo
 from pikku_queue.outcomes import Outcome as Outcome
 from pikku_queue.outcomes import Retry as Retry
+from pikku_queue.outcomes import cancelled_error
 from pikku_queue.outcomes import stalled_error as stalled_error
 from pikku_queue.payloads import UnstorableResultError, check_result
 from pikku_queue.processor import Processor as Processor
@@ -58,6 +61,10 @@ class _Unreadable(Exception):
         super().__init__(error.message)
         self.error = error
         self.reason: DeadLetterReason = reason
+
+
+class _CancelledByRequest(Exception):
+    """`Engine._call` for an async processor whose task a cancel request cancelled."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -115,8 +122,14 @@ class Engine:
         caller never has to invent its own retry policy."""
         return self._failure(delivery, exc)
 
-    def _context(self, delivery: Delivery, job_ids: tuple[str, ...] = ()) -> JobContext:
+    def _context(
+        self,
+        delivery: Delivery,
+        job_ids: tuple[str, ...] = (),
+        cancel: CancelSignal | None = None,
+    ) -> JobContext:
         return JobContext(
+            cancel_signal=cancel if cancel is not None else CancelSignal(),
             job_id=delivery.job_id,
             queue=delivery.queue,
             attempt=delivery.attempt,
@@ -141,11 +154,13 @@ class Engine:
 
         return sink
 
-    async def _call(self, ctx: JobContext, data: Any) -> Any:
+    async def _call(self, ctx: JobContext, data: Any, cancel: CancelSignal | None = None) -> Any:
         proc = self.processor
         args = (ctx, data) if proc.takes_context else (data,)
         if proc.is_async:
             call: Any = proc.func(*args)
+            if cancel is not None:
+                return await self._cancellable(ctx, call, cancel)
         elif not self.threads:
             call = _inline(proc.func, args)
         else:
@@ -155,6 +170,37 @@ class Engine:
         timeout = self._timeout_s()
         if timeout is None:
             return await call
+        return await self._wait_for(ctx, call, timeout)
+
+    async def _cancellable(self, ctx: JobContext, call: Any, cancel: CancelSignal) -> Any:
+        """Await an async processor's call so that a stop request (`JobHandle.cancel`)
+        cancels it: the request expires an `asyncio.timeout` scope at once, so the processor
+        sees CancelledError at its await and asyncio itself tells that cancel from this task
+        being cancelled (a worker's shutdown, which goes on as CancelledError). No task is
+        created per job for it."""
+        scope = asyncio.timeout(None)
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            with contextlib.suppress(RuntimeError):  # the scope has ended meanwhile
+                scope.reschedule(loop.time())
+
+        timeout = self._timeout_s()
+        try:
+            async with scope:
+                forget = cancel.on_request(stop)
+                try:
+                    if timeout is None:
+                        return await call
+                    return await self._wait_for(ctx, call, timeout)
+                finally:
+                    forget()
+        except TimeoutError:
+            if scope.expired():
+                raise _CancelledByRequest from None
+            raise
+
+    async def _wait_for(self, ctx: JobContext, call: Any, timeout: float) -> Any:
         try:
             return await asyncio.wait_for(call, timeout)
         except TimeoutError:
@@ -196,19 +242,30 @@ class Engine:
             watch.done(((delivery, outcome),), 0.0)
         return outcome
 
-    async def run(self, delivery: Delivery) -> Outcome:
-        """Run one job and decide what happens to it. Never raises for a processor's error."""
+    async def run(self, delivery: Delivery, cancel: CancelSignal | None = None) -> Outcome:
+        """Run one job and decide what happens to it. Never raises for a processor's error.
+
+        With `cancel`, a stop requested while the attempt runs (`JobHandle.cancel`) cancels
+        an async processor and sets `ctx.cancelled` for a sync one; the attempt then ends
+        `Cancelled`, whatever the processor returns or raises (one requested before it starts:
+        the processor is not called)."""
         if self.processor.is_batch:
             return (await self.run_batch([delivery]))[0]
         try:
             data = self._validate(delivery)
         except Exception as exc:  # a validator may raise anything: still this payload's fault
             return self._invalid(delivery, exc)
+        if cancel is not None and cancel.requested:
+            outcome: Outcome = Cancelled(cancelled_error(delivery.attempt))
+            self._report(delivery, outcome)
+            return outcome
         watch = observe.attempt(self.processor, (delivery,))
         started = time.monotonic()
-        ctx = self._context(delivery)
+        ctx = self._context(delivery, cancel=cancel)
         try:
-            result = self._dump_result(await self._call(ctx, data))
+            result = self._dump_result(await self._call(ctx, data, cancel))
+        except _CancelledByRequest:
+            outcome = Cancelled(cancelled_error(delivery.attempt))
         except Exception as exc:
             outcome = self._failure(delivery, exc)
         except BaseException:  # cancelled (a shutdown): the attempt ends without an outcome
@@ -217,6 +274,8 @@ class Engine:
             raise
         else:
             outcome = Completed(result)
+        if cancel is not None and cancel.requested and not isinstance(outcome, Cancelled):
+            outcome = Cancelled(cancelled_error(delivery.attempt))  # it stopped as asked
         elapsed = time.monotonic() - started
         self._report(delivery, outcome, elapsed)
         if watch is not None:
@@ -271,6 +330,12 @@ class Engine:
     def _report(self, delivery: Delivery, outcome: Outcome, elapsed_s: float = 0.0) -> None:
         if isinstance(outcome, Completed):
             self._emit("completed", delivery, {"result": outcome.result, "elapsed_s": elapsed_s})
+            return
+        if isinstance(outcome, Cancelled):
+            self.log.info(
+                "%s job %s attempt %d cancelled", delivery.queue, delivery.job_id, delivery.attempt
+            )
+            self._emit("cancelled", delivery, {"elapsed_s": elapsed_s})
             return
         self.log.warning(
             "%s job %s attempt %d failed: %s: %s",

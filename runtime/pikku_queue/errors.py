@@ -68,3 +68,7 @@ class PartialEnqueueError(BackendError):
 
 class JobFailedError(PikkuQueueError):
     """`JobHandle.result()` on a job that failed for good (dead-lettered)."""
+
+
+class JobCancelledError(JobFailedError):
+    """`JobHandle.result()` on a job that was cancelled while it ran (`JobHandle.cancel`)."""

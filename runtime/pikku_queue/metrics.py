@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 
 from pikku_queue import counts, observe
 from pikku_queue.backend import Backend
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.outcomes import Cancelled, Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.processor import Processor
 from pikku_queue.records import QueueCounts
 
@@ -53,6 +53,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("pikku_jobs_retried_total", "counter", "failed attempts that will be retried"),
     ("pikku_jobs_dead_lettered_total", "counter", "jobs failed for good into the DLQ"),
     ("pikku_jobs_stalled_total", "counter", "jobs whose worker lost its lease"),
+    ("pikku_jobs_cancelled_total", "counter", "running jobs stopped by a cancel"),
     ("pikku_job_duration_seconds", "histogram", "run time of one attempt"),
     ("pikku_job_wait_seconds", "histogram", "enqueue → start of the first attempt"),
     ("pikku_jobs_active", "gauge", "attempts running in this process"),
@@ -127,6 +128,7 @@ class _QueueMetrics:
     retried: Any
     dead_lettered: Any
     failed: Any
+    cancelled: Any
 
 
 class Metrics:
@@ -146,6 +148,9 @@ class Metrics:
         self.retried = counter("pikku_jobs_retried", "Failed attempts that will be retried")
         self.dead_lettered = counter(
             "pikku_jobs_dead_lettered", "Jobs failed for good and copied to the dead-letter queue"
+        )
+        self.cancelled = counter(
+            "pikku_jobs_cancelled", "Running jobs stopped by a cancel (JobHandle.cancel)"
         )
         self.stalled_total = counter(
             "pikku_jobs_stalled", "Jobs whose worker lost its lease; they came back"
@@ -178,6 +183,7 @@ class Metrics:
                 retried=self.retried.labels(queue),
                 dead_lettered=self.dead_lettered.labels(queue),
                 failed=self.failed.labels(queue),
+                cancelled=self.cancelled.labels(queue),
             )
         return found
 
@@ -200,6 +206,8 @@ class Metrics:
                     m.completed.inc()
                 elif isinstance(outcome, Retry):
                     m.retried.inc()
+                elif isinstance(outcome, Cancelled):
+                    m.cancelled.inc()
                 elif isinstance(outcome, DeadLetter) and has_dlq:
                     m.dead_lettered.inc()
                 else:
@@ -225,7 +233,7 @@ class Metrics:
         for queue in queues:
             for metric in (
                 self.completed, self.failed, self.retried, self.dead_lettered,
-                self.stalled_total, self.active, self.duration, self.wait,
+                self.cancelled, self.stalled_total, self.active, self.duration, self.wait,
             ):  # fmt: skip
                 metric.labels(queue)
 

@@ -43,6 +43,8 @@ class QueueStats:
     #: Jobs still to run (`pikku_queue.counts.pending`: a schedule's next run is not one).
     queue_size: int
     window_ms: int
+    #: Stopped while running by a cancel (`pikku_queue.counts`).
+    cancelled: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +130,7 @@ class QueueMonitor:
             error_rate=round(summary.failed / finished, 4) if finished else 0.0,
             queue_size=count_rules.pending(counts),
             window_ms=self.window_ms,
+            cancelled=counts.cancelled,
         )
 
     async def all_stats(self) -> list[QueueStats]:

@@ -62,7 +62,9 @@ StrictNumber = Annotated[float, Strict()]
 StrictFlag = Annotated[bool, Strict()]
 StrictText = Annotated[str, Strict()]
 
-EventName = Literal["completed", "failed", "stalled", "retrying", "dead_lettered", "progress"]
+EventName = Literal[
+    "completed", "failed", "stalled", "retrying", "dead_lettered", "progress", "cancelled"
+]
 ALL_EVENTS: tuple[EventName, ...] = get_args(EventName)
 
 

@@ -1,7 +1,7 @@
 """What the engine returns, and what it is handed: plain values every layer can import.
 
-`Delivery` is one job as a backend hands it to the engine; `Completed`, `Retry` and
-`DeadLetter` (together `Outcome`) are the engine's verdict, which each backend translates into
+`Delivery` is one job as a backend hands it to the engine; `Completed`, `Retry`,
+`DeadLetter` and `Cancelled` (together `Outcome`) are the engine's verdict, which each backend translates into
 its own verbs. They live below the engine, the payload reader and the backend contract so that
 each of those can name them without importing the others.
 """
@@ -102,7 +102,23 @@ class DeadLetter:
     kind: Literal["dead_letter"] = "dead_letter"
 
 
-Outcome = Completed | Retry | DeadLetter
+@dataclass(frozen=True)
+class Cancelled:
+    """The attempt was stopped by a cancel (`JobHandle.cancel`): the job ends `cancelled`,
+    neither retried nor dead-lettered. `error` says so, for `JobHandle.result`'s error."""
+
+    error: ErrorInfo
+    kind: Literal["cancelled"] = "cancelled"
+
+
+def cancelled_error(attempt: int) -> ErrorInfo:
+    """The error a cancelled job stores, the same text on every backend."""
+    return ErrorInfo(
+        type="JobCancelledError", message=f"cancelled while running (attempt {attempt})"
+    )
+
+
+Outcome = Completed | Retry | DeadLetter | Cancelled
 
 
 def stalled_error(stalls: int, max_stalled_count: int) -> ErrorInfo:

@@ -56,6 +56,7 @@ from pikku_queue.backend import (
     DEFAULT_POLL_INTERVAL_S,
     Backend,
     BatchSettler,
+    CancelRequests,
     Drainable,
     HasClock,
     LiveLeases,
@@ -70,10 +71,12 @@ from pikku_queue.backend import (
 )
 from pikku_queue.burst import BurstWatch
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
+from pikku_queue.context import CancelSignal
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
 from pikku_queue.fields import INVALID_RECORD_ERROR, MAX_LEASE_MS
 from pikku_queue.outcomes import (
+    Cancelled,
     Completed,
     DeadLetter,
     DeadLetterReason,
@@ -83,7 +86,7 @@ from pikku_queue.outcomes import (
     stalled_error,
 )
 from pikku_queue.processor import Processor
-from pikku_queue.records import JobState, dead_letter_target
+from pikku_queue.records import CANCEL_POLL_S, JobState, dead_letter_target
 
 #: The optional protocols a pull source may have live in `pikku_queue.backend`, with the rest
 #: of the contract; these names stay importable from here.
@@ -115,6 +118,8 @@ class _QueueState:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: Jobs this worker holds a lease on, by id (running or being gathered into a batch).
     leased: dict[str, Delivery] = field(default_factory=dict)
+    #: The stop signal of each job running alone (not in a batch), by id (`JobHandle.cancel`).
+    running: dict[str, CancelSignal] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -170,6 +175,11 @@ class _PullWorker:
         for state in self.queues.values():
             await self._recover(state)
         housekeeping = asyncio.create_task(self._housekeeping())
+        watch = (
+            asyncio.create_task(self._watch_cancels(self.source))
+            if isinstance(self.source, CancelRequests)
+            else None
+        )
         backoff = 0.1
         try:
             while not self.options.stop.is_set():
@@ -196,9 +206,11 @@ class _PullWorker:
                     backoff = 0.1
                     self.burst.call_succeeded()
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, watch):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self._shutdown()
         return self.report
 
@@ -385,15 +397,18 @@ class _PullWorker:
     # ------------------------------------------------------------------ running jobs
 
     async def _run_one(self, state: _QueueState, delivery: Delivery) -> None:
+        signal = state.running[delivery.job_id] = CancelSignal()
         try:
-            outcome = await state.engine.run(delivery)
+            outcome = await state.engine.run(delivery, signal)
         except BaseException as exc:
+            state.running.pop(delivery.job_id, None)
             if not _escaped(exc):
                 raise
             logger.exception("%s job %s: the engine failed", state.name, delivery.job_id)
             settled = self._failed_attempts(state, [delivery], exc)
         else:
             settled = [(delivery, outcome)]
+        state.running.pop(delivery.job_id, None)
         await self._settle(state, settled)
 
     def _failed_attempts(
@@ -478,6 +493,8 @@ class _PullWorker:
     def _count(self, outcome: Outcome, dlq: str | None) -> None:
         if isinstance(outcome, Completed):
             self.report.completed += 1
+        elif isinstance(outcome, Cancelled):
+            self.report.cancelled += 1
         elif isinstance(outcome, Retry):
             self.report.retried += 1
         elif isinstance(outcome, DeadLetter) and dlq:
@@ -505,6 +522,26 @@ class _PullWorker:
                         await self._recover(state)
                 except Exception:
                     logger.exception("%s: lease housekeeping failed; retrying", state.name)
+
+    async def _watch_cancels(self, source: CancelRequests) -> None:
+        """Every `CANCEL_POLL_S`, ask the backend which of the jobs running here were cancelled
+        (`JobHandle.cancel`) and tell them to stop. Only jobs running alone: an item of a
+        batch runs on with the batch, and ends `cancelled` when its verdict is stored."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            for state in self.queues.values():
+                if not state.running:
+                    continue
+                try:
+                    wanted = await source.cancel_requested(state.name, list(state.running))
+                except Exception:
+                    logger.exception("%s: asking for cancelled jobs failed; retrying", state.name)
+                    continue
+                for job_id in wanted:
+                    signal = state.running.get(job_id)
+                    if signal is not None and not signal.requested:
+                        logger.info("%s job %s: cancel requested; stopping it", state.name, job_id)
+                        signal.request()
 
     async def _recover(self, state: _QueueState) -> None:
         self._recovering += 1

@@ -28,9 +28,29 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # failed for good, and the processor names no dead-letter queue
     DEAD_LETTERED = "dead_lettered"  # failed for good and copied to the dead-letter queue
+    CANCELLED = "cancelled"  # stopped while running by a cancel (`JobHandle.cancel`)
 
 
-FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED})
+FINAL_STATES = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED, JobState.CANCELLED}
+)
+
+
+class CancelResult(StrEnum):
+    """What `JobHandle.cancel()` (`CancelsJobs.cancel_job`) did, the same on every backend."""
+
+    #: It was waiting or delayed: removed, it never runs (`get_job` then finds nothing).
+    REMOVED = "removed"
+    #: It is running: its worker is told to stop it (within `CANCEL_POLL_S`); it ends
+    #: `cancelled`, unless it completed first.
+    REQUESTED = "requested"
+    #: It had already ended (completed, failed, dead-lettered or cancelled): nothing changed.
+    FINISHED = "finished"
+    #: It is the pending next run of a repeat schedule: cancelling it would end the schedule,
+    #: so it is left alone (remove the schedule instead).
+    SCHEDULED = "scheduled"
+    #: No job of that id is in the queue.
+    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,8 @@ class QueueCounts:
     completed: int = 0
     failed: int = 0
     dead_lettered: int = 0
+    #: Stopped while running by a cancel; a cancelled waiting job is removed, not counted.
+    cancelled: int = 0
     #: Of `delayed`, the next runs of repeat schedules (0 where a backend cannot tell).
     scheduled: int = 0
 
@@ -283,3 +305,7 @@ class JobPage:
 #: that failed for good, dead-lettered ones included (their records stay in the dead-letter
 #: queue), as BullMQ's failed set holds both.
 CLEANABLE_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
+
+#: How often (s) a worker asks its backend whether a job it runs was cancelled (a bound, not a
+#: promise: a backend that cannot be reached is asked again at the next round).
+CANCEL_POLL_S = 0.25

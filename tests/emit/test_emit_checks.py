@@ -59,3 +59,14 @@ def test_findings_carry_the_processor_position() -> None:
     config = config_for(Path("/p"), runtimes=("sqs",))
     (finding,) = check_runtimes(config, [decl("q", priority=2, path="src/a/b.py", line=41)])
     assert (finding.path, finding.line, finding.column) == ("src/a/b.py", 41, 1)
+
+
+def test_a_cancelled_event_asked_for_where_no_running_job_can_be_cancelled() -> None:
+    listens = decl("q", events=["completed", "cancelled"], line=3)
+    found = codes(("sqs", "cloudflare", "postgresql", "sqlite", "redis"), listens)
+    assert [(level, code) for level, code, _ in found] == [("warning", "PK801")] * 2
+    messages = " | ".join(m for _, _, m in found)
+    assert "the sqs runtime" in messages and "the cloudflare runtime" in messages
+    assert 'events=[..., "cancelled"]' in messages
+    assert "SQS keeps no record of a running job" in messages
+    assert codes(("sqs",), decl("q", events=["completed"])) == []

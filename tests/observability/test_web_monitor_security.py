@@ -465,3 +465,59 @@ def test_the_token_file(tmp_path: Path) -> None:
         _token(None, secret)
     with pytest.raises(typer.Exit):
         _token(None, tmp_path / "missing")
+
+
+# ------------------------------------------------------------------ cancel
+
+
+def test_a_cancel_needs_the_csrf_token_this_origin_and_host(tmp_path: Path) -> None:
+    """The cancel action is guarded like every other: without the CSRF token, from another
+    origin or under another Host it changes nothing; then it removes the waiting job."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+
+    async def enqueue() -> None:
+        backend = connect(url)
+        await backend.enqueue(EnqueueRequest("sec-pay", {"n": 2}, job_id="order-2"))
+        await backend.close()
+
+    async def job_exists() -> bool:
+        backend = connect(url)
+        try:
+            return await backend.get_job("sec-pay", "order-2") is not None
+        finally:
+            await backend.close()
+
+    asyncio.run(enqueue())
+    config = MonitorConfig(url=url, queues=QUEUES, dead_letter_queues=DLQS)
+    body = json.dumps({"queue": "sec-pay", "id": "order-2"}).encode()
+    with serving(config) as base:
+        here = urlsplit(base).netloc
+
+        def cancel(headers: dict[str, str | bytes], host: str | None = None) -> Answer:
+            sent: dict[str, str | bytes] = {"Content-Type": "application/json", **headers}
+            return request(
+                base, "/api/actions/cancel", method="POST", headers=sent, body=body, host=host
+            )
+
+        assert "cancel" in request(base, "/api/stats").json()["features"]
+        assert cancel({}).status == 403
+        assert cancel({"X-CSRF-Token": "guess"}).status == 403
+        assert cancel({"X-CSRF-Token": config.csrf, "Origin": "http://evil.example"}).status == 403
+        assert cancel({"X-CSRF-Token": config.csrf}, host="evil.example").status == 421
+        assert asyncio.run(job_exists())
+        done = cancel({"X-CSRF-Token": config.csrf, "Origin": f"http://{here}"})
+        assert done.status == 200, done.body
+        assert done.json() == {
+            "ok": True,
+            "message": "Cancelled job order-2 of sec-pay: removed, it never runs",
+        }
+        assert not asyncio.run(job_exists())
+        again = cancel({"X-CSRF-Token": config.csrf})
+        assert again.json()["ok"] is False
+        assert "was not cancelled: it is gone already" in again.json()["message"]
+        unknown = request(
+            base, "/api/actions/cancel", method="POST",
+            headers={"Content-Type": "application/json", "X-CSRF-Token": config.csrf},
+            body=json.dumps({"queue": "nope", "id": "order-2"}).encode(),
+        )  # fmt: skip
+        assert unknown.status == 404

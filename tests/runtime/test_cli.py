@@ -296,3 +296,73 @@ def test_enqueue_refuses_ids_and_priorities_bullmq_would_refuse(project: Path) -
     )
     kept = run(project, "enqueue", "charge", "--data", '{"id": 1}', "--job-id", "order-1")
     assert kept.stdout.strip() == "order-1"
+
+
+def test_cancel_removes_a_waiting_job_and_says_why_when_it_cannot(project: Path) -> None:
+    job = run(project, "enqueue", "charge", "--data", '{"id": 7}', "--job-id", "order-7")
+    assert job.stdout.strip() == "order-7"
+    kept = run(project, "enqueue", "charge", "--data", '{"id": 8}').stdout.strip()
+    removed = run(project, "cancel", "charge", "order-7")
+    assert "cancelled job order-7: removed from queue 'charge'" in removed.stdout
+    again = run(project, "cancel", "charge", "order-7", ok=False)
+    assert again.returncode == 1
+    assert "no job 'order-7' in queue 'charge'" in again.stderr
+    unknown = run(project, "cancel", "chrge", "order-7", ok=False)
+    assert unknown.returncode == 2
+    assert "no processor serves queue 'chrge'" in unknown.stderr
+    assert "charge" in unknown.stderr.split("'chrge'", 1)[1]
+    run(project, "worker", "--burst", "--queues", "charge")
+    db = sqlite3.connect(project / "queue.db")
+    states = dict(db.execute("SELECT id, state FROM jobs WHERE queue = 'charge'").fetchall())
+    db.close()
+    assert states == {kept: "completed"}  # the cancelled job never ran
+    ended = run(project, "cancel", "charge", kept, ok=False)
+    assert ended.returncode == 1
+    assert f"job {kept} of queue 'charge'" in ended.stderr
+    assert "already ended (it is completed); nothing cancelled" in ended.stderr
+
+
+def test_cancel_stops_running_jobs_held_by_other_worker_processes(project: Path) -> None:
+    """Two worker processes on one SQLite file each run a job that would hang for an hour; a
+    third process (`pikkugen cancel`) stores the requests in the file, the workers holding the
+    leases see them and stop the jobs: both end cancelled, not retried, and the burst ends."""
+    (project / "src" / "shop" / "hang.py").write_text(HANG)
+    registry = project / "src" / "shop" / "generated" / "registry.py"
+    registry.write_text(
+        REGISTRY.replace(
+            "    ],\n    services=",
+            '    QueueEntry(name="hang", function="shop.hang.hang", options=ProcessorOptions('
+            "concurrency=1, retry_options={'attempts': 3})),\n    ],\n    services=",
+        )
+    )
+    ids = [
+        run(project, "enqueue", "hang", "--data", json.dumps({"n": n})).stdout.strip()
+        for n in range(2)
+    ]
+    env = {**os.environ}
+    env.pop("PIKKU_QUEUE_URL", None)
+    proc = subprocess.Popen(
+        [*PIKKUGEN, "worker", "--burst", "--processes", "2", "--queues", "hang"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+
+    def states() -> list[tuple[str, str | None, int]]:
+        with contextlib.closing(sqlite3.connect(project / "queue.db")) as db:
+            query = "SELECT state, worker, attempts FROM jobs WHERE queue = 'hang'"
+            return sorted(db.execute(query).fetchall())
+
+    try:
+        deadline = time.monotonic() + 60
+        while [s for s, _, _ in states()] != ["active", "active"] and proc.poll() is None:
+            assert time.monotonic() < deadline, states()
+            time.sleep(0.05)
+        assert len({worker for _, worker, _ in states()}) == 2  # one job in each process
+        for job_id in ids:
+            done = run(project, "cancel", "hang", job_id)
+            assert "it is running; its worker stops it" in done.stdout
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert states() == [("cancelled", None, 1), ("cancelled", None, 1)]
+    assert out.count("cancelled=1") == 2, out

@@ -31,6 +31,7 @@ _STATS_COLUMNS = (
     "completed",
     "failed",
     "dead-lettered",
+    "cancelled",
     "jobs/min",
     "p50 ms",
     "p95 ms",
@@ -71,6 +72,7 @@ def _stats_cells(s: QueueStats) -> list[str]:
         str(s.completed),
         str(s.failed),
         str(s.dead_lettered),
+        str(s.cancelled),
         f"{s.throughput_per_minute:.1f}",
         _ms(s.latency_p50_ms),
         _ms(s.latency_p95_ms),
@@ -88,6 +90,7 @@ def print_stats(stats: list[QueueStats], console: Console, tty: bool) -> None:
         typer.echo(
             f"stats {s.queue}: waiting={s.waiting} active={s.active} delayed={s.delayed}"
             f" completed={s.completed} failed={s.failed} dead_lettered={s.dead_lettered}"
+            f" cancelled={s.cancelled}"
             f" throughput_per_min={s.throughput_per_minute:.1f}"
             f" p50_ms={_ms(s.latency_p50_ms)} p95_ms={_ms(s.latency_p95_ms)}"
             f" error_rate={s.error_rate:.4f}"
@@ -101,7 +104,7 @@ class JobProgress:
     def __init__(self, events: EventBus) -> None:
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
         events.subscribe("progress", self._update)
-        for name in ("completed", "failed", "dead_lettered", "retrying", "stalled"):
+        for name in ("completed", "failed", "dead_lettered", "retrying", "stalled", "cancelled"):
             events.subscribe(name, self._finish)
 
     def _update(self, event: JobEvent) -> None:

@@ -13,7 +13,8 @@ from typing import Any, cast
 
 from pikku_queue.backend import CleansJobs, PausesQueues
 from pikku_queue.capabilities import Feature
-from pikku_queue.records import CLEANABLE_STATES
+from pikku_queue.client import cancel_job
+from pikku_queue.records import CLEANABLE_STATES, CancelResult, JobState
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -68,6 +69,34 @@ remove = _job_action(
     "remove_job", "Removed", "it is active, the next run of a schedule, or gone already"
 )
 promote = _job_action("promote_job", "Promoted", "it is not delayed")
+
+
+#: What a cancel that changed nothing answers, by `CancelResult`.
+_NOT_CANCELLED = {
+    CancelResult.FINISHED: "it already ended",
+    CancelResult.SCHEDULED: "it is the next run of a repeat schedule (remove the schedule)",
+    CancelResult.NOT_FOUND: "it is gone already",
+}
+
+
+async def cancel(request: Request) -> Response:
+    """POST `/api/actions/cancel` `{"queue": …, "id": …}`: `JobHandle.cancel` (a waiting or
+    delayed job is removed; a running one is told to stop, where `cancel_running` is offered)."""
+    backend, body = await _offered(request, "cancel")
+    queue = known_queue(request, body.get("queue"))
+    wanted = job_id(body.get("id"))
+    if "cancel_running" not in monitor_state(request).features:
+        info = await backend.get_job(queue, wanted)
+        if info is not None and info.state is JobState.ACTIVE:
+            note = backend.capabilities.notes.get("cancel_running", "")
+            return _answer(False, f"job {wanted} of {queue} is running; this backend cannot"
+                           f" stop a running job{': ' + note if note else ''}")  # fmt: skip
+    result = await cancel_job(backend, queue, wanted)
+    if result is CancelResult.REMOVED:
+        return _answer(True, f"Cancelled job {wanted} of {queue}: removed, it never runs")
+    if result is CancelResult.REQUESTED:
+        return _answer(True, f"Cancelling job {wanted} of {queue}: its worker stops it")
+    return _answer(False, f"job {wanted} of {queue} was not cancelled: {_NOT_CANCELLED[result]}")
 
 
 async def _pausing(request: Request, paused: bool) -> Response:

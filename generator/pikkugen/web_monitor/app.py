@@ -44,6 +44,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/dlq", guarded(dead_letters.records)),
         Route("/api/actions/retry", guarded(actions.retry, require_csrf), methods=post),
         Route("/api/actions/remove", guarded(actions.remove, require_csrf), methods=post),
+        Route("/api/actions/cancel", guarded(actions.cancel, require_csrf), methods=post),
         Route("/api/actions/promote", guarded(actions.promote, require_csrf), methods=post),
         Route("/api/actions/pause", guarded(actions.pause, require_csrf), methods=post),
         Route("/api/actions/resume", guarded(actions.resume, require_csrf), methods=post),

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pikku_queue.adapters import connect
 from pikku_queue.backend import (
     Backend,
+    CancelsJobs,
     CleansJobs,
     ListsJobs,
     PausesQueues,
@@ -37,7 +38,11 @@ _PROTOCOLS: dict[Feature, type] = {
     "pause_queue": PausesQueues,
     "clean_jobs": CleansJobs,
     "replay_dead_letters": Backend,
+    "cancel": CancelsJobs,
+    "cancel_running": CancelsJobs,
 }
+#: What the monitor may offer: its own features, and cancelling a job.
+ACTION_FEATURES: frozenset[Feature] = MONITOR_FEATURES | {"cancel", "cancel_running"}
 
 
 def offered(backend: Backend) -> frozenset[Feature]:
@@ -45,7 +50,7 @@ def offered(backend: Backend) -> frozenset[Feature]:
     protocol it implements, so neither a declaration nor a method alone turns a button on."""
     return frozenset(
         feature
-        for feature in MONITOR_FEATURES
+        for feature in ACTION_FEATURES
         if backend.capabilities.supports(feature) and isinstance(backend, _PROTOCOLS[feature])
     )
 

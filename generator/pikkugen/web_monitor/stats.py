@@ -13,14 +13,13 @@ from dataclasses import asdict
 from pikku_queue import counts
 from pikku_queue.adapters import masked_url
 from pikku_queue.backend import BucketsFinished, PausesQueues
-from pikku_queue.capabilities import MONITOR_FEATURES
 from pikku_queue.monitor import percentile
 from pikku_queue.records import FinishedBucket
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pikkugen.web_monitor.queues import known_queue
-from pikkugen.web_monitor.state import monitor_state
+from pikkugen.web_monitor.state import ACTION_FEATURES, monitor_state
 
 #: The chart's buckets: 10 s each over the monitor's window.
 BUCKET_MS = 10_000
@@ -57,7 +56,7 @@ async def stats(request: Request) -> Response:
             "features": sorted(state.features),
             "missing": {
                 feature: caps.notes.get(feature) or f"{caps.title} cannot do this"
-                for feature in sorted(MONITOR_FEATURES - state.features)
+                for feature in sorted(ACTION_FEATURES - state.features)
             },
         }
     )

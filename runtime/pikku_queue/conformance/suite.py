@@ -17,6 +17,7 @@ from pikku_queue.backend import Backend, BulkEnqueue, PullSource, WorkerOptions,
 from pikku_queue.capabilities import Feature
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.conformance.admin import AdminScenarios
+from pikku_queue.conformance.cancel import CancelScenarios
 from pikku_queue.conformance.limits import LimitScenarios
 from pikku_queue.context import JobContext
 from pikku_queue.errors import JobFailedError, NonRetryableError, PayloadValidationError
@@ -106,7 +107,7 @@ class Doubled(BaseModel):
     n: int
 
 
-class BackendConformance(AdminScenarios, LimitScenarios):
+class BackendConformance(AdminScenarios, CancelScenarios, LimitScenarios):
     """Subclass as `Test<YourBackend>` and provide a `backend` fixture (see the package doc)."""
 
     #: Lease length for workers in these scenarios; stalled-job scenarios wait about this long.

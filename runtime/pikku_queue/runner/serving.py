@@ -172,6 +172,8 @@ def run_worker(run: WorkerRun, watch: Watch | None = None) -> int:
         print("worker stopped at once (second signal): active jobs were given back", flush=True)
         return EXIT_SECOND_SIGNAL
     undone = f" undone={len(report.undone)}" if report.undone else ""
+    if report.cancelled:
+        undone = f" cancelled={report.cancelled}{undone}"
     print(
         f"worker done: completed={report.completed} retried={report.retried}"
         f" dead_lettered={report.dead_lettered} failed={report.failed} stalled={report.stalled}"

@@ -8,7 +8,7 @@ const PAGE = 50;
 const COLORS = ["#2453c7", "#b45309", "#15803d", "#7c3aed", "#be185d", "#0e7490", "#4d7c0f", "#9f1239"];
 const STATE_LABELS = {
   waiting: "waiting", delayed: "delayed", active: "active",
-  completed: "completed", failed: "failed", dead_lettered: "dead-lettered",
+  completed: "completed", failed: "failed", dead_lettered: "dead-lettered", cancelled: "cancelled",
 };
 
 let stats = null;           // the last /api/stats
@@ -357,6 +357,14 @@ async function renderJob(r) {
       const done = await act(`Remove job ${job.id} of ${job.queue}? Its payload, result and error are deleted for good.`, "remove", { queue: job.queue, id: job.id });
       if (done && done.ok) setRoute({ job: null });
     } }, "Remove"));
+  }
+  const running = job.state === "active";
+  if ((job.state === "waiting" || job.state === "delayed") && has("cancel")
+      || running && has("cancel_running")) {
+    buttons.push(el("button", { type: "button", class: "danger", "data-action": "cancel", onclick: () => act(
+      running ? `Cancel job ${job.id} of ${job.queue}? It is running: its worker is told to stop it, and it ends cancelled (not retried).`
+        : `Cancel job ${job.id} of ${job.queue}? It is removed and never runs.`,
+      "cancel", { queue: job.queue, id: job.id }) }, "Cancel job"));
   }
   const dlq = stats.queues.find((q) => q.queue === job.queue)?.dead_letter_queue;
   if (job.state === "dead_lettered" && dlq) {

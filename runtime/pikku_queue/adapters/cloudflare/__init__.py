@@ -49,7 +49,7 @@ BACKEND = BackendEntry(
         backend="cloudflare",
         title="Cloudflare Queues",
         supported=ALL_FEATURES
-        - {"priority", "results", "progress", "job_id"}
+        - {"priority", "results", "progress", "job_id", "cancel", "cancel_running"}
         - MONITOR_FEATURES
         - _LIMITS,
         max_delay_ms=43_200_000,
@@ -85,6 +85,8 @@ BACKEND = BackendEntry(
                 ("dedupe", "dedupe_replace", "dedupe_extend"),
                 "Cloudflare Queues have no deduplication and a Worker cannot look a message up",
             ),
+            "cancel": "a Worker cannot remove a message from a Cloudflare queue",
+            "cancel_running": "a Worker cannot reach the isolate that runs a message",
             **dict.fromkeys(
                 MONITOR_FEATURES,
                 "no monitor: a Worker cannot list, change or pause a Cloudflare queue (use the "

@@ -61,7 +61,15 @@ from pikku_queue.client import set_default_backend
 from pikku_queue.engine import Engine
 from pikku_queue.events import EventBus
 from pikku_queue.fields import InvalidRecord, shown
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, ErrorInfo, Outcome, Retry
+from pikku_queue.outcomes import (
+    Cancelled,
+    Completed,
+    DeadLetter,
+    Delivery,
+    ErrorInfo,
+    Outcome,
+    Retry,
+)
 from pikku_queue.payloads import dead_letter_forms, minimal_error
 from pikku_queue.push import PushMessage, consume
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
@@ -181,6 +189,12 @@ class _Sink:
             retry(handle, outcome.delay_ms)
             stats.record(delivery.queue, "retried")
             return False
+        if isinstance(outcome, Cancelled):
+            # Not reached while Cloudflare declares no `cancel_running` (no cancel signal is
+            # passed to the engine); were it, the message ends, never retried nor dead-lettered.
+            handle.ack()
+            stats.record(delivery.queue, "cancelled")
+            return True
         return await self._dead_letter(message, delivery, outcome)
 
     async def _dead_letter(

@@ -26,7 +26,11 @@ BACKEND = BackendEntry(
         backend="postgresql",
         title="postgresql:// (in your database)",
         supported=ALL_FEATURES - _LIMITS_NOT_YET,
-        notes=dict.fromkeys(_LIMITS_NOT_YET, "not built for postgresql:// yet"),
+        notes={
+            **dict.fromkeys(_LIMITS_NOT_YET, "not built for postgresql:// yet"),
+            "cancel_running": "the request is a column of the job's row: a worker in any "
+            "process holding the lease sees it within 0.25 s",
+        },
     ),
     schemes=("postgresql", "postgres"),
     factory="pikku_queue.adapters.postgresql.backend:from_url",

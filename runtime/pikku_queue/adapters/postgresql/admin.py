@@ -41,9 +41,13 @@ _FINISHED = {
     JobState.COMPLETED: "state = 'completed'",
     JobState.FAILED: "state = 'failed' AND dead_letter IS NULL",
     JobState.DEAD_LETTERED: "state = 'failed' AND dead_letter IS NOT NULL",
+    JobState.CANCELLED: "state = 'cancelled'",
 }
 #: What a clean of each cleanable state removes: "failed" includes dead-lettered jobs.
-_CLEANED = {JobState.COMPLETED: "state = 'completed'", JobState.FAILED: "state = 'failed'"}
+_CLEANED = {
+    JobState.COMPLETED: "state = 'completed'",
+    JobState.FAILED: "state IN ('failed', 'cancelled')",
+}
 
 
 def job_columns(s: str) -> str:
@@ -65,6 +69,7 @@ def job_info_of(row: tuple[Any, ...]) -> JobInfo:
         "active": "active",
         "completed": "completed",
         "failed": "dead_lettered" if dead else "failed",
+        "cancelled": "cancelled",
     }[state]
     return job_info(
         (id_, queue, ours, data, attempts, progress, output, error, created, completed,

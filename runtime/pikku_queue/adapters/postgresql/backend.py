@@ -57,6 +57,7 @@ from pikku_queue.adapters.postgresql.jobs import (
     Leased,
     NewJob,
     Statements,
+    cancel,
     insert_jobs,
     lease_jobs,
     recover_expired,
@@ -96,10 +97,11 @@ from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
 from pikku_queue.options import Repeat
-from pikku_queue.outcomes import Completed, Delivery, Outcome, Retry
+from pikku_queue.outcomes import Cancelled, Completed, Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
 from pikku_queue.pull import run_pull_worker
 from pikku_queue.records import (
+    CancelResult,
     DeadLetterRecord,
     EnqueueRequest,
     FinishedBucket,
@@ -505,7 +507,7 @@ class PostgresBackend:
         """One settle round trip: completions and retries alone are one statement; a failure
         for good (a record to write) makes it a transaction."""
         st = self.statements
-        simple = all(isinstance(o, Completed | Retry) for _, o, _, _ in work)
+        simple = all(isinstance(o, Completed | Retry | Cancelled) for _, o, _, _ in work)
         await self._run(lambda tx: settle_all(tx, st, work), transaction=not simple)
 
     async def prune(self, queue: str) -> int:
@@ -516,6 +518,7 @@ class PostgresBackend:
         for states, keep in (
             ("state = 'completed'", self.remove_on_complete),
             ("state = 'failed'", self.remove_on_fail),
+            ("state = 'cancelled'", self.remove_on_fail),  # kept like failed jobs
         ):
             cutoff = await self._run(
                 partial(prune_cutoff, st=st, queue=queue, states=states, keep=keep)
@@ -553,6 +556,21 @@ class PostgresBackend:
                 await tx.rows(st.notify, (st.channel, queue))
 
             await self._run(write, transaction=True)
+
+    async def cancel_job(self, queue: str, job_id: str) -> CancelResult:
+        """`CancelsJobs`: remove a waiting or delayed job; flag a running one on its row, for
+        the worker holding its lease (any process) to stop it (`cancel_requested`)."""
+        st = self.statements
+        result: CancelResult = await self._run(
+            lambda tx: cancel(tx, st, queue, job_id), transaction=True
+        )
+        return result
+
+    async def cancel_requested(self, queue: str, job_ids: Sequence[str]) -> set[str]:
+        """`CancelRequests`: which of the jobs this worker runs were asked to stop."""
+        ids = list(job_ids)
+        rows = await self._run(lambda tx: tx.rows(self.statements.cancel_requested, (queue, ids)))
+        return {str(job_id) for (job_id,) in rows}
 
     async def recover_stalled(
         self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None

@@ -28,9 +28,17 @@ from pikku_queue import fields
 from pikku_queue.adapters.postgresql.connections import Tx
 from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.options import MAX_DELAY_MS, MAX_PRIORITY
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
+from pikku_queue.outcomes import (
+    Cancelled,
+    Completed,
+    DeadLetter,
+    Delivery,
+    Outcome,
+    Retry,
+    stalled_error,
+)
 from pikku_queue.payloads import UndecodablePayload, decode_payload
-from pikku_queue.records import DeadLetterRecord, dead_letter_target
+from pikku_queue.records import CancelResult, DeadLetterRecord, dead_letter_target
 
 #: States of a job that waits for a lease (pg-boss's: `retry` once an attempt failed).
 READY = "('created', 'retry')"
@@ -42,6 +50,19 @@ FAR_FUTURE_MS = 2 * MAX_DELAY_MS
 #: The largest `integer` and `bigint`.
 MAX_INT4 = 2**31 - 1
 MAX_INT8 = 2**63 - 1
+
+
+#: A job asked to stop (`JobHandle.cancel`) while it ran: every way its lease ends (a failed
+#: attempt, a release, an expiry) ends it `cancelled` instead, in the same statement.
+FLAGGED = "j.cancel_requested IS NOT NULL"
+
+
+def cancelled_error_sql(attempts: str = "j.retry_count") -> str:
+    """`outcomes.cancelled_error` as the JSON text the error column holds, in SQL."""
+    return (
+        "json_build_object('type', 'JobCancelledError', 'message',"
+        f" 'cancelled while running (attempt ' || {attempts} || ')', 'traceback', '')::text"
+    )
 
 
 @dataclass(frozen=True)
@@ -126,11 +147,16 @@ class Statements:
         # Completions and retries of one flush, in one statement: state 'completed' or 'retry'.
         # ... and the queues of the jobs that finished are notified on the finished channel,
         # in the same statement (one notification per queue: PostgreSQL folds equal ones).
+        # A retry of a job asked to stop meanwhile ends it cancelled instead.
+        stops = f"v.state = 'retry' AND {FLAGGED}"
         self.finish = (
-            f"WITH settled AS (UPDATE {s}.job j SET state = v.state,"
+            f"WITH settled AS (UPDATE {s}.job j SET state ="
+            f" CASE WHEN {stops} THEN 'cancelled' ELSE v.state END,"
             " output = CASE WHEN v.state = 'completed' THEN v.output ELSE j.output END,"
-            " error = coalesce(v.error, j.error),"
-            " completed_on = CASE WHEN v.state = 'completed' THEN clock_timestamp() END,"
+            f" error = CASE WHEN {stops} THEN {cancelled_error_sql()}"
+            " ELSE coalesce(v.error, j.error) END,"
+            f" completed_on = CASE WHEN v.state <> 'retry' OR {FLAGGED}"
+            " THEN clock_timestamp() END,"
             " start_after = CASE WHEN v.state = 'retry'"
             " THEN clock_timestamp() + v.delay_ms * interval '1 millisecond'"
             " ELSE j.start_after END,"
@@ -140,19 +166,28 @@ class Statements:
             " WHERE j.name = v.name AND j.id = v.id AND j.lease_token = v.token"
             " AND j.state = 'active' RETURNING j.name, j.state)"
             " SELECT pg_notify(%s, name) FROM (SELECT DISTINCT name FROM settled"
-            " WHERE state = 'completed') AS done"
+            " WHERE state IN ('completed', 'cancelled')) AS done"
         )
         self.fail = (
-            f"UPDATE {s}.job SET state = 'failed', error = %s, completed_on = clock_timestamp(),"
-            " dead_letter = %s, lease_until = NULL, worker = NULL"
+            f"UPDATE {s}.job j SET state = CASE WHEN {FLAGGED} THEN 'cancelled' ELSE 'failed' END,"
+            f" error = CASE WHEN {FLAGGED} THEN {cancelled_error_sql()} ELSE %s END,"
+            f" completed_on = clock_timestamp(), dead_letter = CASE WHEN {FLAGGED} THEN NULL"
+            " ELSE %s END, lease_until = NULL, worker = NULL"
             " WHERE name = %s AND id = %s AND lease_token = %s AND state = 'active'"
+            " RETURNING j.state"
         )
         self.insert_record = f"INSERT INTO {s}.job (name, id, data) VALUES (%s, %s, %s)"
         self.notify = "SELECT pg_notify(%s, %s)"
         # Back to waiting without counting the attempt: the job never got a verdict.
+        # (a job asked to stop ends cancelled instead: its worker stopped or died meanwhile)
         give_back = (
-            "state = CASE WHEN j.retry_count > 1 THEN 'retry' ELSE 'created' END,"
-            " retry_count = greatest(j.retry_count - 1, 0), lease_until = NULL, worker = NULL"
+            f"state = CASE WHEN {FLAGGED} THEN 'cancelled'"
+            " WHEN j.retry_count > 1 THEN 'retry' ELSE 'created' END,"
+            f" retry_count = CASE WHEN {FLAGGED} THEN j.retry_count"
+            " ELSE greatest(j.retry_count - 1, 0) END,"
+            f" error = CASE WHEN {FLAGGED} THEN {cancelled_error_sql()} ELSE j.error END,"
+            f" completed_on = CASE WHEN {FLAGGED} THEN clock_timestamp() ELSE j.completed_on END,"
+            " lease_until = NULL, worker = NULL"
         )
         self.release = (
             f"UPDATE {s}.job j SET {give_back}"
@@ -176,6 +211,20 @@ class Statements:
         self.stall = (
             f"UPDATE {s}.job j SET {give_back}, stalled_count = j.stalled_count + 1"
             " WHERE j.name = %s AND j.id = %s AND j.lease_token = %s AND j.state = 'active'"
+        )
+        # Cancelling (`CancelsJobs`, `CancelRequests`).
+        self.cancel_lookup = (
+            f"SELECT state, schedule_key, lease_token FROM {s}.job"
+            " WHERE name = %s AND id = %s FOR UPDATE"
+        )
+        self.cancel_flag = (
+            f"UPDATE {s}.job SET cancel_requested = lease_token"
+            " WHERE name = %s AND id = %s AND state = 'active'"
+        )
+        self.cancel_remove = f"DELETE FROM {s}.job WHERE name = %s AND id = %s"
+        self.cancel_requested = (
+            f"SELECT id FROM {s}.job WHERE name = %s AND id = ANY(%s::text[])"
+            " AND state = 'active' AND cancel_requested IS NOT NULL"
         )
         self.progress = (
             f"UPDATE {s}.job SET progress = %s"
@@ -276,7 +325,7 @@ class Verdicts:
     def empty(cls) -> Verdicts:
         return cls([], [], [], [], [], [], [])
 
-    def add(self, delivery: Delivery, outcome: Completed | Retry, token: int) -> None:
+    def add(self, delivery: Delivery, outcome: Completed | Retry | Cancelled, token: int) -> None:
         self.names.append(delivery.queue)
         self.ids.append(delivery.job_id)
         self.tokens.append(token)
@@ -284,6 +333,11 @@ class Verdicts:
             self.states.append("completed")
             self.outputs.append(dumps(outcome.result))
             self.errors.append(None)
+            self.delays.append(0)
+        elif isinstance(outcome, Cancelled):
+            self.states.append("cancelled")
+            self.outputs.append(None)
+            self.errors.append(dumps(outcome.error.as_dict()))
             self.delays.append(0)
         else:
             self.states.append("retry")
@@ -315,7 +369,7 @@ async def settle_all(
     retries in one statement, each failure for good with its record."""
     verdicts = Verdicts.empty()
     for delivery, outcome, token, dlq in settled:
-        if isinstance(outcome, Completed | Retry):
+        if isinstance(outcome, Completed | Retry | Cancelled):
             verdicts.add(delivery, outcome, token)
         else:
             await dead_letter(
@@ -349,13 +403,13 @@ async def dead_letter(
     dead-lettered again (`dead_letter_target`)."""
     dead_letter_queue = dead_letter_target(payload, dead_letter_queue)
     queue, job_id, token = guard
-    touched = await tx.run(
+    touched = await tx.rows(
         st.fail, (dumps(outcome.error.as_dict()), dead_letter_queue, queue, job_id, token)
     )
     if touched:
         await tx.rows(st.notify, (st.finished_channel, queue))
-    if touched == 0 or not dead_letter_queue:
-        return
+    if not touched or touched[0][0] == "cancelled" or not dead_letter_queue:
+        return  # the lease was lost, or the job was asked to stop: no record
     record = DeadLetterRecord(
         id=uuid.uuid4().hex,
         queue=queue,
@@ -371,6 +425,24 @@ async def dead_letter(
     data = record.as_payload() | {"failed_at_ms": int(now)}
     await tx.run(st.insert_record, (dead_letter_queue, record.id, dumps(data)))
     await tx.rows(st.notify, (st.channel, dead_letter_queue))
+
+
+async def cancel(tx: Tx, st: Statements, queue: str, job_id: str) -> CancelResult:
+    """Remove a waiting or delayed job, or flag a running one (`CancelsJobs.cancel_job`),
+    the row locked meanwhile so no lease takes it in between. Run in a transaction."""
+    rows = await tx.rows(st.cancel_lookup, (queue, job_id))
+    if not rows:
+        return CancelResult.NOT_FOUND
+    state, schedule_key, _ = rows[0]
+    if state == "active":
+        await tx.run(st.cancel_flag, (queue, job_id))
+        return CancelResult.REQUESTED
+    if state not in ("created", "retry"):
+        return CancelResult.FINISHED
+    if schedule_key is not None:  # a schedule's pending run: its lease adds the next one
+        return CancelResult.SCHEDULED
+    await tx.run(st.cancel_remove, (queue, job_id))
+    return CancelResult.REMOVED
 
 
 async def recover_expired(

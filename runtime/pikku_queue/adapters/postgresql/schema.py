@@ -116,6 +116,19 @@ CREATE OR REPLACE FUNCTION {s}.ms(t timestamptz) RETURNS bigint
 """
 
 
+@_migration(3)
+def _cancel(s: str) -> str:
+    """Cancelling (`JobHandle.cancel`): the `cancelled` state, and the lease token of the
+    attempt asked to stop, on the job's own row (so it goes with the row: a later job that
+    reuses the id starts without it)."""
+    return f"""
+ALTER TABLE {s}.job DROP CONSTRAINT job_state_check;
+ALTER TABLE {s}.job ADD CONSTRAINT job_state_check
+    CHECK (state IN ('created', 'retry', 'active', 'completed', 'failed', 'cancelled'));
+ALTER TABLE {s}.job ADD COLUMN cancel_requested bigint;
+"""
+
+
 LATEST_VERSION = max(MIGRATIONS)
 
 

@@ -45,12 +45,13 @@ async def counts(tx: Tx, st: Statements, queue: str) -> QueueCounts:
         " count(*) FILTER (WHERE state = 'completed'),"
         " count(*) FILTER (WHERE state = 'failed' AND dead_letter IS NULL),"
         " count(*) FILTER (WHERE state = 'failed' AND dead_letter IS NOT NULL),"
+        " count(*) FILTER (WHERE state = 'cancelled'),"
         f" count(*) FILTER (WHERE state IN {READY} AND start_after > clock_timestamp()"
         " AND schedule_key IS NOT NULL)"
         f" FROM {st.schema}.job WHERE name = %s",
         (queue,),
     )
-    waiting, active, delayed, completed, failed, dead, scheduled = (int(n) for n in row)
+    waiting, active, delayed, completed, failed, dead, cancelled, scheduled = (int(n) for n in row)
     return QueueCounts(
         waiting=waiting,
         active=active,
@@ -58,6 +59,7 @@ async def counts(tx: Tx, st: Statements, queue: str) -> QueueCounts:
         completed=completed,
         failed=failed,
         dead_lettered=dead,
+        cancelled=cancelled,
         scheduled=scheduled,
     )
 

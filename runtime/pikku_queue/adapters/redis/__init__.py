@@ -28,6 +28,9 @@ BACKEND = BackendEntry(
             "deduplication id interoperate",
             "dedupe_extend": "BullMQ's extend mode; the earlier job's delay is pushed back by a "
             "second call (changeDelay), not in the same script",
+            "cancel": "BullMQ's own removal (Node's `job.remove()`): Node tools see the job gone",
+            "cancel_running": "a mark in the job's hash that pikkugen workers poll; a Node "
+            "BullMQ worker running the job ignores it and runs on",
         },
     ),
     schemes=("redis", "rediss"),

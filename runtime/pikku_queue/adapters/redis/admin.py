@@ -22,7 +22,7 @@ from bullmq import Job
 from pikku_queue.errors import BackendError
 from pikku_queue.records import CLEANABLE_STATES, JobInfo, JobPage, JobState
 
-from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info
+from .jobs import CANCEL_FIELD, ERROR_FIELD, OUTCOME_FIELD, job_info
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -72,7 +72,7 @@ class RedisAdmin:
         limit = max(int(limit), 1)
         offset = _offset(cursor)
         async with self._errors():
-            if state in (JobState.FAILED, JobState.DEAD_LETTERED):
+            if state in (JobState.FAILED, JobState.DEAD_LETTERED, JobState.CANCELLED):
                 return await self._failed_page(queue, state, limit, offset)
             return await self._plain_page(queue, state, limit, offset)
 
@@ -124,7 +124,9 @@ class RedisAdmin:
         """Failed or dead-lettered jobs, most recently failed first, from BullMQ's failed set."""
         client = await self.client()
         key = self.key(queue, "failed")
-        wanted_dead = state is JobState.DEAD_LETTERED
+        # BullMQ's failed set holds all three; our mark in the hash says which each one is.
+        wanted = {JobState.DEAD_LETTERED: "dead_lettered", JobState.CANCELLED: "cancelled"}
+        wanted_mark = wanted.get(state)
         jobs: list[JobInfo] = []
         position = offset
         chunk = max(limit * 2, 100)
@@ -134,7 +136,8 @@ class RedisAdmin:
                 return JobPage(jobs=jobs, next_cursor=None)
             hashes = await self._hashes(queue, ids)
             for index, (job_id, raw) in enumerate(zip(ids, hashes, strict=True)):
-                if not raw or (raw.get(OUTCOME_FIELD) == "dead_lettered") != wanted_dead:
+                mark = raw.get(OUTCOME_FIELD) if raw else None
+                if not raw or (mark if mark in wanted.values() else None) != wanted_mark:
                     continue
                 if len(jobs) == limit:  # one more exists: the next page starts at it
                     return JobPage(jobs=jobs, next_cursor=str(position + index))
@@ -157,8 +160,9 @@ class RedisAdmin:
         bull = await self.queue(queue)
         await (await self._job(bull, queue, job_id)).retry("failed", {"resetAttemptsMade": True})
         client = await self.client()
-        await client.hdel(self.key(queue, job_id), OUTCOME_FIELD, ERROR_FIELD)
+        await client.hdel(self.key(queue, job_id), OUTCOME_FIELD, ERROR_FIELD, CANCEL_FIELD)
         await client.zrem(self.key(queue, "pikku:dead"), job_id)
+        await client.zrem(self.key(queue, "pikku:cancelled"), job_id)
 
     async def retry_job(self, queue: str, job_id: str) -> bool:
         async with self._errors():
@@ -166,8 +170,8 @@ class RedisAdmin:
             if await bull.getJobState(job_id) != "failed":
                 return False
             outcome = await (await self.client()).hget(self.key(queue, job_id), OUTCOME_FIELD)
-            if outcome == "dead_lettered":
-                return False  # its record in the dead-letter queue is what goes back
+            if outcome in ("dead_lettered", "cancelled"):
+                return False  # a dead letter goes back by its record; a cancel stands
             try:
                 await self.retry_failed_in_place(queue, job_id)
             except TypeError:  # BullMQ's script refused (its error): no longer failed
@@ -183,6 +187,7 @@ class RedisAdmin:
             if removed != 1:  # 0: locked (active); -8: a job scheduler's next run
                 return False
             await client.zrem(self.key(queue, "pikku:dead"), job_id)
+            await client.zrem(self.key(queue, "pikku:cancelled"), job_id)
             return True
 
     async def promote_job(self, queue: str, job_id: str) -> bool:
@@ -217,6 +222,7 @@ class RedisAdmin:
                 ids = [str(i) for i in await bull.clean(max(grace_ms, 0), CLEAN_BATCH, str(state))]
                 if ids and state is JobState.FAILED:
                     await client.zrem(self.key(queue, "pikku:dead"), *ids)
+                    await client.zrem(self.key(queue, "pikku:cancelled"), *ids)
                 removed += len(ids)
                 if len(ids) < CLEAN_BATCH:
                     return removed

@@ -29,12 +29,19 @@ from pikku_queue.client import known_queues
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
 from pikku_queue.payloads import dump_json, dump_payload, raw_original
-from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
+from pikku_queue.records import (
+    CancelResult,
+    DeadLetterRecord,
+    EnqueueRequest,
+    FinishedJob,
+    JobInfo,
+    QueueCounts,
+)
 
 from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
-from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .jobs import CANCEL_FIELD, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .url import KeepJobs, parse_redis_url
 
 #: BullMQ's changeDelay script (`Dedupe(mode="extend")` pushes an earlier job's delay back).
@@ -43,8 +50,30 @@ CHANGE_DELAY_SCRIPT = "changeDelay-4.lua"
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
 FINISHED_SCAN_LIMIT = 100_000
-#: How many dead-lettered job ids a queue remembers for `counts()` (older ones age out).
+#: How many dead-lettered (or cancelled) job ids a queue remembers for `counts()`.
 DEAD_SET_LIMIT = 100_000
+#: How often `cancel_job` looks again at a job that changed state under it.
+CANCEL_TRIES = 5
+#: BullMQ's removeJob answer for the pending next run of a job scheduler.
+REMOVE_SCHEDULER_JOB = -8
+#: Flag an active job for its worker (KEYS: the job hash, its lock, the active list; ARGV:
+#: the field, the job id): the value is the lock's token, the attempt that was asked. A job
+#: still active whose lock expired (its worker died) is flagged too: stall recovery gives it
+#: to the next worker, which stops it. 0 when it is no longer active.
+_FLAG_CANCEL = """
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  return 0
+end
+local token = redis.call("GET", KEYS[2])
+if not token then
+  if not redis.call("LPOS", KEYS[3], ARGV[2]) then
+    return 0
+  end
+  token = "unlocked"
+end
+redis.call("HSET", KEYS[1], ARGV[1], token)
+return 1
+"""
 
 
 class RedisBackend(RedisAdmin):
@@ -274,7 +303,8 @@ class RedisBackend(RedisAdmin):
                 "waiting", "prioritized", "paused", "waiting-children", "active", "delayed",
                 "completed", "failed",
             )  # fmt: skip
-            dead = await self._dead_lettered_count(queue)
+            dead = await self._marked_count(queue, "pikku:dead", "dead_lettered")
+            cancelled = await self._marked_count(queue, "pikku:cancelled", "cancelled")
             # Each BullMQ job scheduler keeps one next run delayed: pikku_queue.counts.
             schedulers = int(await (await self.client()).zcard(self.key(queue, "repeat")))
         failed = int(raw.get("failed", 0))
@@ -285,20 +315,22 @@ class RedisBackend(RedisAdmin):
             active=int(raw.get("active", 0)),
             delayed=int(raw.get("delayed", 0)),
             completed=int(raw.get("completed", 0)),
-            failed=max(failed - dead, 0),
+            failed=max(failed - dead - cancelled, 0),
             dead_lettered=dead,
+            cancelled=cancelled,
             scheduled=min(schedulers, int(raw.get("delayed", 0))),
         )
 
-    async def _dead_lettered_count(self, queue: str) -> int:
-        """Dead-lettered jobs still in BullMQ's failed set (a replayed one leaves that set).
+    async def _marked_count(self, queue: str, suffix: str, mark: str) -> int:
+        """Dead-lettered (or cancelled) jobs still in BullMQ's failed set (a replayed one
+        leaves that set), from the index `pikku:dead` (`pikku:cancelled`).
 
-        The `pikku:dead` index only names candidates: each one's own job hash must still say
-        dead_lettered. BullMQ's `obliterate` (Node, Bull Board) deletes every job hash but not
-        this index, and ids restart at 1, so a new job that failed under a reused id would
-        otherwise count as dead-lettered; such stale entries are dropped here instead."""
+        The index only names candidates: each one's own job hash must still carry the mark.
+        BullMQ's `obliterate` (Node, Bull Board) deletes every job hash but not this index,
+        and ids restart at 1, so a new job that failed under a reused id would otherwise
+        count as dead-lettered; such stale entries are dropped here instead."""
         client = await self.client()
-        index = self.key(queue, "pikku:dead")
+        index = self.key(queue, suffix)
         members = [str(m) for m in await client.zrange(index, 0, -1)]
         if not members:
             return 0
@@ -307,15 +339,13 @@ class RedisBackend(RedisAdmin):
             for member in members:
                 pipe.hget(self.key(queue, member), OUTCOME_FIELD)
             outcomes = await pipe.execute()
-        stale = [
-            m for m, outcome in zip(members, outcomes, strict=True) if outcome != "dead_lettered"
-        ]
+        stale = [m for m, outcome in zip(members, outcomes, strict=True) if outcome != mark]
         if stale:
             await client.zrem(index, *stale)
         return sum(
             1
             for score, outcome in zip(scores, outcomes, strict=True)
-            if score is not None and outcome == "dead_lettered"
+            if score is not None and outcome == mark
         )
 
     async def mark_final(
@@ -331,11 +361,63 @@ class RedisBackend(RedisAdmin):
                     ERROR_FIELD: dump_json(error, escape_lone_surrogates=True),
                 },
             )
-            if outcome == "dead_lettered":
-                dead = self.key(queue, "pikku:dead")
-                pipe.zadd(dead, {job_id: int(time.time() * 1000)})
-                pipe.zremrangebyrank(dead, 0, -DEAD_SET_LIMIT - 1)
+            index = {"dead_lettered": "pikku:dead", "cancelled": "pikku:cancelled"}.get(outcome)
+            if index is not None:
+                marked = self.key(queue, index)
+                pipe.zadd(marked, {job_id: int(time.time() * 1000)})
+                pipe.zremrangebyrank(marked, 0, -DEAD_SET_LIMIT - 1)
             await pipe.execute()
+
+    # -- cancel ------------------------------------------------------------------------
+
+    async def cancel_job(self, queue: str, job_id: str) -> CancelResult:
+        """`CancelsJobs`. A waiting or delayed job goes through BullMQ's own removal (what
+        Node's `job.remove()` runs: a Node worker or dashboard then finds it gone); BullMQ
+        refuses to remove a locked job, so a running one gets `CANCEL_FIELD` in its hash
+        instead, set by a script only while its lock is held, for the worker that holds the
+        lock to see (`consumer`). A job that changes state between the two steps is looked at
+        again."""
+        async with self._errors():
+            bull = await self.queue(queue)
+            client = await self.client()
+            for _ in range(CANCEL_TRIES):
+                state = str(await bull.getJobState(job_id))
+                if state in ("unknown", "None"):
+                    return CancelResult.NOT_FOUND
+                if state in ("completed", "failed"):
+                    return CancelResult.FINISHED
+                if state == "active":
+                    flagged = await client.eval(
+                        _FLAG_CANCEL, 3, self.key(queue, job_id),
+                        self.key(queue, f"{job_id}:lock"), self.key(queue, "active"),
+                        CANCEL_FIELD, job_id,
+                    )  # fmt: skip
+                    if flagged:
+                        return CancelResult.REQUESTED
+                    continue  # its attempt ended meanwhile
+                removed = await bull.remove(job_id)
+                if removed == 1:
+                    await client.zrem(self.key(queue, "pikku:dead"), job_id)
+                    return CancelResult.REMOVED
+                if removed == REMOVE_SCHEDULER_JOB:
+                    return CancelResult.SCHEDULED
+            # it kept changing state under us: flagged, or ended
+            flagged = await self._flagged(queue, job_id)
+            return CancelResult.REQUESTED if flagged else CancelResult.FINISHED
+
+    async def _flagged(self, queue: str, job_id: str) -> bool:
+        return bool(await (await self.client()).hexists(self.key(queue, job_id), CANCEL_FIELD))
+
+    async def cancel_flags(self, queue: str, job_ids: Sequence[str]) -> set[str]:
+        """Which of `job_ids` carry a cancel request (one pipelined HEXISTS each)."""
+        if not job_ids:
+            return set()
+        client = await self.client()
+        async with client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hexists(self.key(queue, job_id), CANCEL_FIELD)
+            found = await pipe.execute()
+        return {job_id for job_id, yes in zip(job_ids, found, strict=True) if yes}
 
     async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
         async with self._errors():

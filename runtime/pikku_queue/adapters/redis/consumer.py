@@ -23,12 +23,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pikku_queue import observe
 from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.context import CancelSignal
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
 from pikku_queue.outcomes import Delivery, Outcome
 from pikku_queue.payloads import UndecodablePayload
 from pikku_queue.processor import Processor
-from pikku_queue.records import EnqueueRequest
+from pikku_queue.records import CANCEL_POLL_S, EnqueueRequest
 
 from .batching import Batcher
 from .bullmq_worker import INVALID_PAYLOAD_ATTR, PikkuWorker
@@ -78,6 +79,8 @@ class _QueueRunner:
         self.job_logs.attach(self.processor_log)
         #: Jobs whose stored attempts/backoff differ from the declaration, already logged.
         self.warned_options: set[str] = set()
+        #: The stop signal of each job running alone here, by id (`JobHandle.cancel`).
+        self.running: dict[str, CancelSignal] = {}
 
     # -- BullMQ worker ------------------------------------------------------------------
 
@@ -242,9 +245,23 @@ class _QueueRunner:
         elif self.batcher is not None:
             outcome = await self.batcher.submit(delivery)
         else:
-            outcome = await self.engine.run(delivery)
+            signal = self.running[delivery.job_id] = CancelSignal()
+            try:
+                outcome = await self.engine.run(delivery, signal)
+            finally:
+                self.running.pop(delivery.job_id, None)
         await self._write_job_logs(job)
         return await self.settler.settle(job, delivery, outcome)
+
+    async def stop_cancelled(self) -> None:
+        """Tell the jobs running here whose hash carries a cancel request to stop."""
+        if not self.running:
+            return
+        for job_id in await self.backend.cancel_flags(self.name, list(self.running)):
+            signal = self.running.get(job_id)
+            if signal is not None and not signal.requested:
+                logger.info("%s job %s: cancel requested; stopping it", self.name, job_id)
+                signal.request()
 
     def _warn_if_options_differ(self, job: Any) -> None:
         """The attempts rule: the processor's declaration decides retries and backoff on every
@@ -308,13 +325,19 @@ class RedisWorker:
             await runner.configure()
         for runner in runners:
             await runner.start()
+        next_cancel_check = 0.0
         try:
             while not self.options.stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.options.stop.wait(), POLL_S)
+                check_cancels = time.monotonic() >= next_cancel_check
+                if check_cancels:
+                    next_cancel_check = time.monotonic() + CANCEL_POLL_S
                 for runner in runners:
                     await runner.supervise()
                     await self._quietly(runner.settler.sweep_stalled())
+                    if check_cancels:
+                        await self._quietly(runner.stop_cancelled())
                 if self.options.burst and await self._drained(runners):
                     break
         finally:

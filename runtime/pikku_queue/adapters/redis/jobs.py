@@ -15,8 +15,12 @@ from pikku_queue.records import EnqueueRequest, JobInfo, JobState
 
 #: Extra fields pikkugen writes into a BullMQ job hash when a job fails for good. BullMQ (Node
 #: and Python) ignores hash fields it does not know, so a dashboard still shows a failed job.
-OUTCOME_FIELD = "pikkuOutcome"  # "dead_lettered" | "failed"
+OUTCOME_FIELD = "pikkuOutcome"  # "dead_lettered" | "failed" | "cancelled"
 ERROR_FIELD = "pikkuError"  # ErrorInfo as JSON
+#: Set in the hash of an active job asked to stop (`JobHandle.cancel`): the lock token of the
+#: attempt it was asked of. It lives and dies with the job's hash, so a later job that reuses
+#: the id starts without it. Our workers poll it; a Node worker ignores it (and runs on).
+CANCEL_FIELD = "pikkuCancel"
 #: How our Redis connections decode replies. A foreign producer may store bytes that are not
 #: UTF-8; a strict decode fails on the whole reply (BullMQ's moveToActive: the job would stay
 #: active for ever), this one keeps them as lone surrogates that `encoding_error` spots.
@@ -215,11 +219,16 @@ def _payload(text: str | None) -> Any:
     return text if encoding_error(text) is not None else loads_or_text(text)
 
 
+_ERROR_STATES = frozenset({JobState.FAILED, JobState.DEAD_LETTERED, JobState.CANCELLED})
+
+
 def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> JobInfo:
     """A `JobInfo` from a BullMQ job hash (`HGETALL`) and its state name."""
     state = _STATES.get(bull_state, JobState.WAITING)
     if state is JobState.FAILED and raw.get(OUTCOME_FIELD) == "dead_lettered":
         state = JobState.DEAD_LETTERED
+    elif state is JobState.FAILED and raw.get(OUTCOME_FIELD) == "cancelled":
+        state = JobState.CANCELLED
     progress = _json_field(raw, "progress", None)
     finished = raw.get("finishedOn")
     attempts = raw.get("atm") or raw.get("attemptsMade") or "0"
@@ -231,7 +240,7 @@ def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> J
         attempts_made=int(attempts),
         progress=progress if isinstance(progress, dict) else None,
         result=_json_field(raw, "returnvalue", None) if state is JobState.COMPLETED else None,
-        error=error_from_hash(raw) if state in (JobState.FAILED, JobState.DEAD_LETTERED) else None,
+        error=error_from_hash(raw) if state in _ERROR_STATES else None,
         enqueued_at_ms=int(raw.get("timestamp") or 0),
         finished_at_ms=int(finished) if finished else None,
     )

@@ -10,6 +10,10 @@ engine decided:
                            moves it to delayed (or straight back to wait) with our exact delay.
                            The stored opts keep a native backoff, so a Node worker still reads
                            the job without meeting an unknown strategy.
+- Cancelled              → mark the job cancelled, raise BullMQ's UnrecoverableError: it
+                           lands in BullMQ's failed set (what a Node dashboard shows), never
+                           retried; our mark says cancelled. A failed attempt of a job asked
+                           to stop meanwhile (`CANCEL_FIELD`) is settled so too.
 - DeadLetter(reason)     → write the `DeadLetterRecord` into the dead-letter queue (a plain
                            BullMQ queue), mark the job, raise BullMQ's UnrecoverableError.
                            If Redis refuses that write even after a few tries, the job still
@@ -38,6 +42,7 @@ from bullmq import UnrecoverableError
 from pikku_queue.backend import WorkerReport
 from pikku_queue.engine import Engine
 from pikku_queue.outcomes import (
+    Cancelled,
     Completed,
     DeadLetter,
     DeadLetterReason,
@@ -45,6 +50,7 @@ from pikku_queue.outcomes import (
     ErrorInfo,
     Outcome,
     Retry,
+    cancelled_error,
     stalled_error,
 )
 from pikku_queue.payloads import UndecodablePayload, decode_payload
@@ -129,7 +135,16 @@ class Settler:
         if isinstance(outcome, Completed):
             self.report.completed += 1
             return outcome.result
+        if not isinstance(outcome, Cancelled) and await self._cancel_requested(job):
+            # asked to stop after the worker's last look: it ends cancelled, not retried
+            outcome = Cancelled(cancelled_error(delivery.attempt))
         _keep_traceback(job, outcome.error)
+        if isinstance(outcome, Cancelled):
+            await self.backend.mark_final(
+                self.name, str(job.id), "cancelled", outcome.error.as_dict()
+            )
+            self.report.cancelled += 1
+            raise UnrecoverableError(f"{outcome.error.type}: {outcome.error.message}")
         if isinstance(outcome, Retry):
             self.report.retried += 1
             job.opts["backoff"] = {"type": PIKKU_BACKOFF, "delay": outcome.delay_ms}
@@ -143,6 +158,15 @@ class Settler:
                 )
             )
         raise UnrecoverableError(f"{outcome.error.type}: {outcome.error.message}")
+
+    async def _cancel_requested(self, job: Any) -> bool:
+        """Whether the job carries a cancel request (one HEXISTS, for failed attempts only);
+        a Redis blip counts as no (the attempt then settles as it ended)."""
+        try:
+            return await self.backend.cancel_flags(self.name, [str(job.id)]) != set()
+        except Exception as exc:
+            logger.debug("%s: reading job %s's cancel request failed: %s", self.name, job.id, exc)
+            return False
 
     async def _record_verdict(self, job: Any, attempt: int, outcome: DeadLetter) -> bool:
         """Write the verdict, riding out a Redis blip. Were the error of a failed write raised to

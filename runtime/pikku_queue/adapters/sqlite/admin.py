@@ -35,7 +35,7 @@ CLEAN_CHUNK = 5_000
 #: The states a clean of each cleanable state removes (`records.CLEANABLE_STATES`).
 _CLEANED = {
     JobState.COMPLETED: ("completed",),
-    JobState.FAILED: ("failed", "dead_lettered"),
+    JobState.FAILED: ("failed", "dead_lettered", "cancelled"),
 }
 _PAGE = (
     f"SELECT seq, {JOB_COLUMNS} FROM jobs INDEXED BY jobs_by_state WHERE queue = ? AND state = ?"
@@ -130,7 +130,7 @@ def retry_failed(conn: sqlite3.Connection, queue: str, job_id: str, now: int) ->
     cursor = conn.execute(
         "UPDATE jobs SET state = 'waiting', attempts = 0, stalls = 0, error = NULL,"
         " result = NULL, progress = NULL, finished_at = NULL, lease_until = NULL,"
-        " worker = NULL, run_at = ?, enqueued_at = ?"
+        " worker = NULL, run_at = ?, enqueued_at = ?, cancel_requested = NULL"
         " WHERE queue = ? AND id = ? AND state = 'failed'",
         (now, now, queue, job_id),
     )

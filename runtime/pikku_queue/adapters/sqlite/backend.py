@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pikku_queue.adapters.sqlite import BACKEND
 from pikku_queue.adapters.sqlite.admin import SqliteAdmin, queue_paused
+from pikku_queue.adapters.sqlite.cancel import cancel, requested
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
 from pikku_queue.adapters.sqlite.counters import pending, queue_counts, stored_count
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
@@ -74,6 +75,7 @@ from pikku_queue.payloads import dump_payload
 from pikku_queue.project import path_from_url
 from pikku_queue.pull import run_pull_worker
 from pikku_queue.records import (
+    CancelResult,
     DeadLetterRecord,
     EnqueueRequest,
     FinishedBucket,
@@ -430,7 +432,11 @@ class SqliteBackend(SqliteAdmin):
         how many finished jobs went. Chunked: each delete is its own short transaction."""
         now = self._now()
         removed = 0
-        for states, keep in ((COMPLETED, self.remove_on_complete), (FAILED, self.remove_on_fail)):
+        for states, keep in (
+            (COMPLETED, self.remove_on_complete),
+            (FAILED, self.remove_on_fail),
+            (("cancelled",), self.remove_on_fail),  # kept like failed jobs
+        ):
 
             def cut(
                 conn: sqlite3.Connection, s: tuple[str, ...] = states, k: KeepJobs = keep
@@ -461,8 +467,19 @@ class SqliteBackend(SqliteAdmin):
 
     async def release(self, queue: str, job_ids: Sequence[str]) -> None:
         held = self._held(queue, job_ids, forget=True)
+        now = self._now()
         if held:
-            await self._db.write(lambda conn: release_leases(conn, held))
+            await self._db.write(lambda conn: release_leases(conn, held, now))
+
+    async def cancel_job(self, queue: str, job_id: str) -> CancelResult:
+        """`CancelsJobs`: remove a waiting or delayed job; flag a running one on its row, for
+        the worker holding its lease (`cancel_requested`, polled) to stop it."""
+        return await self._db.write(lambda conn: cancel(conn, queue, job_id))
+
+    async def cancel_requested(self, queue: str, job_ids: Sequence[str]) -> set[str]:
+        """`CancelRequests`: which of the jobs this worker runs were asked to stop."""
+        ids = list(job_ids)
+        return await self._db.read(lambda conn: requested(conn, queue, ids))
 
     async def recover_stalled(
         self, queue: str, max_stalled_count: int, dead_letter_queue: str | None = None

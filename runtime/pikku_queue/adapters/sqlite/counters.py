@@ -155,6 +155,7 @@ def _queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts
         completed=stored.get("completed", 0),
         failed=stored.get("failed", 0),
         dead_lettered=stored.get("dead_lettered", 0),
+        cancelled=stored.get("cancelled", 0),
         scheduled=_scheduled(conn, queue, now),
     )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pikku_queue import fields
+from pikku_queue.adapters.sqlite.cancel import end_cancelled, is_requested
 from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.adapters.sqlite.counters import stored_count
 from pikku_queue.adapters.sqlite.limits import (
@@ -27,7 +28,15 @@ from pikku_queue.adapters.sqlite.limits import (
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
 from pikku_queue.adapters.sqlite.schema import JOB_STATES, UNKNOWN_STATE
 from pikku_queue.options import MAX_PRIORITY, RateLimit
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
+from pikku_queue.outcomes import (
+    Cancelled,
+    Completed,
+    DeadLetter,
+    Delivery,
+    Outcome,
+    Retry,
+    stalled_error,
+)
 from pikku_queue.payloads import (
     UndecodablePayload,
     dead_letter_forms,
@@ -216,10 +225,13 @@ def settle(
     dead_letter_queue: str | None,
     now: int,
 ) -> None:
-    """Apply one verdict to the job `token` leased (a no-op once that lease is lost)."""
+    """Apply one verdict to the job `token` leased (a no-op once that lease is lost). A
+    failed attempt of a job asked to stop meanwhile ends it `cancelled` (`sqlite.cancel`)."""
     guard = (delivery.queue, delivery.job_id, token)
     if isinstance(outcome, Completed):
         conn.execute(_COMPLETE, (dumps(outcome.result), now, *guard))
+    elif isinstance(outcome, Cancelled) or is_requested(conn, guard):
+        end_cancelled(conn, guard, delivery.attempt, now)
     elif isinstance(outcome, Retry):
         state = "delayed" if outcome.delay_ms > 0 else "waiting"
         conn.execute(
@@ -302,8 +314,24 @@ def extend_leases(conn: sqlite3.Connection, until: int, held: list[tuple[str, st
     conn.executemany(_EXTEND, [(until, *guard) for guard in held])
 
 
-def release_leases(conn: sqlite3.Connection, held: list[tuple[str, str, int]]) -> None:
+def release_leases(
+    conn: sqlite3.Connection, held: list[tuple[str, str, int]], now: int = 0
+) -> None:
+    """Give the jobs back untouched, except those asked to stop: they end `cancelled`."""
+    for guard in held:
+        if is_requested(conn, guard):
+            end_cancelled(conn, guard, _attempts(conn, guard), now)
     conn.executemany(_RELEASE, held)
+
+
+def _attempts(conn: sqlite3.Connection, guard: tuple[str, str, int]) -> int:
+    row = conn.execute(
+        "SELECT attempts FROM jobs WHERE queue = ? AND id = ? AND token = ?", guard
+    ).fetchone()
+    try:
+        return fields.integer("attempts", row[0] if row else 0)
+    except fields.InvalidRecord:
+        return 0
 
 
 def recover_expired(
@@ -353,6 +381,9 @@ def _recover_one(
     dead_letter_queue: str | None,
     now: int,
 ) -> None:
+    if is_requested(conn, guard):  # its worker died after the job was asked to stop
+        end_cancelled(conn, guard, _attempts(conn, guard), now)
+        return
     try:
         made = fields.integer("attempts", attempts)
         stalled = fields.integer("stalls", stalls) + 1

@@ -29,7 +29,9 @@ from pikku_queue.adapters.sqlite.counters import install_counters
 
 #: The states pikkugen writes (`records.JobState`); a row in any other is leased to be
 #: dead-lettered as `invalid_record`.
-JOB_STATES = ("waiting", "delayed", "active", "completed", "failed", "dead_lettered")
+JOB_STATES = (
+    "waiting", "delayed", "active", "completed", "failed", "dead_lettered", "cancelled"
+)  # fmt: skip
 #: The condition of such a row.
 UNKNOWN_STATE = "state NOT IN ({})".format(", ".join(f"'{state}'" for state in JOB_STATES))
 
@@ -54,6 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at INTEGER,
     schedule TEXT,
     meta TEXT,
+    cancel_requested INTEGER,
     UNIQUE (queue, id)
 );
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority, seq) WHERE state = 'waiting';
@@ -118,7 +121,7 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     try:
         conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
-        _add_meta_column(conn)
+        _add_columns(conn)
         install_counters(conn)
     except BaseException:
         if conn.in_transaction:
@@ -133,12 +136,21 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _add_meta_column(conn: sqlite3.Connection) -> None:
-    """Files made before `meta` (the job's trace context, `pikku_queue.tracing`) get it."""
+#: Columns added after the first files were made, with their types.
+ADDED_COLUMNS = {
+    "meta": "TEXT",  # the job's trace context (`pikku_queue.tracing`)
+    "cancel_requested": "INTEGER",  # the token of the attempt asked to stop (`sqlite.cancel`)
+}
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Files made before a column of `ADDED_COLUMNS` get it."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-    if "meta" not in columns:
-        conn.execute("BEGIN IMMEDIATE")
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-        if "meta" not in columns:
-            conn.execute("ALTER TABLE jobs ADD COLUMN meta TEXT")
-        conn.execute("COMMIT")
+    if ADDED_COLUMNS.keys() <= columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in columns:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    conn.execute("COMMIT")

@@ -36,6 +36,8 @@ BACKEND = BackendEntry(
             "rate_limit_group",
             "dedupe_replace",
             "dedupe_extend",
+            "cancel",
+            "cancel_running",
         },
         max_delay_ms=900_000,
         max_payload_bytes=1_048_576,
@@ -72,6 +74,10 @@ BACKEND = BackendEntry(
             "pause_queue": "SQS has no pause: stop the workers or disable the Lambda's event "
             "source mapping",
             "clean_jobs": "SQS keeps no finished jobs",
+            "cancel": "SQS deletes a waiting message only with the receipt handle of a receive, "
+            "never by id",
+            "cancel_running": "SQS keeps no record of a running job that a cancel could mark "
+            "for the worker that holds it",
             "replay_dead_letters": "a record is received to be listed, so the list is at most "
             "a few hundred and not paginated",
             "rate_limit": "SQS has no shared rate limit and long-poll workers share no state to "

@@ -26,7 +26,7 @@ from pikku_queue.adapters.sqs.client import SQSApi, is_fifo
 from pikku_queue.adapters.sqs.config import MAX_MESSAGE_BYTES, MAX_VISIBILITY_SECONDS
 from pikku_queue.adapters.sqs.messages import InboundMessage, OutboundMessage
 from pikku_queue.errors import BackendError
-from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry
+from pikku_queue.outcomes import Cancelled, Completed, DeadLetter, Delivery, Outcome, Retry
 from pikku_queue.payloads import dead_letter_forms
 from pikku_queue.records import DeadLetterRecord, FinishedJob, is_dead_letter_record
 
@@ -109,6 +109,11 @@ class Settler:
             await self.set_visibility(queue_url, message.receipt_handle, seconds)
             self.stats.record(delivery.queue, "retried")
             return "retried"
+        if isinstance(outcome, Cancelled):
+            # Not reached while SQS declares no `cancel_running` (its workers pass the engine
+            # no cancel signal); were it, the message ends, never retried nor dead-lettered.
+            self.stats.record(delivery.queue, "cancelled")
+            return "failed"
         return await self._dead_letter(message, delivery, outcome, dead_letter_queue)
 
     async def _dead_letter(

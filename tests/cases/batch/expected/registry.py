@@ -48,6 +48,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": {
                         "size": 10,
@@ -89,6 +90,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": {
                         "size": 100,

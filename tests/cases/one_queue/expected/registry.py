@@ -48,6 +48,7 @@ REGISTRY = Registry(
                         "retrying",
                         "dead_lettered",
                         "progress",
+                        "cancelled",
                     ],
                     "batch": None,
                     "repeat": None,
