@@ -5,8 +5,8 @@ import pikku_queue
 
 PUBLIC = [
     "BatchOptions",
-    "Dedupe",
     "CancelResult",
+    "Dedupe",
     "EnqueueOptions",
     "JobCancelledError",
     "JobContext",
