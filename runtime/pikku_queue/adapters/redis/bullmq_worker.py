@@ -8,17 +8,27 @@ marked on the job (`INVALID_PAYLOAD_ATTR`) for the runner and the settling to re
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from pikku_queue.fields import InvalidRecord
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 
 from .jobs import payload_error
 from .loop import LeanWorker
+from .stored import REPAIR_SCRIPT, STALE_OUTCOME_FIELDS, check_job_hash, repair_args
 from .tooling import move_to_active_as, worker_client_name
 
-#: Where `PikkuWorker` leaves the `ErrorInfo` of a job whose data is not JSON.
+logger = logging.getLogger("pikku_queue.redis")
+
+#: Where `PikkuWorker` leaves the `UndecodablePayload` of a job whose data is not JSON.
 INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
+#: Where `PikkuWorker` leaves the `InvalidRecord` of a job with another field it refused.
+INVALID_RECORD_ATTR = "pikku_invalid_record"
+#: The hash a job is loaded from when bullmq-python still refuses the checked one (a field
+#: no check knows): every field it parses at BullMQ's default.
+_MINIMAL_HASH = {"opts": "{}", "timestamp": "0", "delay": "0", "priority": "0"}
 
 
 class PikkuWorker(LeanWorker):
@@ -32,6 +42,12 @@ class PikkuWorker(LeanWorker):
     `INVALID_PAYLOAD_ATTR`, so our processor callback dead-letters it like any bad payload.
     Data that is not UTF-8 is refused the same way, even when it would parse (a JSON string
     holding the invalid bytes): no processor should receive the surrogates that stand for them.
+
+    Every other field bullmq-python or BullMQ's scripts read is decoded first
+    (`stored.check_job_hash`): a refused one is repaired in the stored hash under the job's
+    lock, and the job loads with the `InvalidRecord` in `INVALID_RECORD_ATTR`, for an
+    `invalid_record` verdict naming the field. Outcome fields pikkugen left from an earlier
+    attempt (the job was retried elsewhere since) are removed at the same time.
 
     It also names itself as BullMQ does (`tooling`), so Node's `getWorkers()` and Bull Board
     list it, and BullMQ's moveToActive records it in each job's `processedBy`.
@@ -59,6 +75,47 @@ class PikkuWorker(LeanWorker):
         delay_until: int = 0,
         token: str | None = None,
     ) -> Any:
+        if job_data is None or job_id is None:
+            return await self._load(job_data, job_id, limit_until, delay_until, token)
+        checked = check_job_hash(job_data)
+        stale = [name for name in STALE_OUTCOME_FIELDS if name in job_data]
+        repairs = {**dict.fromkeys(stale), **checked.repairs}
+        for name in stale:
+            checked.raw.pop(name, None)
+        if repairs:
+            await self._repair(str(job_id), token, repairs)
+        invalid = checked.invalid
+        try:
+            job = await self._load(checked.raw, job_id, limit_until, delay_until, token)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            # A field no check knows: the job still loads, and still gets a verdict.
+            invalid = invalid or InvalidRecord("hash", exc, "bullmq-python cannot load the job")
+            minimal = {**_MINIMAL_HASH, "data": "null"}
+            job = await super().nextJobFromJobData(minimal, job_id, limit_until, delay_until, token)
+        if job is not None and invalid is not None:
+            setattr(job, INVALID_RECORD_ATTR, invalid)
+        return job
+
+    async def _repair(self, job_id: str, token: str | None, repairs: dict[str, str | None]) -> None:
+        """Write `repairs` into the job's hash while it is active under `token`."""
+        key = self.scripts.toKey(job_id)
+        try:
+            client = self.scripts.redisClient
+            await client.eval(
+                REPAIR_SCRIPT, 2, key, f"{key}:lock", *repair_args(token or "", repairs)
+            )
+        except Exception as exc:  # the verdict still comes; a later delivery repairs again
+            logger.warning("%s: cannot repair job %s (%s): %s", self.name, job_id, repairs, exc)
+
+    async def _load(
+        self,
+        job_data: dict[str, Any] | None,
+        job_id: str | None,
+        limit_until: int,
+        delay_until: int,
+        token: str | None,
+    ) -> Any:
+        """A job from its (checked) hash; data that is not JSON loads as its text."""
         raw = None if job_data is None else job_data.get("data")
         if job_data is None or not isinstance(raw, str):  # no job, or no data (reads as `{}`)
             return await super().nextJobFromJobData(

@@ -25,13 +25,14 @@ from pikku_queue import observe
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
+from pikku_queue.fields import InvalidRecord
 from pikku_queue.outcomes import Delivery, Outcome
 from pikku_queue.payloads import UndecodablePayload
 from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest
 
 from .batching import Batcher
-from .bullmq_worker import INVALID_PAYLOAD_ATTR, PikkuWorker
+from .bullmq_worker import INVALID_PAYLOAD_ATTR, INVALID_RECORD_ATTR, PikkuWorker
 from .connection import check_connection
 from .jobs import ENCODING_ERRORS, retry_options_difference, trace_context_of
 from .settle import Settler, backoff_strategy
@@ -215,6 +216,7 @@ class _QueueRunner:
     # -- one job ------------------------------------------------------------------------
 
     async def _process(self, job: Any, token: str) -> Any:
+        bad_field: InvalidRecord | None = getattr(job, INVALID_RECORD_ATTR, None)
         delivery = Delivery(
             job_id=str(job.id),
             queue=self.name,
@@ -223,10 +225,14 @@ class _QueueRunner:
             enqueued_at_ms=int(job.timestamp),
             progress=job.updateProgress,
             trace_context=trace_context_of(job.opts),
+            record_error=None if bad_field is None else bad_field.error,
         )
         self.job_logs.running(self.name, delivery.job_id)
-        self._warn_if_options_differ(job)
-        invalid: UndecodablePayload | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
+        invalid: UndecodablePayload | InvalidRecord | None = bad_field or getattr(
+            job, INVALID_PAYLOAD_ATTR, None
+        )
+        if invalid is None:
+            self._warn_if_options_differ(job)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
             verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
