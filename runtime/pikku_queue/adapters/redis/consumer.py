@@ -27,14 +27,21 @@ from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
 from pikku_queue.fields import InvalidRecord
 from pikku_queue.outcomes import Delivery, Outcome
-from pikku_queue.payloads import UndecodablePayload
+from pikku_queue.payloads import UndecodablePayload, dump_json
 from pikku_queue.processor import Processor
 from pikku_queue.records import EnqueueRequest
 
 from .batching import Batcher
 from .bullmq_worker import INVALID_PAYLOAD_ATTR, INVALID_RECORD_ATTR, PikkuWorker
 from .connection import check_connection
-from .jobs import ENCODING_ERRORS, retry_options_difference, trace_context_of
+from .jobs import (
+    DECLARE_OPTS_SCRIPT,
+    ENCODING_ERRORS,
+    declared_opts,
+    loads_or_text,
+    retry_options_difference,
+    trace_context_of,
+)
 from .settle import Settler, backoff_strategy
 from .tooling import JobLogs, write_job_logs
 
@@ -233,6 +240,7 @@ class _QueueRunner:
         )
         if invalid is None:
             self._warn_if_options_differ(job)
+            await self._declare_options(job, token)
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
             verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
@@ -257,10 +265,34 @@ class _QueueRunner:
             self.warned_options.add(job_id)
             logger.warning(
                 "%s job %s: its stored %s; the processor's declaration decides (attempts=%d,"
-                " backoff=%s)",
+                " backoff=%s) and is written into the job's stored opts",
                 self.name, job_id, difference,
                 self.processor.options.retry_options.attempts,
                 self.processor.options.retry_options.backoff,
+            )  # fmt: skip
+
+    async def _declare_options(self, job: Any, token: str) -> None:
+        """Mixed fleets keep one rule: a job whose stored `attempts` / `backoff` differ from
+        the declaration (a Node producer's) gets the declaration's values in its stored opts,
+        atomically and under this worker's lock, before this attempt can be retried, so a
+        Node worker that takes a later attempt retries it as declared."""
+        key = self.backend.key(self.name, str(job.id))
+        try:
+            client = await self.backend.client()
+            stored = await client.hget(key, "opts")
+            opts = loads_or_text(str(stored)) if stored else {}
+            if not isinstance(opts, dict):
+                return
+            wanted = declared_opts(opts, self.processor.options.retry_options)
+            if wanted is None:
+                return
+            await client.eval(
+                DECLARE_OPTS_SCRIPT, 2, key, f"{key}:lock", token, stored or "", dump_json(wanted)
+            )
+        except Exception as exc:  # this worker still runs the job as declared
+            logger.warning(
+                "%s job %s: cannot write the declared retry options into its opts: %s",
+                self.name, job.id, exc,
             )  # fmt: skip
 
     async def _write_job_logs(self, job: Any) -> None:

@@ -123,6 +123,33 @@ def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str |
     return "; ".join(problems) if problems else None
 
 
+def declared_opts(stored: dict[str, Any], retry: RetryOptions) -> dict[str, Any] | None:
+    """The job opts `stored` with the declaration's `attempts` and native `backoff`, as
+    `job_options` stores them; None when they are already so. A pikkugen worker writes these
+    into a foreign producer's job before its first retry, so that a Node worker taking a later
+    attempt follows the same rule (`DECLARE_OPTS_SCRIPT`)."""
+    backoff = native_backoff(retry)
+    same_backoff = stored.get("backoff") == backoff if backoff else "backoff" not in stored
+    if stored.get("attempts") == retry.attempts and same_backoff:
+        return None
+    opts = {**stored, "attempts": retry.attempts}
+    if backoff is None:
+        opts.pop("backoff", None)
+    else:
+        opts["backoff"] = backoff
+    return opts
+
+
+#: Replaces a job's stored opts only while the caller holds its lock and the opts are still
+#: the text it read. KEYS: the job hash, its lock. ARGV: token, old opts text, new opts text.
+DECLARE_OPTS_SCRIPT = """
+if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call("HGET", KEYS[1], "opts") ~= ARGV[2] then return 0 end
+redis.call("HSET", KEYS[1], "opts", ARGV[3])
+return 1
+"""
+
+
 def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
     """Our recorded error if there is one, else BullMQ's `failedReason` and last stacktrace."""
     stored = raw.get(ERROR_FIELD)
