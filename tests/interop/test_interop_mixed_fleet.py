@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from node_bullmq import NodeBullMQ
 from pikku_queue.adapters.redis.backend import RedisBackend
+from pikku_queue.adapters.redis.jobs import ERROR_FIELD, OUTCOME_FIELD
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.context import JobContext
+from pikku_queue.errors import NonRetryableError
 from pikku_queue.options import ProcessorOptions, RetryOptions
 from pikku_queue.processor import Processor
+from pikku_queue.records import JobState
 from redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -97,3 +100,42 @@ async def test_node_jobs_without_attempts_follow_the_declaration_on_a_node_worke
     assert seen["byAttempt"].get("1", 0) > 0, seen
     assert ours[2] + ours[3] > 0, ours
     assert ours[1] == total
+
+
+async def test_a_dead_letter_retried_from_node_and_completed_is_no_longer_listed(
+    backend: RedisBackend, node_bullmq: NodeBullMQ, connection: str, prefix: str, queue: str
+) -> None:
+    """Dead-lettered by pikkugen, then retried the Bull Board way (Node's `job.retry()`) and
+    completed by a Node worker: `dlq list` no longer shows its record (not while it waits
+    either, so a replay cannot run it twice), and its hash loses pikkugen's outcome fields."""
+    dlq = f"{queue}-dlq"
+
+    async def refuses(data: Payload) -> None:
+        raise NonRetryableError("not today")
+
+    [added] = await asyncio.to_thread(
+        node_ops, node_bullmq, connection, prefix, queue, [{"op": "add", "data": {"n": 1}}]
+    )
+    job_id = added["id"]
+    processor = Processor.from_function(queue, refuses, ProcessorOptions(dead_letter_queue=dlq))
+    report = await asyncio.wait_for(
+        backend.run_worker(WorkerOptions(processors=[processor], burst=True)), 60
+    )
+    assert report.dead_lettered == 1
+    [record] = await backend.dead_letters(dlq)
+    assert record.job_id == job_id
+    client = await backend.client()
+    key = backend.key(queue, job_id)
+    assert await client.hget(key, OUTCOME_FIELD) == "dead_lettered"
+
+    await asyncio.to_thread(
+        node_ops, node_bullmq, connection, prefix, queue, [{"op": "retry", "id": job_id}]
+    )
+    assert await backend.dead_letters(dlq) == []  # waiting again: not a live dead letter
+    assert await backend.replay(dlq) == 0
+    seen = await asyncio.to_thread(node_bullmq.run, "worker.cjs", connection, prefix, queue, "1")
+    assert [job["id"] for job in seen] == [job_id]
+    assert (await backend.get_job(queue, job_id)).state == JobState.COMPLETED  # type: ignore[union-attr]
+    assert await backend.dead_letters(dlq) == []
+    assert await client.hmget(key, OUTCOME_FIELD, ERROR_FIELD) == [None, None]
+    assert await (await backend.queue(dlq)).getJobCounts("waiting") == {"waiting": 0}

@@ -344,7 +344,47 @@ class RedisBackend(RedisAdmin):
             if isinstance(job.data, dict) and "queue" in job.data and "job_id" in job.data
         ]
         records.sort(key=lambda record: (record.failed_at_ms, record.id))
-        return records[:limit]
+        return (await self._live(dlq, records))[:limit]
+
+    async def _live(self, dlq: str, records: list[DeadLetterRecord]) -> list[DeadLetterRecord]:
+        """The records whose job is still dead-lettered here. A job retried elsewhere (Bull
+        Board, Node's `job.retry()`) is not: while it waits or is delayed again its record is
+        not listed (nor replayed); once it completed, the record is removed and the job's hash
+        loses pikkugen's outcome fields. An older record of a job dead-lettered again is not
+        listed either. A job whose hash is gone (BullMQ's removeOnFail, clean) keeps its record
+        (replay re-adds it); an active job's record is listed (its verdict may be being
+        written right now)."""
+        if not records:
+            return records
+        client = await self.client()
+        async with client.pipeline(transaction=False) as pipe:
+            for record in records:
+                key = self.key(record.queue, record.job_id)
+                pipe.exists(key)
+                pipe.zscore(self.key(record.queue, "completed"), record.job_id)
+                pipe.zscore(self.key(record.queue, "failed"), record.job_id)
+                pipe.lpos(self.key(record.queue, "active"), record.job_id)
+            replies = await pipe.execute()
+        newest = {(r.queue, r.job_id): r.id for r in records}  # sorted oldest first
+        live: list[DeadLetterRecord] = []
+        for index, record in enumerate(records):
+            exists, completed, failed, active = replies[index * 4 : index * 4 + 4]
+            if not exists or active is not None:
+                live.append(record)
+            elif completed is not None:
+                await self._forget_stale(dlq, record)
+            elif failed is not None and newest[(record.queue, record.job_id)] == record.id:
+                live.append(record)
+        return live
+
+    async def _forget_stale(self, dlq: str, record: DeadLetterRecord) -> None:
+        """A record whose job completed after a retry elsewhere: removed, with the job's
+        stale outcome fields."""
+        with contextlib.suppress(Exception):  # a listing never fails for its clean-up
+            client = await self.client()
+            await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
+            await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)
+            await (await self.queue(dlq)).remove(record.id)
 
     async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
         """Send dead-lettered jobs back. The original job is retried in place when BullMQ still

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pikku_queue.fields import InvalidRecord
+from pikku_queue.fields import InvalidRecord, integer
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 
@@ -57,6 +57,46 @@ class PikkuWorker(LeanWorker):
         super().__init__(name, processor, opts)
         if self.workerName:
             self.clientName = worker_client_name(opts["prefix"], name, self.workerName)
+
+    async def runStalledJobsCheck(self) -> None:
+        """bullmq-python's stalled-job check, made total and counted: a stall counter (`stc`)
+        that is not an integer would make BullMQ's script fail half-way (after it took the job
+        off the active list: the job would be in no list at all), so one is reset first; and
+        the jobs recovered (put back to wait because their lock expired: the worker holding
+        them died or lost it) are logged, one INFO line per check that found any."""
+        try:
+            await self._reset_bad_stall_counters()
+            stalled = await self.backend.moveStalledJobsToWait(
+                self.opts.get("maxStalledCount"), self.opts.get("stalledInterval")
+            )
+            if stalled:
+                logger.info(
+                    "%s: recovered %d stalled job(s) whose lock had expired (the worker holding"
+                    " them died or lost it); they run again",
+                    self.name, len(stalled),
+                )  # fmt: skip
+            for job_id in stalled:
+                self.emit("stalled", job_id)
+        except Exception as exc:
+            self.emit("error", exc)
+
+    async def _reset_bad_stall_counters(self) -> None:
+        client = self.scripts.redisClient
+        candidates = list(await client.smembers(self.scripts.keys["stalled"]))
+        if not candidates:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for job_id in candidates:
+                pipe.hget(self.scripts.toKey(str(job_id)), "stc")
+            counters = await pipe.execute()
+        for job_id, counter in zip(candidates, counters, strict=True):
+            if counter is None:
+                continue
+            try:
+                integer("stc", counter)
+            except InvalidRecord as exc:
+                logger.warning("%s job %s: %s; reset to 0", self.name, job_id, exc)
+                await client.hset(self.scripts.toKey(str(job_id)), "stc", "0")
 
     async def moveToActive(self, token: str) -> Any:
         if not self.workerName:
