@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from pikku_queue.fields import InvalidRecord, integer
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.payloads import UndecodablePayload, decode_payload
@@ -99,9 +101,20 @@ class PikkuWorker(LeanWorker):
                 await client.hset(self.scripts.toKey(str(job_id)), "stc", "0")
 
     async def moveToActive(self, token: str) -> Any:
-        if not self.workerName:
-            return await super().moveToActive(token)
-        result = await move_to_active_as(self.backend.scripts, token, self.opts, self.workerName)
+        try:
+            if not self.workerName:
+                return await super().moveToActive(token)
+            result = await move_to_active_as(
+                self.backend.scripts, token, self.opts, self.workerName
+            )
+        except ResponseError:
+            # BullMQ's script failed after it made a job active under `token` (its `ats` is not
+            # an integer): that job is loaded here, its field refused, instead of staying
+            # active untracked, stalling, and failing the same way at every fetch.
+            found = await self._stuck_activation(token)
+            if found is None:
+                raise
+            return await self.nextJobFromJobData(found[0], found[1], 0, 0, token)
         job_data, job_id, limit_until, delay_until = result or (None, None, 0, 0)
         return await self.nextJobFromJobData(
             job_data, job_id, limit_until or 0, delay_until or 0, token

@@ -238,9 +238,12 @@ class _QueueRunner:
         invalid: UndecodablePayload | InvalidRecord | None = bad_field or getattr(
             job, INVALID_PAYLOAD_ATTR, None
         )
+        declaring: asyncio.Future[None] | None = None
         if invalid is None:
             self._warn_if_options_differ(job)
-            await self._declare_options(job, token)
+            # Alongside the attempt (a batch keeps the order its jobs came in), done before
+            # the attempt is settled, so before it can be retried.
+            declaring = asyncio.ensure_future(self._declare_options(job, token))
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
             verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
@@ -250,6 +253,8 @@ class _QueueRunner:
         else:
             outcome = await self.engine.run(delivery)
         await self._write_job_logs(job)
+        if declaring is not None:
+            await declaring
         return await self.settler.settle(job, delivery, outcome)
 
     def _warn_if_options_differ(self, job: Any) -> None:
