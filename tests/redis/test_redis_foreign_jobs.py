@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pikku_queue.adapters.redis.backend import RedisBackend
 from pikku_queue.backend import WorkerOptions
+from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.processor import Processor
-from pikku_queue.records import EnqueueRequest
+from pikku_queue.records import DeadLetterRecord, EnqueueRequest
 
 pytestmark = pytest.mark.redis
 
@@ -77,3 +78,24 @@ async def test_a_stall_counter_that_is_not_an_integer_does_not_break_the_stall_c
     assert any("'stc'" in r.getMessage() for r in caplog.records), caplog.text
     counts = await backend.counts(queue)
     assert counts.waiting + counts.active + counts.delayed == 0
+
+
+async def test_a_dead_letter_record_the_strict_writer_refuses_is_still_stored(
+    backend: RedisBackend,
+) -> None:
+    """The total writer: a payload JSON cannot hold (an infinity) is kept as text."""
+    dlq = f"foreign-{uuid.uuid4().hex[:8]}-dlq"
+    record = DeadLetterRecord(
+        id="q-1-1",
+        queue="q",
+        job_id="1",
+        payload={"x": float("inf")},
+        attempts=1,
+        reason="invalid_payload",
+        error=ErrorInfo(type="ValueError", message="bad \udcff byte"),
+        failed_at_ms=1,
+    )
+    assert await backend.add_dead_letter(dlq, record)
+    [stored] = await backend.dead_letters(dlq)
+    assert (stored.id, stored.payload_encoding) == ("q-1-1", "text")
+    assert "Infinity" in str(stored.payload)

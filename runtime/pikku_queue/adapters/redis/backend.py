@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -27,13 +28,13 @@ from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.client import known_queues
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
-from pikku_queue.payloads import dump_json, dump_payload, raw_original
+from pikku_queue.payloads import dead_letter_forms, dump_json, dump_payload, raw_original
 from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, JobInfo, QueueCounts
 
 from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
-from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options, stored_count
 from .url import KeepJobs, parse_redis_url
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
@@ -327,8 +328,10 @@ class RedisBackend(RedisAdmin):
                         pipe.hmget(self.key(queue, job_id), "timestamp", "finishedOn")
                     rows = await pipe.execute()
                 for enqueued, done in rows:
-                    if enqueued and done:
-                        finished.append(FinishedJob(int(enqueued), int(done), succeeded))
+                    if stored_count(enqueued) and stored_count(done):
+                        finished.append(
+                            FinishedJob(stored_count(enqueued), stored_count(done), succeeded)
+                        )
         finished.sort(key=lambda job: job.finished_at_ms)
         return finished
 
@@ -436,12 +439,17 @@ class RedisBackend(RedisAdmin):
             pipe.hset(self.key(source.name, job_id), "data", raw)
             await pipe.execute()
 
-    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> None:
-        """Store a record in the dead-letter queue (a plain BullMQ queue). Its id is derived
-        from the failed job, so a worker that dies after this and re-runs the job does not
-        write the record twice."""
+    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> bool:
+        """Store a record in the dead-letter queue (a plain BullMQ queue), in the first form
+        of the total writer (`payloads.dead_letter_forms`); False when it has none (the
+        caller then ends the job `failed`). Its id is derived from the failed job, so a worker
+        that dies after this and re-runs the job does not write the record twice."""
+        text = next(dead_letter_forms(record), None)
+        if text is None:
+            return False
         queue = await self.queue(dlq)
-        await queue.add(dlq, record.as_payload(), {"jobId": record.id})
+        await queue.add(dlq, json.loads(text), {"jobId": record.id})
+        return True
 
     # -- consumer face -----------------------------------------------------------------
 

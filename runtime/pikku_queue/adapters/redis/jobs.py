@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pikku_queue import fields
 from pikku_queue.options import ProcessorOptions, RetryOptions
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.records import EnqueueRequest, JobInfo, JobState
@@ -35,6 +36,17 @@ _STATES: dict[str, JobState] = {
     "completed": JobState.COMPLETED,
     "failed": JobState.FAILED,
 }
+
+
+def stored_count(value: Any, default: int = 0) -> int:
+    """An integer hash field read where no verdict can be given (a listing, a sweep): its
+    value, or `default` when it is absent or not an integer (`pikku_queue.fields.integer`)."""
+    if value is None:
+        return default
+    try:
+        return fields.integer("field", value)
+    except fields.InvalidRecord:
+        return default
 
 
 def backoff_is_native(retry: RetryOptions) -> bool:
@@ -105,8 +117,8 @@ def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str |
     attempts = opts.get("attempts")
     if (
         attempts is not None
-        and int(attempts) != retry.attempts
-        and not (int(attempts) <= 1 and retry.attempts == 1)
+        and stored_count(attempts) != retry.attempts
+        and not (stored_count(attempts) <= 1 and retry.attempts == 1)
     ):
         problems.append(f"attempts={attempts} (declared {retry.attempts})")
     stored = opts.get("backoff")
@@ -239,10 +251,10 @@ def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> J
         queue=queue,
         state=state,
         payload=_payload(raw.get("data")),
-        attempts_made=int(attempts),
+        attempts_made=stored_count(attempts),
         progress=progress if isinstance(progress, dict) else None,
         result=_json_field(raw, "returnvalue", None) if state is JobState.COMPLETED else None,
         error=error_from_hash(raw) if state in (JobState.FAILED, JobState.DEAD_LETTERED) else None,
-        enqueued_at_ms=int(raw.get("timestamp") or 0),
-        finished_at_ms=int(finished) if finished else None,
+        enqueued_at_ms=stored_count(raw.get("timestamp")),
+        finished_at_ms=stored_count(finished) if finished else None,
     )
