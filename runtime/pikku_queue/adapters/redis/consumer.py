@@ -458,11 +458,11 @@ class RedisWorker:
         pending = sum(int(value or 0) for value in counts.values()) + delayed
         if pending <= held:
             return 0
-        if int(counts.get("paused", 0) or 0) and await self._paused_in_burst(
+        ready = int(counts.get("waiting", 0) or 0) + int(counts.get("prioritized", 0) or 0)
+        if (ready or int(counts.get("paused", 0) or 0)) and await self._paused_in_burst(
             queue, runner.name, counts
         ):
             return 0  # a burst worker does not wait for a resume
-        ready = int(counts.get("waiting", 0) or 0) + int(counts.get("prioritized", 0) or 0)
         if delayed or int(counts.get("active", 0) or 0) or held or not ready:
             self.burst.out_of_reach(runner.name, 0, 0, 0)  # progress possible: start again
             return None
