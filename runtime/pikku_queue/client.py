@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -18,22 +18,37 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import Backend, BulkEnqueue, Closable, TransactionalEnqueue
-from pikku_queue.capabilities import Feature
+from pikku_queue.backend import (
+    Backend,
+    BulkEnqueue,
+    Closable,
+    NotifiesFinished,
+    TransactionalEnqueue,
+)
+from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
     BackendError,
     InvalidEnqueueOptionsError,
     JobFailedError,
     PayloadValidationError,
     UnknownQueueError,
+    without_error_urls,
 )
-from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat, option_problems
-from pikku_queue.project import anchor_url
+from pikku_queue.options import (
+    Dedupe,
+    EnqueueOptions,
+    ProcessorOptions,
+    Repeat,
+    UnrenderableDedupeKey,
+    option_problems,
+)
+from pikku_queue.project import anchor_url, stale_message
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
 
 #: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
 RepeatArg = Repeat | Mapping[str, Any] | None
+DedupeArg = Dedupe | Mapping[str, Any] | None
 T = TypeVar("T")
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -97,6 +112,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # Outside the `except` block: inside it, every exception the coroutine raises (a
+        # processor's, a refused connection) would carry "RuntimeError: no running event
+        # loop … During handling of the above exception, another exception occurred".
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 
@@ -158,18 +180,28 @@ class JobHandle(Generic[T]):
         _check_supported(self.backend, "results", "job results")
 
         async def wait() -> JobInfo:
-            # From 2 ms, growing by half: a job that takes a few ms (a worker woken at once,
-            # PostgreSQL's NOTIFY) is seen within about a millisecond or two of its end,
-            # for six reads in the first 20 ms; a long job is read every 250 ms.
-            pause = 0.002
+            if isinstance(self.backend, NotifiesFinished):
+                # Woken when a job of the queue finishes (PostgreSQL's NOTIFY): read once
+                # then, and only every half second without a wake-up (a lost notification).
+                async with self.backend.watch_finished(self.queue) as watch:
+                    return await poll(watch.wait, 0.05, 0.5)
+            # From 2 ms, growing by half: a job that takes a few ms is seen within about a
+            # millisecond or two of its end, for six reads in the first 20 ms; a long job is
+            # read every 250 ms.
+            return await poll(asyncio.sleep, 0.002, 0.25)
+
+        async def poll(
+            pause: Callable[[float], Awaitable[object]], first: float, most: float
+        ) -> JobInfo:
+            delay = first
             while True:
                 info = await self.info()
                 if info is None:
                     raise self._missing()
                 if info.state in FINAL_STATES:
                     return info
-                await asyncio.sleep(pause)
-                pause = min(pause * 1.5, 0.25)
+                await pause(delay)
+                delay = min(delay * 1.5, most)
 
         try:
             info = await asyncio.wait_for(wait(), timeout)
@@ -233,12 +265,19 @@ def enqueue_options(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
 ) -> EnqueueOptions:
     """Validate one job's enqueue options through `EnqueueOptions`, the one model every enqueue
     path uses; a broken rule raises `InvalidEnqueueOptionsError` naming the option."""
     try:
         return EnqueueOptions.model_validate(
-            {"delay": delay, "priority": priority, "job_id": job_id, "repeat": repeat}
+            {
+                "delay": delay,
+                "priority": priority,
+                "job_id": job_id,
+                "repeat": repeat,
+                "dedupe": dedupe,
+            }
         )
     except ValidationError as exc:
         raise InvalidEnqueueOptionsError(describe_options_error(exc)) from None
@@ -289,6 +328,7 @@ def _request(
                 f"{masked_url(backend.url)} does not support a per-job Repeat at enqueue"
                 + (f" ({note})" if note else "")
             )
+    dedupe, dedupe_key = _dedupe(backend, job, options, payload)
     return EnqueueRequest(
         queue=queue,
         payload=payload,
@@ -296,7 +336,37 @@ def _request(
         delay_ms=delay,
         priority=priority,
         repeat=repeat,
+        dedupe=dedupe,
+        dedupe_key=dedupe_key,
     )
+
+
+def _dedupe(
+    backend: Backend, job: EnqueueOptions, options: ProcessorOptions | None, payload: Any
+) -> tuple[Dedupe | None, str | None]:
+    """The job's deduplication and its key: its own `dedupe=` (refused where the backend
+    cannot honour its mode), else its processor's (left out there, as a processor's default
+    priority is: the generator already warned, PK801). A schedule is not deduplicated: it is
+    keyed by its own identity (`EnqueueRequest.schedule_key`)."""
+    dedupe = job.dedupe
+    if dedupe is not None:
+        if job.repeat is not None:
+            raise InvalidEnqueueOptionsError(
+                "invalid enqueue options: dedupe: a repeat schedule is not deduplicated "
+                "(enqueueing it again updates the one schedule); drop dedupe= or repeat="
+            )
+        feature = DEDUPE_FEATURES[dedupe.mode]
+        _check_supported(backend, feature, f"dedupe mode {dedupe.mode!r}")
+    elif options is not None and options.dedupe is not None and job.repeat is None:
+        if not backend.capabilities.supports(DEDUPE_FEATURES[options.dedupe.mode]):
+            return None, None
+        dedupe = options.dedupe
+    if dedupe is None:
+        return None, None
+    try:
+        return dedupe, dedupe.render(payload)
+    except UnrenderableDedupeKey as exc:
+        raise InvalidEnqueueOptionsError(f"invalid enqueue options: dedupe: {exc}") from None
 
 
 def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
@@ -311,7 +381,10 @@ def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
         payload = adapter.dump_python(adapter.validate_python(data), mode="json", warnings="error")
         adapter.validate_python(payload)
     except ValidationError as exc:
-        raise PayloadValidationError(queue, str(exc)) from None
+        fields = tuple(
+            dict.fromkeys(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+        )
+        raise PayloadValidationError(queue, without_error_urls(str(exc)), fields) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise PayloadValidationError(
             queue, f"not JSON-serialisable: {type(exc).__name__}: {exc}"
@@ -381,13 +454,16 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
         """Validate and store one job. `connection`: the caller's open database connection
         or session (PostgreSQL), so the job is written inside that transaction: workers see
         it once it commits, and a rollback takes it away."""
-        job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+        job_options = enqueue_options(
+            delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+        )
         payload = self.dump(data)
         target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
@@ -402,6 +478,7 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
@@ -415,6 +492,7 @@ class TypedQueue(Generic[In, Out]):
                 priority=priority,
                 job_id=job_id,
                 repeat=repeat,
+                dedupe=dedupe,
                 backend=target,
                 connection=connection,
             )
@@ -426,13 +504,23 @@ class TypedQueue(Generic[In, Out]):
         *,
         delay: int | None = None,
         priority: int | None = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
         PostgreSQL: one statement), with `connection` inside the caller's transaction."""
-        job_options = enqueue_options(delay=delay, priority=priority)
-        payloads = [self.dump(item) for item in items]
+        job_options = enqueue_options(delay=delay, priority=priority, dedupe=dedupe)
+        payloads = []
+        for index, item in enumerate(items):
+            try:
+                payloads.append(self.dump(item))
+            except PayloadValidationError as exc:  # which item, not only which field
+                raise PayloadValidationError(
+                    self.name,
+                    f"item {index}: {exc.detail}",
+                    tuple(f"[{index}].{field}" if field else f"[{index}]" for field in exc.fields),
+                ) from None
         target = backend_for(backend, self.backend_url, self.root)
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
@@ -451,6 +539,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -467,11 +556,14 @@ async def queue_job(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )
         return handle
-    job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+    job_options = enqueue_options(
+        delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+    )
     registry = _registry_for(queue)
     target = backend_for(backend, registry.backend_url, registry.root)
     payload = untyped_payload(queue, data)
@@ -486,10 +578,20 @@ def _registry_for(queue: str) -> Registry:
         if queue in registry.names():
             return registry
     names = sorted({*known_queues, *(n for r in known_registries for n in r.names())})
+    stale = [path for r in known_registries for path in r.stale_sources()]
+    if stale:  # the generated code is older than a declaring file
+        hint = f" (the generated {stale_message(stale)})"
+    elif known_registries:  # a generated client or registry is imported: it predates the queue
+        hint = (
+            " (if you declared it since the last scan, run `pikkugen scan` to add it to the"
+            " generated client)"
+        )
+    else:
+        hint = " (import the generated client or registry, or declare the queue with TypedQueue)"
     raise UnknownQueueError(
         f"no queue {queue!r}; known: {', '.join(names) or '(none)'}"
         + did_you_mean(queue, names)
-        + " (import the generated client or registry, or declare the queue with TypedQueue)"
+        + hint
     )
 
 
@@ -501,6 +603,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -521,6 +624,7 @@ def queue_job_sync(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )

@@ -8,6 +8,7 @@ marked on the job (`INVALID_PAYLOAD_ATTR`) for the runner and the settling to re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -31,6 +32,10 @@ INVALID_RECORD_ATTR = "pikku_invalid_record"
 #: The hash a job is loaded from when bullmq-python still refuses the checked one (a field
 #: no check knows): every field it parses at BullMQ's default.
 _MINIMAL_HASH = {"opts": "{}", "timestamp": "0", "delay": "0", "priority": "0"}
+#: The longest a rate-limited slot waits before asking again (Node's maximumRateLimitDelay).
+MAX_RATE_LIMIT_WAIT_S = 30.0
+#: A rate-limited slot's wait is cut into steps this long, so a closing worker ends it.
+_WAIT_STEP_S = 0.1
 
 
 class PikkuWorker(LeanWorker):
@@ -99,6 +104,30 @@ class PikkuWorker(LeanWorker):
             except InvalidRecord as exc:
                 logger.warning("%s job %s: %s; reset to 0", self.name, job_id, exc)
                 await client.hset(self.scripts.toKey(str(job_id)), "stc", "0")
+
+    async def getNextJob(self, token: str) -> Any:
+        """bullmq-python's, plus BullMQ's rate limit: when moveToActive said the queue's
+        window is full (its `limitUntil`, ms), wait that long and ask again, as Node's worker
+        does. bullmq-python records it and blocks on the queue's marker instead, which a full
+        window never sets: it asked again only when that block timed out (`drainDelay`), so a
+        limit of many starts per short window ran at one window per block."""
+        wait_ms: int = getattr(self, "limitUntil", 0) or 0
+        if wait_ms <= 0:
+            return await super().getNextJob(token)
+        self.limitUntil = 0
+        loop = asyncio.get_running_loop()
+        until = loop.time() + min(wait_ms / 1000, MAX_RATE_LIMIT_WAIT_S)
+        while not (self.closing or self.paused):
+            left = until - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, _WAIT_STEP_S))
+        if self.closing or self.paused:
+            return None
+        job = await self.moveToActive(token)
+        if job:
+            self.emit("active", job, "waiting")
+        return job
 
     async def moveToActive(self, token: str) -> Any:
         try:

@@ -126,14 +126,22 @@ class _QueueRunner:
         return opts
 
     async def configure(self) -> None:
-        """Declared options are authoritative: set (or clear) BullMQ's global concurrency, and
-        upsert (or remove) the processor's own `repeat` as a BullMQ job scheduler."""
+        """Declared options are authoritative: set (or clear) BullMQ's global concurrency and
+        global rate limit, and upsert (or remove) the processor's own `repeat` as a BullMQ job
+        scheduler."""
         queue = await self.backend.queue(self.name)
         limit = self.processor.options.max_concurrency
         if limit is not None:
             await queue.setGlobalConcurrency(limit)
         else:
             await queue.removeGlobalConcurrency()
+        # BullMQ's global rate limit (the queue's meta `max` / `duration`), which Node
+        # workers on the queue read as well; ours wait it out in `PikkuWorker.getNextJob`.
+        rate = self.processor.options.rate_limit
+        if rate is not None:
+            await queue.setGlobalRateLimit(rate.max, rate.per_ms)
+        else:
+            await queue.removeGlobalRateLimit()
         self.backend.set_queue_options(self.name, self.processor.options)
         repeat = self.processor.options.repeat
         if repeat is not None:
@@ -463,10 +471,22 @@ class RedisWorker:
             queue, runner.name, counts
         ):
             return 0  # a burst worker does not wait for a resume
-        if delayed or int(counts.get("active", 0) or 0) or held or not ready:
+        if (
+            delayed
+            or int(counts.get("active", 0) or 0)
+            or held
+            or not ready
+            or await self._rate_limited(runner.name)
+        ):
             self.burst.out_of_reach(runner.name, 0, 0, 0)  # progress possible: start again
             return None
         return ready
+
+    async def _rate_limited(self, name: str) -> bool:
+        """Whether BullMQ's rate limit holds the queue's jobs back right now (its `limiter`
+        key lives until the window ends): they wait for time, which passes."""
+        client = await self.backend.client()
+        return int(await client.pttl(self.backend.key(name, "limiter"))) > 0
 
     def _check_failed(self, exc: Exception) -> bool:
         """A burst check that Redis failed; True when the burst worker gives up on Redis."""
