@@ -8,6 +8,8 @@
 //   {op: "pause"} / {op: "resume"} / {op: "obliterate"} (pauses first, force)
 //   {op: "paused"}                  -> {paused}         (queue.isPaused())
 //   {op: "counts"}                  -> {waiting, delayed, active, completed, failed, ...}
+//   {op: "retry", id}               -> {retried: true}  (job.retry() of a failed job, as Bull
+//                                       Board's "retry" does)
 "use strict";
 const { Queue, Job } = require("bullmq");
 
@@ -52,6 +54,11 @@ async function run(queue, op) {
       return { paused: await queue.isPaused() };
     case "counts":
       return await queue.getJobCounts();
+    case "retry": {
+      const job = await Job.fromId(queue, op.id);
+      await job.retry("failed");
+      return { retried: true };
+    }
     case "obliterate":
       await queue.pause();
       await queue.obliterate({ force: true });

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -28,7 +29,7 @@ from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.client import known_queues
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
-from pikku_queue.payloads import dump_json, dump_payload, raw_original
+from pikku_queue.payloads import dead_letter_forms, dump_json, dump_payload, raw_original
 from pikku_queue.records import (
     CancelResult,
     DeadLetterRecord,
@@ -41,7 +42,7 @@ from pikku_queue.records import (
 from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
-from .jobs import CANCEL_FIELD, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
+from .jobs import CANCEL_FIELD, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options, stored_count
 from .url import KeepJobs, parse_redis_url
 
 #: BullMQ's changeDelay script (`Dedupe(mode="extend")` pushes an earlier job's delay back).
@@ -435,8 +436,10 @@ class RedisBackend(RedisAdmin):
                         pipe.hmget(self.key(queue, job_id), "timestamp", "finishedOn")
                     rows = await pipe.execute()
                 for enqueued, done in rows:
-                    if enqueued and done:
-                        finished.append(FinishedJob(int(enqueued), int(done), succeeded))
+                    if stored_count(enqueued) and stored_count(done):
+                        finished.append(
+                            FinishedJob(stored_count(enqueued), stored_count(done), succeeded)
+                        )
         finished.sort(key=lambda job: job.finished_at_ms)
         return finished
 
@@ -452,7 +455,47 @@ class RedisBackend(RedisAdmin):
             if isinstance(job.data, dict) and "queue" in job.data and "job_id" in job.data
         ]
         records.sort(key=lambda record: (record.failed_at_ms, record.id))
-        return records[:limit]
+        return (await self._live(dlq, records))[:limit]
+
+    async def _live(self, dlq: str, records: list[DeadLetterRecord]) -> list[DeadLetterRecord]:
+        """The records whose job is still dead-lettered here. A job retried elsewhere (Bull
+        Board, Node's `job.retry()`) is not: while it waits or is delayed again its record is
+        not listed (nor replayed); once it completed, the record is removed and the job's hash
+        loses pikkugen's outcome fields. An older record of a job dead-lettered again is not
+        listed either. A job whose hash is gone (BullMQ's removeOnFail, clean) keeps its record
+        (replay re-adds it); an active job's record is listed (its verdict may be being
+        written right now)."""
+        if not records:
+            return records
+        client = await self.client()
+        async with client.pipeline(transaction=False) as pipe:
+            for record in records:
+                key = self.key(record.queue, record.job_id)
+                pipe.exists(key)
+                pipe.zscore(self.key(record.queue, "completed"), record.job_id)
+                pipe.zscore(self.key(record.queue, "failed"), record.job_id)
+                pipe.lpos(self.key(record.queue, "active"), record.job_id)
+            replies = await pipe.execute()
+        newest = {(r.queue, r.job_id): r.id for r in records}  # sorted oldest first
+        live: list[DeadLetterRecord] = []
+        for index, record in enumerate(records):
+            exists, completed, failed, active = replies[index * 4 : index * 4 + 4]
+            if not exists or active is not None:
+                live.append(record)
+            elif completed is not None:
+                await self._forget_stale(dlq, record)
+            elif failed is not None and newest[(record.queue, record.job_id)] == record.id:
+                live.append(record)
+        return live
+
+    async def _forget_stale(self, dlq: str, record: DeadLetterRecord) -> None:
+        """A record whose job completed after a retry elsewhere: removed, with the job's
+        stale outcome fields."""
+        with contextlib.suppress(Exception):  # a listing never fails for its clean-up
+            client = await self.client()
+            await client.hdel(self.key(record.queue, record.job_id), OUTCOME_FIELD, ERROR_FIELD)
+            await client.zrem(self.key(record.queue, "pikku:dead"), record.job_id)
+            await (await self.queue(dlq)).remove(record.id)
 
     async def replay(self, dlq: str, ids: Sequence[str] | None = None) -> int:
         """Send dead-lettered jobs back. The original job is retried in place when BullMQ still
@@ -504,12 +547,17 @@ class RedisBackend(RedisAdmin):
             pipe.hset(self.key(source.name, job_id), "data", raw)
             await pipe.execute()
 
-    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> None:
-        """Store a record in the dead-letter queue (a plain BullMQ queue). Its id is derived
-        from the failed job, so a worker that dies after this and re-runs the job does not
-        write the record twice."""
+    async def add_dead_letter(self, dlq: str, record: DeadLetterRecord) -> bool:
+        """Store a record in the dead-letter queue (a plain BullMQ queue), in the first form
+        of the total writer (`payloads.dead_letter_forms`); False when it has none (the
+        caller then ends the job `failed`). Its id is derived from the failed job, so a worker
+        that dies after this and re-runs the job does not write the record twice."""
+        text = next(dead_letter_forms(record), None)
+        if text is None:
+            return False
         queue = await self.queue(dlq)
-        await queue.add(dlq, record.as_payload(), {"jobId": record.id})
+        await queue.add(dlq, json.loads(text), {"jobId": record.id})
+        return True
 
     # -- consumer face -----------------------------------------------------------------
 

@@ -21,20 +21,31 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from bullmq import DelayedError
+
 from pikku_queue import observe
 from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.burst import BurstWatch
 from pikku_queue.context import CancelSignal
 from pikku_queue.engine import Engine
 from pikku_queue.events import JobEvent
+from pikku_queue.fields import InvalidRecord
 from pikku_queue.outcomes import Delivery, Outcome
-from pikku_queue.payloads import UndecodablePayload
+from pikku_queue.payloads import UndecodablePayload, dump_json
 from pikku_queue.processor import Processor
 from pikku_queue.records import CANCEL_POLL_S, EnqueueRequest
 
 from .batching import Batcher
-from .bullmq_worker import INVALID_PAYLOAD_ATTR, PikkuWorker
+from .bullmq_worker import INVALID_PAYLOAD_ATTR, INVALID_RECORD_ATTR, PikkuWorker
 from .connection import check_connection
-from .jobs import ENCODING_ERRORS, retry_options_difference, trace_context_of
+from .jobs import (
+    DECLARE_OPTS_SCRIPT,
+    ENCODING_ERRORS,
+    declared_opts,
+    loads_or_text,
+    retry_options_difference,
+    trace_context_of,
+)
 from .settle import Settler, backoff_strategy
 from .tooling import JobLogs, write_job_logs
 
@@ -51,6 +62,9 @@ METRICS_DATA_POINTS = 20_160
 RESTART_DELAY_S = 0.5
 #: The BullMQ job scheduler id of a processor's own `repeat` (schedulers live per queue).
 PROCESSOR_SCHEDULER_ID = "pikku-processor"
+#: The least time (ms) ready jobs wait with none active and none fetched before a burst worker
+#: calls them out of reach (a lease length when longer): a loaded machine can take seconds.
+OUT_OF_REACH_MIN_MS = 10_000
 #: Most seconds a stopping worker spends on a last sweep (Redis may be the reason it stops).
 FINAL_SWEEP_S = 5.0
 
@@ -147,6 +161,8 @@ class _QueueRunner:
         self.worker = PikkuWorker(self.name, self._process, self._worker_options())
         self.worker.on("stalled", self._on_stalled)
         self.worker.on("error", self._on_error)
+        self.worker.on("completed", self._on_settled)
+        self.worker.on("failed", self._on_settled)
         if self.processor.options.max_concurrency is not None:
             self.worker.on("completed", self._wake_waiting)
             self.worker.on("failed", self._wake_waiting)
@@ -199,6 +215,11 @@ class _QueueRunner:
             with contextlib.suppress(Exception):
                 await job.moveToDelayed(int(time.time() * 1000), token)
 
+    def _on_settled(self, job: Any, *_: Any) -> None:
+        """BullMQ stored the job's outcome (completed, retried or failed)."""
+        if job is not None:
+            self.owner.burst.settled(self.name, str(job.id))
+
     def _on_stalled(self, job_id: Any, *_: Any) -> None:
         self.owner.report.stalled += 1
         observe.stalled(self.name, 1)
@@ -226,6 +247,20 @@ class _QueueRunner:
     # -- one job ------------------------------------------------------------------------
 
     async def _process(self, job: Any, token: str) -> Any:
+        burst = self.owner.burst
+        burst.progressed()
+        if not burst.delivered(self.name, str(job.id)):
+            # Handed to this burst worker again and again, no outcome ever stored: held, not
+            # run. Given back untouched (its attempt not counted), due after a lease, so this
+            # worker does not take it again before it ends.
+            logger.warning(
+                "burst: %s job %s was handed out again with no verdict stored; held, not run",
+                self.name, job.id,
+            )  # fmt: skip
+            due = int(time.time() * 1000) + max(self.owner.options.lease_ms, 1000)
+            await job.moveToDelayed(due, token)
+            raise DelayedError()
+        bad_field: InvalidRecord | None = getattr(job, INVALID_RECORD_ATTR, None)
         delivery = Delivery(
             job_id=str(job.id),
             queue=self.name,
@@ -234,10 +269,18 @@ class _QueueRunner:
             enqueued_at_ms=int(job.timestamp),
             progress=job.updateProgress,
             trace_context=trace_context_of(job.opts),
+            record_error=None if bad_field is None else bad_field.error,
         )
         self.job_logs.running(self.name, delivery.job_id)
-        self._warn_if_options_differ(job)
-        invalid: UndecodablePayload | None = getattr(job, INVALID_PAYLOAD_ATTR, None)
+        invalid: UndecodablePayload | InvalidRecord | None = bad_field or getattr(
+            job, INVALID_PAYLOAD_ATTR, None
+        )
+        declaring: asyncio.Future[None] | None = None
+        if invalid is None:
+            self._warn_if_options_differ(job)
+            # Alongside the attempt (a batch keeps the order its jobs came in), done before
+            # the attempt is settled, so before it can be retried.
+            declaring = asyncio.ensure_future(self._declare_options(job, token))
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
             verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
@@ -251,6 +294,8 @@ class _QueueRunner:
             finally:
                 self.running.pop(delivery.job_id, None)
         await self._write_job_logs(job)
+        if declaring is not None:
+            await declaring
         return await self.settler.settle(job, delivery, outcome)
 
     async def stop_cancelled(self) -> None:
@@ -276,10 +321,34 @@ class _QueueRunner:
             self.warned_options.add(job_id)
             logger.warning(
                 "%s job %s: its stored %s; the processor's declaration decides (attempts=%d,"
-                " backoff=%s)",
+                " backoff=%s) and is written into the job's stored opts",
                 self.name, job_id, difference,
                 self.processor.options.retry_options.attempts,
                 self.processor.options.retry_options.backoff,
+            )  # fmt: skip
+
+    async def _declare_options(self, job: Any, token: str) -> None:
+        """Mixed fleets keep one rule: a job whose stored `attempts` / `backoff` differ from
+        the declaration (a Node producer's) gets the declaration's values in its stored opts,
+        atomically and under this worker's lock, before this attempt can be retried, so a
+        Node worker that takes a later attempt retries it as declared."""
+        key = self.backend.key(self.name, str(job.id))
+        try:
+            client = await self.backend.client()
+            stored = await client.hget(key, "opts")
+            opts = loads_or_text(str(stored)) if stored else {}
+            if not isinstance(opts, dict):
+                return
+            wanted = declared_opts(opts, self.processor.options.retry_options)
+            if wanted is None:
+                return
+            await client.eval(
+                DECLARE_OPTS_SCRIPT, 2, key, f"{key}:lock", token, stored or "", dump_json(wanted)
+            )
+        except Exception as exc:  # this worker still runs the job as declared
+            logger.warning(
+                "%s job %s: cannot write the declared retry options into its opts: %s",
+                self.name, job.id, exc,
             )  # fmt: skip
 
     async def _write_job_logs(self, job: Any) -> None:
@@ -316,6 +385,10 @@ class RedisWorker:
         self.runners: list[_QueueRunner] = []
         #: Paused queues a burst worker has reported (it leaves without their jobs).
         self.paused_reported: set[str] = set()
+        #: What a burst worker has seen that cannot progress (`pikku_queue.burst`).
+        self.burst = BurstWatch(enabled=options.burst)
+        #: When (monotonic s) the last failed burst check was counted: one a second at most.
+        self.failure_counted = 0.0
 
     async def run(self) -> WorkerReport:
         await check_connection(self.backend.settings)
@@ -373,24 +446,79 @@ class RedisWorker:
             logger.debug("redis worker housekeeping failed: %s", exc)
 
     async def _drained(self, runners: list[_QueueRunner]) -> bool:
+        """Whether a burst worker is done: nothing pending but what cannot progress
+        (`pikku_queue.burst`: held jobs, ready jobs that no fetch hands out for a lease
+        length, a Redis that failed `MAX_FAILED_CALLS` checks a second apart), which it then
+        reports in `WorkerReport.undone`."""
         if any(runner.in_flight for runner in runners):
             return False
+        out_of_reach: list[str] = []
         try:
             for runner in runners:  # before leaving, pick up jobs BullMQ failed on its own
                 await runner.settler.sweep_stalled(force=True)
             for runner in runners:
-                queue = await self.backend.queue(runner.name)
-                counts = await queue.getJobCounts(
-                    "waiting", "prioritized", "paused", "active", "delayed"
-                )
-                delayed = int(counts.pop("delayed", 0) or 0)
-                if any(int(value or 0) for value in counts.values()):
-                    if await self._paused_in_burst(queue, runner.name, counts):
-                        continue  # a burst worker does not wait for a resume
+                stuck = await self._pending(runner)
+                if stuck is None:
                     return False
-                # A repeat schedule always holds its next run in delayed: that never drains.
-                if delayed > int(await queue.getJobSchedulersCount()):
+                bound = max(self.options.lease_ms, OUT_OF_REACH_MIN_MS)
+                if stuck and not self.burst.out_of_reach(
+                    runner.name, stuck, int(time.time() * 1000), bound
+                ):
                     return False
-        except Exception:
+                if stuck:
+                    out_of_reach.append(
+                        f"{runner.name}: {stuck} waiting job(s) that no fetch hands out"
+                        " while none is active"
+                    )
+        except Exception as exc:
+            return self._check_failed(exc)
+        self.burst.call_succeeded()
+        if any(runner.batcher and runner.batcher.pending for runner in runners):
             return False
-        return not any(runner.batcher and runner.batcher.pending for runner in runners)
+        self.burst.end(self.report, out_of_reach)
+        return True
+
+    async def _pending(self, runner: _QueueRunner) -> int | None:
+        """None while `runner`'s queue still has jobs that can progress; else how many waiting
+        jobs no fetch hands out (0: the queue is drained but for held jobs)."""
+        queue = await self.backend.queue(runner.name)
+        counts = await queue.getJobCounts("waiting", "prioritized", "paused", "active", "delayed")
+        held = self.burst.held_in(runner.name)
+        # A repeat schedule always holds its next run in delayed: that never drains.
+        delayed = max(int(counts.pop("delayed", 0) or 0) - await queue.getJobSchedulersCount(), 0)
+        pending = sum(int(value or 0) for value in counts.values()) + delayed
+        if pending <= held:
+            return 0
+        ready = int(counts.get("waiting", 0) or 0) + int(counts.get("prioritized", 0) or 0)
+        if (ready or int(counts.get("paused", 0) or 0)) and await self._paused_in_burst(
+            queue, runner.name, counts
+        ):
+            return 0  # a burst worker does not wait for a resume
+        if (
+            delayed
+            or int(counts.get("active", 0) or 0)
+            or held
+            or not ready
+            or await self._rate_limited(runner.name)
+        ):
+            self.burst.out_of_reach(runner.name, 0, 0, 0)  # progress possible: start again
+            return None
+        return ready
+
+    async def _rate_limited(self, name: str) -> bool:
+        """Whether BullMQ's rate limit holds the queue's jobs back right now (its `limiter`
+        key lives until the window ends): they wait for time, which passes."""
+        client = await self.backend.client()
+        return int(await client.pttl(self.backend.key(name, "limiter"))) > 0
+
+    def _check_failed(self, exc: Exception) -> bool:
+        """A burst check that Redis failed; True when the burst worker gives up on Redis."""
+        now = time.monotonic()
+        if now - self.failure_counted < 1.0:
+            return False
+        self.failure_counted = now
+        if not self.burst.call_failed():
+            return False
+        queues = ", ".join(runner.name for runner in self.runners)
+        self.burst.end(self.report, [self.burst.gave_up(queues, exc)])
+        return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pikku_queue import fields
 from pikku_queue.options import Dedupe, ProcessorOptions, RetryOptions
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.records import EnqueueRequest, JobInfo, JobState
@@ -39,6 +40,17 @@ _STATES: dict[str, JobState] = {
     "completed": JobState.COMPLETED,
     "failed": JobState.FAILED,
 }
+
+
+def stored_count(value: Any, default: int = 0) -> int:
+    """An integer hash field read where no verdict can be given (a listing, a sweep): its
+    value, or `default` when it is absent or not an integer (`pikku_queue.fields.integer`)."""
+    if value is None:
+        return default
+    try:
+        return fields.integer("field", value)
+    except fields.InvalidRecord:
+        return default
 
 
 def backoff_is_native(retry: RetryOptions) -> bool:
@@ -125,8 +137,8 @@ def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str |
     attempts = opts.get("attempts")
     if (
         attempts is not None
-        and int(attempts) != retry.attempts
-        and not (int(attempts) <= 1 and retry.attempts == 1)
+        and stored_count(attempts) != retry.attempts
+        and not (stored_count(attempts) <= 1 and retry.attempts == 1)
     ):
         problems.append(f"attempts={attempts} (declared {retry.attempts})")
     stored = opts.get("backoff")
@@ -141,6 +153,33 @@ def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str |
                 f" {retry.delay} ms)"
             )
     return "; ".join(problems) if problems else None
+
+
+def declared_opts(stored: dict[str, Any], retry: RetryOptions) -> dict[str, Any] | None:
+    """The job opts `stored` with the declaration's `attempts` and native `backoff`, as
+    `job_options` stores them; None when they are already so. A pikkugen worker writes these
+    into a foreign producer's job before its first retry, so that a Node worker taking a later
+    attempt follows the same rule (`DECLARE_OPTS_SCRIPT`)."""
+    backoff = native_backoff(retry)
+    same_backoff = stored.get("backoff") == backoff if backoff else "backoff" not in stored
+    if stored.get("attempts") == retry.attempts and same_backoff:
+        return None
+    opts = {**stored, "attempts": retry.attempts}
+    if backoff is None:
+        opts.pop("backoff", None)
+    else:
+        opts["backoff"] = backoff
+    return opts
+
+
+#: Replaces a job's stored opts only while the caller holds its lock and the opts are still
+#: the text it read. KEYS: the job hash, its lock. ARGV: token, old opts text, new opts text.
+DECLARE_OPTS_SCRIPT = """
+if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call("HGET", KEYS[1], "opts") ~= ARGV[2] then return 0 end
+redis.call("HSET", KEYS[1], "opts", ARGV[3])
+return 1
+"""
 
 
 def error_from_hash(raw: dict[str, Any]) -> ErrorInfo | None:
@@ -237,10 +276,10 @@ def job_info(queue: str, job_id: str, raw: dict[str, Any], bull_state: str) -> J
         queue=queue,
         state=state,
         payload=_payload(raw.get("data")),
-        attempts_made=int(attempts),
+        attempts_made=stored_count(attempts),
         progress=progress if isinstance(progress, dict) else None,
         result=_json_field(raw, "returnvalue", None) if state is JobState.COMPLETED else None,
         error=error_from_hash(raw) if state in _ERROR_STATES else None,
-        enqueued_at_ms=int(raw.get("timestamp") or 0),
-        finished_at_ms=int(finished) if finished else None,
+        enqueued_at_ms=stored_count(raw.get("timestamp")),
+        finished_at_ms=stored_count(finished) if finished else None,
     )

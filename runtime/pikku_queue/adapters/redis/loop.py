@@ -23,6 +23,7 @@ are BullMQ's own (shipped in the `bullmq` package), so the wire format is BullMQ
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -30,7 +31,7 @@ import msgpack  # type: ignore[import-untyped]  # bullmq depends on it; no stubs
 from bullmq import Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from bullmq.scripts import raw2NextJobData
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from pikku_queue.payloads import dump_json
 
@@ -43,6 +44,9 @@ _FINISH_KEYS = (
 )  # fmt: skip
 
 
+_COUNT = re.compile(r"0|-?[1-9][0-9]{0,18}")
+#: How far down the active list a failed fetch looks for the job it made active.
+_ACTIVE_SCAN = 200
 #: Most commands sent in one pipelined batch.
 _MAX_BATCH = 256
 
@@ -111,6 +115,14 @@ class _Pipeline:
                 future.set_result(reply)
 
 
+def _is_count(value: Any) -> bool:
+    """Whether Redis's HINCRBY takes `value`: a 64-bit integer's decimal text, as Redis reads
+    it (no sign but `-`, no leading zero)."""
+    if not isinstance(value, str) or _COUNT.fullmatch(value) is None:
+        return False
+    return -(2**63) <= int(value) < 2**63
+
+
 def _keep_jobs(remove: Any) -> dict[str, Any]:
     """BullMQ's `keepJobs` for a removeOnComplete setting (as bullmq-python computes it)."""
     if type(remove) is int:
@@ -177,13 +189,38 @@ class LeanWorker(Worker):  # type: ignore[misc]  # bullmq ships no type hints
         if finisher is None:
             script = self.scripts.commands["moveToFinished"]
             finisher = self._finisher = _Pipeline(self.scripts.redisClient, script)
-        raw = await finisher.call(self._complete_keys(job.id), args)
+        try:
+            raw = await finisher.call(self._complete_keys(job.id), args)
+        except ResponseError:
+            # The script failed fetching the next job (BullMQ's scripts stop at the first
+            # error and keep what they wrote): when this job was finished, the next one is
+            # active under `token` already, and is carried on with here.
+            found = await self._stuck_activation(token) if fetch_next else None
+            if found is None or found[1] == str(job.id):
+                raise
+            job_data, job_id = found
+            raw = [[item for pair in job_data.items() for item in pair], job_id, 0, 0]
         if type(raw) is int and raw < 0:
             raise self.scripts.finishedErrors(
                 {"code": raw, "jobId": job.id, "command": "moveToFinished", "state": "active"}
             )
         job.finishedOn = finished_on
         return raw
+
+    async def _stuck_activation(self, token: str) -> tuple[dict[str, Any], str] | None:
+        """The job BullMQ's script made active under `token` and then failed on: its start
+        count `ats` is not an integer (the script's HINCRBY of it raised). Looked for near the
+        head of the active list, where the script pushed it; several slots may share a token,
+        so the broken count is what names it. Returns its hash and id, if found."""
+        client = self.scripts.redisClient
+        for job_id in await client.lrange(self.scripts.keys["active"], 0, _ACTIVE_SCAN - 1):
+            key = self.scripts.toKey(str(job_id))
+            lock, started = await client.get(f"{key}:lock"), await client.hget(key, "ats")
+            if lock != token or started is None or _is_count(started):
+                continue
+            job_data = await client.hgetall(key)
+            return ({str(k): v for k, v in job_data.items()}, str(job_id)) if job_data else None
+        return None
 
     async def processJob(self, job: Any, token: str) -> None:
         """Run `job`, then each job its completion fetched, in this one task (one slot)."""

@@ -53,12 +53,12 @@ from pikku_queue.outcomes import (
     cancelled_error,
     stalled_error,
 )
-from pikku_queue.payloads import UndecodablePayload, decode_payload
+from pikku_queue.payloads import UndecodablePayload, decode_payload, minimal_error
 from pikku_queue.processor import Processor
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
 
 from .bullmq_worker import INVALID_PAYLOAD_ATTR
-from .jobs import OUTCOME_FIELD, PIKKU_BACKOFF, loads_or_text
+from .jobs import OUTCOME_FIELD, PIKKU_BACKOFF, loads_or_text, stored_count
 
 if TYPE_CHECKING:
     from .backend import RedisBackend
@@ -148,7 +148,7 @@ class Settler:
         if isinstance(outcome, Retry):
             self.report.retried += 1
             job.opts["backoff"] = {"type": PIKKU_BACKOFF, "delay": outcome.delay_ms}
-            job.opts["attempts"] = max(int(job.opts.get("attempts") or 0), delivery.attempt + 1)
+            job.opts["attempts"] = max(stored_count(job.opts.get("attempts")), delivery.attempt + 1)
             raise RetryLater(outcome)
         if not await self._record_verdict(job, delivery.attempt, outcome):
             error = outcome.error
@@ -199,7 +199,7 @@ class Settler:
             self.report.failed += 1
             return
         record = DeadLetterRecord(
-            id=f"{self.name}-{job_id}-{int(job.attemptsStarted or attempt)}",
+            id=f"{self.name}-{job_id}-{stored_count(job.attemptsStarted) or attempt}",
             queue=self.name,
             job_id=job_id,
             payload=job.data,
@@ -209,7 +209,11 @@ class Settler:
             failed_at_ms=int(time.time() * 1000),
             payload_encoding=invalid.encoding if invalid is not None else "json",
         )
-        await self.backend.add_dead_letter(dlq, record)
+        if not await self.backend.add_dead_letter(dlq, record):  # no form can be stored
+            error = minimal_error(outcome.error).as_dict()
+            await self.backend.mark_final(self.name, job_id, "failed", error)
+            self.report.failed += 1
+            return
         await self.backend.mark_final(self.name, job_id, "dead_lettered", outcome.error.as_dict())
         self.report.dead_lettered += 1
 
@@ -241,13 +245,13 @@ class Settler:
                     cast(DeadLetterReason, pending[1]),
                     ErrorInfo(type=pending[2], message=pending[3], traceback=_last(stack)),
                 )
-                attempt = int(made or 1)
+                attempt = stored_count(made, 1) or 1
             elif STALLED_REASON in reason:
                 verdict, attempt = self._stalled_verdict(made, stalls)
             else:
                 continue
             # The record's id as `_finish_failed` would have made it in the worker.
-            job = _FailedJob(job_id, data, (int(started or 0) if pending else 0) or attempt)
+            job = _FailedJob(job_id, data, (stored_count(started) if pending else 0) or attempt)
             await self._finish_failed(job, attempt, verdict)
             if pending is None:  # the engine announced the pending verdict already
                 delivery = Delivery(job_id, self.name, job.data, attempt, enqueued_at_ms=0)
@@ -258,8 +262,8 @@ class Settler:
         """The verdict and attempt count of a job BullMQ failed for stalling, as SQLite gives
         them: the attempts that started, the stalled one included (BullMQ's deferred failure
         counted it in `atm`), and the one stalled-job error text (`stalled_error`)."""
-        error = stalled_error(int(stalls or 1), self.processor.options.max_stalled_count)
-        return DeadLetter("stalled", error), max(int(made or 1), 1)
+        error = stalled_error(stored_count(stalls, 1), self.processor.options.max_stalled_count)
+        return DeadLetter("stalled", error), max(stored_count(made, 1), 1)
 
 
 class _FailedJob:
