@@ -81,7 +81,9 @@ def attempt(processor: Processor, deliveries: Sequence[Delivery]) -> Attempt | N
             continue
         if end is not None:
             ends.append(end)
-    return Attempt(ends) if ends else None
+    if not ends:
+        return None
+    return Attempt(ends)
 
 
 def stalled(queue: str, count: int) -> None:
