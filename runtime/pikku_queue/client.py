@@ -18,7 +18,14 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from pikku_queue import adapters, tracing
 from pikku_queue.adapters import connect, masked_url
-from pikku_queue.backend import Backend, BulkEnqueue, Closable, TransactionalEnqueue
+from pikku_queue.backend import (
+    Backend,
+    BulkEnqueue,
+    Closable,
+    JobWatch,
+    TransactionalEnqueue,
+    WatchesJobs,
+)
 from pikku_queue.capabilities import Feature
 from pikku_queue.errors import (
     BackendError,
@@ -157,33 +164,24 @@ class JobHandle(Generic[T]):
         info = await self.info()
         return None if info is None else info.progress
 
+    async def wait(self, timeout: float | None = None) -> JobState:
+        """Wait until the job is finished (completed, failed or dead-lettered) and return that
+        state, without raising for a failure. TimeoutError after `timeout` s; BackendError at
+        once when the job cannot be found."""
+        _check_supported(self.backend, "results", "waiting for a job")
+        return (await self._finished(timeout)).state
+
     async def result(self, timeout: float | None = None) -> T:
         """Wait until the job finishes and return its result (typed through the queue's output
         type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s, and
-        BackendError at once when the job cannot be found (waiting would never end)."""
+        BackendError at once when the job cannot be found (waiting would never end).
+
+        A backend that pushes (Redis: BullMQ's events stream, one reader per queue shared by
+        every waiter; SQLite and memory: a worker settling in this process) wakes the wait as
+        the job ends; otherwise, and for a SQLite worker in another process, the job is read
+        again from 2 ms on, each pause half as long again, at most 250 ms."""
         _check_supported(self.backend, "results", "job results")
-
-        async def wait() -> JobInfo:
-            # From 2 ms, growing by half: a job that takes a few ms (a worker woken at once,
-            # PostgreSQL's NOTIFY) is seen within about a millisecond or two of its end,
-            # for six reads in the first 20 ms; a long job is read every 250 ms.
-            pause = 0.002
-            while True:
-                info = await self.info()
-                if info is None:
-                    raise self._missing()
-                if info.state in FINAL_STATES:
-                    return info
-                await asyncio.sleep(pause)
-                pause = min(pause * 1.5, 0.25)
-
-        try:
-            info = await asyncio.wait_for(wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"job {self.id} of queue {self.queue!r} did not finish within {timeout} s"
-                " (it keeps running: call result() again to wait longer)"
-            ) from None
+        info = await self._finished(timeout)
         if info.state != JobState.COMPLETED:
             error = info.error
             detail = f"{error.type}: {error.message}" if error else "no error recorded"
@@ -194,6 +192,44 @@ class JobHandle(Generic[T]):
         if self._output is None:
             return info.result  # type: ignore[no-any-return]
         return self._output.validate_python(info.result)
+
+    async def _finished(self, timeout: float | None) -> JobInfo:
+        try:
+            return await asyncio.wait_for(self._wait_final(), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"job {self.id} of queue {self.queue!r} did not finish within {timeout} s"
+                " (it keeps running: call result() again to wait longer)"
+            ) from None
+
+    async def _wait_final(self) -> JobInfo:
+        if isinstance(self.backend, WatchesJobs):
+            # Registered before the first read: a job that ends after that read wakes us, one
+            # that ended before it is what the read sees.
+            async with self.backend.watch_job(self.queue, self.id) as watch:
+                return await self._read_until_final(watch)
+        return await self._read_until_final(None)
+
+    async def _read_until_final(self, watch: JobWatch | None) -> JobInfo:
+        # From 2 ms, growing by half: a job that takes a few ms is seen within about a
+        # millisecond or two of its end, for six reads in the first 20 ms; a long job is read
+        # every 250 ms. A push cuts a pause short; where every change pushes, the job is read
+        # again only on a push (or every `recheck_s`, a safety net).
+        pause = 0.002
+        while True:
+            info = await self.info()
+            if info is None:
+                raise self._missing()
+            if info.state in FINAL_STATES:
+                return info
+            if watch is None:
+                await asyncio.sleep(pause)
+            elif watch.recheck_s is not None:
+                await watch.changed(watch.recheck_s)
+                continue
+            else:
+                await watch.changed(pause)
+            pause = min(pause * 1.5, 0.25)
 
 
 def _check_supported(backend: Backend, feature: Feature, what: str) -> None:

@@ -23,7 +23,7 @@ from bullmq import Job, Queue
 
 from pikku_queue import tracing
 from pikku_queue.adapters.redis import BACKEND
-from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.backend import JobWatch, WorkerOptions, WorkerReport
 from pikku_queue.client import known_queues
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
@@ -33,6 +33,7 @@ from pikku_queue.records import DeadLetterRecord, EnqueueRequest, FinishedJob, J
 from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
+from .events import EventsReader
 from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .url import KeepJobs, parse_redis_url
 
@@ -66,6 +67,9 @@ class RedisBackend(RedisAdmin):
         self.capabilities = BACKEND.capabilities
         self._queue_options: dict[str, ProcessorOptions] = dict(queue_options or {})
         self._connections: dict[asyncio.AbstractEventLoop, _LoopConnection] = {}
+        #: (event loop, queue) → the one reader of that queue's events stream for every
+        #: `JobHandle.result()` waiting on that loop (`events`).
+        self._event_readers: dict[tuple[asyncio.AbstractEventLoop, str], EventsReader] = {}
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.settings.display_url!r})"
@@ -200,10 +204,13 @@ class RedisBackend(RedisAdmin):
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         async with self._errors():
             bull = await self.queue(queue)
+            # The state first: a job read as finished has its result stored by then (one
+            # script writes both); the other order could pair an active job's hash with the
+            # `completed` state it reached between the two reads, and lose its result.
+            state = await bull.getJobState(job_id)
             raw = await bull.backend.getJobData(job_id)
             if not raw:
                 return None
-            state = await bull.getJobState(job_id)
         return job_info(queue, job_id, dict(raw), str(state))
 
     async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
@@ -403,6 +410,24 @@ class RedisBackend(RedisAdmin):
         queue = await self.queue(dlq)
         await queue.add(dlq, record.as_payload(), {"jobId": record.id})
 
+    @contextlib.asynccontextmanager
+    async def watch_job(self, queue: str, job_id: str) -> AsyncIterator[JobWatch]:
+        """`WatchesJobs`: woken by BullMQ's events stream when the job changes, through the
+        queue's one shared reader on this event loop (`events`)."""
+        key = (asyncio.get_running_loop(), queue)
+        reader = self._event_readers.get(key)
+        if reader is None:
+
+            def forget(done: EventsReader) -> None:
+                if self._event_readers.get(key) is done:
+                    del self._event_readers[key]
+
+            reader = self._event_readers[key] = EventsReader(
+                self.key(queue, "events"), lambda: new_client(self.settings), forget
+            )
+        async with reader.watch(job_id) as watch:
+            yield watch
+
     # -- consumer face -----------------------------------------------------------------
 
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
@@ -415,6 +440,8 @@ class RedisBackend(RedisAdmin):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        for reader in [r for (on, _), r in self._event_readers.items() if on is loop]:
+            await reader.stop()
         connection = self._connections.pop(loop, None)
         if connection is not None:
             await connection.close()

@@ -23,10 +23,12 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -61,7 +63,7 @@ from pikku_queue.adapters.sqlite.schedules import (
 )
 from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA
 from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
-from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.backend import JobWatch, WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
@@ -133,6 +135,9 @@ class SqliteBackend(SqliteAdmin):
         self._next_sweep: dict[str, int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
+        #: (queue, job id) → the result waiters of this process (`watch_job`).
+        self._watches: dict[tuple[str, str], set[JobWatch]] = {}
+        self._watch_lock = threading.Lock()
         self._db = ConnectionThread(
             self.path, label=self.url, busy_timeout_ms=busy_timeout_ms, inline=_inline
         )
@@ -422,6 +427,8 @@ class SqliteBackend(SqliteAdmin):
                 settle(conn, delivery, outcome, token, dead_letter_queue, now)
 
         await self._db.write(tx)
+        if self._watches:  # a waiter in this process (`JobHandle.result()`): wake it now
+            self._notify(settled)
         for delivery, outcome in settled:
             if not isinstance(outcome, Retry):
                 self._unpruned[delivery.queue] = self._unpruned.get(delivery.queue, 0) + 1
@@ -429,6 +436,33 @@ class SqliteBackend(SqliteAdmin):
             if self._unpruned.get(queue, 0) >= PRUNE_EVERY:
                 self._unpruned[queue] = 0
                 await self.prune(queue)
+
+    # ------------------------------------------------------------------ result waits
+
+    @contextlib.asynccontextmanager
+    async def watch_job(self, queue: str, job_id: str) -> AsyncIterator[JobWatch]:
+        """`WatchesJobs`: woken when a worker of this process (this backend object, on any
+        thread or loop) settles the job. A worker in another process tells nobody, so the
+        waiter keeps its bounded polling (`recheck_s` None) and a settle here cuts it short."""
+        watch = JobWatch()
+        key = (queue, job_id)
+        with self._watch_lock:
+            self._watches.setdefault(key, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            with self._watch_lock:
+                watches = self._watches.get(key)
+                if watches is not None:
+                    watches.discard(watch)
+                    if not watches:
+                        del self._watches[key]
+
+    def _notify(self, settled: Sequence[tuple[Delivery, Outcome]]) -> None:
+        with self._watch_lock:
+            woken = [w for d, _ in settled for w in self._watches.get((d.queue, d.job_id), ())]
+        for watch in woken:
+            watch.notify()
 
     async def prune(self, queue: str) -> int:
         """Apply retention to `queue` now (workers do it every `PRUNE_EVERY` verdicts); return
