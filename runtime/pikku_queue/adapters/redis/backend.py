@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from bullmq import Job, Queue
+from bullmq.utils import isRedisVersionLowerThan
 
 from pikku_queue import tracing
 from pikku_queue.adapters.redis import BACKEND
@@ -207,11 +208,40 @@ class RedisBackend(RedisAdmin):
             # The state first: a job read as finished has its result stored by then (one
             # script writes both); the other order could pair an active job's hash with the
             # `completed` state it reached between the two reads, and lose its result.
-            state = await bull.getJobState(job_id)
-            raw = await bull.backend.getJobData(job_id)
+            both = await self._state_and_hash(bull, job_id)
+            if both is None:
+                state = await bull.getJobState(job_id)
+                raw = await bull.backend.getJobData(job_id)
+            else:
+                state, raw = both
             if not raw:
                 return None
         return job_info(queue, job_id, dict(raw), str(state))
+
+    async def _state_and_hash(self, bull: Queue, job_id: str) -> tuple[Any, Any] | None:
+        """BullMQ's `getStateV2` script and the job's hash in one round trip (a pipeline, in
+        that order), or None when that cannot be done here (an old Redis, the script not
+        loaded yet: the caller then makes the two calls, which load it)."""
+        scripts = bull.scripts
+        script = scripts.commands.get("getStateV2") if scripts is not None else None
+        if script is None or script.sha is None:
+            return None
+        version = await bull.backend.connection.getRedisVersion()
+        if version is None or isRedisVersionLowerThan(version, "6.0.6"):
+            return None
+        # The keys of bullmq's own `Scripts.getState`, in its order.
+        keys = scripts.getKeys(
+            ["completed", "failed", "delayed", "active", "wait", "paused",
+             "waiting-children", "prioritized"]
+        )  # fmt: skip
+        job_key = scripts.toKey(job_id)
+        pipe = (await self.client()).pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, job_id, job_key)
+        pipe.hgetall(job_key)
+        state, raw = await pipe.execute(raise_on_error=False)
+        if isinstance(state, Exception) or isinstance(raw, Exception):
+            return None  # NOSCRIPT (a restarted Redis): the two calls reload the script
+        return state, raw
 
     async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
         """The queue's latest jobs of every BullMQ state, newest enqueue first (the web

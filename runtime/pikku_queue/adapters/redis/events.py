@@ -11,8 +11,9 @@ The order that keeps it correct: a waiter registers with the reader and waits un
 reader has fixed its starting point (the stream's last id, read with `XREVRANGE`) before it
 reads the job; the reader reads everything after that point. So a job that ended before the
 read is seen by the read, and one that ends after it appends an entry the reader has not yet
-passed and wakes the waiter, which reads the job again. An entry is a hint, never the
-answer (a failure that will be retried is a `failed` entry too). A reader whose connection
+passed and wakes the waiter, which reads the job again. Only the entries that may end a wait
+wake anyone (`ENDING`), and each is a hint, never the answer (a failure that will be retried
+is a `failed` entry too). A reader whose connection
 fails wakes its waiters and leaves them on the bounded polling of a backend without push; the
 next wait starts a new reader. A reader with no waiters for `IDLE_S` closes its connection.
 """
@@ -38,6 +39,9 @@ IDLE_S = 30.0
 #: A waiter whose reader runs reads its job again at least this often anyway (seconds), in case
 #: an entry was trimmed away (MAXLEN) before the reader reached it.
 RECHECK_S = 5.0
+#: The entries that may end a wait (a `failed` job may still be retried: the waiter reads it
+#: to know). Others (`active`, `progress`, `waiting`, `delayed`, ...) wake nobody.
+ENDING = frozenset({"completed", "failed", "removed"})
 #: Entries read per XREAD.
 READ_COUNT = 1_000
 
@@ -79,6 +83,8 @@ class EventsReader:
                 for _stream, entries in reply or ():
                     for entry_id, fields in entries:
                         last = entry_id
+                        if fields.get("event") not in ENDING:
+                            continue  # `active`, `progress`, ...: the job is still on its way
                         watches = self.waiters.get(fields.get("jobId", ""))
                         if watches:
                             for watch in watches:

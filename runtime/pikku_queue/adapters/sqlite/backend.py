@@ -137,6 +137,8 @@ class SqliteBackend(SqliteAdmin):
         self._dead_letter_queues: dict[str, str | None] = {}
         #: (queue, job id) → the result waiters of this process (`watch_job`).
         self._watches: dict[tuple[str, str], set[JobWatch]] = {}
+        #: The queues of each idle worker of this process waiting for a job (`wait_for_jobs`).
+        self._job_waiters: list[tuple[frozenset[str], JobWatch]] = []
         self._watch_lock = threading.Lock()
         self._db = ConnectionThread(
             self.path, label=self.url, busy_timeout_ms=busy_timeout_ms, inline=_inline
@@ -211,7 +213,10 @@ class SqliteBackend(SqliteAdmin):
                 result[index] = add_schedule(conn, request, repeat, payloads[index], now)
             return result
 
-        return await self._db.write(tx)
+        ids_stored = await self._db.write(tx)
+        if self._job_waiters:  # an idle worker of this process: start the job now
+            self._wake_workers({r.queue for r in requests if not r.delay_ms})
+        return ids_stored
 
     async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
         """Register a processor's own `repeat` (payload `{}`) under one key per queue.
@@ -457,6 +462,26 @@ class SqliteBackend(SqliteAdmin):
                     watches.discard(watch)
                     if not watches:
                         del self._watches[key]
+
+    async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None:
+        """`Notified`: an idle worker of this process wakes when a job ready now is enqueued
+        through this backend object (a producer in the same process); a producer elsewhere
+        is seen at the next poll, as before."""
+        watch = JobWatch()
+        entry = (frozenset(queues), watch)
+        with self._watch_lock:
+            self._job_waiters.append(entry)
+        try:
+            await watch.changed(timeout_s)
+        finally:
+            with self._watch_lock:
+                self._job_waiters.remove(entry)
+
+    def _wake_workers(self, queues: set[str]) -> None:
+        with self._watch_lock:
+            woken = [watch for names, watch in self._job_waiters if not names.isdisjoint(queues)]
+        for watch in woken:
+            watch.notify()
 
     def _notify(self, settled: Sequence[tuple[Delivery, Outcome]]) -> None:
         with self._watch_lock:
