@@ -188,3 +188,22 @@ async def test_an_idle_reader_stops(backend: RedisBackend, monkeypatch: pytest.M
         await asyncio.sleep(0.01)
     assert not backend._event_readers
     assert await xread_clients(backend) == 0
+
+
+async def test_get_job_after_the_scripts_are_flushed(backend: RedisBackend) -> None:
+    """The one-round-trip read (BullMQ's state script pipelined with the hash) meets NOSCRIPT
+    on a Redis that lost its scripts (a restart): it falls back to the two calls, which load
+    the script again, and the next read is one round trip again."""
+    queue = typed("flushed")
+    handle = await queue.enqueue(7, backend=backend)
+    known_queues.pop("flushed", None)
+    bull = await backend.queue("flushed")
+    assert await backend.get_job("flushed", handle.id) is not None
+    client = await backend.client()
+    await client.script_flush()
+    assert await backend._state_and_hash(bull, handle.id) is None  # NOSCRIPT: not this way
+    info = await backend.get_job("flushed", handle.id)
+    assert info is not None and info.state is JobState.WAITING and info.payload == 7
+    both = await backend._state_and_hash(bull, handle.id)
+    assert both is not None and both[0] == "waiting"
+    assert await backend.get_job("flushed", "no-such-job") is None

@@ -83,3 +83,26 @@ async def test_another_backend_object_polls(tmp_path: Path, pauses: list[bool]) 
         known_queues.pop("apart", None)
         await producer.close()
         await worker_side.close()
+
+
+async def test_an_enqueue_in_this_process_wakes_an_idle_worker(tmp_path: Path) -> None:
+    """With a poll interval far longer than the wait allows, only the enqueue's wake-up can
+    start the job in time (the bound is for termination, not a timing)."""
+    backend = SqliteBackend(tmp_path / "q.db")
+    backend.poll_interval_s = 120.0
+    queue: TypedQueue[int, int] = TypedQueue("woken", TypeAdapter(int), TypeAdapter(int))
+    options = WorkerOptions(processors=[Processor.from_function("woken", double)])
+    worker = asyncio.create_task(backend.run_worker(options))
+    try:
+        for _ in range(200):  # until the worker idles (bounded)
+            if backend._job_waiters:
+                break
+            await asyncio.sleep(0.01)
+        assert backend._job_waiters
+        handle = await queue.enqueue(5, backend=backend)
+        assert await handle.result(timeout=30) == 10
+    finally:
+        options.stop.set()
+        await worker
+        known_queues.pop("woken", None)
+        await backend.close()
