@@ -71,14 +71,15 @@ class EventsReader:
         try:
             last = await _last_id(client, self.key)
             self.ready.set_result(True)
-            idle = 0.0
+            loop = asyncio.get_running_loop()
+            idle_since: float | None = None
             while True:
-                if not self.waiters:
-                    if idle >= IDLE_S:
-                        return
-                    idle += BLOCK_MS / 1000
-                else:
-                    idle = 0.0
+                if self.waiters:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = loop.time()
+                elif loop.time() - idle_since >= IDLE_S:
+                    return
                 reply: Any = await client.xread({self.key: last}, count=READ_COUNT, block=BLOCK_MS)
                 for _stream, entries in reply or ():
                     for entry_id, fields in entries:
