@@ -25,7 +25,9 @@ from worker start to its last completion; the cost compared is the process's CPU
 beside it). Enqueue: `TypedQueue.enqueue` of a model, one job
 per call, against the backend's own `enqueue` of a prepared `EnqueueRequest` ("raw add"), on
 the memory backend, alternated in chunks of 100 in the same process, CPU time again; the ratio
-is the median of the chunks' ratios. Targets: api-only worker <= 3 % slower than off, metrics <= 5 %, typed
+is the median of the chunks' ratios. Hooks: the CPU the engine's attempt hooks
+(`pikku_queue.observe`, every observer registered) cost per attempt, timed alone (best of five
+runs of 20,000): the per-job cost of observability without the worker's noise. Targets: api-only worker <= 3 % slower than off, metrics <= 5 %, typed
 enqueue <= 1.15 x the raw add with the API importable. Prints the rows, then one JSON line.
 """
 
@@ -161,6 +163,39 @@ async def _enqueue_ratio(calls: int) -> dict[str, float]:
     }
 
 
+def _hook_us(metrics: bool, calls: int = 20_000) -> float:
+    """CPU µs the engine's attempt hooks cost per attempt (`observe.attempt` and its `done`),
+    alone: what observability adds to each job, without the worker's noise around it (the
+    best of five runs)."""
+    from pikku_queue import observe
+    from pikku_queue.outcomes import Completed, Delivery
+    from pikku_queue.processor import Processor
+
+    processor = Processor.from_function("hooks", noop)
+    delivery = Delivery("job", "hooks", {"n": 1}, attempt=1, enqueued_at_ms=1)
+    settled = ((delivery, Completed(None)),)
+    remove = None
+    if metrics:
+        from pikku_queue.metrics import Metrics
+
+        installed = Metrics()
+        installed.install()
+        remove = installed.uninstall
+    try:
+        best = float("inf")
+        for _ in range(5):
+            started = time.process_time()
+            for _ in range(calls):
+                watch = observe.attempt(processor, (delivery,))
+                if watch is not None:
+                    watch.done(settled, 0.001)
+            best = min(best, time.process_time() - started)
+    finally:
+        if remove is not None:
+            remove()
+    return best / calls * 1e6
+
+
 def child(mode: str, jobs: int, concurrency: int, enqueue_calls: int) -> dict[str, Any]:
     """One row's round, in this (child) process."""
     if mode == "off":
@@ -184,6 +219,7 @@ def child(mode: str, jobs: int, concurrency: int, enqueue_calls: int) -> dict[st
         return {
             "jobs_per_s": rate,
             "cpu_us_per_job": cpu_us,
+            "hook_us_per_attempt": _hook_us(mode == "metrics"),
             **(await _enqueue_ratio(enqueue_calls)),
         }
 
@@ -234,6 +270,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "raw_add_us": statistics.median(r["raw_add_us"] for r in got),
             "typed_enqueue_us": statistics.median(r["typed_enqueue_us"] for r in got),
             "typed_over_raw": round(statistics.median(r["typed_over_raw"] for r in got), 3),
+            "hook_us_per_attempt": round(min(r["hook_us_per_attempt"] for r in got), 2),
         }
     return {
         "benchmark": "observability",
@@ -270,7 +307,7 @@ if __name__ == "__main__":
     print(
         f"{'row':9} {'worker CPU/job':>15} {'vs off':>7} {'slower':>8} {'best vs off':>12}"
         f" {'jobs/s':>8}"
-        f" {'raw add':>9} {'typed enqueue':>14} {'typed/raw':>10}"
+        f" {'raw add':>9} {'typed enqueue':>14} {'typed/raw':>10} {'hooks/attempt':>14}"
     )
     for mode, row in figures["rows"].items():
         target = TARGETS.get(mode)
@@ -279,7 +316,7 @@ if __name__ == "__main__":
             f"{mode:9} {row['median_cpu_us_per_job']:>12} us {row['cpu_over_off']:>7}"
             f" {row['slower_percent']:>6} % {row['best_over_off']:>12} {row['median_jobs_per_s']:>8}"
             f" {row['raw_add_us']:>6} us {row['typed_enqueue_us']:>11} us"
-            f" {row['typed_over_raw']:>10}{note}"
+            f" {row['typed_over_raw']:>10} {row['hook_us_per_attempt']:>11} us{note}"
         )
     print(f"goals: {figures['goals']} (typed enqueue: <= {ENQUEUE_TARGET} x the raw add)")
     print(json.dumps(figures))
