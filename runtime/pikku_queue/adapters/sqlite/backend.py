@@ -23,6 +23,7 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -137,6 +138,9 @@ class SqliteBackend(SqliteAdmin):
         self._dead_letter_queues: dict[str, str | None] = {}
         #: (queue, job id) → the result waiters of this process (`watch_job`).
         self._watches: dict[tuple[str, str], set[JobWatch]] = {}
+        #: Enqueues through this object, and the count each idle worker's queues last saw.
+        self._enqueues = 0
+        self._enqueues_seen: dict[frozenset[str], int] = {}
         #: The queues of each idle worker of this process waiting for a job (`wait_for_jobs`).
         self._job_waiters: list[tuple[frozenset[str], JobWatch]] = []
         self._watch_lock = threading.Lock()
@@ -214,6 +218,7 @@ class SqliteBackend(SqliteAdmin):
             return result
 
         ids_stored = await self._db.write(tx)
+        self._enqueues += 1
         if self._job_waiters:  # an idle worker of this process: start the job now
             self._wake_workers({r.queue for r in requests if not r.delay_ms})
         return ids_stored
@@ -467,8 +472,15 @@ class SqliteBackend(SqliteAdmin):
         """`Notified`: an idle worker of this process wakes when a job ready now is enqueued
         through this backend object (a producer in the same process); a producer elsewhere
         is seen at the next poll, as before."""
+        names = frozenset(queues)
+        if self._enqueues != self._enqueues_seen.get(names, -1):
+            # Something was enqueued here since this worker last waited (while it was leasing,
+            # perhaps after its lease looked): let it look again at once.
+            self._enqueues_seen[names] = self._enqueues
+            await asyncio.sleep(0)
+            return
         watch = JobWatch()
-        entry = (frozenset(queues), watch)
+        entry = (names, watch)
         with self._watch_lock:
             self._job_waiters.append(entry)
         try:
@@ -476,6 +488,7 @@ class SqliteBackend(SqliteAdmin):
         finally:
             with self._watch_lock:
                 self._job_waiters.remove(entry)
+            self._enqueues_seen[names] = self._enqueues
 
     def _wake_workers(self, queues: set[str]) -> None:
         with self._watch_lock:
