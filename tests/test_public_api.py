@@ -5,6 +5,7 @@ import pikku_queue
 
 PUBLIC = [
     "BatchOptions",
+    "Dedupe",
     "EnqueueOptions",
     "JobContext",
     "JobFailedError",
@@ -20,6 +21,7 @@ PUBLIC = [
     "QueueDefinition",
     "QueueMonitor",
     "QueueStats",
+    "RateLimit",
     "Repeat",
     "RetryOptions",
     "TypedQueue",

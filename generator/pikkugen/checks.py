@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from pikku_queue.adapters.catalog import CAPABILITIES
-from pikku_queue.capabilities import Capabilities, Feature
+from pikku_queue.capabilities import DEDUPE_FEATURES, Capabilities, Feature
 from pikku_queue.options import ALL_EVENTS, ProcessorOptions
 
 from pikkugen.config import Config
@@ -74,6 +74,14 @@ def _used_features(options: ProcessorOptions) -> Iterator[tuple[Feature, str]]:
         yield "stalled_recovery", f"max_stalled_count={options.max_stalled_count}"
     if options.repeat is not None:
         yield "cron", "repeat=Repeat(...)"
+    if options.rate_limit is not None:
+        limit = options.rate_limit
+        yield "rate_limit", f"rate_limit=RateLimit(max={limit.max}, per_ms={limit.per_ms})"
+        if limit.group_key is not None:
+            yield "rate_limit_group", f"rate_limit=RateLimit(group_key={limit.group_key!r})"
+    if options.dedupe is not None:
+        mode = options.dedupe.mode
+        yield DEDUPE_FEATURES[mode], f"dedupe=Dedupe(mode={mode!r})"
 
 
 def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, str, str]]:
@@ -96,6 +104,14 @@ def _problems(decl: ProcessorDecl, caps: Capabilities) -> Iterator[tuple[str, st
             f"queue {decl.name!r} sets delay={decl.options.delay} ms, beyond the {runtime} "
             f"runtime's limit of {limit} ms",
             f"use a delay of at most {limit} ms, or {drop}",
+        )
+    dedupe, window = decl.options.dedupe, caps.dedupe_window_ms
+    if dedupe is not None and window is not None and dedupe.ttl_ms != window:
+        yield (
+            OUT_OF_RANGE,
+            f"queue {decl.name!r} sets dedupe ttl_ms={dedupe.ttl_ms}, but the {runtime} "
+            f"runtime deduplicates for {window} ms, whatever the ttl",
+            f"use ttl_ms={window}, or {drop}",
         )
     # what only the runtime's own plugin knows (a schedule its trigger cannot express…)
     runtime_plugin = _plugin_or_none(runtime)

@@ -24,10 +24,13 @@ from typing import Any
 import pydantic
 
 from pikkugen.config import Config
+from pikkugen.diagnostics import suggest
 from pikkugen.model import Diagnostic, ProcessorDecl, TypeRef
 
 Schema = dict[str, Any]
 CHILD_TIMEOUT_S = 120.0
+#: A `Dedupe.key` placeholder or `RateLimit.group_key` names a field the input type lacks.
+PAYLOAD_FIELD = "PK705"
 CACHE_FOLDER = ".pikkugen_cache"
 _IMPORTING = "PIKKUGEN-IMPORTING "
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
@@ -140,6 +143,9 @@ def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> Sch
                     "`queue_job(..., repeat=Repeat(...))`",
                 )
             )
+        input_schema = results.get(_type_key("validation", decl.input))
+        if input_schema is not None:
+            diagnostics.extend(payload_field_problems(decl, input_schema))
         pair: list[Schema] = []
         for mode, ref, what in (
             ("validation", decl.input, "input"),
@@ -184,6 +190,76 @@ def _collect(processors: Sequence[ProcessorDecl], answer: dict[str, Any]) -> Sch
         if len(pair) == 2:
             schemas[decl.name] = (pair[0], pair[1])
     return SchemaResult(schemas=schemas, diagnostics=tuple(diagnostics))
+
+
+def payload_field_problems(decl: ProcessorDecl, schema: Schema) -> Iterator[Diagnostic]:
+    """PK705 for each payload field a `Dedupe.key` placeholder or a `RateLimit.group_key`
+    names that the input type lacks (with the closest field), or that holds a list or an
+    object, which cannot be part of a key. An input type whose fields are open (a
+    `dict[str, Any]`) is not judged."""
+    named: list[tuple[str, str]] = []
+    if decl.options.dedupe is not None:
+        key = decl.options.dedupe.key
+        named += [(field, f"dedupe key {key!r}") for field in decl.options.dedupe.fields]
+    if decl.options.rate_limit is not None and decl.options.rate_limit.group_key is not None:
+        named.append((decl.options.rate_limit.group_key, "rate_limit group_key"))
+    if not named:
+        return
+    resolved = _resolve(schema, schema)
+    properties = resolved.get("properties")
+    kind = resolved.get("type")
+    if not isinstance(properties, dict):
+        if kind in (None, "object"):
+            return  # open fields (a dict), or a union: not judged here
+        for field, what in named:
+            yield Diagnostic.at(
+                decl.location,
+                "error",
+                PAYLOAD_FIELD,
+                f"queue {decl.name!r}: the {what} names the payload field {field!r}, but its "
+                f"input type {decl.input.annotation!r} is not an object with fields "
+                f"(a JSON {kind})",
+                hint="take a model (or TypedDict) with that field, or use a key without "
+                "placeholders",
+            )
+        return
+    for field, what in named:
+        if field not in properties:
+            close = suggest(field, sorted(properties))
+            yield Diagnostic.at(
+                decl.location,
+                "error",
+                PAYLOAD_FIELD,
+                f"queue {decl.name!r}: the {what} names the payload field {field!r}, which "
+                f"its input type {decl.input.annotation!r} does not have (fields: "
+                f"{', '.join(sorted(properties)) or 'none'})",
+                hint=f"did you mean {close!r}?" if close else "name one of the input type's fields",
+            )
+            continue
+        field_schema = _resolve(properties[field], schema)
+        if field_schema.get("type") in ("array", "object"):
+            yield Diagnostic.at(
+                decl.location,
+                "error",
+                PAYLOAD_FIELD,
+                f"queue {decl.name!r}: the {what} names the payload field {field!r}, which "
+                f"holds a JSON {field_schema['type']}; a key is built from text, numbers, "
+                "booleans and null",
+                hint="name a scalar field (an id, a name)",
+            )
+
+
+def _resolve(schema: Any, root: Schema) -> dict[str, Any]:
+    """`schema` with a local `$ref` (`#/$defs/Name`) followed, a few steps at most."""
+    for _ in range(8):
+        if not isinstance(schema, dict):
+            return {}
+        ref = schema.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+            return schema
+        defs = root.get("$defs")
+        schema = defs.get(ref.removeprefix("#/$defs/")) if isinstance(defs, dict) else None
+    return {}
 
 
 def _cache_file(config: Config, request: dict[str, Any]) -> Path:

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from pikku_queue.monitor import QueueMonitor, QueueStats
     from pikku_queue.options import (
         BatchOptions,
+        Dedupe,
         EnqueueOptions,
         ProcessorOptions,
         QueueDefinition,
+        RateLimit,
         Repeat,
         RetryOptions,
     )
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchOptions",
+    "Dedupe",
     "EnqueueOptions",
     "JobContext",
     "JobFailedError",
@@ -56,6 +59,7 @@ __all__ = [
     "QueueDefinition",
     "QueueMonitor",
     "QueueStats",
+    "RateLimit",
     "Repeat",
     "RetryOptions",
     "TypedQueue",
@@ -95,6 +99,8 @@ _HOMES = {
     "QueueMonitor": "pikku_queue.monitor",
     "QueueStats": "pikku_queue.monitor",
     "BatchOptions": "pikku_queue.options",
+    "Dedupe": "pikku_queue.options",
+    "RateLimit": "pikku_queue.options",
     "EnqueueOptions": "pikku_queue.options",
     "ProcessorOptions": "pikku_queue.options",
     "QueueDefinition": "pikku_queue.options",

@@ -23,6 +23,8 @@ generic pull worker) and the optional ones below them. Callers test an optional 
   what the pull worker uses when a source has it (burst drain count, next due time, a
   processor's own repeat, one round trip per settle batch, which active jobs a burst worker
   still waits for, a wake-up when a job becomes ready);
+- `RateLimits`: `set_rate_limit`, a processor's `rate_limit`, kept by every worker of the
+  backend together (the pull worker calls it at start);
 - `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
   database transaction (PostgreSQL).
 - `WatchesJobs`: `watch_job`, a `JobWatch` told when a job may have changed, so
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.events import EventBus
-from pikku_queue.options import Repeat
+from pikku_queue.options import RateLimit, Repeat
 from pikku_queue.outcomes import Delivery, Outcome
 from pikku_queue.processor import Processor
 
@@ -235,7 +237,8 @@ class Drainable(Protocol):
 
 @runtime_checkable
 class Scheduled(Protocol):
-    """Optional: when the next delayed job becomes due, so an idle worker can sleep till then."""
+    """Optional: when the next delayed job becomes due (or a full rate-limit window of these
+    queues ends: `RateLimits`), so an idle worker can sleep till then."""
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None: ...
 
@@ -246,6 +249,16 @@ class ProcessorSchedules(Protocol):
     schedule and removing it when `repeat` is None (the worker calls this at every start)."""
 
     async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None: ...
+
+
+@runtime_checkable
+class RateLimits(Protocol):
+    """Optional: from now on, lease at most `rate_limit.max` jobs of `queue` per window of
+    `rate_limit.per_ms`, counted across every worker of the backend (None: no limit). A job
+    the limit holds back stays waiting; no attempt is counted. The pull worker calls this for
+    each of its processors at start; a backend without it cannot keep a rate limit."""
+
+    async def set_rate_limit(self, queue: str, rate_limit: RateLimit | None) -> None: ...
 
 
 @runtime_checkable
@@ -321,6 +334,25 @@ class WatchesJobs(Protocol):
     always wakes it (the caller reads the job after entering, then waits)."""
 
     def watch_job(self, queue: str, job_id: str) -> AbstractAsyncContextManager[JobWatch]: ...
+
+
+class FinishWatch(Protocol):
+    """One waiter's subscription (`NotifiesFinished.watch_finished`)."""
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when a job of the watched queue may have finished since the last `wait`
+        (or since the watch began), or after `timeout_s`."""
+        ...
+
+
+@runtime_checkable
+class NotifiesFinished(Protocol):
+    """Optional: a producer waiting for a job's end (`JobHandle.result()`) is woken when a job
+    of its queue finishes (PostgreSQL: LISTEN/NOTIFY), instead of reading the job again and
+    again. A wake-up is only a hint: the waiter reads the job, and still reads it at a long
+    interval without one."""
+
+    def watch_finished(self, queue: str) -> AbstractAsyncContextManager[FinishWatch]: ...
 
 
 @runtime_checkable

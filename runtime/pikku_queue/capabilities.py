@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pikku_queue.options import MAX_JOB_ID_LENGTH, MAX_PRIORITY, MIN_PRIORITY
+from pikku_queue.options import MAX_JOB_ID_LENGTH, MAX_PRIORITY, MIN_PRIORITY, DedupeMode
 
 Feature = Literal[
     "priority",
@@ -35,6 +35,11 @@ Feature = Literal[
     "pause_queue",
     "clean_jobs",
     "replay_dead_letters",
+    "rate_limit",
+    "rate_limit_group",
+    "dedupe",
+    "dedupe_replace",
+    "dedupe_extend",
 ]
 
 FEATURE_TITLES: dict[Feature, str] = {
@@ -60,6 +65,18 @@ FEATURE_TITLES: dict[Feature, str] = {
     "pause_queue": "monitor: pause / resume a queue",
     "clean_jobs": "monitor: clean completed / failed jobs",
     "replay_dead_letters": "monitor: list and replay dead letters",
+    "rate_limit": "rate_limit (global, across workers)",
+    "rate_limit_group": "rate_limit group_key (per payload field value)",
+    "dedupe": "dedupe mode drop",
+    "dedupe_replace": "dedupe mode replace (debounce)",
+    "dedupe_extend": "dedupe mode extend",
+}
+
+#: The feature each `Dedupe.mode` needs.
+DEDUPE_FEATURES: dict[DedupeMode, Feature] = {
+    "drop": "dedupe",
+    "replace": "dedupe_replace",
+    "extend": "dedupe_extend",
 }
 
 #: The monitor's features (the web monitor reads these to know what it may offer).
@@ -95,6 +112,9 @@ class Capabilities:
     #: False when "cron" holds only for a processor's own `repeat` (set up by the deployment,
     #: e.g. an EventBridge schedule) and a per-job `Repeat` at enqueue must be refused.
     job_repeat: bool = True
+    #: A deduplication window the backend keeps itself and cannot change (SQS FIFO: 5 min):
+    #: a `Dedupe.ttl_ms` other than it is a diagnostic; None: the window is `ttl_ms`.
+    dedupe_window_ms: int | None = None
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.supported

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -23,10 +23,11 @@ from pikku_queue.backend import (
     BulkEnqueue,
     Closable,
     JobWatch,
+    NotifiesFinished,
     TransactionalEnqueue,
     WatchesJobs,
 )
-from pikku_queue.capabilities import Feature
+from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
     BackendError,
     InvalidEnqueueOptionsError,
@@ -34,13 +35,21 @@ from pikku_queue.errors import (
     PayloadValidationError,
     UnknownQueueError,
 )
-from pikku_queue.options import EnqueueOptions, ProcessorOptions, Repeat, option_problems
+from pikku_queue.options import (
+    Dedupe,
+    EnqueueOptions,
+    ProcessorOptions,
+    Repeat,
+    UnrenderableDedupeKey,
+    option_problems,
+)
 from pikku_queue.project import anchor_url
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
 
 #: What `repeat=` takes on every enqueue path: a `Repeat`, or its fields as a mapping.
 RepeatArg = Repeat | Mapping[str, Any] | None
+DedupeArg = Dedupe | Mapping[str, Any] | None
 T = TypeVar("T")
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -177,9 +186,10 @@ class JobHandle(Generic[T]):
         BackendError at once when the job cannot be found (waiting would never end).
 
         A backend that pushes (Redis: BullMQ's events stream, one reader per queue shared by
-        every waiter; SQLite and memory: a worker settling in this process) wakes the wait as
-        the job ends; otherwise, and for a SQLite worker in another process, the job is read
-        again from 2 ms on, each pause half as long again, at most 250 ms."""
+        every waiter; SQLite and memory: a worker settling in this process; PostgreSQL:
+        NOTIFY when a job of the queue finishes) wakes the wait as the job ends; otherwise,
+        and for a SQLite worker in another process, the job is read again from 2 ms on, each
+        pause half as long again, at most 250 ms."""
         _check_supported(self.backend, "results", "job results")
         info = await self._finished(timeout)
         if info.state != JobState.COMPLETED:
@@ -208,7 +218,25 @@ class JobHandle(Generic[T]):
             # that ended before it is what the read sees.
             async with self.backend.watch_job(self.queue, self.id) as watch:
                 return await self._read_until_final(watch)
+        if isinstance(self.backend, NotifiesFinished):
+            # Woken when a job of the queue finishes (PostgreSQL's NOTIFY): read once then,
+            # and only every half second without a wake-up (a lost notification).
+            async with self.backend.watch_finished(self.queue) as finished:
+                return await self._poll(finished.wait, 0.05, 0.5)
         return await self._read_until_final(None)
+
+    async def _poll(
+        self, pause: Callable[[float], Awaitable[object]], first: float, most: float
+    ) -> JobInfo:
+        delay = first
+        while True:
+            info = await self.info()
+            if info is None:
+                raise self._missing()
+            if info.state in FINAL_STATES:
+                return info
+            await pause(delay)
+            delay = min(delay * 1.5, most)
 
     async def _read_until_final(self, watch: JobWatch | None) -> JobInfo:
         # From 2 ms, growing by half: a job that takes a few ms is seen within about a
@@ -275,14 +303,23 @@ def enqueue_options(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
 ) -> EnqueueOptions:
     """Validate one job's enqueue options through `EnqueueOptions`, the one model every enqueue
     path uses; a broken rule raises `InvalidEnqueueOptionsError` naming the option."""
-    if delay is None and priority is None and job_id is None and repeat is None:
-        return _NO_OPTIONS  # the common call: nothing to validate (the model is frozen)
+    if delay is None and priority is None and job_id is None and repeat is None and dedupe is None:
+        # The common call: nothing to validate (the model is frozen). Every parameter is
+        # tested here: tests/runtime/test_enqueue_options.py holds them to the model's fields.
+        return _NO_OPTIONS
     try:
         return EnqueueOptions.model_validate(
-            {"delay": delay, "priority": priority, "job_id": job_id, "repeat": repeat}
+            {
+                "delay": delay,
+                "priority": priority,
+                "job_id": job_id,
+                "repeat": repeat,
+                "dedupe": dedupe,
+            }
         )
     except ValidationError as exc:
         raise InvalidEnqueueOptionsError(describe_options_error(exc)) from None
@@ -336,6 +373,7 @@ def _request(
                 f"{masked_url(backend.url)} does not support a per-job Repeat at enqueue"
                 + (f" ({note})" if note else "")
             )
+    dedupe, dedupe_key = _dedupe(backend, job, options, payload)
     return EnqueueRequest(
         queue=queue,
         payload=payload,
@@ -343,7 +381,37 @@ def _request(
         delay_ms=delay,
         priority=priority,
         repeat=repeat,
+        dedupe=dedupe,
+        dedupe_key=dedupe_key,
     )
+
+
+def _dedupe(
+    backend: Backend, job: EnqueueOptions, options: ProcessorOptions | None, payload: Any
+) -> tuple[Dedupe | None, str | None]:
+    """The job's deduplication and its key: its own `dedupe=` (refused where the backend
+    cannot honour its mode), else its processor's (left out there, as a processor's default
+    priority is: the generator already warned, PK801). A schedule is not deduplicated: it is
+    keyed by its own identity (`EnqueueRequest.schedule_key`)."""
+    dedupe = job.dedupe
+    if dedupe is not None:
+        if job.repeat is not None:
+            raise InvalidEnqueueOptionsError(
+                "invalid enqueue options: dedupe: a repeat schedule is not deduplicated "
+                "(enqueueing it again updates the one schedule); drop dedupe= or repeat="
+            )
+        feature = DEDUPE_FEATURES[dedupe.mode]
+        _check_supported(backend, feature, f"dedupe mode {dedupe.mode!r}")
+    elif options is not None and options.dedupe is not None and job.repeat is None:
+        if not backend.capabilities.supports(DEDUPE_FEATURES[options.dedupe.mode]):
+            return None, None
+        dedupe = options.dedupe
+    if dedupe is None:
+        return None, None
+    try:
+        return dedupe, dedupe.render(payload)
+    except UnrenderableDedupeKey as exc:
+        raise InvalidEnqueueOptionsError(f"invalid enqueue options: dedupe: {exc}") from None
 
 
 def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
@@ -428,13 +496,16 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
         """Validate and store one job. `connection`: the caller's open database connection
         or session (PostgreSQL), so the job is written inside that transaction: workers see
         it once it commits, and a rollback takes it away."""
-        job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+        job_options = enqueue_options(
+            delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+        )
         payload = self.dump(data)
         target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
@@ -452,6 +523,7 @@ class TypedQueue(Generic[In, Out]):
         priority: int | None = None,
         job_id: str | None = None,
         repeat: RepeatArg = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> JobHandle[Out]:
@@ -465,6 +537,7 @@ class TypedQueue(Generic[In, Out]):
                 priority=priority,
                 job_id=job_id,
                 repeat=repeat,
+                dedupe=dedupe,
                 backend=target,
                 connection=connection,
             )
@@ -476,12 +549,13 @@ class TypedQueue(Generic[In, Out]):
         *,
         delay: int | None = None,
         priority: int | None = None,
+        dedupe: DedupeArg = None,
         backend: BackendArg = None,
         connection: Any = None,
     ) -> list[JobHandle[Out]]:
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
         PostgreSQL: one statement), with `connection` inside the caller's transaction."""
-        job_options = enqueue_options(delay=delay, priority=priority)
+        job_options = enqueue_options(delay=delay, priority=priority, dedupe=dedupe)
         payloads = [self.dump(item) for item in items]
         target = backend_for(backend, self.backend_url, self.root)
         requests = [
@@ -501,6 +575,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -517,11 +592,14 @@ async def queue_job(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )
         return handle
-    job_options = enqueue_options(delay=delay, priority=priority, job_id=job_id, repeat=repeat)
+    job_options = enqueue_options(
+        delay=delay, priority=priority, job_id=job_id, repeat=repeat, dedupe=dedupe
+    )
     registry = _registry_for(queue)
     target = backend_for(backend, registry.backend_url, registry.root)
     payload = untyped_payload(queue, data)
@@ -551,6 +629,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: RepeatArg = None,
+    dedupe: DedupeArg = None,
     backend: BackendArg = None,
     connection: Any = None,
 ) -> JobHandle[Any]:
@@ -571,6 +650,7 @@ def queue_job_sync(
             priority=priority,
             job_id=job_id,
             repeat=repeat,
+            dedupe=dedupe,
             backend=backend,
             connection=connection,
         )

@@ -6,6 +6,7 @@ at generate time is exactly a value the worker accepts at run time. Times are mi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, NamedTuple, TypedDict, get_args
@@ -211,6 +212,112 @@ class Repeat(_Frozen):
         return self
 
 
+#: A payload field a `RateLimit.group_key` or a `Dedupe.key` placeholder names: a Python
+#: identifier (a top-level field of the input type; the generator checks it exists).
+_FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: One `{field}` placeholder of a `Dedupe.key` template.
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+#: The longest rate-limit window and deduplication window: thirty days (what a limit or a
+#: debounce is for; a Redis key's PEXPIRE and SQLite's integers hold far more).
+MAX_WINDOW_MS = 30 * 86_400_000
+MAX_DEDUPE_KEY_LENGTH = 128
+
+
+class RateLimit(_Frozen):
+    """At most `max` job starts per window of `per_ms` ms, across every worker of the backend
+    (not per worker). A window begins at the first start after the previous one ended (BullMQ's
+    queue rate limiter, which the Redis backend uses). A job that meets the limit waits: it is
+    not failed and no attempt is counted. `group_key`: a payload field; each of its values gets
+    its own limit (per tenant), where the backend supports it."""
+
+    max: StrictInteger = Field(ge=1, le=1_000_000)
+    per_ms: StrictInteger = Field(ge=1, le=MAX_WINDOW_MS)
+    group_key: StrictText | None = None
+
+    @field_validator("group_key")
+    @classmethod
+    def _group_key_is_a_field(cls, value: str | None) -> str | None:
+        if value is not None and not _FIELD_NAME_RE.match(value):
+            raise ValueError(
+                f"group_key names a payload field (an identifier such as 'tenant_id'), got {value!r}"
+            )
+        return value
+
+
+DedupeMode = Literal["drop", "replace", "extend"]
+
+
+class UnrenderableDedupeKey(ValueError):
+    """A payload that lacks a field a `Dedupe.key` names (or holds a non-scalar there)."""
+
+
+class Dedupe(_Frozen):
+    """Within `ttl_ms` of a job whose key (`key`, a template over payload fields such as
+    `"{user_id}"` or `"report-{account}-{month}"`) is the same:
+
+    - `drop`: the new job is dropped; its handle points to the first job.
+    - `replace` (debounce): while the earlier job is still delayed (not yet due), it is removed
+      and the new job (its payload, its delay) takes its place, and the window starts again;
+      once the earlier job is due or running, the new one is dropped as with `drop`.
+    - `extend`: the new job is dropped, the window starts again from it, and the earlier job,
+      while still delayed, has its delay pushed back to the new job's.
+
+    The rule is BullMQ's deduplication (throttle, debounce and extend modes), which the Redis
+    backend uses, so Node producers with the same deduplication id interoperate."""
+
+    key: StrictText
+    ttl_ms: StrictInteger = Field(ge=1, le=MAX_WINDOW_MS)
+    mode: DedupeMode = "drop"
+
+    @field_validator("key")
+    @classmethod
+    def _key_template(cls, value: str) -> str:
+        if not value:
+            raise ValueError("a dedupe key cannot be empty")
+        if len(value) > MAX_DEDUPE_KEY_LENGTH:
+            raise ValueError(
+                f"a dedupe key has at most {MAX_DEDUPE_KEY_LENGTH} characters (got {len(value)})"
+            )
+        for name in _PLACEHOLDER_RE.findall(value):
+            if not _FIELD_NAME_RE.match(name):
+                raise ValueError(
+                    f"a dedupe key placeholder names a payload field, e.g. '{{user_id}}', "
+                    f"got '{{{name}}}'"
+                )
+        if "{" in _PLACEHOLDER_RE.sub("", value) or "}" in _PLACEHOLDER_RE.sub("", value):
+            raise ValueError(f"a dedupe key has an unmatched '{{' or '}}': {value!r}")
+        return value
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The payload fields the key names, in order, each once."""
+        return tuple(dict.fromkeys(_PLACEHOLDER_RE.findall(self.key)))
+
+    def render(self, payload: Any) -> str:
+        """The key of one job: each `{field}` replaced by the payload's value (text as is,
+        other scalars as JSON: `true`, `3`, `null`). A payload that is not an object, lacks a
+        field or holds a list or object there raises `UnrenderableDedupeKey`."""
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if not isinstance(payload, Mapping) or name not in payload:
+                raise UnrenderableDedupeKey(
+                    f"the dedupe key {self.key!r} names the field {name!r}, which the payload "
+                    "does not have"
+                )
+            found = payload[name]
+            if isinstance(found, str):
+                return found
+            if found is None or isinstance(found, bool | int | float):
+                return json.dumps(found)
+            raise UnrenderableDedupeKey(
+                f"the dedupe key {self.key!r} names the field {name!r}, which holds "
+                f"{type(found).__name__}, not text or a number"
+            )
+
+        return _PLACEHOLDER_RE.sub(value, self.key)
+
+
 class RepeatDict(TypedDict, total=False):
     """`Repeat` as a mapping (`{"cron": "0 2 * * *"}`, as the seed writes it): what the typed
     client's `repeat=` takes besides a `Repeat`. The model validates it (exactly one of cron
@@ -244,6 +351,10 @@ class ProcessorOptions(_Frozen):
     #: Workers register it at start under one key per queue, replacing a changed one; the SAM
     #: template turns it into an EventBridge Scheduler schedule.
     repeat: Repeat | None = None
+    #: At most `max` job starts per `per_ms` across every worker of the backend.
+    rate_limit: RateLimit | None = None
+    #: The deduplication of this queue's jobs (a job's own `dedupe=` at enqueue wins).
+    dedupe: Dedupe | None = None
 
     @field_validator("dead_letter_queue")
     @classmethod
@@ -275,6 +386,8 @@ class ProcessorOptionArgs(TypedDict, total=False):
     events: Iterable[EventName] | None
     batch: BatchOptions | Mapping[str, Any] | None
     repeat: Repeat | Mapping[str, Any] | None
+    rate_limit: RateLimit | Mapping[str, Any] | None
+    dedupe: Dedupe | Mapping[str, Any] | None
 
 
 if set(ProcessorOptionArgs.__annotations__) != set(ProcessorOptions.model_fields):
@@ -322,6 +435,7 @@ class EnqueueOptions(_Frozen):
     priority: StrictInteger | None = Field(default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     job_id: StrictText | None = None
     repeat: Repeat | None = None
+    dedupe: Dedupe | None = None
 
     @field_validator("job_id")
     @classmethod

@@ -63,6 +63,7 @@ from pikku_queue.backend import (
     Polled,
     ProcessorSchedules,
     PullSource,
+    RateLimits,
     Scheduled,
     WorkerOptions,
     WorkerReport,
@@ -165,6 +166,7 @@ class _PullWorker:
 
     async def run(self) -> WorkerReport:
         await self._register_schedules()
+        await self._register_rate_limits()
         for state in self.queues.values():
             await self._recover(state)
         housekeeping = asyncio.create_task(self._housekeeping())
@@ -212,6 +214,21 @@ class _PullWorker:
                 logger.warning(
                     "%s: this backend cannot register the processor's repeat schedule; "
                     "it does not fire",
+                    state.name,
+                )
+
+    async def _register_rate_limits(self) -> None:
+        """Each processor's `rate_limit` (or its absence) is told to the source, before any
+        job is taken; one the source cannot keep is said once (the generator warned, PK801)."""
+        if isinstance(self.source, RateLimits):
+            for state in self.queues.values():
+                await self.source.set_rate_limit(state.name, state.processor.options.rate_limit)
+            return
+        for state in self.queues.values():
+            if state.processor.options.rate_limit is not None:
+                logger.warning(
+                    "%s: this backend cannot keep the processor's rate limit; jobs start "
+                    "without it",
                     state.name,
                 )
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from pikku_queue.errors import InvalidEnqueueOptionsError
-from pikku_queue.options import MAX_DELAY_MS, Repeat
+from pikku_queue.options import MAX_DELAY_MS, Dedupe, Repeat
 from pikku_queue.outcomes import DeadLetter, Delivery, ErrorInfo
 
 
@@ -43,6 +43,10 @@ class EnqueueRequest:
     delay_ms: int = 0
     priority: int | None = None
     repeat: Repeat | None = None
+    #: The job's deduplication (its own, else its processor's) and its key rendered from the
+    #: payload (`Dedupe.render`): both or neither.
+    dedupe: Dedupe | None = None
+    dedupe_key: str | None = None
     #: The W3C trace context of the enqueue (`pikku_queue.tracing`), stored beside the payload.
     trace_context: Mapping[str, str] | None = field(default=None, compare=False)
 
@@ -55,6 +59,11 @@ class EnqueueRequest:
             raise InvalidEnqueueOptionsError(
                 f"invalid enqueue options: delay: a delay is a whole number of ms from 0 to "
                 f"{MAX_DELAY_MS:,}, got {type(delay).__name__} {delay!r:.60}"
+            )
+        if (self.dedupe is None) != (self.dedupe_key is None):
+            raise InvalidEnqueueOptionsError(
+                "invalid enqueue options: dedupe: a request carries a Dedupe and its rendered "
+                "key together (Dedupe.render), or neither"
             )
 
     def schedule_key(self) -> str:

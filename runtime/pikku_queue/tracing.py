@@ -254,13 +254,24 @@ async def enqueue_many(
             "messaging.batch.message_count": len(requests),
         },
     ):
-        return list(await send([_with_context(r) for r in requests]))
+        # one span, so one context for the batch: injected once, not once per job
+        carrier = _carrier()
+        if not carrier:
+            return list(await send(requests))
+        return list(
+            await send([dataclasses.replace(r, trace_context=dict(carrier)) for r in requests])
+        )
 
 
-def _with_context(request: EnqueueRequest) -> EnqueueRequest:
+def _carrier() -> dict[str, str]:
     carrier: dict[str, str] = {}
     assert _PROPAGATOR is not None
     _PROPAGATOR.inject(carrier)
+    return carrier
+
+
+def _with_context(request: EnqueueRequest) -> EnqueueRequest:
+    carrier = _carrier()
     if not carrier:
         return request
     return dataclasses.replace(request, trace_context=carrier)

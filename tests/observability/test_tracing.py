@@ -168,3 +168,32 @@ def test_an_old_database_file_gets_the_meta_column(tmp_path: Path) -> None:
     conn = open_connection(str(path), 1000)
     assert "meta" in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
     conn.close()
+
+
+async def test_a_bulk_enqueue_is_one_send_span_parent_of_every_job(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    """The batch's context is injected once (one span) and carried by every job of it."""
+    backend = connect(f"sqlite:///{tmp_path / 'q.db'}")
+    typed: TypedQueue[Any, Any] = TypedQueue("bulk", TypeAdapter(dict[str, int]), TypeAdapter(int))
+
+    async def work(data: dict[str, int]) -> int:
+        return data["n"]
+
+    try:
+        with trace.get_tracer("user").start_as_current_span("request handler"):
+            handles = await typed.enqueue_many([{"n": n} for n in range(3)], backend=backend)
+        processor = Processor.from_function("bulk", work)
+        await backend.run_worker(WorkerOptions(processors=[processor], burst=True))
+    finally:
+        await backend.close()
+    finished = spans.get_finished_spans()
+    [send] = [s for s in finished if s.name == "send bulk"]
+    assert send.attributes["messaging.batch.message_count"] == 3
+    process = [s for s in finished if s.name == "process bulk"]
+    assert sorted(str(s.attributes["messaging.message.id"]) for s in process) == sorted(
+        h.id for h in handles
+    )
+    for span in process:
+        assert span.context.trace_id == send.context.trace_id
+        assert span.parent is not None and span.parent.span_id == send.context.span_id

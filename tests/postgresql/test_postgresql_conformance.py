@@ -7,12 +7,13 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from pikku_queue.adapters.postgresql.backend import PostgresBackend
 from pikku_queue.backend import Backend
-from pikku_queue.conformance import BackendConformance
+from pikku_queue.conformance import BackendConformance, StoredValueRefused
 
 pytestmark = pytest.mark.postgresql
 
@@ -37,12 +38,15 @@ class TestPostgresConformance(BackendConformance):
         """Raw SQL, as another program sharing the database would write it."""
         assert isinstance(backend, PostgresBackend) and field in POSTGRES_FIELDS
         s = backend.settings.schema
-        await backend._run(
-            lambda tx: tx.run(
-                f"UPDATE {s}.job SET {field} = %s WHERE name = %s AND id = %s",
-                (value, queue, job_id),
+        try:
+            await backend._run(
+                lambda tx: tx.run(
+                    f"UPDATE {s}.job SET {field} = %s WHERE name = %s AND id = %s",
+                    (value, queue, job_id),
+                )
             )
-        )
+        except REFUSED as exc:
+            raise StoredValueRefused(f"{field} = {value!r}: {exc}") from exc
 
     async def inject_raw(self, backend: Backend, queue: str, raw: str | bytes) -> str:
         """A waiting job written by raw SQL, as another program sharing the database would.
@@ -91,19 +95,30 @@ JSON_TEXT = st.recursive(
 ).map(json.dumps)
 
 #: Each column of a job row with what another program can store there: the column's own
-#: type (PostgreSQL refuses anything else), NULL where the column allows it; `state` only
-#: the values its CHECK allows that are not final. Not declared yet: `priority` (the
-#: scenario's named values write text into it, which an integer column refuses, so the
-#: overwrite itself fails) and `meta` (a trace context that is not JSON is read as none and
-#: the job runs, where the scenario wants a verdict naming the field) and `start_after` (a
-#: due time centuries ahead is an ordinary delayed job here, which a burst worker waits for).
+#: type, NULL where the column allows it; `state` only the values its CHECK allows that are
+#: not final. `priority` draws values of any type: those PostgreSQL refuses for an integer
+#: column (text, NULL, NaN, a boolean) leave the job as it was (`StoredValueRefused`); times
+#: include +-infinity, which a timestamptz holds; `start_after` reaches year 9999, a due time
+#: no pikkugen writer sets, which the lease refuses rather than wait for.
+#: What PostgreSQL raises for a value its column's type or constraints refuse.
+REFUSED = (
+    psycopg.errors.DataError,
+    psycopg.errors.NotNullViolation,
+    psycopg.errors.DatatypeMismatch,
+)
+INFINITE = st.sampled_from(["infinity", "-infinity"])
 POSTGRES_FIELDS: dict[str, SearchStrategy[object]] = {
     "state": st.sampled_from(["created", "retry", "active"]),
+    "priority": st.one_of(
+        INT4, st.integers(), st.none(), st.booleans(), st.floats(), TEXT, st.integers().map(str)
+    ),
+    "start_after": WHEN | INFINITE,
+    "meta": OPTIONAL_TEXT | JSON_TEXT,
     "data": TEXT | JSON_TEXT,
     "retry_count": INT4,
     "stalled_count": INT4,
     "lease_token": INT8,
-    "created_on": WHEN,
+    "created_on": WHEN | INFINITE,
     "started_on": st.none() | WHEN,
     "lease_until": st.none() | WHEN,
     "worker": OPTIONAL_TEXT,

@@ -1,4 +1,4 @@
-"""The 12 processor options are declared once, by `ProcessorOptions`: the declaration
+"""The 14 processor options are declared once, by `ProcessorOptions`: the declaration
 functions' keywords (`Unpack[ProcessorOptionArgs]`), the scanner's known keywords and the
 registry's options all come from it."""
 
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 def test_every_source_names_the_model_fields() -> None:
     fields = list(ProcessorOptions.model_fields)
-    assert len(fields) == 12
+    assert len(fields) == 14
     assert list(ProcessorOptionArgs.__annotations__) == fields
     assert list(OPTION_NAMES) == fields  # the scanner's known keywords
     for declare in (queue_processor, add_queue_processor):

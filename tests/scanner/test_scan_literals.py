@@ -95,7 +95,23 @@ def test_defaults_are_filled_in(tree: Tree) -> None:
         "events": ALL_EVENTS,
         "batch": None,
         "repeat": None,
+        "rate_limit": None,
+        "dedupe": None,
     }
+
+
+def test_rate_limit_and_dedupe_read_as_literals(tree: Tree) -> None:
+    found = one_processor(
+        tree,
+        "'q', rate_limit=RL(max=5, per_ms=1000), dedupe=Dedupe(key='u-{a}', ttl_ms=9, mode='extend')",
+        prelude="from pikku_queue import Dedupe, RateLimit as RL\n",
+        signature="data: dict[str, int]) -> None",
+    ).scan()
+    options = found.processor("q").options
+    assert options.rate_limit is not None
+    assert (options.rate_limit.max, options.rate_limit.per_ms) == (5, 1000)
+    assert options.dedupe is not None and options.dedupe.fields == ("a",)
+    assert options.dedupe.mode == "extend"
 
 
 def test_constants_in_the_same_module_and_across_modules(tree: Tree) -> None:

@@ -96,6 +96,11 @@ class TestSQSConformance(BackendConformance):
     stored_field_examples_slow = 20
 
     @pytest.fixture
+    def dedupe_queue(self, queue: str) -> str:
+        """Only FIFO queues deduplicate."""
+        return f"{queue}.fifo"
+
+    @pytest.fixture
     async def backend(self, moto_endpoint: str) -> AsyncIterator[SQSQueueAdapter]:
         adapter = SQSQueueAdapter(
             region=REGION, endpoint_url=moto_endpoint, wait_time_seconds=1, create_queues=True

@@ -34,6 +34,7 @@ RESERVED = frozenset(
         "TypedQueue",
         "Repeat",
         "RepeatDict",
+        "Dedupe",
         "TypeAdapter",
         "REGISTRY",
         "BACKEND_URL",
@@ -149,7 +150,7 @@ def emit(data: EmitInput) -> dict[str, str]:
             ("pikku_queue.client", "queue_job_sync", "untyped_queue_job_sync"),
         }
     )
-    imports.add("pikku_queue.options", "Repeat", "RepeatDict")
+    imports.add("pikku_queue.options", "Dedupe", "Repeat", "RepeatDict")
     if queues:
         imports.add("pydantic", "TypeAdapter")
         imports.relative.append("from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY")

@@ -12,8 +12,10 @@ from typing import Any
 
 from pikku_queue.options import (
     BatchOptions,
+    Dedupe,
     ProcessorOptions,
     QueueDefinition,
+    RateLimit,
     Repeat,
     RetryOptions,
     option_problems,
@@ -521,6 +523,8 @@ _NESTED: dict[str, tuple[str, ...]] = {
     "retry_options": tuple(RetryOptions.model_fields),
     "batch": tuple(BatchOptions.model_fields),
     "repeat": tuple(Repeat.model_fields),
+    "rate_limit": tuple(RateLimit.model_fields),
+    "dedupe": tuple(Dedupe.model_fields),
 }
 
 

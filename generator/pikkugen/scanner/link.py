@@ -21,7 +21,15 @@ from pikkugen.scanner.summary import Binding, ModuleSummary
 RUNTIME_PACKAGE = "pikku_queue"
 #: The runtime's names the scanner understands, wherever in pikku_queue they are imported from.
 PIKKU_NAMES = frozenset(
-    {"queue_processor", "add_queue_processor", "RetryOptions", "BatchOptions", "Repeat"}
+    {
+        "queue_processor",
+        "add_queue_processor",
+        "RetryOptions",
+        "BatchOptions",
+        "Repeat",
+        "RateLimit",
+        "Dedupe",
+    }
 )
 _DECLARATIONS = frozenset({"queue_processor", "add_queue_processor"})
 _BUILTINS = frozenset(dir(builtins))

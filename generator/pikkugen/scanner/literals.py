@@ -17,7 +17,7 @@ from pikkugen.scanner.link import Tree, pikku_kind
 from pikkugen.scanner.summary import Expr
 
 #: Calls read as keyword dictionaries: the runtime's option classes (and `dict(...)`).
-OPTION_CLASSES = frozenset({"RetryOptions", "BatchOptions", "Repeat"})
+OPTION_CLASSES = frozenset({"RetryOptions", "BatchOptions", "Repeat", "RateLimit", "Dedupe"})
 _MAX_DEPTH = 64
 _MAX_STRING = 10_000
 _MAX_BITS = 256

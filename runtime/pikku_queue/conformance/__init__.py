@@ -27,11 +27,12 @@ Knobs (class attributes): `lease_ms`, `backoff_ms`, `delay_ms`, `run_timeout_s`.
 Every reader is total: override `stored_fields()` (each field your backend stores for a job,
 with a hypothesis strategy of raw values a foreign writer could put there) and
 `corrupt(backend, queue, job_id, field, value)` (overwrite that field of a waiting job past
-every pikkugen writer), and `test_any_value_in_any_stored_field_gets_a_verdict` checks that
+every pikkugen writer; raise `StoredValueRefused` when your store's types refuse the value),
+and `test_any_value_in_any_stored_field_gets_a_verdict` checks that
 any such value ends, for that one job alone and in bounded time, in a verdict. It needs
 hypothesis, imported only when that scenario runs.
 """
 
-from pikku_queue.conformance.suite import BackendConformance, Doubled, Item
+from pikku_queue.conformance.suite import BackendConformance, Doubled, Item, StoredValueRefused
 
-__all__ = ["BackendConformance", "Doubled", "Item"]
+__all__ = ["BackendConformance", "Doubled", "Item", "StoredValueRefused"]

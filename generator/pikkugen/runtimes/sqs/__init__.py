@@ -13,7 +13,15 @@ from pikkugen.runtimes.sqs import sam, sqs_lambda
 
 
 def problems(decl: ProcessorDecl) -> Iterator[Problem]:
-    """What the SAM template's EventBridge Scheduler schedule cannot do for `repeat`."""
+    """What the SAM template's EventBridge Scheduler schedule cannot do for `repeat`, and a
+    `dedupe` on a standard queue (only FIFO queues deduplicate)."""
+    if decl.options.dedupe is not None and not decl.name.endswith(".fifo"):
+        yield (
+            "unsupported",
+            f"queue {decl.name!r} sets dedupe=Dedupe(...) on a standard SQS queue, which "
+            "cannot deduplicate (only a FIFO queue's MessageDeduplicationId does)",
+            "name the queue with a final '.fifo'",
+        )
     repeat = decl.options.repeat
     if repeat is None:
         return

@@ -15,6 +15,7 @@ from pikku_queue.capabilities import (
     MONITOR_FEATURES,
     BackendEntry,
     Capabilities,
+    Feature,
 )
 from pikku_queue.lazy import lazy_exports
 
@@ -38,11 +39,19 @@ __all__ = ["BACKEND", "CloudflareQueueAdapter", "CloudflareWorker", "IsolateStat
 #     ack()/retry({delaySeconds}); the first call on a message wins
 # No page states the queue-name rule; the pattern is the conservative one `wrangler queues
 # create` accepts (lowercase letters, digits, '-').
+#: Rate limits and deduplication: Cloudflare Queues offer neither.
+_LIMITS: frozenset[Feature] = frozenset(
+    {"rate_limit", "rate_limit_group", "dedupe", "dedupe_replace", "dedupe_extend"}
+)
+
 BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="cloudflare",
         title="Cloudflare Queues",
-        supported=ALL_FEATURES - {"priority", "results", "progress", "job_id"} - MONITOR_FEATURES,
+        supported=ALL_FEATURES
+        - {"priority", "results", "progress", "job_id"}
+        - MONITOR_FEATURES
+        - _LIMITS,
         max_delay_ms=43_200_000,
         max_payload_bytes=128_000,
         queue_name_pattern=r"^[a-z0-9-]{1,63}$",
@@ -68,6 +77,14 @@ BACKEND = BackendEntry(
             "Cloudflare's own dead_letter_queue is <queue>-stalled, never the records' queue",
             "metrics": "completed/failed counted per Worker isolate",
             "events": "in the isolate that ran the job",
+            "rate_limit": "Cloudflare Queues have no shared rate limit: each invocation runs "
+            "on its own (max_concurrency in the wrangler config caps invocations, not starts "
+            "per window)",
+            "rate_limit_group": "Cloudflare Queues have no shared rate limit",
+            **dict.fromkeys(
+                ("dedupe", "dedupe_replace", "dedupe_extend"),
+                "Cloudflare Queues have no deduplication and a Worker cannot look a message up",
+            ),
             **dict.fromkeys(
                 MONITOR_FEATURES,
                 "no monitor: a Worker cannot list, change or pause a Cloudflare queue (use the "

@@ -16,20 +16,17 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKEND", "PostgresBackend", "from_url", "raw_connection"]
 
-#: The web monitor's job actions, not implemented on this backend yet.
-_NOT_YET: frozenset[Feature] = frozenset(
-    {"list_jobs", "retry_job", "remove_job", "promote_job", "pause_queue", "clean_jobs"}
+#: Rate limits and deduplication, not built for this backend yet.
+_LIMITS_NOT_YET: frozenset[Feature] = frozenset(
+    {"rate_limit", "rate_limit_group", "dedupe", "dedupe_replace", "dedupe_extend"}
 )
 
 BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="postgresql",
         title="postgresql:// (in your database)",
-        supported=ALL_FEATURES - _NOT_YET,
-        notes=dict.fromkeys(
-            _NOT_YET,
-            "not built for postgresql:// yet (its monitor shows counts, charts and dead letters)",
-        ),
+        supported=ALL_FEATURES - _LIMITS_NOT_YET,
+        notes=dict.fromkeys(_LIMITS_NOT_YET, "not built for postgresql:// yet"),
     ),
     schemes=("postgresql", "postgres"),
     factory="pikku_queue.adapters.postgresql.backend:from_url",

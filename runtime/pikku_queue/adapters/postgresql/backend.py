@@ -24,15 +24,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
 from pikku_queue.adapters.postgresql import BACKEND
+from pikku_queue.adapters.postgresql.admin import (
+    CLEAN_CHUNK,
+    check_cleanable,
+    clean_chunk,
+    job_columns,
+    job_info_of,
+    list_page,
+    promote,
+    queue_paused,
+    remove,
+    retry_failed,
+    set_paused,
+)
 from pikku_queue.adapters.postgresql.connections import (
     AsyncTx,
     Tx,
@@ -50,7 +62,7 @@ from pikku_queue.adapters.postgresql.jobs import (
     recover_expired,
     settle_all,
 )
-from pikku_queue.adapters.postgresql.listener import Listener
+from pikku_queue.adapters.postgresql.listener import FinishedListener, FinishWatch, Listener
 from pikku_queue.adapters.postgresql.pool import ConnectionPool
 from pikku_queue.adapters.postgresql.schedules import (
     add_next_instance,
@@ -63,6 +75,7 @@ from pikku_queue.adapters.postgresql.schema import (
     MIGRATIONS,
     bootstrap,
     channel,
+    finished_channel,
     lock_key,
 )
 from pikku_queue.adapters.postgresql.stats import (
@@ -77,7 +90,7 @@ from pikku_queue.adapters.postgresql.stats import (
     prune_cutoff,
 )
 from pikku_queue.adapters.postgresql.url import PostgresSettings, parse_url
-from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.adapters.sqlite.codec import dumps
 from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
@@ -93,6 +106,8 @@ from pikku_queue.records import (
     FinishedJob,
     FinishedSummary,
     JobInfo,
+    JobPage,
+    JobState,
     QueueCounts,
 )
 from pikku_queue.redact import redact_url
@@ -117,7 +132,8 @@ class PostgresBackend:
         self.capabilities: Capabilities = BACKEND.capabilities
         #: The monitor's "now"; every stored time is the server's (`jobs`).
         self.clock: Clock = SYSTEM_CLOCK
-        self.statements = Statements(self.settings.schema, channel(self.settings.schema))
+        schema = self.settings.schema
+        self.statements = Statements(schema, channel(schema), finished_channel(schema))
         #: Retention (`pikku_queue.retention`): finished jobs kept per queue.
         self.remove_on_complete = self.settings.remove_on_complete
         self.remove_on_fail = self.settings.remove_on_fail
@@ -209,6 +225,7 @@ class PostgresBackend:
         plain: list[NewJob] = []
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat, str]] = []
+        fresh = _random_ids(len(requests))
         for index, request in enumerate(requests):
             if request.delay_ms < 0:
                 raise BackendError("delay must be >= 0 ms")
@@ -217,7 +234,7 @@ class PostgresBackend:
                 repeats.append((index, request, request.repeat, data))
                 ids.append("")
                 continue
-            job_id = request.job_id or uuid.uuid4().hex
+            job_id = request.job_id or fresh[index]
             ids.append(job_id)
             meta = None if request.trace_context is None else dumps(dict(request.trace_context))
             plain.append(
@@ -277,30 +294,9 @@ class PostgresBackend:
 
     def _job_select(self, rest: str) -> str:
         s = self.settings.schema
-        return (
-            f"SELECT id, name, state, data, retry_count, progress, output, error,"
-            f" {s}.ms(created_on), {s}.ms(completed_on), {s}.ms(start_after),"
-            f" dead_letter IS NOT NULL, {s}.ms(clock_timestamp())"
-            f" FROM {s}.job WHERE name = %s {rest}"
-        )
+        return f"SELECT {job_columns(s)} FROM {s}.job WHERE name = %s {rest}"
 
-    @staticmethod
-    def _job_info(row: tuple[Any, ...]) -> JobInfo:
-        """A row of `_job_select` in the SQLite reader's terms (`sqlite.codec.job_info`)."""
-        id_, queue, state, data, attempts, progress, output, error = row[:8]
-        created, completed, start_after, dead, now = row[8:]
-        ours = {
-            "created": "delayed",
-            "retry": "delayed",
-            "active": "active",
-            "completed": "completed",
-            "failed": "dead_lettered" if dead else "failed",
-        }[state]
-        return job_info(
-            (id_, queue, ours, data, attempts, progress, output, error, created, completed,
-             start_after),
-            now,
-        )  # fmt: skip
+    _job_info = staticmethod(job_info_of)
 
     async def counts(self, queue: str) -> QueueCounts:
         result: QueueCounts = await self._run(lambda tx: counts(tx, self.statements, queue))
@@ -339,6 +335,56 @@ class PostgresBackend:
         )
         return result
 
+    # ------------------------------------------------------------------ the monitor's actions
+    # `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`
+    # (`admin` says how each is done).
+
+    async def list_jobs(
+        self, queue: str, state: JobState, limit: int, cursor: str | None = None
+    ) -> JobPage:
+        page: JobPage = await self._run(
+            lambda tx: list_page(tx, self.statements, queue, state, limit, cursor)
+        )
+        return page
+
+    async def retry_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(
+            lambda tx: retry_failed(tx, self.statements, queue, job_id), transaction=True
+        )
+        return done
+
+    async def remove_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(lambda tx: remove(tx, self.statements, queue, job_id))
+        return done
+
+    async def promote_job(self, queue: str, job_id: str) -> bool:
+        done: bool = await self._run(
+            lambda tx: promote(tx, self.statements, queue, job_id), transaction=True
+        )
+        return done
+
+    async def pause_queue(self, queue: str) -> None:
+        await self._run(lambda tx: set_paused(tx, self.statements, queue, True))
+
+    async def resume_queue(self, queue: str) -> None:
+        await self._run(lambda tx: set_paused(tx, self.statements, queue, False), transaction=True)
+
+    async def is_paused(self, queue: str) -> bool:
+        paused: bool = await self._run(lambda tx: queue_paused(tx, self.statements, queue))
+        return paused
+
+    async def clean_jobs(self, queue: str, state: JobState, grace_ms: int = 0) -> int:
+        check_cleanable(state)
+        grace = max(int(grace_ms), 0)
+        removed = 0
+        while True:
+            deleted: int = await self._run(
+                lambda tx: clean_chunk(tx, self.statements, queue, state, grace)
+            )
+            removed += deleted
+            if deleted < CLEAN_CHUNK:
+                return removed
+
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
         state = await self._state()
         await state.listener.ready()
@@ -356,6 +402,13 @@ class PostgresBackend:
             await state.close()
 
     # ------------------------------------------------------------------ consumer face
+
+    @contextlib.asynccontextmanager
+    async def watch_finished(self, queue: str) -> AsyncIterator[FinishWatch]:
+        """`NotifiesFinished`: wake-ups when a job of `queue` finishes (`listener`)."""
+        state = await self._state()
+        async with state.finished.watch(queue) as watch:
+            yield watch
 
     async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None:
         """Return when a notification says a job may be ready, or after `timeout_s`."""
@@ -390,9 +443,10 @@ class PostgresBackend:
                     attempt=job.attempt,
                     enqueued_at_ms=job.enqueued_at,
                     progress=self._progress_sink(queue, job.id, job.token),
-                    trace_context=None if job.meta is None else _trace_context(job.meta),
+                    trace_context=job.context,
                     payload_encoding="json" if job.refused is None else job.refused.encoding,
                     payload_error=None if job.refused is None else job.refused.error,
+                    record_error=None if job.invalid is None else job.invalid.error,
                 )
             )
         return deliveries
@@ -529,14 +583,17 @@ class PostgresBackend:
 
     async def pending_count(self, queue: str) -> int:
         """Jobs a burst worker must still wait for: ready, active, and delayed ones that are
-        not the next run of a repeat schedule (those would keep a burst worker alive forever)."""
+        not the next run of a repeat schedule (those would keep a burst worker alive forever).
+        A paused queue has none: a burst worker does not wait for a resume."""
         s = self.settings.schema
         rows = await self._run(
             lambda tx: tx.rows(
-                f"SELECT count(*) FROM {s}.job WHERE name = %s AND (state = 'active'"
+                f"SELECT count(*) FROM {s}.job WHERE name = %s"
+                f" AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
+                " AND (state = 'active'"
                 " OR (state IN ('created', 'retry') AND (schedule_key IS NULL"
                 " OR start_after <= clock_timestamp())))",
-                (queue,),
+                (queue, queue),
             )
         )
         return int(rows[0][0])
@@ -555,16 +612,11 @@ class PostgresBackend:
         return None if rows[0][0] is None else int(rows[0][0])
 
 
-def _trace_context(meta: str) -> dict[str, str] | None:
-    """The stored trace context, or None for anything else found there (a foreign writer's
-    text is no reason to refuse the job)."""
-    try:
-        value = json.loads(meta)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    return {str(k): str(v) for k, v in value.items()}
+def _random_ids(count: int) -> list[str]:
+    """`count` random ids of 32 hex digits (128 random bits, as long as uuid4().hex), drawn from
+    the OS in one call: a bulk enqueue's ids cost one syscall, not one uuid4 each."""
+    digits = os.urandom(16 * count).hex()
+    return [digits[n : n + 32] for n in range(0, 32 * count, 32)]
 
 
 @dataclass
@@ -622,6 +674,7 @@ class _LoopState:
         settings = backend.settings
         self.pool = ConnectionPool(settings.conninfo, settings.pool_size)
         self.listener = Listener(settings.conninfo, backend.statements.channel)
+        self.finished = FinishedListener(settings.conninfo, backend.statements.finished_channel)
         self.settler = _Settler(backend)
         self.migrating = asyncio.Lock()
         self._guard: AsyncGenerator[None, None] | None = None
@@ -642,6 +695,7 @@ class _LoopState:
         if not self._closed:
             self._closed = True
             await self.listener.close()
+            await self.finished.close()
             with contextlib.suppress(Exception):
                 await self.pool.close()
 

@@ -18,19 +18,30 @@ Why they look the way they do:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pikku_queue import fields
 from pikku_queue.adapters.postgresql.connections import Tx
 from pikku_queue.adapters.sqlite.codec import dumps
+from pikku_queue.options import MAX_DELAY_MS, MAX_PRIORITY
 from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
 from pikku_queue.payloads import UndecodablePayload, decode_payload
 from pikku_queue.records import DeadLetterRecord, dead_letter_target
 
 #: States of a job that waits for a lease (pg-boss's: `retry` once an attempt failed).
 READY = "('created', 'retry')"
+#: A due time further ahead than this is no pikkugen writer's: a delay, a retry's backoff and
+#: a schedule's step are each at most `MAX_DELAY_MS`, so a run is due at most twice that
+#: ahead. Such a job (another program's write, a start_after centuries ahead) is leased at
+#: once and refused as `invalid_record`, instead of keeping a burst worker waiting for ever.
+FAR_FUTURE_MS = 2 * MAX_DELAY_MS
+#: The largest `integer` and `bigint`.
+MAX_INT4 = 2**31 - 1
+MAX_INT8 = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -57,45 +68,66 @@ class Leased:
     token: int
     schedule_key: str | None
     start_after: int
-    meta: str | None = None
+    #: The stored trace context, read by `fields.trace_context`.
+    context: dict[str, str] | None = None
     #: Set when the stored payload could not be read (`payload` is then its raw form).
     refused: UndecodablePayload | None = None
+    #: Set when another column holds what no pikkugen writer writes (`fields`): the engine
+    #: dead-letters the job as `invalid_record`, the message naming the column.
+    invalid: fields.InvalidRecord | None = None
 
 
 class Statements:
     """The statements of one schema, formatted once."""
 
-    def __init__(self, schema: str, channel: str) -> None:
+    def __init__(self, schema: str, channel: str, finished_channel: str) -> None:
         s = self.schema = schema
         self.channel = channel
+        self.finished_channel = finished_channel
         # Jobs with generated ids cannot conflict: without ON CONFLICT the insert is ~2.5x
         # faster (no speculative insertion per row); a batch with a caller's job id uses it.
+        # The rows travel as one JSON text per column, unpacked by the server (`ROWS FROM`
+        # zips them): psycopg dumps a Python list as an array element by element in Python,
+        # json.dumps in C, which is most of what a bulk enqueue of small jobs costs.
         self.insert_keyed, self.insert = tuple(
             f"WITH inserted AS (INSERT INTO {s}.job"
             " (name, id, data, priority, start_after, meta, schedule_key)"
-            " SELECT v.name, v.id, v.data, v.priority,"
-            " clock_timestamp() + v.delay_ms * interval '1 millisecond', v.meta, v.schedule_key"
-            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[],"
-            " %s::text[], %s::text[]) AS v(name, id, data, priority, delay_ms, meta,"
-            f" schedule_key){conflict} RETURNING 1)"
+            " SELECT v.name, v.id, v.data, v.priority::int,"
+            " clock_timestamp() + v.delay_ms::bigint * interval '1 millisecond', v.meta,"
+            " v.schedule_key FROM ROWS FROM (json_array_elements_text(%s::json),"
+            " json_array_elements_text(%s::json), json_array_elements_text(%s::json),"
+            " json_array_elements_text(%s::json), json_array_elements_text(%s::json),"
+            " json_array_elements_text(%s::json), json_array_elements_text(%s::json))"
+            " AS v(name, id, data, priority, delay_ms, meta, schedule_key)"
+            f"{conflict} RETURNING 1)"
             " SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
             for conflict in (" ON CONFLICT (name, id) DO NOTHING", "")
         )
         self.reserve = (
-            f"UPDATE {s}.job j SET state = 'active', retry_count = j.retry_count + 1,"
-            " lease_token = j.lease_token + 1, started_on = clock_timestamp(),"
+            # Neither count can overflow whatever another program stored: a retry_count at
+            # the top of its type stays (and the reader refuses it); a token wraps around.
+            f"UPDATE {s}.job j SET state = 'active', retry_count = CASE WHEN"
+            f" j.retry_count < {MAX_INT4} THEN j.retry_count + 1 ELSE j.retry_count END,"
+            f" lease_token = CASE WHEN j.lease_token < {MAX_INT8} THEN j.lease_token + 1"
+            f" ELSE -{MAX_INT8} END, started_on = clock_timestamp(),"
             " lease_until = clock_timestamp() + %s * interval '1 millisecond', worker = %s"
             f" FROM (SELECT name, id FROM {s}.job WHERE name = %s AND state IN {READY}"
-            " AND start_after <= clock_timestamp() ORDER BY priority, seq LIMIT %s"
+            " AND (start_after <= clock_timestamp() OR start_after > clock_timestamp()"
+            f" + {FAR_FUTURE_MS} * interval '1 millisecond')"
+            f" AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
+            " ORDER BY priority, seq LIMIT %s"
             " FOR UPDATE SKIP LOCKED) AS next"
             " WHERE j.name = next.name AND j.id = next.id"
             f" RETURNING j.priority, j.seq, j.id, j.data, j.retry_count, {s}.ms(j.created_on),"
-            f" j.lease_token, j.schedule_key, {s}.ms(j.start_after), j.meta"
+            f" j.lease_token, j.schedule_key, {s}.ms(j.start_after), j.meta,"
+            " j.start_after > clock_timestamp(), j.start_after::text"
         )
         self.active = f"SELECT count(*) FROM {s}.job WHERE name = %s AND state = 'active'"
         # Completions and retries of one flush, in one statement: state 'completed' or 'retry'.
+        # ... and the queues of the jobs that finished are notified on the finished channel,
+        # in the same statement (one notification per queue: PostgreSQL folds equal ones).
         self.finish = (
-            f"UPDATE {s}.job j SET state = v.state,"
+            f"WITH settled AS (UPDATE {s}.job j SET state = v.state,"
             " output = CASE WHEN v.state = 'completed' THEN v.output ELSE j.output END,"
             " error = coalesce(v.error, j.error),"
             " completed_on = CASE WHEN v.state = 'completed' THEN clock_timestamp() END,"
@@ -106,7 +138,9 @@ class Statements:
             " FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[],"
             " %s::text[], %s::bigint[]) AS v(name, id, token, state, output, error, delay_ms)"
             " WHERE j.name = v.name AND j.id = v.id AND j.lease_token = v.token"
-            " AND j.state = 'active'"
+            " AND j.state = 'active' RETURNING j.name, j.state)"
+            " SELECT pg_notify(%s, name) FROM (SELECT DISTINCT name FROM settled"
+            " WHERE state = 'completed') AS done"
         )
         self.fail = (
             f"UPDATE {s}.job SET state = 'failed', error = %s, completed_on = clock_timestamp(),"
@@ -156,17 +190,22 @@ async def insert_jobs(tx: Tx, st: Statements, jobs: Sequence[NewJob]) -> None:
     await tx.rows(
         st.insert_keyed if any(job.keyed for job in jobs) else st.insert,
         (
-            [j.queue for j in jobs],
-            [j.id for j in jobs],
-            [j.data for j in jobs],
-            [j.priority for j in jobs],
-            [j.delay_ms for j in jobs],
-            [j.meta for j in jobs],
-            [j.schedule_key for j in jobs],
+            _column([j.queue for j in jobs]),
+            _column([j.id for j in jobs]),
+            _column([j.data for j in jobs]),
+            _column([j.priority for j in jobs]),
+            _column([j.delay_ms for j in jobs]),
+            _column([j.meta for j in jobs]),
+            _column([j.schedule_key for j in jobs]),
             st.channel,
             ready,
         ),
     )
+
+
+def _column(values: list[Any]) -> str:
+    """One column of the rows to insert, as the JSON text `insert` unpacks."""
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 async def lease_jobs(
@@ -187,10 +226,25 @@ async def lease_jobs(
         take = min(take, max_active - int(active))
         if take <= 0:
             return []
-    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, take))
+    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, queue, take))
     rows.sort(key=lambda r: (r[0], r[1]))
     leased: list[Leased] = []
-    for _, _, id_, raw, attempts, enqueued_at, token, key, start_after, meta in rows:
+    for row in rows:
+        priority, _, id_, raw, attempts, enqueued_at, token, key, start_after, meta = row[:10]
+        far, due_text = row[10:]
+        invalid: fields.InvalidRecord | None = None
+        context: dict[str, str] | None = None
+        try:
+            fields.integer("priority", priority, maximum=MAX_PRIORITY)
+            # a lease counts the attempt: 1.. (never the top of the column, which it cannot pass)
+            fields.integer("retry_count", attempts, minimum=1, maximum=MAX_INT4 - 1)
+            if far:  # leased although not due: only one due too far ahead is (`FAR_FUTURE_MS`)
+                raise fields.InvalidRecord(
+                    "start_after", due_text, "due further ahead than any pikkugen writer sets"
+                )
+            context = fields.trace_context("meta", meta)
+        except fields.InvalidRecord as exc:
+            invalid = exc
         try:
             payload, refused = decode_payload(raw), None
         except UndecodablePayload as exc:
@@ -198,8 +252,11 @@ async def lease_jobs(
             # out all the same, so the engine dead-letters it like any invalid payload.
             payload, refused = exc.stored, exc
         leased.append(
-            Leased(id_, payload, attempts, enqueued_at, token, key, start_after, meta, refused)
-        )
+            Leased(
+                id_, payload, attempts, enqueued_at, token, key, start_after, context, refused,
+                invalid,
+            )
+        )  # fmt: skip
     return leased
 
 
@@ -272,7 +329,7 @@ async def settle_all(
                 delivery.payload_encoding,
             )
     if verdicts:
-        await tx.run(st.finish, verdicts.params())
+        await tx.rows(st.finish, (*verdicts.params(), st.finished_channel))
 
 
 async def dead_letter(
@@ -295,6 +352,8 @@ async def dead_letter(
     touched = await tx.run(
         st.fail, (dumps(outcome.error.as_dict()), dead_letter_queue, queue, job_id, token)
     )
+    if touched:
+        await tx.rows(st.notify, (st.finished_channel, queue))
     if touched == 0 or not dead_letter_queue:
         return
     record = DeadLetterRecord(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -58,10 +59,10 @@ class Listener:
                 conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
                 await conn.execute(f"LISTEN {self.channel}")
                 self._connected.set()
-                self._woken.set()  # whatever was sent while not listening is lost: look again
+                self._wake_all()  # whatever was sent while not listening is lost: look again
                 backoff = 0.1
-                async for _ in conn.notifies():
-                    self._woken.set()
+                async for notify in conn.notifies():
+                    self._notified(notify.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -74,9 +75,69 @@ class Listener:
                     with contextlib.suppress(Exception):
                         await conn.close()
 
+    def _notified(self, payload: str) -> None:
+        self._woken.set()
+
+    def _wake_all(self) -> None:
+        self._woken.set()
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+
+
+class FinishedListener(Listener):
+    """The producer's side: `JobHandle.result()` waits here for a job of its queue to finish
+    (the settle notifies the schema's finished channel with the queue's name, in the same
+    statement), instead of reading the job every few milliseconds. Opened on the first wait
+    of an event loop: a producer that never waits for a result holds no LISTEN connection."""
+
+    def __init__(self, conninfo: str, channel: str) -> None:
+        super().__init__(conninfo, channel)
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.asynccontextmanager
+    async def watch(self, queue: str) -> AsyncIterator[FinishWatch]:
+        """Subscribe to `queue`'s finished jobs; the LISTEN is in place (or 2 s passed, and
+        the waiter polls) before the caller's first read, so no end is missed in between."""
+        self.start()
+        event = asyncio.Event()
+        self._waiters.setdefault(queue, set()).add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), 2.0)
+            # The caller reads the job next: a wake-up from before (this connection's first
+            # LISTEN wakes everyone) tells it nothing more.
+            event.clear()
+            yield FinishWatch(event)
+        finally:
+            waiters = self._waiters.get(queue)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[queue]
+
+    def _notified(self, payload: str) -> None:
+        for event in self._waiters.get(payload, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
+
+
+class FinishWatch:
+    """One waiter's subscription (`backend.FinishWatch`)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    async def wait(self, timeout_s: float) -> None:
+        if not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+        self._event.clear()

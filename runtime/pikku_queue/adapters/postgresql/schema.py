@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pikku_queue.fields import MAX_STORED_INT
+
 #: Each migration's DDL, by version, as a function of the schema name. Never edit one that
 #: shipped: add the next.
 MIGRATIONS: dict[int, Callable[[str], str]] = {}
@@ -96,6 +98,24 @@ CREATE TABLE {s}.schedule (
 """
 
 
+@_migration(2)
+def _paused(s: str) -> str:
+    # A paused queue (the monitor's pause): the lease statement probes it by primary key.
+    # `ms` made total: a timestamptz may be +-infinity (another program's write), which
+    # `extract` cannot give as a bigint; it reads as the largest stored integer, signed.
+    return f"""
+CREATE TABLE {s}.paused (
+    name text PRIMARY KEY,
+    paused_on timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE OR REPLACE FUNCTION {s}.ms(t timestamptz) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN isfinite(t) THEN floor(extract(epoch FROM t) * 1000)::bigint
+                      WHEN t > 'epoch'::timestamptz THEN {MAX_STORED_INT}
+                      ELSE -{MAX_STORED_INT} END $$;
+"""
+
+
 LATEST_VERSION = max(MIGRATIONS)
 
 
@@ -117,3 +137,9 @@ def bootstrap(schema: str) -> str:
 def channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel of a schema's queues (the payload is the queue name)."""
     return f"pikku_{schema}"
+
+
+def finished_channel(schema: str) -> str:
+    """The channel a settle notifies when jobs finish (the payload is the queue name), for
+    producers waiting on `JobHandle.result()`."""
+    return f"pikku_{schema}_finished"

@@ -18,8 +18,17 @@ BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="redis",
         title="redis:// (BullMQ)",
-        supported=ALL_FEATURES,
-        notes={"priority": "BullMQ's order: jobs without a priority run before prioritised ones"},
+        supported=ALL_FEATURES - {"rate_limit_group"},
+        notes={
+            "priority": "BullMQ's order: jobs without a priority run before prioritised ones",
+            "rate_limit": "BullMQ's global rate limit (the queue's meta `max` / `duration`, "
+            "the `limiter` key): Node workers on the queue keep it too",
+            "rate_limit_group": "per-group rate limits are BullMQ Pro's (groups), not BullMQ's",
+            "dedupe": "BullMQ's deduplication option (`de:` keys): Node producers with the same "
+            "deduplication id interoperate",
+            "dedupe_extend": "BullMQ's extend mode; the earlier job's delay is pushed back by a "
+            "second call (changeDelay), not in the same script",
+        },
     ),
     schemes=("redis", "rediss"),
     factory="pikku_queue.adapters.redis.backend:from_url",

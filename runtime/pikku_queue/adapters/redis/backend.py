@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from bullmq import Job, Queue
+from bullmq.redis_connection import loadScript
 from bullmq.utils import isRedisVersionLowerThan
 
 from pikku_queue import tracing
@@ -37,6 +38,10 @@ from .consumer import RedisWorker
 from .events import EventsReader
 from .jobs import ERROR_FIELD, OUTCOME_FIELD, job_info, job_options
 from .url import KeepJobs, parse_redis_url
+
+#: BullMQ's changeDelay script (`Dedupe(mode="extend")` pushes an earlier job's delay back).
+CHANGE_DELAY = "changeDelay"
+CHANGE_DELAY_SCRIPT = "changeDelay-4.lua"
 
 #: Most finished jobs `finished_since` reads per state (figures only need a recent window).
 FINISHED_SCAN_LIMIT = 100_000
@@ -151,16 +156,37 @@ class RedisBackend(RedisAdmin):
             if request.repeat is not None:
                 return await self._schedule(queue, request, request.repeat, opts)
             job = await queue.add(request.queue, request.payload, opts)
+            if request.dedupe is not None and request.dedupe.mode == "extend":
+                await self._push_back(queue, str(job.id), request.delay_ms)
         return str(job.id)
+
+    async def _push_back(self, queue: Queue, job_id: str, delay_ms: int) -> None:
+        """`Dedupe(mode="extend")`: the job the key let in, while still delayed, is due
+        `delay_ms` from now (BullMQ's changeDelay script; a job that is no longer delayed is
+        left as it is, which the script reports with -3)."""
+        if delay_ms <= 0:
+            return
+        scripts = queue.backend.scripts
+        commands = scripts.commands  # the connection's registered scripts, by name
+        if CHANGE_DELAY not in commands:  # BullMQ's script, which bullmq-python ships unused
+            commands[CHANGE_DELAY] = scripts.redisClient.register_script(
+                loadScript(CHANGE_DELAY_SCRIPT)
+            )
+        keys = [scripts.keys["delayed"], scripts.keys["meta"], scripts.keys["marker"]]
+        keys.append(scripts.keys["events"])
+        now = round(time.time() * 1000)
+        await commands[CHANGE_DELAY](keys=keys, args=[delay_ms, now, job_id, scripts.toKey(job_id)])
 
     async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[str]:
         """Many jobs in one pipelined transaction per queue (BullMQ's addBulk); ids in order.
-        Repeat schedules are upserted one by one."""
+        Repeat schedules are upserted one by one, and so are jobs with `Dedupe(mode="extend")`
+        (each may push an earlier job's delay back)."""
         ids: list[str | None] = [None] * len(requests)
         by_queue: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             dump_payload(request.queue, request.payload)  # as in `enqueue`, before any send
-            if request.repeat is None:
+            extends = request.dedupe is not None and request.dedupe.mode == "extend"
+            if request.repeat is None and not extends:
                 by_queue.setdefault(request.queue, []).append(index)
         async with self._errors():
             for name, indexes in by_queue.items():

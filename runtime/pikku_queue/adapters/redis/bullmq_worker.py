@@ -8,6 +8,7 @@ marked on the job (`INVALID_PAYLOAD_ATTR`) for the runner and the settling to re
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pikku_queue.outcomes import ErrorInfo
@@ -19,6 +20,10 @@ from .tooling import move_to_active_as, worker_client_name
 
 #: Where `PikkuWorker` leaves the `ErrorInfo` of a job whose data is not JSON.
 INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
+#: The longest a rate-limited slot waits before asking again (Node's maximumRateLimitDelay).
+MAX_RATE_LIMIT_WAIT_S = 30.0
+#: A rate-limited slot's wait is cut into steps this long, so a closing worker ends it.
+_WAIT_STEP_S = 0.1
 
 
 class PikkuWorker(LeanWorker):
@@ -41,6 +46,30 @@ class PikkuWorker(LeanWorker):
         super().__init__(name, processor, opts)
         if self.workerName:
             self.clientName = worker_client_name(opts["prefix"], name, self.workerName)
+
+    async def getNextJob(self, token: str) -> Any:
+        """bullmq-python's, plus BullMQ's rate limit: when moveToActive said the queue's
+        window is full (its `limitUntil`, ms), wait that long and ask again, as Node's worker
+        does. bullmq-python records it and blocks on the queue's marker instead, which a full
+        window never sets: it asked again only when that block timed out (`drainDelay`), so a
+        limit of many starts per short window ran at one window per block."""
+        wait_ms: int = getattr(self, "limitUntil", 0) or 0
+        if wait_ms <= 0:
+            return await super().getNextJob(token)
+        self.limitUntil = 0
+        loop = asyncio.get_running_loop()
+        until = loop.time() + min(wait_ms / 1000, MAX_RATE_LIMIT_WAIT_S)
+        while not (self.closing or self.paused):
+            left = until - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, _WAIT_STEP_S))
+        if self.closing or self.paused:
+            return None
+        job = await self.moveToActive(token)
+        if job:
+            self.emit("active", job, "waiting")
+        return job
 
     async def moveToActive(self, token: str) -> Any:
         if not self.workerName:

@@ -112,14 +112,22 @@ class _QueueRunner:
         return opts
 
     async def configure(self) -> None:
-        """Declared options are authoritative: set (or clear) BullMQ's global concurrency, and
-        upsert (or remove) the processor's own `repeat` as a BullMQ job scheduler."""
+        """Declared options are authoritative: set (or clear) BullMQ's global concurrency and
+        global rate limit, and upsert (or remove) the processor's own `repeat` as a BullMQ job
+        scheduler."""
         queue = await self.backend.queue(self.name)
         limit = self.processor.options.max_concurrency
         if limit is not None:
             await queue.setGlobalConcurrency(limit)
         else:
             await queue.removeGlobalConcurrency()
+        # BullMQ's global rate limit (the queue's meta `max` / `duration`), which Node
+        # workers on the queue read as well; ours wait it out in `PikkuWorker.getNextJob`.
+        rate = self.processor.options.rate_limit
+        if rate is not None:
+            await queue.setGlobalRateLimit(rate.max, rate.per_ms)
+        else:
+            await queue.removeGlobalRateLimit()
         self.backend.set_queue_options(self.name, self.processor.options)
         repeat = self.processor.options.repeat
         if repeat is not None:

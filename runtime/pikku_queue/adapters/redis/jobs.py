@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pikku_queue.options import ProcessorOptions, RetryOptions
+from pikku_queue.options import Dedupe, ProcessorOptions, RetryOptions
 from pikku_queue.outcomes import ErrorInfo
 from pikku_queue.records import EnqueueRequest, JobInfo, JobState
 
@@ -83,6 +83,8 @@ def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> di
         opts["delay"] = request.delay_ms
     if request.priority is not None:
         opts["priority"] = request.priority
+    if request.dedupe is not None and request.dedupe_key is not None:
+        opts["deduplication"] = deduplication_option(request.dedupe, request.dedupe_key)
     if request.trace_context:
         # BullMQ's own telemetry field (Node reads it as opts.telemetry.metadata): the trace
         # context rides outside `data`, so Node workers and schemas see the payload unchanged.
@@ -94,6 +96,20 @@ def job_options(request: EnqueueRequest, options: ProcessorOptions | None) -> di
         if backoff is not None:
             opts["backoff"] = backoff
     return opts
+
+
+def deduplication_option(dedupe: Dedupe, key: str) -> dict[str, Any]:
+    """BullMQ's `deduplication` job option for a `Dedupe` (its `de:<key>` Redis key is what
+    Node producers with the same id share): `drop` is its throttle mode (a ttl), `replace` its
+    debounce mode (replace + extend: the delayed job is replaced, the window restarts),
+    `extend` its extend mode (the window restarts; the earlier job's delay is pushed back by
+    `RedisBackend`, a second call)."""
+    option: dict[str, Any] = {"id": key, "ttl": dedupe.ttl_ms}
+    if dedupe.mode in ("replace", "extend"):
+        option["extend"] = True
+    if dedupe.mode == "replace":
+        option["replace"] = True
+    return option
 
 
 def retry_options_difference(opts: dict[str, Any], retry: RetryOptions) -> str | None:

@@ -5,7 +5,11 @@ end of `pikku_queue.backend`).
 Why it stays fast with a million rows: every page is read from the `jobs_by_state` index
 (`queue, state, seq`) from a position, newest first, so page 1,000 costs what page 1 does
 (the cursor is the last row's `seq`, never an OFFSET); a delayed job already due counts as
-waiting, as everywhere (`counts`), so the waiting page merges the two runs of that index.
+waiting, as everywhere (`counts`), so the waiting page merges the waiting run of that index
+with the due delayed jobs: from the due range of `jobs_delayed` (their `seq`s from the index,
+no row read to learn it is not due yet) when few delayed jobs are due, else from the delayed
+run of `jobs_by_state` (most rows it reads are due): a page reads about as many rows as the
+smaller of the two groups at worst, beside counting the due entries (as `counts` does).
 Cleaning deletes in chunks of `CLEAN_CHUNK` rows, each its own short transaction, so a worker
 is never locked out of the file for long.
 
@@ -20,6 +24,7 @@ import sqlite3
 from typing import Any
 
 from pikku_queue.adapters.sqlite.codec import job_info
+from pikku_queue.adapters.sqlite.counters import snapshot, stored_count
 from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS
 from pikku_queue.adapters.sqlite.thread import ConnectionThread
 from pikku_queue.errors import BackendError
@@ -60,6 +65,42 @@ def _rows(
     return list(conn.execute(sql, (queue, state, before, limit)).fetchall())
 
 
+def _mostly_due(conn: sqlite3.Connection, queue: str, now: int) -> bool:
+    """Whether most of the queue's delayed jobs are due (a backlog of retries no worker takes):
+    then walking the delayed run of `jobs_by_state` finds a page of due ones after reading
+    about as many rows, where `_due_rows` would sort every due entry. The due ones are counted
+    from `jobs_delayed`, as `Backend.counts` counts them; all delayed from `job_counts`."""
+    due = int(
+        conn.execute(
+            "SELECT count(*) FROM jobs INDEXED BY jobs_delayed WHERE queue = ?"
+            " AND state = 'delayed' AND run_at <= ?",
+            (queue, now),
+        ).fetchone()[0]
+    )
+    return due > stored_count(conn, queue, "delayed") - due
+
+
+def _due_rows(
+    conn: sqlite3.Connection, queue: str, before: int, limit: int, now: int
+) -> list[tuple[Any, ...]]:
+    """The delayed jobs already due, newest first: their `seq`s from the `jobs_delayed` index
+    alone (the row id is in every entry), then those rows. Walking the delayed run of
+    `jobs_by_state` instead would read every delayed job not yet due to check its time."""
+    seqs = [
+        seq
+        for (seq,) in conn.execute(
+            "SELECT seq FROM jobs INDEXED BY jobs_delayed WHERE queue = ? AND state = 'delayed'"
+            " AND run_at <= ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (queue, now, before, limit),
+        )
+    ]
+    if not seqs:
+        return []
+    marks = ", ".join("?" * len(seqs))
+    sql = f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE seq IN ({marks}) AND state = 'delayed'"
+    return list(conn.execute(sql, seqs).fetchall())
+
+
 def list_page(
     conn: sqlite3.Connection, queue: str, state: JobState, limit: int, cursor: str | None, now: int
 ) -> JobPage:
@@ -67,10 +108,12 @@ def list_page(
     before = _cursor(cursor)
     limit = max(int(limit), 1)
     take = limit + 1  # one more than shown: whether a next page exists
-    is_due = f" AND run_at <= {int(now)}"
     if state is JobState.WAITING:
         rows = _rows(conn, queue, "waiting", before, take)
-        rows += _rows(conn, queue, "delayed", before, take, is_due)
+        if _mostly_due(conn, queue, now):  # few rows read per due job found on the walk
+            rows += _rows(conn, queue, "delayed", before, take, f" AND run_at <= {int(now)}")
+        else:
+            rows += _due_rows(conn, queue, before, take, now)
         rows.sort(key=lambda row: row[0], reverse=True)
     elif state is JobState.DELAYED:
         rows = _rows(conn, queue, "delayed", before, take, f" AND run_at > {int(now)}")
@@ -95,13 +138,17 @@ def retry_failed(conn: sqlite3.Connection, queue: str, job_id: str, now: int) ->
 
 
 def remove(conn: sqlite3.Connection, queue: str, job_id: str) -> bool:
-    """Delete a job unless it is active or a schedule's pending next run (`RemovesJobs`)."""
+    """Delete a job unless it is active or a schedule's pending next run (`RemovesJobs`); a
+    deduplication key it holds goes with it, as BullMQ's removeJob drops its `de:` key."""
     cursor = conn.execute(
         "DELETE FROM jobs WHERE queue = ? AND id = ? AND state != 'active'"
         " AND NOT (state = 'delayed' AND schedule IS NOT NULL)",
         (queue, job_id),
     )
-    return cursor.rowcount > 0
+    if cursor.rowcount <= 0:
+        return False
+    conn.execute("DELETE FROM dedupe_keys WHERE queue = ? AND job_id = ?", (queue, job_id))
+    return True
 
 
 def promote(conn: sqlite3.Connection, queue: str, job_id: str, now: int) -> bool:
@@ -150,7 +197,12 @@ class SqliteAdmin:
         self, queue: str, state: JobState, limit: int, cursor: str | None = None
     ) -> JobPage:
         now = self._now()
-        return await self._db.read(lambda conn: list_page(conn, queue, state, limit, cursor, now))
+
+        def read(conn: sqlite3.Connection) -> JobPage:
+            with snapshot(conn):  # the waiting page's runs and counts at one moment
+                return list_page(conn, queue, state, limit, cursor, now)
+
+        return await self._db.read(read)
 
     async def retry_job(self, queue: str, job_id: str) -> bool:
         now = self._now()

@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pikku_queue.adapters.sqlite import BACKEND
 from pikku_queue.adapters.sqlite.admin import SqliteAdmin, queue_paused
 from pikku_queue.adapters.sqlite.codec import dumps, job_info
+from pikku_queue.adapters.sqlite.counters import pending, queue_counts, stored_count
 from pikku_queue.adapters.sqlite.dead_letters import as_record, list_records, replay_records
 from pikku_queue.adapters.sqlite.leases import (
     SWEEP_EVERY_MS,
@@ -46,6 +47,7 @@ from pikku_queue.adapters.sqlite.leases import (
     release_leases,
     settle,
 )
+from pikku_queue.adapters.sqlite.limits import INSERT_JOB, deduplicate, window_end
 from pikku_queue.adapters.sqlite.pruning import (
     BUCKET_LATENCY_SAMPLE,
     COMPLETED,
@@ -69,7 +71,7 @@ from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
 from pikku_queue.fields import MAX_LEASE_MS, MAX_STORED_INT
-from pikku_queue.options import Repeat
+from pikku_queue.options import RateLimit, Repeat
 from pikku_queue.outcomes import Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
 from pikku_queue.project import path_from_url
@@ -144,6 +146,8 @@ class SqliteBackend(SqliteAdmin):
         #: The queues of each idle worker of this process waiting for a job (`wait_for_jobs`).
         self._job_waiters: list[tuple[frozenset[str], JobWatch]] = []
         self._watch_lock = threading.Lock()
+        #: queue → its rate limit, as told by the workers serving it (`set_rate_limit`).
+        self._rate_limits: dict[str, RateLimit] = {}
         self._db = ConnectionThread(
             self.path, label=self.url, busy_timeout_ms=busy_timeout_ms, inline=_inline
         )
@@ -182,6 +186,8 @@ class SqliteBackend(SqliteAdmin):
         plain: list[tuple[Any, ...]] = []
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat]] = []
+        #: (index, request, row) of the jobs with a deduplication key, stored one by one.
+        deduplicated: list[tuple[int, EnqueueRequest, tuple[Any, ...]]] = []
         for index, request in enumerate(requests):
             if request.repeat is not None:
                 repeats.append((index, request, request.repeat))
@@ -190,29 +196,38 @@ class SqliteBackend(SqliteAdmin):
             job_id = request.job_id or uuid.uuid4().hex
             ids.append(job_id)
             run_at = now + request.delay_ms
-            plain.append(
-                (
-                    request.queue,
-                    job_id,
-                    "delayed" if request.delay_ms > 0 else "waiting",
-                    request.priority or 0,
-                    run_at,
-                    dump_payload(request.queue, request.payload),
-                    now,
-                    None if request.trace_context is None else dumps(dict(request.trace_context)),
-                )
+            row = (
+                request.queue,
+                job_id,
+                "delayed" if request.delay_ms > 0 else "waiting",
+                request.priority or 0,
+                run_at,
+                dump_payload(request.queue, request.payload),
+                now,
+                None if request.trace_context is None else dumps(dict(request.trace_context)),
             )
+            if request.dedupe is not None and request.dedupe_key is not None:
+                deduplicated.append((index, request, row))
+            else:
+                plain.append(row)
         payloads = {index: dump_payload(r.queue, r.payload) for index, r, _ in repeats}
 
         def tx(conn: sqlite3.Connection) -> list[str]:
             if plain:
-                conn.executemany(
-                    "INSERT INTO jobs"
-                    " (queue, id, state, priority, run_at, payload, enqueued_at, meta)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING",
-                    plain,
-                )
+                conn.executemany(INSERT_JOB, plain)
             result = list(ids)
+            for index, request, row in deduplicated:
+                assert request.dedupe is not None and request.dedupe_key is not None
+                result[index] = deduplicate(
+                    conn,
+                    request.queue,
+                    request.dedupe_key,
+                    request.dedupe,
+                    result[index],
+                    request.delay_ms,
+                    row,
+                    now,
+                )
             for index, request, repeat in repeats:
                 result[index] = add_schedule(conn, request, repeat, payloads[index], now)
             return result
@@ -222,6 +237,14 @@ class SqliteBackend(SqliteAdmin):
         if self._job_waiters:  # an idle worker of this process: start the job now
             self._wake_workers({r.queue for r in requests if not r.delay_ms})
         return ids_stored
+
+    async def set_rate_limit(self, queue: str, rate_limit: RateLimit | None) -> None:
+        """The rate limit this process's leases of `queue` keep (`sqlite.limits`); the window
+        it counts in is in the file, shared by every process."""
+        if rate_limit is None:
+            self._rate_limits.pop(queue, None)
+        else:
+            self._rate_limits[queue] = rate_limit
 
     async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
         """Register a processor's own `repeat` (payload `{}`) under one key per queue.
@@ -260,47 +283,10 @@ class SqliteBackend(SqliteAdmin):
         return [job_info(row, now) for row in await self._db.read(read)]
 
     async def counts(self, queue: str) -> QueueCounts:
+        """From the trigger-kept `job_counts` (`sqlite.counters`): a few rows, however many
+        jobs the queue holds."""
         now = self._now()
-
-        def read(conn: sqlite3.Connection) -> QueueCounts:
-            def one(sql: str, *args: Any) -> int:
-                return int(conn.execute(sql, (queue, *args)).fetchone()[0])
-
-            waiting = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'waiting'")
-            due = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at <= ?",
-                now,
-            )
-            delayed = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?",
-                now,
-            )
-            scheduled = one(
-                "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'delayed' AND run_at > ?"
-                " AND schedule IS NOT NULL",
-                now,
-            )
-            active = one("SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'")
-            # From `jobs_by_state` alone: no row is read, so a million finished jobs cost
-            # tens of ms (the `jobs_finished` index would read each row for its state).
-            final = dict(
-                conn.execute(
-                    "SELECT state, count(*) FROM jobs INDEXED BY jobs_by_state WHERE queue = ?"
-                    " AND state IN ('completed', 'failed', 'dead_lettered') GROUP BY state",
-                    (queue,),
-                ).fetchall()
-            )
-            return QueueCounts(
-                waiting=waiting + due,
-                active=active,
-                delayed=delayed,
-                completed=int(final.get("completed", 0)),
-                failed=int(final.get("failed", 0)),
-                dead_lettered=int(final.get("dead_lettered", 0)),
-                scheduled=scheduled,
-            )
-
-        return await self._db.read(read)
+        return await self._db.read(lambda conn: queue_counts(conn, queue, now))
 
     async def finished_since(self, queue: str, since_ms: int) -> list[FinishedJob]:
         def read(conn: sqlite3.Connection) -> list[FinishedJob]:
@@ -381,7 +367,16 @@ class SqliteBackend(SqliteAdmin):
                 return []
             dead_letter_queue = self._dead_letter_queues.get(queue)
             return lease_jobs(
-                conn, queue, limit, lease_ms, worker_id, max_active, dead_letter_queue, now, sweep
+                conn,
+                queue,
+                limit,
+                lease_ms,
+                worker_id,
+                max_active,
+                dead_letter_queue,
+                now,
+                sweep,
+                self._rate_limits.get(queue),
             )
 
         leased = await self._db.write(tx)
@@ -551,14 +546,7 @@ class SqliteBackend(SqliteAdmin):
         )
 
     async def active_count(self, queue: str) -> int:
-        def read(conn: sqlite3.Connection) -> int:
-            return int(
-                conn.execute(
-                    "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
-                ).fetchone()[0]
-            )
-
-        return await self._db.read(read)
+        return await self._db.read(lambda conn: stored_count(conn, queue, "active"))
 
     async def live_lease_count(self, queue: str) -> int:
         """Active jobs whose lease has not ended (`backend.LiveLeases`); a lease that ends
@@ -582,24 +570,17 @@ class SqliteBackend(SqliteAdmin):
         A paused queue has none: a burst worker does not wait for a resume."""
 
         def read(conn: sqlite3.Connection) -> int:
-            if queue_paused(conn, queue):
-                return 0
-            return int(
-                conn.execute(
-                    "SELECT (SELECT count(*) FROM jobs WHERE queue = ?1 AND state IN"
-                    " ('waiting', 'active')) + (SELECT count(*) FROM jobs WHERE queue = ?1"
-                    " AND state = 'delayed' AND schedule IS NULL)",
-                    (queue,),
-                ).fetchone()[0]
-            )
+            return 0 if queue_paused(conn, queue) else pending(conn, queue)
 
         return await self._db.read(read)
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None:
-        """The earliest time a delayed job of these queues becomes due (None: none delayed).
-        A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
+        """The earliest time a delayed job of these queues becomes due, or an open rate-limit
+        window of theirs ends (None: neither). A due time that is no time (text, a blob, past `fields.MAX_STORED_INT`) is left out:
         the next lease makes such a job due and refuses it."""
         names = list(queues)
+        limited = [q for q in names if q in self._rate_limits]
+        now = self._now()
 
         def read(conn: sqlite3.Connection) -> int | None:
             times = [
@@ -610,6 +591,8 @@ class SqliteBackend(SqliteAdmin):
                 ).fetchone()[0]
                 for q in names
             ]
+            # a rate-limited queue's jobs may start again when its window ends
+            times += [window_end(conn, q, now) for q in limited]
             due = [int(t) for t in times if t is not None]
             return min(due) if due else None
 

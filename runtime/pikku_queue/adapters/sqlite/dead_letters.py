@@ -35,11 +35,18 @@ def as_record(record_id: str, text: str | bytes) -> DeadLetterRecord | None:
 
 def list_records(conn: sqlite3.Connection, dlq: str, limit: int) -> list[tuple[str, bytes]]:
     """(record id, payload bytes) of the oldest records still waiting in `dlq`."""
+    # Each state's oldest `limit` from its run of `jobs_by_state`, merged: `state IN (...)
+    # ORDER BY seq` alone walks the whole table in seq order (the records are the newest rows).
+    run = (
+        "SELECT * FROM (SELECT seq, id, CAST(payload AS BLOB) FROM jobs INDEXED BY jobs_by_state"
+        " WHERE queue = ?1 AND state = '{}' ORDER BY seq LIMIT ?2)"
+    )
     rows = conn.execute(
-        "SELECT id, CAST(payload AS BLOB) FROM jobs WHERE queue = ? AND state IN ('waiting', 'delayed')"
-        " ORDER BY seq LIMIT ?",
+        f"SELECT * FROM ({run.format('waiting')} UNION ALL {run.format('delayed')})"
+        " ORDER BY seq LIMIT ?2",
         (dlq, limit),
     ).fetchall()
+    rows = [(i, p) for _, i, p in rows]
     return [(str(i), bytes(p)) for i, p in rows]
 
 

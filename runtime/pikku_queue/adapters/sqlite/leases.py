@@ -17,9 +17,16 @@ from typing import Any
 
 from pikku_queue import fields
 from pikku_queue.adapters.sqlite.codec import dumps
+from pikku_queue.adapters.sqlite.counters import stored_count
+from pikku_queue.adapters.sqlite.limits import (
+    UNGROUPED,
+    allowance,
+    count_starts,
+    grouped_candidates,
+)
 from pikku_queue.adapters.sqlite.schedules import add_next_instance
 from pikku_queue.adapters.sqlite.schema import JOB_STATES, UNKNOWN_STATE
-from pikku_queue.options import MAX_PRIORITY
+from pikku_queue.options import MAX_PRIORITY, RateLimit
 from pikku_queue.outcomes import Completed, DeadLetter, Delivery, Outcome, Retry, stalled_error
 from pikku_queue.payloads import (
     UndecodablePayload,
@@ -92,8 +99,10 @@ def lease_jobs(
     dead_letter_queue: str | None,
     now: int,
     sweep: bool = False,
+    rate: RateLimit | None = None,
 ) -> list[Leased]:
-    """Lease up to `limit` jobs by priority then age, inside the global `max_active` cap.
+    """Lease up to `limit` jobs by priority then age, inside the global `max_active` cap and
+    the queue's `rate` limit (`sqlite.limits`: its window counts what this lease starts).
 
     Due delayed jobs are promoted first; a leased run of a schedule adds its next run. Every
     column is read through `pikku_queue.fields`: a row holding what no pikkugen writer writes
@@ -113,10 +122,11 @@ def lease_jobs(
     )
     take = limit
     if max_active is not None:
-        active = conn.execute(
-            "SELECT count(*) FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
-        ).fetchone()[0]
-        take = min(take, max_active - int(active))
+        take = min(take, max_active - stored_count(conn, queue, "active"))
+        if take <= 0:
+            return []
+    if rate is not None and rate.group_key is None:
+        take = min(take, allowance(conn, queue, UNGROUPED, rate, now))
         if take <= 0:
             return []
     rows: list[tuple[Any, ...]] = []
@@ -133,12 +143,24 @@ def lease_jobs(
             f"{_LEASE} WHERE seq IN ({marks}){_LEASED}",
             (now + lease_ms, worker_id, *states),
         ).fetchall()
-    if take > len(rows):
+    if take > len(rows) and rate is not None and rate.group_key is not None:
+        chosen, per_group = grouped_candidates(conn, queue, take - len(rows), rate, now)
+        if chosen:
+            marks = ", ".join("?" * len(chosen))
+            rows += conn.execute(
+                f"{_LEASE} WHERE seq IN ({marks}){_LEASED}",
+                (now + lease_ms, worker_id, *chosen),
+            ).fetchall()
+        for group, started in per_group.items():
+            count_starts(conn, queue, group, started, rate, now)
+    elif take > len(rows):
         rows += conn.execute(
             f"{_LEASE} WHERE seq IN (SELECT seq FROM jobs"
             f" WHERE queue = ? AND state = 'waiting' ORDER BY priority, seq LIMIT ?){_LEASED}",
             (now + lease_ms, worker_id, queue, take - len(rows)),
         ).fetchall()
+    if rate is not None and rate.group_key is None:
+        count_starts(conn, queue, UNGROUPED, len(rows), rate, now)
     rows.sort(key=_lease_order)
     return [_leased(conn, queue, row, states.get(row[1]), now) for row in rows]
 

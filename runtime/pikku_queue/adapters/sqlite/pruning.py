@@ -79,8 +79,10 @@ def finished_summary(conn: sqlite3.Connection, queue: str, since_ms: int) -> Fin
     by_state = {
         str(state): (int(count), int(first))
         for state, count, first in conn.execute(
-            "SELECT state, count(*), min(finished_at) FROM jobs WHERE queue = ?"
-            " AND finished_at IS NOT NULL AND finished_at >= ? GROUP BY state",
+            # INDEXED BY: to skip sorting for the GROUP BY, the planner would rather walk the
+            # queue's whole `jobs_by_state` run (every job) than the window's index range.
+            "SELECT state, count(*), min(finished_at) FROM jobs INDEXED BY jobs_finished"
+            " WHERE queue = ? AND finished_at IS NOT NULL AND finished_at >= ? GROUP BY state",
             (queue, since_ms),
         ).fetchall()
     }

@@ -6,9 +6,13 @@ Why these and not others:
   delayed by due time, active by lease, finished by time), so leasing the next job costs the
   same with 10 or 100,000 jobs waiting.
 * `jobs_by_state` serves the monitor (`sqlite.admin`): a page of one state, newest first, from
-  any position, and each state's count, read from the index alone.
+  any position. The counts are not read from it (that reads an entry per job): `job_counts`
+  holds them, kept by triggers (`sqlite.counters`), and `jobs_scheduled` (one entry per
+  repeat schedule) counts the next runs of schedules.
 * WAL with `synchronous=NORMAL` keeps every committed transaction across a process crash (not
   across a power cut: that would need `FULL`), and lets readers run beside the one writer.
+* `rate_windows` and `dedupe_keys` hold the rate limits' windows and the deduplication keys
+  (`sqlite.limits`), one row per queue and group or key.
 * The DDL runs in one `BEGIN IMMEDIATE` transaction, so processes opening a fresh file
   together do not race to create it.
 * Every reader is total (`pikku_queue.fields`): the connection reads TEXT that is not UTF-8
@@ -20,6 +24,8 @@ Why these and not others:
 from __future__ import annotations
 
 import sqlite3
+
+from pikku_queue.adapters.sqlite.counters import install_counters
 
 #: The states pikkugen writes (`records.JobState`); a row in any other is leased to be
 #: dead-lettered as `invalid_record`.
@@ -56,6 +62,14 @@ CREATE INDEX IF NOT EXISTS jobs_active ON jobs (queue, lease_until) WHERE state 
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, finished_at)
     WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (queue, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs (queue, run_at)
+    WHERE state = 'delayed' AND schedule IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_counts (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS paused_queues (
     queue TEXT PRIMARY KEY,
     paused_at INTEGER NOT NULL
@@ -71,6 +85,21 @@ CREATE TABLE IF NOT EXISTS schedules (
     priority INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, key)
 );
+CREATE TABLE IF NOT EXISTS rate_windows (
+    queue TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    ends_at INTEGER NOT NULL,
+    starts INTEGER NOT NULL,
+    PRIMARY KEY (queue, grp)
+);
+CREATE TABLE IF NOT EXISTS dedupe_keys (
+    queue TEXT NOT NULL,
+    key TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, key)
+);
+CREATE INDEX IF NOT EXISTS dedupe_keys_expiry ON dedupe_keys (queue, expires_at);
 """
 
 #: The columns `get_job` reads, in the order `job_info` unpacks them.
@@ -90,6 +119,7 @@ def open_connection(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     try:
         conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         _add_meta_column(conn)
+        install_counters(conn)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")

@@ -32,6 +32,10 @@ BACKEND = BackendEntry(
             "promote_job",
             "pause_queue",
             "clean_jobs",
+            "rate_limit",
+            "rate_limit_group",
+            "dedupe_replace",
+            "dedupe_extend",
         },
         max_delay_ms=900_000,
         max_payload_bytes=1_048_576,
@@ -70,9 +74,17 @@ BACKEND = BackendEntry(
             "clean_jobs": "SQS keeps no finished jobs",
             "replay_dead_letters": "a record is received to be listed, so the list is at most "
             "a few hundred and not paginated",
+            "rate_limit": "SQS has no shared rate limit and long-poll workers share no state to "
+            "hold one honestly (Lambda's MaximumConcurrency caps invocations, not a rate)",
+            "rate_limit_group": "SQS has no shared rate limit",
+            "dedupe": "FIFO queues only, for SQS's own 5 minutes whatever ttl_ms says "
+            "(MessageDeduplicationId); a job's id is then derived from its key",
+            "dedupe_replace": "SQS cannot change or remove a message it holds",
+            "dedupe_extend": "SQS cannot change the delay of a message it holds",
         },
         # SQS holds no schedules itself: only the SAM template's EventBridge schedules fire.
         job_repeat=False,
+        dedupe_window_ms=300_000,
     ),
     schemes=("sqs",),
     factory="pikku_queue.adapters.sqs.backend:from_url",

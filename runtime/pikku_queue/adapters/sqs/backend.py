@@ -6,11 +6,13 @@ What SQS cannot do is refused or reported rather than faked: no priority (logged
 queue and ignored: the generator already warned), no job lookup or results (SQS cannot read a
 message by id), delays up to 900 s, messages up to 1 MiB, and job_id deduplication only on
 FIFO queues (SQS's MessageDeduplicationId, a 5-minute window): a job_id for a standard queue is
-refused rather than silently not deduplicated.
+refused rather than silently not deduplicated. `Dedupe(mode="drop")` is the same mechanism, the
+key (hashed) as the deduplication id and the job id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -156,13 +158,25 @@ class SQSQueueAdapter:
                 f"queue {request.queue!r} is a standard SQS queue, which cannot deduplicate by "
                 "job_id; use a FIFO queue (name ending in .fifo) for job_id deduplication"
             )
-        job_id = request.job_id or uuid.uuid4().hex
+        deduplication_id = None
+        if request.dedupe_key is not None:
+            if not is_fifo(url):
+                raise BackendError(
+                    f"queue {request.queue!r} is a standard SQS queue, which cannot deduplicate;"
+                    " use a FIFO queue (name ending in .fifo) for dedupe="
+                )
+            # SQS's MessageDeduplicationId holds the key (hashed: any text fits in its 128
+            # ASCII characters); the job id is derived from it too, so a job SQS drops has
+            # the first one's id, which its handle then points to.
+            deduplication_id = dedupe_id(request.dedupe_key)
+        job_id = request.job_id or deduplication_id or uuid.uuid4().hex
         message = OutboundMessage(
             queue=request.queue,
             job_id=job_id,
             body=dump_payload(request.queue, request.payload, ascii=True),
             enqueued_at_ms=int(time.time() * 1000),
             delay_ms=request.delay_ms,
+            deduplication_id=deduplication_id,
             trace_context=request.trace_context,
         )
         return job_id, url, message
@@ -324,3 +338,9 @@ def _record_of(dlq: str, message: InboundMessage) -> DeadLetterRecord:
 
 def from_url(url: str) -> SQSQueueAdapter:
     return SQSQueueAdapter(settings=parse_url(url), url=url)
+
+
+def dedupe_id(key: str) -> str:
+    """The MessageDeduplicationId (and job id) of a `Dedupe` key: SQS allows 128 ASCII
+    characters there, a key may hold any text."""
+    return "dedupe-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]

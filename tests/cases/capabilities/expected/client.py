@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat, RepeatDict
+from pikku_queue.options import Dedupe, Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
@@ -61,6 +61,7 @@ async def enqueue_mixed_case(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -75,6 +76,7 @@ async def enqueue_mixed_case(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -87,6 +89,7 @@ def enqueue_mixed_case_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -97,6 +100,7 @@ def enqueue_mixed_case_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -122,6 +126,7 @@ async def enqueue_global(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -136,6 +141,7 @@ async def enqueue_global(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -148,6 +154,7 @@ def enqueue_global_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -158,6 +165,7 @@ def enqueue_global_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -183,6 +191,7 @@ async def enqueue_later(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -197,6 +206,7 @@ async def enqueue_later(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -209,6 +219,7 @@ def enqueue_later_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -219,6 +230,7 @@ def enqueue_later_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -244,6 +256,7 @@ async def enqueue_portable(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -258,6 +271,7 @@ async def enqueue_portable(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -270,6 +284,7 @@ def enqueue_portable_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -280,6 +295,7 @@ def enqueue_portable_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -305,6 +321,7 @@ async def enqueue_urgent(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -319,6 +336,7 @@ async def enqueue_urgent(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -331,6 +349,7 @@ def enqueue_urgent_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -341,6 +360,7 @@ def enqueue_urgent_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -355,6 +375,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -369,6 +390,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -383,6 +405,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -397,6 +420,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -411,6 +435,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -424,6 +449,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -435,6 +461,7 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -449,6 +476,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -463,6 +491,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -477,6 +506,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -491,6 +521,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -505,6 +536,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -518,6 +550,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -529,6 +562,7 @@ def queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )

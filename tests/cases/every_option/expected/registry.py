@@ -15,7 +15,7 @@ BACKEND_URL: str | None = "sqlite:///.pikku/opts.db"
 PROJECT_ROOT = project_root(__file__, "../..")
 #: Digests of the files the declarations came from: a worker warns if one changed.
 SOURCES: dict[str, str] = {
-    "src/opts_app/images.py": "ba7cbc3f4e477219",
+    "src/opts_app/images.py": "8d6e81166a19d9c8",
     "src/opts_app/reports.py": "3359b3d9f435a65d",
 }
 
@@ -49,6 +49,16 @@ REGISTRY = Registry(
                     ],
                     "batch": None,
                     "repeat": None,
+                    "rate_limit": {
+                        "max": 50,
+                        "per_ms": 1000,
+                        "group_key": None,
+                    },
+                    "dedupe": {
+                        "key": "image-{image_id}-{width}",
+                        "ttl_ms": 60000,
+                        "mode": "extend",
+                    },
                 },
             ),
             input="opts_app.images.ImageJob",
@@ -84,6 +94,8 @@ REGISTRY = Registry(
                         "timeout": 0,
                     },
                     "repeat": None,
+                    "rate_limit": None,
+                    "dedupe": None,
                 },
             ),
             input="str",

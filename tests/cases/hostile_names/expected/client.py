@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat, RepeatDict
+from pikku_queue.options import Dedupe, Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from .registry import BACKEND_URL, PROJECT_ROOT, REGISTRY
@@ -82,6 +82,7 @@ async def enqueue_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -96,6 +97,7 @@ async def enqueue_queue(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -108,6 +110,7 @@ def enqueue_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -118,6 +121,7 @@ def enqueue_queue_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -143,6 +147,7 @@ async def enqueue_2fa(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -157,6 +162,7 @@ async def enqueue_2fa(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -169,6 +175,7 @@ def enqueue_2fa_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -179,6 +186,7 @@ def enqueue_2fa_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -204,6 +212,7 @@ async def enqueue_email_queue_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -218,6 +227,7 @@ async def enqueue_email_queue_2(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -230,6 +240,7 @@ def enqueue_email_queue_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -240,6 +251,7 @@ def enqueue_email_queue_2_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -265,6 +277,7 @@ async def enqueue_none(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -279,6 +292,7 @@ async def enqueue_none(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -291,6 +305,7 @@ def enqueue_none_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -301,6 +316,7 @@ def enqueue_none_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -326,6 +342,7 @@ async def enqueue_init(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -340,6 +357,7 @@ async def enqueue_init(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -352,6 +370,7 @@ def enqueue_init_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -362,6 +381,7 @@ def enqueue_init_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -387,6 +407,7 @@ async def enqueue_a(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -401,6 +422,7 @@ async def enqueue_a(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -413,6 +435,7 @@ def enqueue_a_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -423,6 +446,7 @@ def enqueue_a_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -448,6 +472,7 @@ async def enqueue_a_sync_2(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -462,6 +487,7 @@ async def enqueue_a_sync_2(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -474,6 +500,7 @@ def enqueue_a_sync_2_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -484,6 +511,7 @@ def enqueue_a_sync_2_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -509,6 +537,7 @@ async def enqueue_class(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -523,6 +552,7 @@ async def enqueue_class(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -535,6 +565,7 @@ def enqueue_class_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -545,6 +576,7 @@ def enqueue_class_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -570,6 +602,7 @@ async def enqueue_email_queue_3(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -584,6 +617,7 @@ async def enqueue_email_queue_3(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -596,6 +630,7 @@ def enqueue_email_queue_3_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -606,6 +641,7 @@ def enqueue_email_queue_3_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -631,6 +667,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -645,6 +682,7 @@ async def enqueue_email_queue(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -657,6 +695,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]:
@@ -667,6 +706,7 @@ def enqueue_email_queue_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -692,6 +732,7 @@ async def enqueue_queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
@@ -706,6 +747,7 @@ async def enqueue_queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -718,6 +760,7 @@ def enqueue_queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]:
@@ -728,6 +771,7 @@ def enqueue_queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -753,6 +797,7 @@ async def enqueue_xxx(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -767,6 +812,7 @@ async def enqueue_xxx(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -779,6 +825,7 @@ def enqueue_xxx_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -789,6 +836,7 @@ def enqueue_xxx_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -803,6 +851,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -817,6 +866,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -831,6 +881,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -845,6 +896,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -859,6 +911,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -873,6 +926,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -887,6 +941,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -901,6 +956,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -915,6 +971,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -929,6 +986,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -943,6 +1001,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
@@ -957,6 +1016,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -970,6 +1030,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -981,6 +1042,7 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -995,6 +1057,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -1009,6 +1072,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -1023,6 +1087,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -1037,6 +1102,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -1051,6 +1117,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -1065,6 +1132,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -1079,6 +1147,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -1093,6 +1162,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -1107,6 +1177,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -1121,6 +1192,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[str]: ...
@@ -1135,6 +1207,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[bool]: ...
@@ -1149,6 +1222,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -1162,6 +1236,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -1173,6 +1248,7 @@ def queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )

@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat, RepeatDict
+from pikku_queue.options import Dedupe, Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from solo_app.jobs import Receipt, Sms
@@ -51,6 +51,7 @@ async def enqueue_send_sms(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
@@ -65,6 +66,7 @@ async def enqueue_send_sms(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -77,6 +79,7 @@ def enqueue_send_sms_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
@@ -87,6 +90,7 @@ def enqueue_send_sms_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -100,6 +104,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
@@ -111,6 +116,7 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -124,6 +130,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Receipt]:
@@ -135,6 +142,7 @@ def queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )

@@ -51,6 +51,8 @@ REGISTRY = Registry(
                     ],
                     "batch": None,
                     "repeat": None,
+                    "rate_limit": None,
+                    "dedupe": None,
                 },
             ),
             input="solo_app.jobs.Sms",

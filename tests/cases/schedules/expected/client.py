@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat, RepeatDict
+from pikku_queue.options import Dedupe, Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from sched_app.jobs import Sweep
@@ -60,6 +60,7 @@ async def enqueue_hourly_report(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -74,6 +75,7 @@ async def enqueue_hourly_report(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -86,6 +88,7 @@ def enqueue_hourly_report_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -96,6 +99,7 @@ def enqueue_hourly_report_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -121,6 +125,7 @@ async def enqueue_nightly_cleanup(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -135,6 +140,7 @@ async def enqueue_nightly_cleanup(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -147,6 +153,7 @@ def enqueue_nightly_cleanup_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -157,6 +164,7 @@ def enqueue_nightly_cleanup_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -182,6 +190,7 @@ async def enqueue_sweep(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -196,6 +205,7 @@ async def enqueue_sweep(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -208,6 +218,7 @@ def enqueue_sweep_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -218,6 +229,7 @@ def enqueue_sweep_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -243,6 +255,7 @@ async def enqueue_twice(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -257,6 +270,7 @@ async def enqueue_twice(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -269,6 +283,7 @@ def enqueue_twice_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]:
@@ -279,6 +294,7 @@ def enqueue_twice_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -293,6 +309,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -307,6 +324,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -321,6 +339,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -335,6 +354,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -348,6 +368,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -359,6 +380,7 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -373,6 +395,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -387,6 +410,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -401,6 +425,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -415,6 +440,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[None]: ...
@@ -428,6 +454,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -439,6 +466,7 @@ def queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )

@@ -15,7 +15,7 @@ from pikku_queue.backend import Backend
 from pikku_queue.client import JobHandle, TypedQueue
 from pikku_queue.client import queue_job as untyped_queue_job
 from pikku_queue.client import queue_job_sync as untyped_queue_job_sync
-from pikku_queue.options import Repeat, RepeatDict
+from pikku_queue.options import Dedupe, Repeat, RepeatDict
 from pydantic import TypeAdapter
 
 from shop.models import (
@@ -77,6 +77,7 @@ async def enqueue_batch_processor(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]:
@@ -91,6 +92,7 @@ async def enqueue_batch_processor(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -103,6 +105,7 @@ def enqueue_batch_processor_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]:
@@ -113,6 +116,7 @@ def enqueue_batch_processor_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -138,6 +142,7 @@ async def enqueue_cleanup_task(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -152,6 +157,7 @@ async def enqueue_cleanup_task(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -164,6 +170,7 @@ def enqueue_cleanup_task_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]:
@@ -174,6 +181,7 @@ def enqueue_cleanup_task_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -199,6 +207,7 @@ async def enqueue_email_queue(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]:
@@ -213,6 +222,7 @@ async def enqueue_email_queue(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -225,6 +235,7 @@ def enqueue_email_queue_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]:
@@ -235,6 +246,7 @@ def enqueue_email_queue_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -260,6 +272,7 @@ async def enqueue_image_processing(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]:
@@ -274,6 +287,7 @@ async def enqueue_image_processing(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -286,6 +300,7 @@ def enqueue_image_processing_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]:
@@ -296,6 +311,7 @@ def enqueue_image_processing_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -321,6 +337,7 @@ async def enqueue_large_dataset(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
@@ -335,6 +352,7 @@ async def enqueue_large_dataset(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -347,6 +365,7 @@ def enqueue_large_dataset_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]:
@@ -357,6 +376,7 @@ def enqueue_large_dataset_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -382,6 +402,7 @@ async def enqueue_resilient_tasks(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]:
@@ -396,6 +417,7 @@ async def enqueue_resilient_tasks(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -408,6 +430,7 @@ def enqueue_resilient_tasks_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]:
@@ -418,6 +441,7 @@ def enqueue_resilient_tasks_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -432,6 +456,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
@@ -446,6 +471,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -460,6 +486,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]: ...
@@ -474,6 +501,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
@@ -488,6 +516,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
@@ -502,6 +531,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
@@ -515,6 +545,7 @@ async def queue_job(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -526,6 +557,7 @@ async def queue_job(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )
@@ -540,6 +572,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ItemResult]: ...
@@ -554,6 +587,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[int]: ...
@@ -568,6 +602,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Sent]: ...
@@ -582,6 +617,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[ImageResult]: ...
@@ -596,6 +632,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[DatasetResult]: ...
@@ -610,6 +647,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[TaskResult]: ...
@@ -623,6 +661,7 @@ def queue_job_sync(
     priority: int | None = None,
     job_id: str | None = None,
     repeat: Repeat | RepeatDict | None = None,
+    dedupe: Dedupe | None = None,
     backend: Backend | str | None = None,
     connection: object | None = None,
 ) -> JobHandle[Any]:
@@ -634,6 +673,7 @@ def queue_job_sync(
         priority=priority,
         job_id=job_id,
         repeat=repeat,
+        dedupe=dedupe,
         backend=backend,
         connection=connection,
     )

@@ -38,4 +38,6 @@ pq.add_queue_processor(
     metrics=True,
     events=["completed", "failed", "stalled"],
     batch=None,
+    rate_limit=pq.RateLimit(max=50, per_ms=1000),
+    dedupe={"key": "image-{image_id}-{width}", "ttl_ms": 60_000, "mode": "extend"},
 )
