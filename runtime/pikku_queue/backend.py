@@ -39,6 +39,7 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -313,8 +314,9 @@ class JobWatch:
             running = None
         if running is self._loop:
             self._event.set()
-        elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._event.set)
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits any more
+                self._loop.call_soon_threadsafe(self._event.set)
 
     async def changed(self, timeout_s: float) -> bool:
         """Wait for a push, at most `timeout_s`; whether one came (consumed either way)."""
