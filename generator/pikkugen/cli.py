@@ -38,7 +38,11 @@ def _main(
     show_version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Show the version and exit."
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Show the version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -103,6 +107,11 @@ def plain_metavars(command: Any) -> None:
             continue
         if kind == "argument":
             param.display_type_rich = lambda ctx: None  # its name and help say it
+            # click-style `QUEUE`, `[PATHS]...` in the usage line, not typer's `{queue}`
+            param.metavar = param.name.upper()
+            usage = param.metavar if param.required else f"[{param.metavar}]"
+            usage += "..." if param.nargs != 1 else ""
+            param._usage_display_name = lambda usage=usage: usage
             continue
         if param.is_flag:
             param.metavar = ""

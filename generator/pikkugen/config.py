@@ -91,6 +91,14 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def no_project_message(cwd: Path) -> str:
+    """What every command says when no `[tool.pikkugen]` is found at or above `cwd`."""
+    return (
+        f"no {PYPROJECT} with a [{SECTION}] table in {cwd} or any folder above:"
+        " run pikkugen inside your project (or add the table to its pyproject.toml)"
+    )
+
+
 def load_config(start: Path | None = None, **overrides: Any) -> Config:
     """Read the nearest `[tool.pikkugen]` upward from `start` (default: cwd), then apply
     `overrides` (CLI flags; a None value means "not given").

@@ -34,6 +34,7 @@ from pikku_queue.errors import (
     JobFailedError,
     PayloadValidationError,
     UnknownQueueError,
+    without_error_urls,
 )
 from pikku_queue.options import (
     Dedupe,
@@ -43,7 +44,7 @@ from pikku_queue.options import (
     UnrenderableDedupeKey,
     option_problems,
 )
-from pikku_queue.project import anchor_url
+from pikku_queue.project import anchor_url, stale_message
 from pikku_queue.records import FINAL_STATES, EnqueueRequest, JobInfo, JobState
 from pikku_queue.registry import Registry, did_you_mean, known_registries
 
@@ -119,6 +120,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # Outside the `except` block: inside it, every exception the coroutine raises (a
+        # processor's, a refused connection) would carry "RuntimeError: no running event
+        # loop … During handling of the above exception, another exception occurred".
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 
@@ -426,7 +434,10 @@ def dump_payload(adapter: TypeAdapter[Any], queue: str, data: Any) -> Any:
         payload = adapter.dump_python(adapter.validate_python(data), mode="json", warnings="error")
         adapter.validate_python(payload)
     except ValidationError as exc:
-        raise PayloadValidationError(queue, str(exc)) from None
+        fields = tuple(
+            dict.fromkeys(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+        )
+        raise PayloadValidationError(queue, without_error_urls(str(exc)), fields) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise PayloadValidationError(
             queue, f"not JSON-serialisable: {type(exc).__name__}: {exc}"
@@ -556,7 +567,16 @@ class TypedQueue(Generic[In, Out]):
         """Enqueue many jobs in one round trip when the backend can (SQLite, memory, Redis,
         PostgreSQL: one statement), with `connection` inside the caller's transaction."""
         job_options = enqueue_options(delay=delay, priority=priority, dedupe=dedupe)
-        payloads = [self.dump(item) for item in items]
+        payloads = []
+        for index, item in enumerate(items):
+            try:
+                payloads.append(self.dump(item))
+            except PayloadValidationError as exc:  # which item, not only which field
+                raise PayloadValidationError(
+                    self.name,
+                    f"item {index}: {exc.detail}",
+                    tuple(f"[{index}].{field}" if field else f"[{index}]" for field in exc.fields),
+                ) from None
         target = backend_for(backend, self.backend_url, self.root)
         requests = [
             _request(target, self.name, payload, job_options, self.options) for payload in payloads
@@ -614,10 +634,20 @@ def _registry_for(queue: str) -> Registry:
         if queue in registry.names():
             return registry
     names = sorted({*known_queues, *(n for r in known_registries for n in r.names())})
+    stale = [path for r in known_registries for path in r.stale_sources()]
+    if stale:  # the generated code is older than a declaring file
+        hint = f" (the generated {stale_message(stale)})"
+    elif known_registries:  # a generated client or registry is imported: it predates the queue
+        hint = (
+            " (if you declared it since the last scan, run `pikkugen scan` to add it to the"
+            " generated client)"
+        )
+    else:
+        hint = " (import the generated client or registry, or declare the queue with TypedQueue)"
     raise UnknownQueueError(
         f"no queue {queue!r}; known: {', '.join(names) or '(none)'}"
         + did_you_mean(queue, names)
-        + " (import the generated client or registry, or declare the queue with TypedQueue)"
+        + hint
     )
 
 

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
+#: pydantic's "For further information visit https://errors.pydantic.dev/…" line, which ends
+#: every error of a ValidationError's text and says nothing about the payload.
+_PYDANTIC_URL_LINE = re.compile(
+    r"\n?[ \t]*For further information visit https://errors\.pydantic\.dev/\S*"
+)
+
+
+def without_error_urls(text: str) -> str:
+    """A message with pydantic's "For further information visit …" lines removed."""
+    return _PYDANTIC_URL_LINE.sub("", text)
+
 
 class PikkuQueueError(Exception):
     """Base of every error the runtime raises on purpose."""
@@ -18,10 +31,13 @@ class JobTimeoutError(PikkuQueueError):
 class PayloadValidationError(PikkuQueueError):
     """A payload does not match the queue's input type; raised at enqueue, nothing was sent."""
 
-    def __init__(self, queue: str, detail: str) -> None:
+    def __init__(self, queue: str, detail: str, fields: tuple[str, ...] = ()) -> None:
         super().__init__(f"invalid payload for queue {queue!r}: {detail}")
         self.queue = queue
         self.detail = detail
+        #: The fields that are wrong, dotted (`address.zip`; `[3].email` for item 3 of an
+        #: `enqueue_many`), when validation named them.
+        self.fields = fields
 
 
 class InvalidEnqueueOptionsError(PikkuQueueError, ValueError):

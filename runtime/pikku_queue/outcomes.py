@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from pikku_queue.errors import without_error_urls
+
 if TYPE_CHECKING:
     from pikku_queue.context import ProgressSink
 
@@ -52,7 +54,11 @@ class ErrorInfo:
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(type=type(exc).__name__, message=str(exc), traceback=text)
+        return cls(
+            type=type(exc).__name__,
+            message=without_error_urls(str(exc)),
+            traceback=without_error_urls(text),
+        )
 
     def as_dict(self) -> dict[str, str]:
         return {"type": self.type, "message": self.message, "traceback": self.traceback}

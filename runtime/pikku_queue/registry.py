@@ -41,7 +41,11 @@ def import_object(dotted: str) -> Any:
         except AttributeError:
             raise PikkuQueueError(f"cannot import {dotted!r}: no attribute {attribute!r}") from None
         return target
-    raise PikkuQueueError(f"cannot import {dotted!r}: no such module")
+    raise PikkuQueueError(
+        f"cannot import {dotted!r}: no module {parts[0]!r} on the import path; start the worker"
+        " where your code can be imported (PYTHONPATH=src for a src layout, or install your"
+        " project into this environment: `pip install -e .`)"
+    )
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,10 @@ class Registry:
             value = resolve_reference(self.services)()
             if inspect.isawaitable(value):
                 try:
-                    asyncio.get_running_loop()
+                    running = asyncio.get_running_loop()
                 except RuntimeError:
+                    running = None
+                if running is None:  # outside the `except`: no spurious exception chain
                     value = asyncio.run(_wait(value))
                 else:
                     if inspect.iscoroutine(value):

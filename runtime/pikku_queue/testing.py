@@ -6,20 +6,24 @@ finish at once while attempt counting, timeouts, validation and dead-lettering f
 the production rules. It returns what happened; nothing here is a mock of the engine.
 
 Use the fixtures with `pytest_plugins = ["pikku_queue.testing"]` in a conftest.py:
-`memory_backend` (a fresh MemoryBackend on a VirtualClock) and `virtual_clock`.
+`memory_backend` (a fresh MemoryBackend on a VirtualClock, the default backend for the test, so
+the generated client and `queue_job` enqueue on it, never on the project's SQLite file) and
+`virtual_clock`. `use_backend(backend)` does the same for a `with` block.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
+from pikku_queue import adapters
 from pikku_queue.adapters.memory.backend import MemoryBackend
-from pikku_queue.backend import WorkerOptions
+from pikku_queue.backend import Backend, WorkerOptions
 from pikku_queue.client import run_sync
 from pikku_queue.clock import VirtualClock
 from pikku_queue.declarations import spec_of
@@ -31,6 +35,20 @@ from pikku_queue.records import DeadLetterRecord, EnqueueRequest, JobState
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 Out = TypeVar("Out")
+
+
+@contextmanager
+def use_backend(backend: Backend) -> Iterator[Backend]:
+    """`backend` is the process default (`set_default_backend`) inside the block, so the
+    generated client, `queue_job` and anything the code under test enqueues use it instead of
+    `$PIKKU_QUEUE_URL`, the project's configured backend or `.pikku/queue.db`; the previous
+    default is back afterwards. A call's own `backend=` still wins."""
+    previous = adapters.default_set()
+    adapters.set_default(backend)
+    try:
+        yield backend
+    finally:
+        adapters.set_default(previous)
 
 
 @dataclass(frozen=True)
@@ -122,13 +140,16 @@ async def run_queue_processor_async(
         raise TypeError("a batch processor takes a list of items as `data`")
     backend = MemoryBackend(clock=VirtualClock())
     seen: list[JobEvent] = []
+    # The private backend is the default while the job runs: a processor that enqueues a
+    # follow-up job through the generated client does so here, not on the project's queue.
     try:
-        ids = await backend.enqueue_many(
-            [EnqueueRequest(queue=name, payload=_payload(processor, item)) for item in items]
-        )
-        worker = WorkerOptions(processors=[processor], burst=True, services=services)
-        worker.events.subscribe("*", seen.append)
-        await backend.run_worker(worker)
+        with use_backend(backend):
+            ids = await backend.enqueue_many(
+                [EnqueueRequest(queue=name, payload=_payload(processor, item)) for item in items]
+            )
+            worker = WorkerOptions(processors=[processor], burst=True, services=services)
+            worker.events.subscribe("*", seen.append)
+            await backend.run_worker(worker)
         infos = [await backend.get_job(name, job_id) for job_id in ids]
         dlq = processor.options.dead_letter_queue
         records = await backend.dead_letters(dlq, limit=len(ids)) if dlq else []
@@ -228,7 +249,11 @@ else:
 
     @pytest.fixture
     def memory_backend(virtual_clock: VirtualClock) -> Iterator[MemoryBackend]:
-        """A fresh in-process backend on `virtual_clock`, closed after the test."""
+        """A fresh in-process backend on `virtual_clock`, the default backend for the test's
+        duration (`use_backend`), closed after it."""
         backend = MemoryBackend(clock=virtual_clock)
-        yield backend
-        run_sync(backend.close())
+        try:
+            with use_backend(backend):
+                yield backend
+        finally:
+            run_sync(backend.close())

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "pikku_queue.clock",
             "pikku_queue.cron",
             "pikku_queue.redact",
+            "pikku_queue.install",
             "pikku_queue.calls",
             "pikku_queue.lazy",
             "pikku_queue.retention",

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from pikku_queue import Dedupe, RateLimit
 from pikku_queue.adapters.memory.backend import MemoryBackend
 from pikku_queue.adapters.sqlite.backend import SqliteBackend
 from pikku_queue.backend import RateLimits, WorkerOptions
-from pikku_queue.client import TypedQueue
+from pikku_queue.client import TypedQueue, known_queues
 from pikku_queue.clock import VirtualClock
 from pikku_queue.errors import BackendError, InvalidEnqueueOptionsError
 from pikku_queue.options import (
@@ -38,6 +39,15 @@ class Signup(BaseModel):
 
 def signups(name: str, options: ProcessorOptions | None = None) -> TypedQueue[Signup, None]:
     return TypedQueue(name, TypeAdapter(Signup), TypeAdapter(type(None)), options)
+
+
+@pytest.fixture(autouse=True)
+def _forget_declared_queues() -> Iterator[None]:
+    """A `TypedQueue` declares its queue process-wide: other test files use the same names."""
+    before = dict(known_queues)
+    yield
+    known_queues.clear()
+    known_queues.update(before)
 
 
 # ---------------------------------------------------------------------------- the models

@@ -29,7 +29,7 @@ class Sms(BaseModel):
     to: str
 
 
-@queue_processor("send-sms", retry_options={"attempts": 3})
+@queue_processor("send-sms", retry_options={"attempts": 3}, dead_letter_queue="send-sms-dlq")
 async def send_sms(ctx: JobContext, data: Sms) -> int:
     return len(data.to)
 """

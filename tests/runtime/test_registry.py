@@ -79,7 +79,7 @@ def test_import_errors_are_not_hidden(package: str) -> None:
         import_object(f"{package}.broken.handle")
     with pytest.raises(PikkuQueueError, match="no attribute 'missing'"):
         import_object(f"{package}.jobs.missing")
-    with pytest.raises(PikkuQueueError, match="no such module"):
+    with pytest.raises(PikkuQueueError, match="no module 'no_such_top_level_package_xyz' on the"):
         import_object("no_such_top_level_package_xyz.func")
 
 

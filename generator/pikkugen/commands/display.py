@@ -23,23 +23,36 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+_STATS_COLUMNS = (
+    "queue",
+    "waiting",
+    "active",
+    "delayed",
+    "completed",
+    "failed",
+    "dead-lettered",
+    "jobs/min",
+    "p50 ms",
+    "p95 ms",
+    "error rate",
+)
+
+
+def _stats_width(stats: list[QueueStats]) -> int:
+    """The columns the stats table needs with no cell cut: each column's widest cell, padded
+    by 1 on both sides, and n + 1 borders."""
+    rows = [_stats_cells(s) for s in stats]
+    widths = [
+        max(len(cell) for cell in [header, *(row[i] for row in rows)])
+        for i, header in enumerate(_STATS_COLUMNS)
+    ]
+    return sum(widths) + 3 * len(widths) + 1
+
 
 def _stats_table(stats: list[QueueStats]) -> Table:
     table = Table(title="queue stats")
-    for column in (
-        "queue",
-        "waiting",
-        "active",
-        "delayed",
-        "completed",
-        "failed",
-        "dead-lettered",
-        "jobs/min",
-        "p50 ms",
-        "p95 ms",
-        "error rate",
-    ):
-        table.add_column(column, justify="left" if column == "queue" else "right")
+    for column in _STATS_COLUMNS:
+        table.add_column(column, justify="left" if column == "queue" else "right", no_wrap=True)
     for s in stats:
         table.add_row(*_stats_cells(s))
     return table
@@ -66,7 +79,9 @@ def _stats_cells(s: QueueStats) -> list[str]:
 
 
 def print_stats(stats: list[QueueStats], console: Console, tty: bool) -> None:
-    if tty:
+    """The final stats: a table on a terminal wide enough for every queue name whole, else
+    one line per queue (the format a log file gets)."""
+    if tty and _stats_width(stats) <= console.width:
         console.print(_stats_table(stats))
         return
     for s in stats:

@@ -16,6 +16,7 @@ from pikku_queue.errors import PikkuQueueError
 from pikkugen.commands.project import (
     BackendOption,
     backend_url,
+    complete_queue,
     fail,
     load_processors,
     load_registry,
@@ -30,8 +31,17 @@ def register(app: typer.Typer) -> None:
 
 
 def enqueue(
-    queue: Annotated[str, typer.Argument(help="Queue name.")],
-    data: Annotated[str, typer.Option("--data", help="The payload as JSON.")] = "{}",
+    queue: Annotated[str, typer.Argument(help="Queue name.", autocompletion=complete_queue)],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            metavar="JSON",
+            show_default=False,
+            help="The payload as JSON (default: {}, an empty object, for an input type whose "
+            "fields all have defaults).",
+        ),
+    ] = "{}",
     delay: Annotated[int | None, typer.Option("--delay", help="Delay in ms.")] = None,
     priority: Annotated[
         int | None,

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from pikku_queue.adapters import masked_url
+from pikku_queue.install import install_hint
 
 from pikkugen.commands.project import (
     BackendOption,
@@ -71,7 +72,8 @@ def monitor(
         from pikkugen.web_monitor.hosts import HostRule
     except ImportError as exc:
         raise fail(
-            f"pikkugen monitor needs Starlette and uvicorn ({exc}): pip install 'pikkugen[monitor]'"
+            f"pikkugen monitor needs Starlette and uvicorn ({exc}): "
+            + install_hint("pikkugen", "monitor")
         ) from None
     config = project_config()
     registry, generated_url = load_registry(config)

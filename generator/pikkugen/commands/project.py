@@ -9,10 +9,11 @@ refusal here is one `error:` line and exit code 2 (`fail`), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pikku_queue import runner
@@ -50,6 +51,43 @@ def project_config(out: Path | None = None) -> Config:
         raise fail(exc.message) from None
 
 
+def _queues_json() -> list[dict[str, Any]]:
+    """The queues of the project's generated `schemas/queues.json` (none outside a project or
+    before a scan): what shell completion offers, read without importing any code."""
+    from pikkugen.config import find_pyproject
+
+    if find_pyproject(Path.cwd()) is None:
+        return []
+    try:
+        config = load_config()
+        data = json.loads((config.out / "schemas" / "queues.json").read_text(encoding="utf-8"))
+        return [q for q in data["queues"] if isinstance(q, dict) and isinstance(q.get("name"), str)]
+    except (ConfigError, OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def complete_queue(incomplete: str) -> list[str]:
+    """Shell completion of a QUEUE argument: the generated registry's queue names."""
+    return [q["name"] for q in _queues_json() if q["name"].startswith(incomplete)]
+
+
+def complete_dead_letter_queue(incomplete: str) -> list[str]:
+    """Shell completion of `dlq`'s QUEUE: processors' queues and their dead-letter queues."""
+    names = {q["name"] for q in _queues_json()}
+    for queue in _queues_json():
+        dlq = (queue.get("options") or {}).get("dead_letter_queue")
+        if isinstance(dlq, str):
+            names.add(dlq)
+    return sorted(name for name in names if name.startswith(incomplete))
+
+
+def complete_queue_list(incomplete: str) -> list[str]:
+    """Shell completion of `--queues a,b`: the last name of the comma-separated list."""
+    done, comma, last = incomplete.rpartition(",")
+    taken = set(done.split(",")) if comma else set()
+    return [done + comma + name for name in complete_queue(last) if name not in taken]
+
+
 def import_roots(config: Config) -> list[Path]:
     """Folders that must be on sys.path to import the generated package and the processors."""
     from pikkugen.scanner.modules import import_root_for
@@ -74,13 +112,10 @@ def load_registry(config: Config, package: str | None = None) -> tuple[Registry,
     try:
         return runner.import_registry(package or config.out_package)
     except runner.StartError as exc:
-        from pikkugen.config import PYPROJECT, SECTION, find_pyproject
+        from pikkugen.config import find_pyproject, no_project_message
 
         if package is None and find_pyproject(Path.cwd()) is None:
-            raise fail(
-                f"no {PYPROJECT} with a [{SECTION}] table in {Path.cwd()} or any folder above:"
-                " run pikkugen inside your project (or add the table to its pyproject.toml)"
-            ) from None
+            raise fail(no_project_message(Path.cwd())) from None
         raise fail(str(exc)) from None
 
 

@@ -13,7 +13,13 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from pikkugen.config import Config, ConfigError, find_pyproject, load_config
+from pikkugen.config import (
+    Config,
+    ConfigError,
+    find_pyproject,
+    load_config,
+    no_project_message,
+)
 from pikkugen.model import Diagnostic, ProcessorDecl, ScanResult
 
 PathsArgument = Annotated[
@@ -72,6 +78,12 @@ def _config(
     runtime: list[str] | None = None,
     no_cache: bool = False,
 ) -> Config:
+    if not paths and find_pyproject(Path.cwd()) is None:
+        # Outside a project, scanning the current folder could walk a whole disk (`/`) and
+        # write a package and a cache where nobody asked: refuse, as worker and enqueue do.
+        typer.echo(f"error: {no_project_message(Path.cwd())}", err=True)
+        typer.echo("hint: or name the files or folders to scan explicitly", err=True)
+        raise typer.Exit(2)
     try:
         return _load(paths, out=out, strict=strict, runtime=runtime, no_cache=no_cache)
     except ConfigError as exc:
@@ -222,6 +234,7 @@ WIDE_TABLE = 120
 
 
 def _print_table(scan: ScanResult) -> None:
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -230,20 +243,38 @@ def _print_table(scan: ScanResult) -> None:
     if console.width < WIDE_TABLE:
         _print_blocks(scan, console.width)
         return
-    table = Table(title=f"{len(scan.processors)} queue processor(s)")
-    for column in ("queue", "function", "input -> output", "options", "location"):
-        table.add_column(column, overflow="fold")
+    headers = ("queue", "function", "input -> output", "options", "location")
+    rows = []
     for decl in sorted(scan.processors, key=lambda p: p.name):
         loc = decl.location
-        cells = [
-            decl.name,
-            decl.function,
-            f"{decl.input.annotation} -> {decl.output.annotation}",
-            _options_summary(decl),
-            f"{loc.path}:{loc.line}:{loc.column}",
-        ]
+        rows.append(
+            [
+                decl.name,
+                decl.function,
+                f"{decl.input.annotation} ->\n{decl.output.annotation}",
+                _options_summary(decl).replace(", ", ",\n"),  # one option per line
+                f"{loc.path}:{loc.line}:{loc.column}",
+            ]
+        )
+    widths = [
+        max(
+            cell_len(line)
+            for cell in [header, *(row[i] for row in rows)]
+            for line in cell.split("\n")
+        )
+        for i, header in enumerate(headers)
+    ]
+    # No cell is ever cut or folded (`"exponential",` over two lines): a table that does not
+    # fit unwrapped (each column padded by 1 on both sides, n + 1 borders) is printed as blocks.
+    if sum(widths) + 3 * len(widths) + 1 > console.width:
+        _print_blocks(scan, console.width)
+        return
+    table = Table(title=f"{len(scan.processors)} queue processor(s)")
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
         # Text, not markup: `dict[str, int]` must not be read as a style tag.
-        table.add_row(*(Text(cell) for cell in cells))
+        table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 
 

@@ -25,6 +25,7 @@ from rich.logging import RichHandler
 from pikkugen.commands.display import live_display
 from pikkugen.commands.project import (
     backend_url,
+    complete_queue_list,
     fail,
     import_roots,
     load_registry,
@@ -68,6 +69,7 @@ def typer_parameter(flag: runner.Flag) -> inspect.Parameter:
         min=flag.minimum,
         hidden=flag.hidden,
         show_default=False,
+        autocompletion=complete_queue_list if flag.dest == "queues" else None,
     )
     return inspect.Parameter(
         flag.dest, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=flag.annotation

@@ -416,6 +416,30 @@ class Builder:
             module, expr = constant_module, summary["constants"][name]
         return True
 
+    def _names_job_context(self, module: str, annotation: Expr | None) -> bool:
+        """Whether `annotation` names pikku_queue's `JobContext` (through aliases and
+        constants, as `_context_like` follows them)."""
+        expr = annotation
+        for _ in range(16):
+            if expr is None:
+                return False
+            if expr.get("k") == "const" and isinstance(expr.get("ann"), dict):
+                expr = expr["ann"]
+            if expr.get("k") != "name":
+                return False
+            targets = self.tree.resolve(module, [str(p) for p in expr.get("parts", [])])
+            if not targets:
+                return False
+            target = targets[0]
+            if is_runtime(target.qualname):
+                return target.qualname.rpartition(".")[2] == "JobContext"
+            home = self.tree.constant_home(target)
+            summary = None if home is None else self.tree.summary(home[0])
+            if home is None or summary is None:
+                return False
+            module, expr = home[0], summary["constants"][home[1]]
+        return False
+
     def _types(
         self, module: str, sig: FuncSig, batch: bool, problems: list[Diagnostic]
     ) -> tuple[tuple[TypeRef, TypeRef], bool] | None:
@@ -446,6 +470,23 @@ class Builder:
                 )
                 return None
         payload = positional[-1]
+        if len(positional) == 1 and (
+            self._names_job_context(module, payload["ann"])
+            or (payload["ann"] is None and payload["name"] in ("ctx", "context"))
+        ):
+            ppos = payload["p"]
+            problems.append(
+                _at(
+                    "PK305",
+                    f"missing payload parameter: `{sig['name']}` takes only the job context "
+                    f"`{payload['name']}`; a processor takes (data) or (ctx, data)",
+                    Place(file.rel, int(ppos[0]), int(ppos[1])),
+                    hint=f"add the payload after it, e.g. `{sig['name']}({payload['name']}: "
+                    "JobContext, data: dict[str, Any])` (or a pydantic model); enqueue `{}` "
+                    "when there is nothing to send",
+                )
+            )
+            return None
         reader = AnnotationReader(self.tree, module, file.rel)
         if len(positional) == 2 and not self._context_like(module, positional[0]["ann"]):
             first, second = positional

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pikku_queue.adapters.catalog import BY_SCHEME
 from pikku_queue.errors import BackendError
+from pikku_queue.install import install_hint
 from pikku_queue.redact import redact_url
 
 if TYPE_CHECKING:  # the engine and asyncio stay unloaded until a backend is opened
@@ -41,6 +42,11 @@ def set_default(backend: Backend | None) -> None:
     """Record the process default backend (`pikku_queue.set_default_backend` calls this)."""
     global _default_backend
     _default_backend = backend
+
+
+def default_set() -> Backend | None:
+    """The backend `set_default` recorded (None: not set), so a caller can restore it."""
+    return _default_backend
 
 
 def resolve_backend(explicit: str | None = None, configured: str | None = None) -> Backend | str:
@@ -85,7 +91,7 @@ def connect(url: str | None = None) -> Backend:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         hint = (
-            f" (install it with: pip install 'pikku-queue[{entry.extra}]')" if entry.extra else ""
+            f" (install it with: {install_hint('pikku-queue', entry.extra)})" if entry.extra else ""
         )
         raise BackendError(f"the {scheme}:// backend is not available: {exc}{hint}") from exc
     factory: BackendFactory = getattr(module, attribute)

@@ -13,7 +13,7 @@ from pikku_queue.runner.children import run_processes
 from pikku_queue.runner.errors import EXIT_START_ERROR, StartError
 from pikku_queue.runner.registry_import import import_registry
 from pikku_queue.runner.serving import run_worker
-from pikku_queue.runner.worker_run import prepare
+from pikku_queue.runner.worker_run import check_log_level, prepare
 
 
 def main(
@@ -27,6 +27,11 @@ def main(
     package as `registry` and `schemes=("redis", "rediss")`."""
     args = parser(prog, registry=registry).parse_args(argv)
     flags = worker_flags(args)
+    try:
+        check_log_level(flags.log_level)
+    except StartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_START_ERROR
     logging.basicConfig(
         level=flags.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -9,6 +9,7 @@ import the user's modules, which may raise anything: every such failure becomes 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 from pikku_queue.registry import Registry
@@ -47,7 +48,30 @@ def import_registry(package: str) -> tuple[Registry, str | None]:
             return registry, backend_url if isinstance(backend_url, str) else None
     if found is not None:
         raise StartError(f"{found.__name__} has no REGISTRY; run `pikkugen scan` again")
+    folder = _folder_holding(package.removesuffix(".registry"))
+    if folder is not None:
+        # Scanned, but under a folder that is not on the import path (the src layout).
+        raise StartError(
+            f"cannot import the generated registry {names[0]!r}: it is in {folder}, which is"
+            f" not importable from here; run with PYTHONPATH={folder}, or install your project"
+            " into this environment (`pip install -e .`)"
+        )
     raise StartError(
         f"cannot import the generated registry {names[0]!r}; run `pikkugen scan`, and start "
         "the worker where that package can be imported (the current folder, or PYTHONPATH)"
     )
+
+
+def _folder_holding(package: str) -> str | None:
+    """The folder below the current one (`src`, one level) holding `package`'s registry.py,
+    as a relative path; None when there is none."""
+    relative = Path(*package.split(".")) / "registry.py"
+    here = Path.cwd()
+    try:
+        children = sorted(p for p in here.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return None
+    for child in children[:200]:
+        if (child / relative).is_file():
+            return child.name
+    return None

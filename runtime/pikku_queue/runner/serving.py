@@ -24,6 +24,7 @@ from pikku_queue.adapters import connect, masked_url
 from pikku_queue.backend import Backend, WorkerOptions, WorkerReport
 from pikku_queue.errors import PikkuQueueError
 from pikku_queue.events import subscribe_hook
+from pikku_queue.install import install_hint
 from pikku_queue.processor import Processor
 from pikku_queue.redact import redact_text
 from pikku_queue.registry import Registry
@@ -55,7 +56,7 @@ def start_metrics(
     except ImportError as exc:
         raise PikkuQueueError(
             f"--metrics-port needs the prometheus-client package ({exc}):"
-            " pip install 'pikkugen[metrics]'"
+            f" {install_hint('pikku-queue', 'metrics')}"
         ) from None
     try:
         server = serve(port, host, backend=backend, queues=queues)

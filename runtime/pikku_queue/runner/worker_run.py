@@ -58,6 +58,7 @@ def prepare(
     """A `WorkerRun` from a command line's values: the queues checked, the URL resolved (and,
     with `schemes`, refused unless it has one of them)."""
     flags = flags or WorkerFlags()
+    check_log_level(flags.log_level)
     names = select_queues(registry, split_queues(flags.queues))
     check_fresh(registry, flags.strict)
     # A relative SQLite path is the project's file, whatever the current folder.
@@ -69,6 +70,18 @@ def prepare(
             f"set {URL_ENVIRONMENT_VARIABLE}"
         )
     return WorkerRun(registry=registry, url=url, queues=names, flags=flags)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_log_level(level: str) -> None:
+    """`--log-level` names one of logging's levels (any case), else a `StartError`."""
+    if level.upper() not in LOG_LEVELS:
+        raise StartError(
+            f"--log-level {level!r} is not a logging level: use one of {', '.join(LOG_LEVELS)}"
+            " (any case)"
+        )
 
 
 def check_fresh(registry: Registry, strict: bool) -> None:

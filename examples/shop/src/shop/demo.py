@@ -48,7 +48,7 @@ async def main() -> None:
     try:
         await enqueue_image_processing(ImageJob.model_construct(image_id="x", width=-1, height=0))
     except PayloadValidationError as error:
-        print(f"refused at enqueue: {error.detail.splitlines()[0]}")
+        print(f"refused at enqueue: {error.detail.splitlines()[0]} ({', '.join(error.fields)})")
     print("enqueued the seed's jobs")
 
 

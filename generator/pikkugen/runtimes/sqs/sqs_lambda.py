@@ -39,6 +39,9 @@ def emit(data: EmitInput) -> dict[str, str]:
         + "# The Lambda bundle's dependencies, for template.yaml's functions: in this folder run\n"
         + f"# `sam build --manifest {REQUIREMENTS}`. Your processors' own dependencies go in a\n"
         + "# requirements file of yours that includes this one (`-r`), passed as --manifest.\n"
+        + "# While pikku-queue is not on PyPI, build its wheel from the pikkugen checkout first:\n"
+        + "# `pip wheel --no-deps -w wheels <pikkugen checkout>/runtime`, then\n"
+        + '# `PIP_FIND_LINKS="$PWD/wheels" sam build --manifest requirements.txt`.\n'
         + runtime_requirement()
         + "\n"
     )

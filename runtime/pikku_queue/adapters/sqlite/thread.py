@@ -33,6 +33,28 @@ Tx = Callable[[sqlite3.Connection], T]
 _Waiting = tuple[Tx[Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
 
 
+def _make_folder(database: Path) -> None:
+    """Create the database's own folder (`.pikku/` of the default URL), never more: a URL with
+    a mistyped absolute path (`sqlite:////nonexistent-dir/x/q.db`) is refused, not turned into
+    a tree of folders under `/`."""
+    folder = database.parent
+    if folder.is_dir():
+        return
+    if not folder.parent.is_dir():
+        raise BackendError(
+            f"cannot open the SQLite database {database}: neither its folder {folder} nor "
+            f"{folder.parent} exists (only the database's own folder is created, like .pikku/);"
+            " create the path first or fix the URL (sqlite:////abs/path.db is absolute,"
+            " sqlite:///rel/path.db relative to the project root)"
+        )
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BackendError(
+            f"cannot create the folder {folder} of the SQLite database: {exc.strerror or exc}"
+        ) from None
+
+
 class ConnectionThread:
     """Runs reads and batched write transactions on one connection, off the event loop."""
 
@@ -46,7 +68,7 @@ class ConnectionThread:
         self._closed = False
         if not inline:
             if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(Path(path))
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pikku-sqlite")
         self._conn = open_connection(path, busy_timeout_ms)
 
