@@ -10,7 +10,9 @@ the Redis run's `appendfsync everysec`). Procrastinate and PgQueuer run in their
 the temp dir (created on first use; it keeps benchmark-only packages out of the project's
 environment), each against a database of its own on the same cluster. Figures:
 
-* end-to-end jobs/s: N / (enqueue time + process time), one worker process, no-op jobs;
+* jobs/s two ways, as benchmarks/throughput.py names them, one worker process, no-op jobs:
+  "enqueue plus process" N / (enqueue time + process time), and "from worker start to last
+  completion" N / process time;
 * idle latency: median of 200 single jobs, enqueue to the result seen by the producer
   (`JobHandle.result()`, woken by NOTIFY), with a worker idle on LISTEN; the same with the
   producer polling the job instead, as the same-run baseline;
@@ -229,11 +231,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip Procrastinate, PgQueuer")
     args = parser.parse_args(argv)
     results = asyncio.run(_main(args))
+    print(throughput.headline_legend())
     for key, value in results.items():
         if isinstance(value, dict) and "end_to_end_per_s" in value:
             print(
-                f"{key:>18}: {value['end_to_end_per_s']:>6} jobs/s end to end"
-                f" (enqueue {value['enqueue_per_s']}/s, process {value['process_per_s']}/s)"
+                f"{key:>18}: {value['end_to_end_per_s']:>6} jobs/s enqueue plus process,"
+                f" {value['process_per_s']} from worker start to last completion"
+                f" (enqueue {value['enqueue_per_s']}/s)"
             )
         elif key == "idle_latency":
             print(

@@ -30,6 +30,9 @@ generic pull worker) and the optional ones below them. Callers test an optional 
   (what the pull worker polls); declared as the features `cancel` and `cancel_running`.
 - `TransactionalEnqueue`: `enqueue_in_transaction`, jobs written inside the caller's own
   database transaction (PostgreSQL).
+- `WatchesJobs`: `watch_job`, a `JobWatch` told when a job may have changed, so
+  `JobHandle.result()` waits for a push instead of polling (Redis: BullMQ's events stream;
+  SQLite and memory: the settle of a worker in the same process).
 - `ListsJobs`, `RetriesJobs`, `RemovesJobs`, `PromotesJobs`, `PausesQueues`, `CleansJobs`:
   what the web monitor shows and does (jobs by state a page at a time; retry, remove,
   promote, pause and resume, clean), each also declared as a feature in the backend's
@@ -39,6 +42,7 @@ generic pull worker) and the optional ones below them. Callers test an optional 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -291,6 +295,53 @@ class Notified(Protocol):
     worker still looks), or after `timeout_s`."""
 
     async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None: ...
+
+
+class JobWatch:
+    """What a waiter on one job holds: `notify()` (a backend's push, from any thread through
+    the waiter's loop) wakes `changed()`. A hint, never the answer: the waiter reads the job
+    again after each wake-up. `recheck_s` is how often a waiter re-reads the job anyway:
+    None when the push covers only some changes (a SQLite worker in another process), so the
+    waiter keeps its bounded polling and a push only cuts a pause short; a number when every
+    change pushes (Redis), a safety net against a lost push."""
+
+    __slots__ = ("_event", "_loop", "recheck_s")
+
+    def __init__(self, recheck_s: float | None = None) -> None:
+        self.recheck_s = recheck_s
+        self._event = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def notify(self) -> None:
+        """Wake the waiter (callable from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._event.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits any more
+                self._loop.call_soon_threadsafe(self._event.set)
+
+    async def changed(self, timeout_s: float) -> bool:
+        """Wait for a push, at most `timeout_s`; whether one came (consumed either way)."""
+        if not self._event.is_set():
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        self._event.clear()
+        return True
+
+
+@runtime_checkable
+class WatchesJobs(Protocol):
+    """Optional: `watch_job(queue, job_id)` is an async context manager giving a `JobWatch`
+    registered *before* it is returned, so a change after the caller's next read of the job
+    always wakes it (the caller reads the job after entering, then waits)."""
+
+    def watch_job(self, queue: str, job_id: str) -> AbstractAsyncContextManager[JobWatch]: ...
 
 
 class FinishWatch(Protocol):

@@ -23,8 +23,10 @@ from pikku_queue.backend import (
     BulkEnqueue,
     CancelsJobs,
     Closable,
+    JobWatch,
     NotifiesFinished,
     TransactionalEnqueue,
+    WatchesJobs,
 )
 from pikku_queue.capabilities import DEDUPE_FEATURES, Feature
 from pikku_queue.errors import (
@@ -82,6 +84,9 @@ def get_default_backend(configured_url: str | None = None, root: Path | None = N
 
 #: What every `backend=` parameter takes: an open backend, a URL, or None for the default.
 BackendArg = Backend | str | None
+#: Classes already seen to implement `Backend`: a runtime-checkable protocol's isinstance walks
+#: every member (tens of µs on Python 3.11), more than a memory backend's whole enqueue.
+_BACKEND_TYPES: set[type] = set()
 
 
 def backend_for(
@@ -92,11 +97,14 @@ def backend_for(
     once per process like the default; None falls through to `get_default_backend`'s order.
     Anything else is a TypeError that says what the parameter takes."""
     if backend is not None and not isinstance(backend, str):
+        if type(backend) in _BACKEND_TYPES:
+            return backend
         if not isinstance(backend, Backend):
             raise TypeError(
                 f"backend= takes a backend (e.g. pikku_queue.connect(url)) or a backend URL "
                 f"such as 'sqlite:///.pikku/queue.db', not {type(backend).__name__}"
             )
+        _BACKEND_TYPES.add(type(backend))
         return backend
     target = adapters.resolve_backend(backend or None, configured_url)
     if not isinstance(target, str):
@@ -187,43 +195,25 @@ class JobHandle(Generic[T]):
         """`cancel` from sync code (a Django or Flask view)."""
         return run_sync(self.cancel())
 
+    async def wait(self, timeout: float | None = None) -> JobState:
+        """Wait until the job is finished (completed, failed or dead-lettered) and return that
+        state, without raising for a failure. TimeoutError after `timeout` s; BackendError at
+        once when the job cannot be found."""
+        _check_supported(self.backend, "results", "waiting for a job")
+        return (await self._finished(timeout)).state
+
     async def result(self, timeout: float | None = None) -> T:
         """Wait until the job finishes and return its result (typed through the queue's output
         type). Raises JobFailedError if it failed for good, TimeoutError after `timeout` s, and
-        BackendError at once when the job cannot be found (waiting would never end)."""
+        BackendError at once when the job cannot be found (waiting would never end).
+
+        A backend that pushes (Redis: BullMQ's events stream, one reader per queue shared by
+        every waiter; SQLite and memory: a worker settling in this process; PostgreSQL:
+        NOTIFY when a job of the queue finishes) wakes the wait as the job ends; otherwise,
+        and for a SQLite worker in another process, the job is read again from 2 ms on, each
+        pause half as long again, at most 250 ms."""
         _check_supported(self.backend, "results", "job results")
-
-        async def wait() -> JobInfo:
-            if isinstance(self.backend, NotifiesFinished):
-                # Woken when a job of the queue finishes (PostgreSQL's NOTIFY): read once
-                # then, and only every half second without a wake-up (a lost notification).
-                async with self.backend.watch_finished(self.queue) as watch:
-                    return await poll(watch.wait, 0.05, 0.5)
-            # From 2 ms, growing by half: a job that takes a few ms is seen within about a
-            # millisecond or two of its end, for six reads in the first 20 ms; a long job is
-            # read every 250 ms.
-            return await poll(asyncio.sleep, 0.002, 0.25)
-
-        async def poll(
-            pause: Callable[[float], Awaitable[object]], first: float, most: float
-        ) -> JobInfo:
-            delay = first
-            while True:
-                info = await self.info()
-                if info is None:
-                    raise self._missing()
-                if info.state in FINAL_STATES:
-                    return info
-                await pause(delay)
-                delay = min(delay * 1.5, most)
-
-        try:
-            info = await asyncio.wait_for(wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"job {self.id} of queue {self.queue!r} did not finish within {timeout} s"
-                " (it keeps running: call result() again to wait longer)"
-            ) from None
+        info = await self._finished(timeout)
         if info.state != JobState.COMPLETED:
             error = info.error
             detail = f"{error.type}: {error.message}" if error else "no error recorded"
@@ -235,6 +225,62 @@ class JobHandle(Generic[T]):
         if self._output is None:
             return info.result  # type: ignore[no-any-return]
         return self._output.validate_python(info.result)
+
+    async def _finished(self, timeout: float | None) -> JobInfo:
+        try:
+            return await asyncio.wait_for(self._wait_final(), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"job {self.id} of queue {self.queue!r} did not finish within {timeout} s"
+                " (it keeps running: call result() again to wait longer)"
+            ) from None
+
+    async def _wait_final(self) -> JobInfo:
+        if isinstance(self.backend, WatchesJobs):
+            # Registered before the first read: a job that ends after that read wakes us, one
+            # that ended before it is what the read sees.
+            async with self.backend.watch_job(self.queue, self.id) as watch:
+                return await self._read_until_final(watch)
+        if isinstance(self.backend, NotifiesFinished):
+            # Woken when a job of the queue finishes (PostgreSQL's NOTIFY): read once then,
+            # and only every half second without a wake-up (a lost notification).
+            async with self.backend.watch_finished(self.queue) as finished:
+                return await self._poll(finished.wait, 0.05, 0.5)
+        return await self._read_until_final(None)
+
+    async def _poll(
+        self, pause: Callable[[float], Awaitable[object]], first: float, most: float
+    ) -> JobInfo:
+        delay = first
+        while True:
+            info = await self.info()
+            if info is None:
+                raise self._missing()
+            if info.state in FINAL_STATES:
+                return info
+            await pause(delay)
+            delay = min(delay * 1.5, most)
+
+    async def _read_until_final(self, watch: JobWatch | None) -> JobInfo:
+        # From 2 ms, growing by half: a job that takes a few ms is seen within about a
+        # millisecond or two of its end, for six reads in the first 20 ms; a long job is read
+        # every 250 ms. A push cuts a pause short; where every change pushes, the job is read
+        # again only on a push (or every `recheck_s`, a safety net).
+        pause = 0.002
+        while True:
+            info = await self.info()
+            if info is None:
+                raise self._missing()
+            if info.state in FINAL_STATES:
+                return info
+            if watch is None:
+                await asyncio.sleep(pause)
+            elif watch.recheck_s is not None:
+                await watch.changed(watch.recheck_s)
+                continue
+            else:
+                await watch.changed(pause)
+            pause = min(pause * 1.5, 0.25)
 
 
 async def cancel_job(backend: Backend, queue: str, job_id: str) -> CancelResult:
@@ -292,6 +338,10 @@ def enqueue_options(
 ) -> EnqueueOptions:
     """Validate one job's enqueue options through `EnqueueOptions`, the one model every enqueue
     path uses; a broken rule raises `InvalidEnqueueOptionsError` naming the option."""
+    if delay is None and priority is None and job_id is None and repeat is None and dedupe is None:
+        # The common call: nothing to validate (the model is frozen). Every parameter is
+        # tested here: tests/runtime/test_enqueue_options.py holds them to the model's fields.
+        return _NO_OPTIONS
     try:
         return EnqueueOptions.model_validate(
             {
@@ -304,6 +354,9 @@ def enqueue_options(
         )
     except ValidationError as exc:
         raise InvalidEnqueueOptionsError(describe_options_error(exc)) from None
+
+
+_NO_OPTIONS = EnqueueOptions()
 
 
 def describe_options_error(exc: ValidationError) -> str:
@@ -490,7 +543,10 @@ class TypedQueue(Generic[In, Out]):
         payload = self.dump(data)
         target = backend_for(backend, self.backend_url, self.root)
         request = _request(target, self.name, payload, job_options, self.options)
-        [job] = await _send(target, [request], connection)
+        if connection is None:  # the common call, one coroutine less than `_send`'s
+            job = await tracing.enqueue(target, request)
+        else:
+            [job] = await _send(target, [request], connection)
         return JobHandle(job, self.name, target, self.output)
 
     def enqueue_sync(

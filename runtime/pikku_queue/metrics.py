@@ -22,12 +22,13 @@ import asyncio
 import logging
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from pikku_queue import counts, observe
@@ -119,104 +120,156 @@ class QueueJobsCollector(Collector):
         yield family
 
 
-@dataclass(frozen=True)
-class _QueueMetrics:
-    active: Any
-    wait: Any
-    duration: Any
-    completed: Any
-    retried: Any
-    dead_lettered: Any
-    failed: Any
-    cancelled: Any
+#: The `le` label of each bucket, as prometheus_client writes it ("0.005", "1.0", "+Inf").
+_LE = (*(repr(float(bound)) for bound in BUCKETS), "+Inf")
+
+
+class _Histogram:
+    """A histogram's buckets (not cumulative: `bisect` finds the one bucket to add to) and sum,
+    in plain Python numbers: `observe` is an index and two additions, no lock."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS, value)] += 1  # `le` buckets: value <= bound
+        self.total += value
+
+    def exposition(self) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative `(le, count)` buckets and the sum, as Prometheus wants them."""
+        counts, total = list(self.counts), self.total
+        buckets, running = [], 0
+        for bound, count in zip(_LE, counts, strict=True):
+            running += count
+            buckets.append((bound, float(running)))
+        return buckets, total
+
+
+class _QueueStats:
+    """The counts of one queue in this process: what an attempt adds to."""
+
+    __slots__ = ("active", "cancelled", "completed", "dead_lettered", "duration", "failed",
+                 "retried", "stalled", "wait")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.completed = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.failed = 0
+        self.stalled = 0
+        self.cancelled = 0
+        self.duration = _Histogram()
+        self.wait = _Histogram()
+
+
+#: (attribute of `_QueueStats`, metric name without `_total`, help) of the counters.
+_COUNTERS = (
+    ("completed", "pikku_jobs_completed", "Attempts that completed"),
+    ("failed", "pikku_jobs_failed",
+     "Jobs failed for good (the processor names no dead-letter queue)"),
+    ("retried", "pikku_jobs_retried", "Failed attempts that will be retried"),
+    ("dead_lettered", "pikku_jobs_dead_lettered",
+     "Jobs failed for good and copied to the dead-letter queue"),
+    ("stalled", "pikku_jobs_stalled", "Jobs whose worker lost its lease; they came back"),
+    ("cancelled", "pikku_jobs_cancelled", "Running jobs stopped by a cancel (JobHandle.cancel)"),
+)  # fmt: skip
+
+
+class _AttemptsCollector(Collector):
+    """The counters, histograms and gauge of `Metrics`, turned into metric families when
+    Prometheus scrapes (on the HTTP server's thread), not when a job runs."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        by_queue = list(self.metrics.by_queue.items())  # one atomic copy; the loop adds queues
+        for attribute, name, doc in _COUNTERS:
+            counter = CounterMetricFamily(name, doc, labels=["queue"])
+            for queue, stats in by_queue:
+                counter.add_metric([queue], float(getattr(stats, attribute)))
+            yield counter
+        for attribute, name, doc in (
+            ("duration", "pikku_job_duration_seconds", "Run time of one attempt"),
+            ("wait", "pikku_job_wait_seconds", "Enqueue to the start of the job's first attempt"),
+        ):
+            histogram = HistogramMetricFamily(name, doc, labels=["queue"])
+            for queue, stats in by_queue:
+                buckets, total = getattr(stats, attribute).exposition()
+                histogram.add_metric([queue], buckets, total)
+            yield histogram
+        active = GaugeMetricFamily(
+            "pikku_jobs_active", "Attempts running in this process", labels=["queue"]
+        )
+        for queue, stats in by_queue:
+            active.add_metric([queue], float(stats.active))
+        yield active
 
 
 class Metrics:
-    """The metrics of one worker process, fed by the engine's attempt observer."""
+    """The metrics of one worker process, fed by the engine's attempt observer.
+
+    An attempt costs what counting it costs, nothing more: a few additions to plain Python
+    numbers of its queue (no lock, no metric object per job); the Prometheus metric families are
+    built from them only when `/metrics` is scraped. The engine runs attempts on the worker's
+    event loop thread, the one writer; a scrape reads from its own thread."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        r = self.registry
-
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(name, doc, ["queue"], registry=r)
-
-        self.completed = counter("pikku_jobs_completed", "Attempts that completed")
-        self.failed = counter(
-            "pikku_jobs_failed", "Jobs failed for good (the processor names no dead-letter queue)"
-        )
-        self.retried = counter("pikku_jobs_retried", "Failed attempts that will be retried")
-        self.dead_lettered = counter(
-            "pikku_jobs_dead_lettered", "Jobs failed for good and copied to the dead-letter queue"
-        )
-        self.cancelled = counter(
-            "pikku_jobs_cancelled", "Running jobs stopped by a cancel (JobHandle.cancel)"
-        )
-        self.stalled_total = counter(
-            "pikku_jobs_stalled", "Jobs whose worker lost its lease; they came back"
-        )
-        self.duration = Histogram(
-            "pikku_job_duration_seconds", "Run time of one attempt", ["queue"],
-            buckets=BUCKETS, registry=r,
-        )  # fmt: skip
-        self.wait = Histogram(
-            "pikku_job_wait_seconds", "Enqueue to the start of the job's first attempt",
-            ["queue"], buckets=BUCKETS, registry=r,
-        )  # fmt: skip
-        self.active = Gauge(
-            "pikku_jobs_active", "Attempts running in this process", ["queue"], registry=r
-        )
+        #: The counts of each queue this process ran (or was told of, `for_queues`).
+        self.by_queue: dict[str, _QueueStats] = {}
+        self.registry.register(_AttemptsCollector(self))
         self._remove: Callable[[], None] | None = None
-        self._by_queue: dict[str, _QueueMetrics] = {}
 
     # ------------------------------------------------------------------ observer
 
-    def _children(self, queue: str) -> _QueueMetrics:
-        """The queue's labelled metrics, looked up once (`labels()` takes a lock each call)."""
-        found = self._by_queue.get(queue)
+    def _stats(self, queue: str) -> _QueueStats:
+        found = self.by_queue.get(queue)
         if found is None:
-            found = self._by_queue[queue] = _QueueMetrics(
-                active=self.active.labels(queue),
-                wait=self.wait.labels(queue),
-                duration=self.duration.labels(queue),
-                completed=self.completed.labels(queue),
-                retried=self.retried.labels(queue),
-                dead_lettered=self.dead_lettered.labels(queue),
-                failed=self.failed.labels(queue),
-                cancelled=self.cancelled.labels(queue),
-            )
+            found = self.by_queue[queue] = _QueueStats()
         return found
 
     def attempt_started(
         self, processor: Processor, deliveries: Sequence[Delivery]
     ) -> observe.AttemptEnd:
-        m = self._children(processor.name)
-        m.active.inc(len(deliveries))
+        stats = self.by_queue.get(processor.name) or self._stats(processor.name)
+        started = len(deliveries)
+        stats.active += started
         now_ms = time.time() * 1000
+        wait = stats.wait
         for delivery in deliveries:
             if delivery.attempt == 1 and delivery.enqueued_at_ms:
-                m.wait.observe(max(now_ms - delivery.enqueued_at_ms, 0.0) / 1000)
+                waited = max(now_ms - delivery.enqueued_at_ms, 0.0) / 1000
+                wait.counts[bisect_left(BUCKETS, waited)] += 1  # `_Histogram.observe`, inlined
+                wait.total += waited
         has_dlq = processor.options.dead_letter_queue is not None
 
         def ended(settled: Sequence[tuple[Delivery, Outcome]], elapsed_s: float) -> None:
-            m.active.dec(len(deliveries))
+            stats.active -= started
+            duration = stats.duration
+            bucket = bisect_left(BUCKETS, elapsed_s)
             for _, outcome in settled:
-                m.duration.observe(elapsed_s)
+                duration.counts[bucket] += 1
+                duration.total += elapsed_s
                 if isinstance(outcome, Completed):
-                    m.completed.inc()
+                    stats.completed += 1
                 elif isinstance(outcome, Retry):
-                    m.retried.inc()
+                    stats.retried += 1
                 elif isinstance(outcome, Cancelled):
-                    m.cancelled.inc()
+                    stats.cancelled += 1
                 elif isinstance(outcome, DeadLetter) and has_dlq:
-                    m.dead_lettered.inc()
+                    stats.dead_lettered += 1
                 else:
-                    m.failed.inc()
+                    stats.failed += 1
 
         return ended
 
     def stalled(self, queue: str, count: int) -> None:
-        self.stalled_total.labels(queue).inc(count)
+        self._stats(queue).stalled += count
 
     def install(self) -> None:
         """Start counting attempts in this process."""
@@ -231,11 +284,7 @@ class Metrics:
     def for_queues(self, queues: Sequence[str]) -> None:
         """Show every queue from the first scrape on (at 0), not only once it ran a job."""
         for queue in queues:
-            for metric in (
-                self.completed, self.failed, self.retried, self.dead_lettered,
-                self.cancelled, self.stalled_total, self.active, self.duration, self.wait,
-            ):  # fmt: skip
-                metric.labels(queue)
+            self._stats(queue)
 
 
 @dataclass

@@ -68,7 +68,8 @@ class Attempt:
 
 
 def attempt(processor: Processor, deliveries: Sequence[Delivery]) -> Attempt | None:
-    """Tell the observers an attempt starts (None, at no cost, when there are none)."""
+    """Tell the observers an attempt starts (None, at no cost, when there are none, and None
+    too when none of them wants to hear how it ends: tracing with no provider set)."""
     if not OBSERVERS:
         return None
     ends = []
@@ -80,6 +81,8 @@ def attempt(processor: Processor, deliveries: Sequence[Delivery]) -> Attempt | N
             continue
         if end is not None:
             ends.append(end)
+    if not ends:
+        return None
     return Attempt(ends)
 
 

@@ -18,8 +18,14 @@ It works wherever the engine runs a job: the pull workers, Redis, SQS, the push 
 on Cloudflare, whose messages have no field beside the body, an attempt's span starts its own
 trace).
 
-Without the API nothing is registered and the engine's only cost is one empty-list check per
-attempt (`pikku_queue.observe`); the producer's only cost is one boolean test.
+Off means off. Without the API nothing is registered and the engine's only cost is one
+empty-list check per attempt (`pikku_queue.observe`); the producer's only cost is one boolean
+test. With the API but no tracer provider set (the API's default proxy, whose spans go
+nowhere: common, since many libraries depend on the API), no span is started, no context is
+attached and nothing is injected into a job: each attempt and each enqueue reads one module
+attribute (is a provider set yet?) and goes on. Once the application sets a provider (the
+SDK's, at any time, even after the worker started), the next attempt and the next enqueue see
+it and are traced from then on (`recording()`).
 """
 
 from __future__ import annotations
@@ -61,11 +67,51 @@ _enabled = trace is not None
 #: W3C Trace Context, whatever propagators the application set: that is what the job stores.
 _PROPAGATOR = TraceContextTextMapPropagator() if trace is not None else None
 _tracer: Tracer | None = None
+#: True once a tracer provider other than the API's defaults is set (it is set once per
+#: process and never unset, so this is decided for good the first time it holds).
+_live = False
+#: Whether the provider was looked up through the API once (which loads the one named by
+#: `OTEL_PYTHON_TRACER_PROVIDER`, as the API's own `get_tracer` would).
+_looked_up = False
+#: The API module's global provider slot, read per attempt (None until a provider is set).
+_API = trace
+_NO_SLOT = object()
+
+
+def _provider_set() -> bool:
+    """Whether the process's tracer provider is a real one: not the API's default proxy (which
+    hands out no-op spans until a provider is set) nor its explicit no-op provider."""
+    global _looked_up
+    if not _looked_up:
+        _looked_up = True
+        trace.get_tracer_provider()  # loads a provider named by the environment, if any
+    provider = getattr(_API, "_TRACER_PROVIDER", _NO_SLOT)
+    if provider is None:  # the API's default: nothing set yet (the per-job fast path)
+        return False
+    if provider is _NO_SLOT:  # an API without that slot: ask it the public, slower way
+        provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
+def recording() -> bool:
+    """Whether an enqueue or attempt starting now is traced: tracing enabled and a tracer
+    provider set. Cheap enough to ask per job (one attribute read until a provider is set,
+    one boolean after); a provider set later is seen by the next call."""
+    global _live, _tracer
+    if not _enabled:
+        return False
+    if _live:
+        return True
+    if not _provider_set():
+        return False
+    _live = True
+    _tracer = None  # the provider's own tracer from now on, not the API's proxy
+    return True
 
 
 def _get_tracer() -> Tracer:
-    """One tracer for the process (before a provider is set it is the API's proxy, which
-    follows the provider set later): `get_tracer` per job would cost more than a no-op job."""
+    """One tracer for the process, looked up once a provider is set: `get_tracer` per job
+    would cost more than a no-op job."""
     global _tracer
     if _tracer is None:
         _tracer = trace.get_tracer(TRACER_NAME)
@@ -86,7 +132,9 @@ class TracingObserver:
 
     def attempt_started(
         self, processor: Processor, deliveries: Sequence[Delivery]
-    ) -> observe.AttemptEnd:
+    ) -> observe.AttemptEnd | None:
+        if not recording():  # no provider: no span, no context, no closure
+            return None
         tracer = _get_tracer()
         links = []
         parent = None
@@ -162,7 +210,9 @@ def disable() -> None:
 
 async def enqueue(target: Backend, request: EnqueueRequest) -> str:
     """`target.enqueue(request)` in a `send` span whose context travels with the job."""
-    if not _enabled or request.repeat is not None:  # a schedule's runs are not this trace's
+    if request.repeat is not None or not recording():
+        # No provider (or tracing off): nothing to record or carry. A schedule's runs are not
+        # this trace's.
         return await target.enqueue(request)
     tracer = _get_tracer()
     with tracer.start_as_current_span(
@@ -190,7 +240,7 @@ async def enqueue_many(
     send: Callable[[Sequence[EnqueueRequest]], Any],
 ) -> list[str]:
     """`send(requests)` (a backend's bulk enqueue) in one `send` span for the batch."""
-    if not _enabled or not requests:
+    if not requests or not recording():
         return list(await send(requests))
     tracer = _get_tracer()
     with tracer.start_as_current_span(

@@ -12,10 +12,15 @@ import pytest
 
 pytest.importorskip("prometheus_client")
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pikku_queue import observe, runner
 from pikku_queue.adapters import connect
 from pikku_queue.backend import Backend, WorkerOptions
-from pikku_queue.metrics import Metrics
+from pikku_queue.metrics import BUCKETS, Metrics
+from pikku_queue.outcomes import Completed, DeadLetter, Delivery, ErrorInfo, Outcome
+from pikku_queue.processor import Processor
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from support import QUEUES, Expected, enqueue_known, processors, scrape, wait_finished
 
@@ -98,3 +103,44 @@ async def test_no_port_no_server(tmp_path: Path) -> None:
         assert not any(isinstance(o, Metrics) for o in observe.OBSERVERS)
     finally:
         await backend.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    durations=st.lists(
+        st.one_of(st.sampled_from(BUCKETS), st.floats(0, 1000, allow_nan=False)), max_size=30
+    ),
+    failed=st.integers(0, 5),
+)
+def test_the_counters_and_buckets_match_the_attempts(durations: list[float], failed: int) -> None:
+    """Every attempt lands in each `le` bucket it is not above (a value equal to a bound
+    counts in that bucket), the count and sum are the attempts', the counters by outcome."""
+    metrics = Metrics()
+    metrics.for_queues(["idle"])
+
+    async def work(data: int) -> None:
+        return None
+
+    processor = Processor.from_function("q", work)
+    error = ErrorInfo("ValueError", "no")
+    for index, elapsed in enumerate(durations):
+        delivery = Delivery("j", "q", {}, attempt=2, enqueued_at_ms=0)
+        outcome: Outcome = DeadLetter("attempts_exhausted", error) if index < failed else (
+            Completed(None))  # fmt: skip
+        end = metrics.attempt_started(processor, (delivery,))
+        end(((delivery, outcome),), elapsed)
+    found = samples(generate_latest(metrics.registry).decode())
+    q = (("queue", "q"),)
+    n_failed = min(failed, len(durations))
+    if durations:
+        assert found[("pikku_jobs_completed_total", q)] == len(durations) - n_failed
+        assert found[("pikku_jobs_failed_total", q)] == n_failed
+        assert found[("pikku_jobs_active", q)] == 0
+        assert found[("pikku_job_duration_seconds_count", q)] == len(durations)
+        assert found[("pikku_job_duration_seconds_sum", q)] == pytest.approx(sum(durations))
+        for bound in (*BUCKETS, float("inf")):
+            le = "+Inf" if bound == float("inf") else repr(float(bound))
+            want = sum(1 for d in durations if d <= bound)
+            assert found[("pikku_job_duration_seconds_bucket", (("le", le), *q))] == want
+        assert found[("pikku_job_wait_seconds_count", q)] == 0  # attempt 2: no wait observed
+    assert found[("pikku_jobs_completed_total", (("queue", "idle"),))] == 0

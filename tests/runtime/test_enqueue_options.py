@@ -195,3 +195,18 @@ def test_numbers_that_are_numbers_still_pass() -> None:
     assert (retry.factor, retry.jitter) == (2.0, 1.0)
     assert ProcessorOptions.model_validate({"events": ["completed"]}).events == ("completed",)
     assert enqueue_options(delay=0, priority=1, repeat={"every": 1000}).repeat is not None
+
+
+def test_enqueue_options_takes_every_field_of_the_model() -> None:
+    """`enqueue_options` returns a shared default when no option is given: a field added to
+    `EnqueueOptions` but not to its parameters (and to that test) would be dropped silently."""
+    import inspect
+
+    from pikku_queue.client import enqueue_options
+    from pikku_queue.options import EnqueueOptions
+
+    assert set(inspect.signature(enqueue_options).parameters) == set(EnqueueOptions.model_fields)
+    for name in EnqueueOptions.model_fields:
+        given = {"delay": 5, "priority": 3, "job_id": "x", "repeat": {"every": 60_000},
+                 "dedupe": {"key": "k", "ttl_ms": 1000}}[name]  # fmt: skip
+        assert getattr(enqueue_options(**{name: given}), name) is not None

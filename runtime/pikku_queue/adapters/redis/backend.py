@@ -22,10 +22,11 @@ import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from bullmq import Job, Queue
 from bullmq.redis_connection import loadScript
+from bullmq.utils import isRedisVersionLowerThan
 
 from pikku_queue import tracing
 from pikku_queue.adapters.redis import BACKEND
-from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.backend import JobWatch, WorkerOptions, WorkerReport
 from pikku_queue.client import known_queues
 from pikku_queue.errors import BackendError
 from pikku_queue.options import ProcessorOptions, Repeat
@@ -42,6 +43,7 @@ from pikku_queue.records import (
 from .admin import RedisAdmin
 from .connection import check_connection, explain_connection_error, new_client
 from .consumer import RedisWorker
+from .events import EventsReader
 from .jobs import CANCEL_FIELD, ERROR_FIELD, OUTCOME_FIELD, job_info, job_options, stored_count
 from .url import KeepJobs, parse_redis_url
 
@@ -101,6 +103,9 @@ class RedisBackend(RedisAdmin):
         self.capabilities = BACKEND.capabilities
         self._queue_options: dict[str, ProcessorOptions] = dict(queue_options or {})
         self._connections: dict[asyncio.AbstractEventLoop, _LoopConnection] = {}
+        #: (event loop, queue) → the one reader of that queue's events stream for every
+        #: `JobHandle.result()` waiting on that loop (`events`).
+        self._event_readers: dict[tuple[asyncio.AbstractEventLoop, str], EventsReader] = {}
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.settings.display_url!r})"
@@ -256,11 +261,43 @@ class RedisBackend(RedisAdmin):
     async def get_job(self, queue: str, job_id: str) -> JobInfo | None:
         async with self._errors():
             bull = await self.queue(queue)
-            raw = await bull.backend.getJobData(job_id)
+            # The state first: a job read as finished has its result stored by then (one
+            # script writes both); the other order could pair an active job's hash with the
+            # `completed` state it reached between the two reads, and lose its result.
+            both = await self._state_and_hash(bull, job_id)
+            if both is None:
+                state = await bull.getJobState(job_id)
+                raw = await bull.backend.getJobData(job_id)
+            else:
+                state, raw = both
             if not raw:
                 return None
-            state = await bull.getJobState(job_id)
         return job_info(queue, job_id, dict(raw), str(state))
+
+    async def _state_and_hash(self, bull: Queue, job_id: str) -> tuple[Any, Any] | None:
+        """BullMQ's `getStateV2` script and the job's hash in one round trip (a pipeline, in
+        that order), or None when that cannot be done here (an old Redis, the script not
+        loaded yet: the caller then makes the two calls, which load it)."""
+        scripts = bull.scripts
+        script = scripts.commands.get("getStateV2") if scripts is not None else None
+        if script is None or script.sha is None:
+            return None
+        version = await bull.backend.connection.getRedisVersion()
+        if version is None or isRedisVersionLowerThan(version, "6.0.6"):
+            return None
+        # The keys of bullmq's own `Scripts.getState`, in its order.
+        keys = scripts.getKeys(
+            ["completed", "failed", "delayed", "active", "wait", "paused",
+             "waiting-children", "prioritized"]
+        )  # fmt: skip
+        job_key = scripts.toKey(job_id)
+        pipe = (await self.client()).pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, job_id, job_key)
+        pipe.hgetall(job_key)
+        state, raw = await pipe.execute(raise_on_error=False)
+        if isinstance(state, Exception) or isinstance(raw, Exception):
+            return None  # NOSCRIPT (a restarted Redis): the two calls reload the script
+        return state, raw
 
     async def recent_jobs(self, queue: str, limit: int = 50) -> list[JobInfo]:
         """The queue's latest jobs of every BullMQ state, newest enqueue first (the web
@@ -559,6 +596,24 @@ class RedisBackend(RedisAdmin):
         await queue.add(dlq, json.loads(text), {"jobId": record.id})
         return True
 
+    @contextlib.asynccontextmanager
+    async def watch_job(self, queue: str, job_id: str) -> AsyncIterator[JobWatch]:
+        """`WatchesJobs`: woken by BullMQ's events stream when the job changes, through the
+        queue's one shared reader on this event loop (`events`)."""
+        key = (asyncio.get_running_loop(), queue)
+        reader = self._event_readers.get(key)
+        if reader is None:
+
+            def forget(done: EventsReader) -> None:
+                if self._event_readers.get(key) is done:
+                    del self._event_readers[key]
+
+            reader = self._event_readers[key] = EventsReader(
+                self.key(queue, "events"), lambda: new_client(self.settings), forget
+            )
+        async with reader.watch(job_id) as watch:
+            yield watch
+
     # -- consumer face -----------------------------------------------------------------
 
     async def run_worker(self, options: WorkerOptions) -> WorkerReport:
@@ -571,6 +626,8 @@ class RedisBackend(RedisAdmin):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        for reader in [r for (on, _), r in self._event_readers.items() if on is loop]:
+            await reader.stop()
         connection = self._connections.pop(loop, None)
         if connection is not None:
             await connection.close()

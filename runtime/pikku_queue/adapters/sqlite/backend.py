@@ -23,10 +23,13 @@ holds, and hands each statement group to the connection thread. The SQL lives be
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -64,7 +67,7 @@ from pikku_queue.adapters.sqlite.schedules import (
 )
 from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS, SCHEMA
 from pikku_queue.adapters.sqlite.thread import ConnectionThread, Tx
-from pikku_queue.backend import WorkerOptions, WorkerReport
+from pikku_queue.backend import JobWatch, WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
@@ -137,6 +140,14 @@ class SqliteBackend(SqliteAdmin):
         self._next_sweep: dict[str, int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
+        #: (queue, job id) → the result waiters of this process (`watch_job`).
+        self._watches: dict[tuple[str, str], set[JobWatch]] = {}
+        #: Enqueues through this object, and the count each idle worker's queues last saw.
+        self._enqueues = 0
+        self._enqueues_seen: dict[frozenset[str], int] = {}
+        #: The queues of each idle worker of this process waiting for a job (`wait_for_jobs`).
+        self._job_waiters: list[tuple[frozenset[str], JobWatch]] = []
+        self._watch_lock = threading.Lock()
         #: queue → its rate limit, as told by the workers serving it (`set_rate_limit`).
         self._rate_limits: dict[str, RateLimit] = {}
         self._db = ConnectionThread(
@@ -223,7 +234,11 @@ class SqliteBackend(SqliteAdmin):
                 result[index] = add_schedule(conn, request, repeat, payloads[index], now)
             return result
 
-        return await self._db.write(tx)
+        ids_stored = await self._db.write(tx)
+        self._enqueues += 1
+        if self._job_waiters:  # an idle worker of this process: start the job now
+            self._wake_workers({r.queue for r in requests if not r.delay_ms})
+        return ids_stored
 
     async def set_rate_limit(self, queue: str, rate_limit: RateLimit | None) -> None:
         """The rate limit this process's leases of `queue` keep (`sqlite.limits`); the window
@@ -419,6 +434,8 @@ class SqliteBackend(SqliteAdmin):
                 settle(conn, delivery, outcome, token, dead_letter_queue, now)
 
         await self._db.write(tx)
+        if self._watches:  # a waiter in this process (`JobHandle.result()`): wake it now
+            self._notify(settled)
         for delivery, outcome in settled:
             if not isinstance(outcome, Retry):
                 self._unpruned[delivery.queue] = self._unpruned.get(delivery.queue, 0) + 1
@@ -426,6 +443,61 @@ class SqliteBackend(SqliteAdmin):
             if self._unpruned.get(queue, 0) >= PRUNE_EVERY:
                 self._unpruned[queue] = 0
                 await self.prune(queue)
+
+    # ------------------------------------------------------------------ result waits
+
+    @contextlib.asynccontextmanager
+    async def watch_job(self, queue: str, job_id: str) -> AsyncIterator[JobWatch]:
+        """`WatchesJobs`: woken when a worker of this process (this backend object, on any
+        thread or loop) settles the job. A worker in another process tells nobody, so the
+        waiter keeps its bounded polling (`recheck_s` None) and a settle here cuts it short."""
+        watch = JobWatch()
+        key = (queue, job_id)
+        with self._watch_lock:
+            self._watches.setdefault(key, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            with self._watch_lock:
+                watches = self._watches.get(key)
+                if watches is not None:
+                    watches.discard(watch)
+                    if not watches:
+                        del self._watches[key]
+
+    async def wait_for_jobs(self, queues: Iterable[str], timeout_s: float) -> None:
+        """`Notified`: an idle worker of this process wakes when a job ready now is enqueued
+        through this backend object (a producer in the same process); a producer elsewhere
+        is seen at the next poll, as before."""
+        names = frozenset(queues)
+        if self._enqueues != self._enqueues_seen.get(names, -1):
+            # Something was enqueued here since this worker last waited (while it was leasing,
+            # perhaps after its lease looked): let it look again at once.
+            self._enqueues_seen[names] = self._enqueues
+            await asyncio.sleep(0)
+            return
+        watch = JobWatch()
+        entry = (names, watch)
+        with self._watch_lock:
+            self._job_waiters.append(entry)
+        try:
+            await watch.changed(timeout_s)
+        finally:
+            with self._watch_lock:
+                self._job_waiters.remove(entry)
+            self._enqueues_seen[names] = self._enqueues
+
+    def _wake_workers(self, queues: set[str]) -> None:
+        with self._watch_lock:
+            woken = [watch for names, watch in self._job_waiters if not names.isdisjoint(queues)]
+        for watch in woken:
+            watch.notify()
+
+    def _notify(self, settled: Sequence[tuple[Delivery, Outcome]]) -> None:
+        with self._watch_lock:
+            woken = [w for d, _ in settled for w in self._watches.get((d.queue, d.job_id), ())]
+        for watch in woken:
+            watch.notify()
 
     async def prune(self, queue: str) -> int:
         """Apply retention to `queue` now (workers do it every `PRUNE_EVERY` verdicts); return
