@@ -29,6 +29,9 @@ logger = logging.getLogger("pikku_queue.redis")
 INVALID_PAYLOAD_ATTR = "pikku_invalid_payload"
 #: Where `PikkuWorker` leaves the `InvalidRecord` of a job with another field it refused.
 INVALID_RECORD_ATTR = "pikku_invalid_record"
+#: Where `PikkuWorker` leaves the job's stored `opts` text, as the fetch returned it: the runner
+#: decides from it whether the declared retry options must be written, without reading it again.
+STORED_OPTS_ATTR = "pikku_stored_opts"
 #: The hash a job is loaded from when bullmq-python still refuses the checked one (a field
 #: no check knows): every field it parses at BullMQ's default.
 _MINIMAL_HASH = {"opts": "{}", "timestamp": "0", "delay": "0", "priority": "0"}
@@ -174,8 +177,10 @@ class PikkuWorker(LeanWorker):
             invalid = invalid or InvalidRecord("hash", exc, "bullmq-python cannot load the job")
             minimal = {**_MINIMAL_HASH, "data": "null"}
             job = await super().nextJobFromJobData(minimal, job_id, limit_until, delay_until, token)
-        if job is not None and invalid is not None:
-            setattr(job, INVALID_RECORD_ATTR, invalid)
+        if job is not None:
+            setattr(job, STORED_OPTS_ATTR, checked.raw.get("opts"))
+            if invalid is not None:
+                setattr(job, INVALID_RECORD_ATTR, invalid)
         return job
 
     async def _repair(self, job_id: str, token: str | None, repairs: dict[str, str | None]) -> None:

@@ -36,7 +36,12 @@ from pikku_queue.processor import Processor
 from pikku_queue.records import CANCEL_POLL_S, EnqueueRequest
 
 from .batching import Batcher
-from .bullmq_worker import INVALID_PAYLOAD_ATTR, INVALID_RECORD_ATTR, PikkuWorker
+from .bullmq_worker import (
+    INVALID_PAYLOAD_ATTR,
+    INVALID_RECORD_ATTR,
+    STORED_OPTS_ATTR,
+    PikkuWorker,
+)
 from .connection import check_connection
 from .jobs import (
     DECLARE_OPTS_SCRIPT,
@@ -93,6 +98,9 @@ class _QueueRunner:
         self.job_logs.attach(self.processor_log)
         #: Jobs whose stored attempts/backoff differ from the declaration, already logged.
         self.warned_options: set[str] = set()
+        #: The last stored opts text found to carry the declared retry options already: the
+        #: jobs of one producer share it, so most jobs need neither a parse nor a Redis call.
+        self.declared_text: str | None = None
         #: The stop signal of each job running alone here, by id (`JobHandle.cancel`).
         self.running: dict[str, CancelSignal] = {}
 
@@ -279,8 +287,10 @@ class _QueueRunner:
         if invalid is None:
             self._warn_if_options_differ(job)
             # Alongside the attempt (a batch keeps the order its jobs came in), done before
-            # the attempt is settled, so before it can be retried.
-            declaring = asyncio.ensure_future(self._declare_options(job, token))
+            # the attempt is settled, so before it can be retried; only when the opts the
+            # fetch returned differ from the declaration (no round trip for the others).
+            if self._must_declare(job):
+                declaring = asyncio.ensure_future(self._declare_options(job, token))
         if invalid is not None:  # no processor can read it: straight to the dead-letter queue
             verdict = invalid.verdict()
             self.engine.report_verdict(delivery, verdict)  # logged, events as on every backend
@@ -326,6 +336,22 @@ class _QueueRunner:
                 self.processor.options.retry_options.attempts,
                 self.processor.options.retry_options.backoff,
             )  # fmt: skip
+
+    def _must_declare(self, job: Any) -> bool:
+        """Whether the job's stored opts, as its fetch returned them (`STORED_OPTS_ATTR`),
+        may lack the declared `attempts` / `backoff`; True when they were not returned."""
+        stored = getattr(job, STORED_OPTS_ATTR, None)
+        if not isinstance(stored, str):
+            return True
+        if stored == self.declared_text:
+            return False
+        opts = loads_or_text(stored)
+        if not isinstance(opts, dict):
+            return False  # `_declare_options` leaves opts that are not an object alone too
+        if declared_opts(opts, self.processor.options.retry_options) is not None:
+            return True
+        self.declared_text = stored
+        return False
 
     async def _declare_options(self, job: Any, token: str) -> None:
         """Mixed fleets keep one rule: a job whose stored `attempts` / `backoff` differ from

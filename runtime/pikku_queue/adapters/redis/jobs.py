@@ -162,7 +162,12 @@ def declared_opts(stored: dict[str, Any], retry: RetryOptions) -> dict[str, Any]
     attempt follows the same rule (`DECLARE_OPTS_SCRIPT`)."""
     backoff = native_backoff(retry)
     same_backoff = stored.get("backoff") == backoff if backoff else "backoff" not in stored
-    if stored.get("attempts") == retry.attempts and same_backoff:
+    attempts = stored.get("attempts")
+    # No `attempts`, or 0 (BullMQ's default, Node's and bullmq-python's alike), is one attempt
+    # to every reader (Node retries while attemptsMade + 1 < attempts; the scripts announce
+    # retries-exhausted at attemptsMade >= attempts): a declaration of one agrees with it.
+    one = retry.attempts == 1 and (attempts is None or (type(attempts) is int and attempts == 0))
+    if (attempts == retry.attempts or one) and same_backoff:
         return None
     opts = {**stored, "attempts": retry.attempts}
     if backoff is None:
