@@ -64,3 +64,78 @@ async def test_a_server_that_lost_the_scripts_still_finishes_every_job(
     assert flushed.is_set()
     assert report.completed == 60
     assert (await backend.counts("flushed")).completed == 60
+
+
+class CountingClient:
+    """A real redis-py client whose pipelines count how many are on the wire at once."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.on_wire = 0
+        self.most_on_wire = 0
+        self.batches: list[int] = []
+
+    def pipeline(self, transaction: bool = False) -> Any:
+        pipe = self.client.pipeline(transaction=transaction)
+        execute = pipe.execute
+
+        async def counted(raise_on_error: bool = True) -> Any:
+            self.on_wire += 1
+            self.most_on_wire = max(self.most_on_wire, self.on_wire)
+            self.batches.append(len(pipe.command_stack))
+            try:
+                await asyncio.sleep(0.01)  # the reply takes a while: callers keep coming
+                return await execute(raise_on_error=raise_on_error)
+            finally:
+                self.on_wire -= 1
+
+        pipe.execute = counted
+        return pipe
+
+
+async def test_completions_go_out_in_batches_more_than_one_on_the_wire(
+    backend: RedisBackend,
+) -> None:
+    """`_Pipeline`: calls made while a batch is out go in the next one, up to `_IN_FLIGHT`
+    batches on the wire at once (never more), and every caller gets its own reply."""
+    from pikku_queue.adapters.redis.loop import _IN_FLIGHT, _Pipeline
+
+    client = await backend.client()
+    script = client.register_script("return ARGV[1]")
+    assert await script(keys=[], args=["loaded"]) == "loaded"
+    counting = CountingClient(client)
+    pipeline = _Pipeline(counting, script)
+
+    async def caller(n: int) -> Any:
+        for _ in range(n % 4):
+            await asyncio.sleep(0.002)
+        return await pipeline.call([], [f"reply-{n}"])
+
+    replies = await asyncio.wait_for(asyncio.gather(*(caller(n) for n in range(200))), 30)
+
+    assert replies == [f"reply-{n}" for n in range(200)]
+    assert sum(counting.batches) == 200
+    assert 1 < len(counting.batches) < 200  # batched, not one by one
+    assert counting.most_on_wire == _IN_FLIGHT > 1
+    assert not pipeline.senders and not pipeline.pending
+
+
+async def test_a_cancelled_sender_strands_no_caller(backend: RedisBackend) -> None:
+    from pikku_queue.adapters.redis.loop import _Pipeline
+
+    client = await backend.client()
+    script = client.register_script("return ARGV[1]")
+    await script(keys=[], args=["loaded"])
+    pipeline = _Pipeline(CountingClient(client), script)
+    first = pipeline.call([], ["first"])
+    await asyncio.sleep(0.005)  # the first batch is on the wire
+    later = [pipeline.call([], [f"later-{n}"]) for n in range(5)]
+    for sender in list(pipeline.senders):
+        sender.cancel()
+    await asyncio.sleep(0)
+    results = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 10)
+    # the batch cut off on the wire fails its caller (never a hang); the calls that were
+    # still gathering go out with a new sender and get their replies
+    assert isinstance(results[0], RuntimeError)
+    assert results[1:] == [f"later-{n}" for n in range(5)]
+    assert not pipeline.pending and not pipeline.senders

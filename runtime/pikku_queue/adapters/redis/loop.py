@@ -11,8 +11,10 @@ back to bullmq-python's loop, which waits on BullMQ's marker as before.
 
 The completions of all slots are pipelined: bullmq-python talks to Redis over one connection,
 one command and its reply at a time, so 50 slots finishing together would wait 50 round trips.
-`_Pipeline` sends every moveToFinished asked for while the previous batch was on the wire as
-one batch (one write, one read, on a connection of its own), each caller getting its own reply.
+`_Pipeline` sends the moveToFinished calls of one loop turn as one batch (one write, one read,
+on a connection of its own), each caller getting its own reply; up to `_IN_FLIGHT` batches are
+on the wire at once, so slots whose jobs finish while one batch is out send theirs at once
+(Redis runs one batch while the worker prepares the next) instead of waiting for its reply.
 
 Everything else stays bullmq-python's, unchanged: `moveToActive` for a slot's first job, job
 locks (its `LockManager` renews every active job's lock in one `extendLocks` call per interval),
@@ -49,36 +51,53 @@ _COUNT = re.compile(r"0|-?[1-9][0-9]{0,18}")
 _ACTIVE_SCAN = 200
 #: Most commands sent in one pipelined batch.
 _MAX_BATCH = 256
+#: Most pipelined batches of one script on the wire at once: while one is out, the slots whose
+#: jobs finished meanwhile send theirs instead of waiting for its reply.
+_IN_FLIGHT = 2
 
 
 class _Pipeline:
-    """Batches calls of one BullMQ script: a call made while no batch is on the wire goes out
-    on the next loop turn, with every call made meanwhile; calls made while a batch is on the
-    wire go out together when it returns. Each caller gets its own reply or error."""
+    """Batches calls of one BullMQ script: a call goes out on the next loop turn, with every
+    call made meanwhile, while fewer than `_IN_FLIGHT` batches are on the wire (each on a
+    connection of its own); calls made while that many are out go together when one returns.
+    Each caller gets its own reply or error."""
 
     def __init__(self, client: Any, script: Any) -> None:
         self.client = client
         self.script = script
         self.pending: list[tuple[list[Any], list[Any], asyncio.Future[Any]]] = []
-        self.sending: asyncio.Task[None] | None = None
+        #: Sender tasks running (each sends one batch at a time, then what has gathered).
+        self.senders: set[asyncio.Task[None]] = set()
+        #: The sender waiting for this loop turn's calls to join its batch, if any.
+        self.gathering: asyncio.Task[None] | None = None
 
     def call(self, keys: list[Any], args: list[Any]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending.append((keys, args, future))
-        if self.sending is None:
-            self.sending = asyncio.ensure_future(self._send())
+        self._start()
         return future
+
+    def _start(self) -> None:
+        if self.pending and self.gathering is None and len(self.senders) < _IN_FLIGHT:
+            task = self.gathering = asyncio.ensure_future(self._send())
+            self.senders.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A sender ended (also when cancelled before it ran): never strand a caller."""
+        self.senders.discard(task)
+        if self.gathering is task:
+            self.gathering = None
+        self._start()
 
     async def _send(self) -> None:
         try:
             await asyncio.sleep(0)  # let the other slots finishing in this turn join
-            while self.pending:
-                batch, self.pending = self.pending[:_MAX_BATCH], self.pending[_MAX_BATCH:]
-                await self._send_batch(batch)
         finally:
-            self.sending = None
-            if self.pending:  # only after a cancellation: never strand a caller
-                self.sending = asyncio.ensure_future(self._send())
+            self.gathering = None
+        while self.pending:
+            batch, self.pending = self.pending[:_MAX_BATCH], self.pending[_MAX_BATCH:]
+            await self._send_batch(batch)
 
     async def _send_batch(
         self, batch: list[tuple[list[Any], list[Any], asyncio.Future[Any]]]

@@ -93,12 +93,22 @@ def check_job_hash(raw: Mapping[str, Any]) -> HashCheck:
     return checked
 
 
+#: Each field's last stored text that passed its check. Every check is a function of the
+#: field's name and text alone, so the same text passes again: the jobs of one producer share
+#: most fields (opts, name, delay, priority), and are not decoded again one by one.
+_PASSED: dict[str, str] = {}
+
+
 def _check(checked: HashCheck, name: str, repair: str | None, decode: Any) -> None:
     value = checked.raw.get(name)
     if value is None:  # absent: BullMQ's default
         return
+    if type(value) is str and _PASSED.get(name) == value:
+        return
     try:
         decode(name, value)
+        if type(value) is str:
+            _PASSED[name] = value
     except InvalidRecord as exc:
         if checked.invalid is None:
             checked.invalid = exc
