@@ -665,12 +665,15 @@ class PostgresBackend:
 
         async def read(tx: Tx) -> int | None:
             rows = await tx.rows(
-                f"SELECT {s}.ms(min(start_after)) FROM {s}.job WHERE name = ANY(%s::text[])"
+                # `ms` of no time at all (min of no rows) is not NULL: it is the smallest time
+                f"SELECT {s}.ms(min(start_after)), min(start_after) IS NULL FROM {s}.job"
+                " WHERE name = ANY(%s::text[])"
                 " AND state IN ('created', 'retry')"
                 " AND (start_after > clock_timestamp() OR NOT name = ANY(%s::text[]))",
                 (names, limited),
             )
-            times = [rows[0][0], await window_end(tx, self.statements.limits, limited)]
+            [(first, none)] = rows
+            times = [None if none else first, await window_end(tx, self.statements.limits, limited)]
             due = [int(t) for t in times if t is not None]
             return min(due) if due else None
 

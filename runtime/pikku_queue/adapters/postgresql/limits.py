@@ -72,7 +72,8 @@ class LimitStatements:
             " WHERE w.name = %(queue)s AND w.grp = v.grp"
         )
         self.window_end = (
-            f"SELECT {s}.ms(min(ends_at)) FROM {s}.rate_window WHERE name = ANY(%s::text[])"
+            f"SELECT {s}.ms(min(ends_at)), min(ends_at) IS NULL FROM {s}.rate_window"
+            " WHERE name = ANY(%s::text[])"
             f" AND {_open('ends_at', str(MAX_WINDOW_MS))}"
         )
         self.candidates = (
@@ -177,8 +178,8 @@ async def window_end(tx: Tx, st: LimitStatements, queues: Sequence[str]) -> int 
     """When the earliest open window of these queues ends (an idle worker waits till then)."""
     if not queues:
         return None
-    [(found,)] = await tx.rows(st.window_end, (list(queues),))
-    return None if found is None else int(found)
+    [(found, none)] = await tx.rows(st.window_end, (list(queues),))
+    return None if none else int(found)
 
 
 # --------------------------------------------------------------------------- deduplication
