@@ -13,8 +13,10 @@ shares them. The rules are SQLite's (`pikku_queue.adapters.sqlite.limits`), whic
   earlier one (`replace`), or drops it and restarts the window, pushing a still-delayed
   earlier job's due time back (`extend`).
 
-Every stored value is read totally: a window or key whose end is past now + `MAX_WINDOW_MS`
-(no pikkugen writer sets one), or a negative start count, is ignored, never raised.
+Every stored value is read totally: a window whose end is further ahead than its limit's
+`per_ms`, a key further ahead than `MAX_WINDOW_MS` (no pikkugen writer sets either), or a
+negative start count, is ignored; a count at the top of its type is capped before it grows:
+nothing a row holds raises out of a lease or an enqueue.
 """
 
 from __future__ import annotations
