@@ -222,3 +222,23 @@ async def test_a_full_window_tells_an_idle_worker_when_it_ends(backend: Postgres
         lambda tx: tx.rows(f"SELECT grp, starts FROM {s}.rate_window WHERE name = %s", (queue,))
     )
     assert rows == [("", 1)]
+
+
+async def test_batches_with_the_same_keys_in_any_order_never_deadlock(
+    backend: PostgresBackend,
+) -> None:
+    """A batch claims its keys in one order (queue, then key), whatever order its jobs come
+    in: two batches with the same keys reversed wait for each other, never in a circle."""
+    queue = f"ddl-{uuid.uuid4().hex[:10]}"
+    typed = ticks(queue)
+    await backend.migrate()
+    for round_ in range(5):
+        dedupe = Dedupe(key=f"r{round_}-{{n}}", ttl_ms=60_000)
+        jobs = [Tick(n=n) for n in range(30)]
+        forward, backward = await asyncio.gather(
+            typed.enqueue_many(jobs, dedupe=dedupe, backend=backend),
+            typed.enqueue_many(jobs[::-1], dedupe=dedupe, backend=backend),
+        )
+        # one job per key, both batches pointing to it
+        assert [h.id for h in forward] == [h.id for h in backward][::-1]
+    assert (await backend.counts(queue)).waiting == 5 * 30

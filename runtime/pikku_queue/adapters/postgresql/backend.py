@@ -265,7 +265,9 @@ class PostgresBackend:
             if plain:
                 await insert_jobs(tx, st, plain)
             result = list(ids)
-            for index, request, job in deduplicated:
+            # keys claimed in one order (queue, then key; stable, so two jobs with one key
+            # keep theirs): two batches with the same keys never wait on each other in a circle
+            for index, request, job in sorted(deduplicated, key=_claim_order):
                 assert request.dedupe is not None and request.dedupe_key is not None
                 result[index] = await deduplicate(
                     tx,
@@ -679,6 +681,10 @@ class PostgresBackend:
 
         result: int | None = await self._run(read)
         return result
+
+
+def _claim_order(item: tuple[int, EnqueueRequest, NewJob]) -> tuple[str, str]:
+    return item[1].queue, item[1].dedupe_key or ""
 
 
 async def _on_caller(
