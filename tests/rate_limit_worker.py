@@ -1,4 +1,4 @@
-"""A worker process the rate-limit tests run two of at once, on one SQLite file or one Redis.
+"""A worker process the rate-limit tests run two of at once, on one SQLite file, one Redis or one PostgreSQL database.
 
 usage: python rate_limit_worker.py URL QUEUE LOG MAX PER_MS HOLD_MS READY GO
 

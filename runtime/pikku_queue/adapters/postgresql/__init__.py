@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities, Feature
+from pikku_queue.capabilities import ALL_FEATURES, BackendEntry, Capabilities
 from pikku_queue.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -16,18 +16,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKEND", "PostgresBackend", "from_url", "raw_connection"]
 
-#: Rate limits and deduplication, not built for this backend yet.
-_LIMITS_NOT_YET: frozenset[Feature] = frozenset(
-    {"rate_limit", "rate_limit_group", "dedupe", "dedupe_replace", "dedupe_extend"}
-)
-
 BACKEND = BackendEntry(
     capabilities=Capabilities(
         backend="postgresql",
         title="postgresql:// (in your database)",
-        supported=ALL_FEATURES - _LIMITS_NOT_YET,
+        supported=ALL_FEATURES,
         notes={
-            **dict.fromkeys(_LIMITS_NOT_YET, "not built for postgresql:// yet"),
             "cancel_running": "the request is a column of the job's row: a worker in any "
             "process holding the lease sees it within 0.25 s",
         },

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+import psycopg
+
 from pikku_queue.adapters.postgresql import BACKEND
 from pikku_queue.adapters.postgresql.admin import (
     CLEAN_CHUNK,
@@ -63,6 +65,7 @@ from pikku_queue.adapters.postgresql.jobs import (
     recover_expired,
     settle_all,
 )
+from pikku_queue.adapters.postgresql.limits import deduplicate, free_keys, window_end
 from pikku_queue.adapters.postgresql.listener import FinishedListener, FinishWatch, Listener
 from pikku_queue.adapters.postgresql.pool import ConnectionPool
 from pikku_queue.adapters.postgresql.schedules import (
@@ -96,7 +99,7 @@ from pikku_queue.backend import WorkerOptions, WorkerReport
 from pikku_queue.capabilities import Capabilities
 from pikku_queue.clock import SYSTEM_CLOCK, Clock
 from pikku_queue.errors import BackendError
-from pikku_queue.options import Repeat
+from pikku_queue.options import RateLimit, Repeat
 from pikku_queue.outcomes import Cancelled, Completed, Delivery, Outcome, Retry
 from pikku_queue.payloads import dump_payload
 from pikku_queue.pull import run_pull_worker
@@ -143,6 +146,8 @@ class PostgresBackend:
         self._tokens: dict[tuple[str, str], int] = {}
         #: queue → its dead-letter queue, as told by the workers serving it (recover_stalled).
         self._dead_letter_queues: dict[str, str | None] = {}
+        #: queue → its rate limit, as told by the workers serving it (`set_rate_limit`).
+        self._rate_limits: dict[str, RateLimit] = {}
         #: queue → verdicts settled since its last prune.
         self._unpruned: dict[str, int] = {}
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
@@ -227,6 +232,8 @@ class PostgresBackend:
         plain: list[NewJob] = []
         ids: list[str] = []
         repeats: list[tuple[int, EnqueueRequest, Repeat, str]] = []
+        #: (index, request, row) of the jobs with a deduplication key, stored one by one.
+        deduplicated: list[tuple[int, EnqueueRequest, NewJob]] = []
         fresh = _random_ids(len(requests))
         for index, request in enumerate(requests):
             if request.delay_ms < 0:
@@ -239,23 +246,39 @@ class PostgresBackend:
             job_id = request.job_id or fresh[index]
             ids.append(job_id)
             meta = None if request.trace_context is None else dumps(dict(request.trace_context))
-            plain.append(
-                NewJob(
-                    request.queue,
-                    job_id,
-                    data,
-                    request.priority or 0,
-                    request.delay_ms,
-                    meta,
-                    keyed=request.job_id is not None,
-                )
+            job = NewJob(
+                request.queue,
+                job_id,
+                data,
+                request.priority or 0,
+                request.delay_ms,
+                meta,
+                keyed=request.job_id is not None,
             )
+            if request.dedupe is not None and request.dedupe_key is not None:
+                deduplicated.append((index, request, job))
+            else:
+                plain.append(job)
         st = self.statements
 
         async def write(tx: Tx) -> list[str]:
             if plain:
                 await insert_jobs(tx, st, plain)
             result = list(ids)
+            # keys claimed in one order (queue, then key; stable, so two jobs with one key
+            # keep theirs): two batches with the same keys never wait on each other in a circle
+            for index, request, job in sorted(deduplicated, key=_claim_order):
+                assert request.dedupe is not None and request.dedupe_key is not None
+                result[index] = await deduplicate(
+                    tx,
+                    st.limits,
+                    request.queue,
+                    request.dedupe_key,
+                    request.dedupe,
+                    job.id,
+                    request.delay_ms,
+                    partial(insert_jobs, tx, st, [job]),
+                )
             if repeats:
                 now = await server_now(tx, st)
                 for index, request, repeat, data in repeats:
@@ -264,12 +287,21 @@ class PostgresBackend:
                     await tx.rows(st.notify, (st.channel, queue))
             return result
 
+        atomic = bool(repeats or deduplicated)
         if connection is not None:
             await self._state()  # the schema exists before the caller's statements need it
             raw = await raw_connection(connection)
-            written: list[str] = await write(tx_of(raw))
+            written: list[str] = await _on_caller(raw, write, atomic=atomic)
             return written
-        return await self._run(write, transaction=bool(repeats))
+        return await self._run(write, transaction=atomic)
+
+    async def set_rate_limit(self, queue: str, rate_limit: RateLimit | None) -> None:
+        """The rate limit this process's leases of `queue` keep (`limits`); the window it
+        counts in is a row of the schema, shared by every process on the database."""
+        if rate_limit is None:
+            self._rate_limits.pop(queue, None)
+        else:
+            self._rate_limits[queue] = rate_limit
 
     async def set_processor_schedule(self, queue: str, repeat: Repeat | None) -> None:
         """Register a processor's own `repeat` under one key per queue (idempotent; a changed
@@ -356,7 +388,15 @@ class PostgresBackend:
         return done
 
     async def remove_job(self, queue: str, job_id: str) -> bool:
-        done: bool = await self._run(lambda tx: remove(tx, self.statements, queue, job_id))
+        st = self.statements
+
+        async def write(tx: Tx) -> bool:
+            removed = await remove(tx, st, queue, job_id)
+            if removed:
+                await free_keys(tx, st.limits, queue, job_id)
+            return removed
+
+        done: bool = await self._run(write, transaction=True)
         return done
 
     async def promote_job(self, queue: str, job_id: str) -> bool:
@@ -427,9 +467,10 @@ class PostgresBackend:
         if limit <= 0:
             return []
         st = self.statements
+        rate = self._rate_limits.get(queue)
         leased: list[Leased] = await self._run(
-            lambda tx: lease_jobs(tx, st, queue, limit, lease_ms, worker_id, max_active),
-            transaction=max_active is not None,
+            lambda tx: lease_jobs(tx, st, queue, limit, lease_ms, worker_id, max_active, rate),
+            transaction=max_active is not None or rate is not None,
         )
         scheduled = [job for job in leased if job.schedule_key is not None]
         if scheduled:
@@ -617,17 +658,50 @@ class PostgresBackend:
         return int(rows[0][0])
 
     async def next_due_ms(self, queues: Iterable[str]) -> int | None:
-        """The earliest time a waiting job of these queues becomes due (None: none waits)."""
+        """The earliest time a waiting job of these queues becomes due, or an open rate-limit
+        window of theirs ends (None: neither). A rate-limited queue's jobs that are due already
+        wait for its window, so only its delayed ones count."""
         s = self.settings.schema
         names = list(queues)
-        rows = await self._run(
-            lambda tx: tx.rows(
-                f"SELECT {s}.ms(min(start_after)) FROM {s}.job WHERE name = ANY(%s::text[])"
-                " AND state IN ('created', 'retry')",
-                (names,),
+        limited = [q for q in names if q in self._rate_limits]
+
+        async def read(tx: Tx) -> int | None:
+            rows = await tx.rows(
+                # `ms` of no time at all (min of no rows) is not NULL: it is the smallest time
+                f"SELECT {s}.ms(min(start_after)), min(start_after) IS NULL FROM {s}.job"
+                " WHERE name = ANY(%s::text[])"
+                " AND state IN ('created', 'retry')"
+                " AND (start_after > clock_timestamp() OR NOT name = ANY(%s::text[]))",
+                (names, limited),
             )
-        )
-        return None if rows[0][0] is None else int(rows[0][0])
+            [(first, none)] = rows
+            times = [None if none else first, await window_end(tx, self.statements.limits, limited)]
+            due = [int(t) for t in times if t is not None]
+            return min(due) if due else None
+
+        result: int | None = await self._run(read)
+        return result
+
+
+def _claim_order(item: tuple[int, EnqueueRequest, NewJob]) -> tuple[str, str]:
+    return item[1].queue, item[1].dedupe_key or ""
+
+
+async def _on_caller(
+    raw: Any, write: Callable[[Tx], Awaitable[list[str]]], *, atomic: bool
+) -> list[str]:
+    """`write` on the caller's connection. Inside the caller's transaction it is as atomic as
+    that transaction; a connection in autocommit mode would commit each statement alone, so
+    a write that must be atomic (a schedule, a deduplication key) gets a transaction of its
+    own there (a savepoint if the caller opened one with `transaction()`)."""
+    tx = tx_of(raw)
+    if not (atomic and raw.autocommit):
+        return await write(tx)
+    if isinstance(raw, psycopg.AsyncConnection):
+        async with raw.transaction():
+            return await write(tx)
+    with raw.transaction():
+        return await write(tx)
 
 
 def _random_ids(count: int) -> list[str]:

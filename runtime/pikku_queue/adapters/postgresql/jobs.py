@@ -26,8 +26,15 @@ from typing import Any
 
 from pikku_queue import fields
 from pikku_queue.adapters.postgresql.connections import Tx
+from pikku_queue.adapters.postgresql.limits import (
+    UNGROUPED,
+    LimitStatements,
+    allowance,
+    count_starts,
+    grouped_candidates,
+)
 from pikku_queue.adapters.sqlite.codec import dumps
-from pikku_queue.options import MAX_DELAY_MS, MAX_PRIORITY
+from pikku_queue.options import MAX_DELAY_MS, MAX_PRIORITY, RateLimit
 from pikku_queue.outcomes import (
     Cancelled,
     Completed,
@@ -47,6 +54,11 @@ READY = "('created', 'retry')"
 #: ahead. Such a job (another program's write, a start_after centuries ahead) is leased at
 #: once and refused as `invalid_record`, instead of keeping a burst worker waiting for ever.
 FAR_FUTURE_MS = 2 * MAX_DELAY_MS
+#: A waiting job the lease may take: due now, or due too far ahead to be any writer's.
+DUE = (
+    "(start_after <= clock_timestamp() OR start_after > clock_timestamp()"
+    f" + {FAR_FUTURE_MS} * interval '1 millisecond')"
+)
 #: The largest `integer` and `bigint`.
 MAX_INT4 = 2**31 - 1
 MAX_INT8 = 2**63 - 1
@@ -124,25 +136,33 @@ class Statements:
             " SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
             for conflict in (" ON CONFLICT (name, id) DO NOTHING", "")
         )
-        self.reserve = (
-            # Neither count can overflow whatever another program stored: a retry_count at
-            # the top of its type stays (and the reader refuses it); a token wraps around.
+        # Neither count can overflow whatever another program stored: a retry_count at
+        # the top of its type stays (and the reader refuses it); a token wraps around.
+        lease = (
             f"UPDATE {s}.job j SET state = 'active', retry_count = CASE WHEN"
             f" j.retry_count < {MAX_INT4} THEN j.retry_count + 1 ELSE j.retry_count END,"
             f" lease_token = CASE WHEN j.lease_token < {MAX_INT8} THEN j.lease_token + 1"
             f" ELSE -{MAX_INT8} END, started_on = clock_timestamp(),"
             " lease_until = clock_timestamp() + %s * interval '1 millisecond', worker = %s"
-            f" FROM (SELECT name, id FROM {s}.job WHERE name = %s AND state IN {READY}"
-            " AND (start_after <= clock_timestamp() OR start_after > clock_timestamp()"
-            f" + {FAR_FUTURE_MS} * interval '1 millisecond')"
-            f" AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
-            " ORDER BY priority, seq LIMIT %s"
-            " FOR UPDATE SKIP LOCKED) AS next"
+        )
+        leased = (
             " WHERE j.name = next.name AND j.id = next.id"
             f" RETURNING j.priority, j.seq, j.id, j.data, j.retry_count, {s}.ms(j.created_on),"
             f" j.lease_token, j.schedule_key, {s}.ms(j.start_after), j.meta,"
             " j.start_after > clock_timestamp(), j.start_after::text"
         )
+        self.reserve = (
+            f"{lease} FROM (SELECT name, id FROM {s}.job WHERE name = %s AND state IN {READY}"
+            f" AND {DUE} AND NOT EXISTS (SELECT 1 FROM {s}.paused WHERE paused.name = %s)"
+            f" ORDER BY priority, seq LIMIT %s FOR UPDATE SKIP LOCKED) AS next{leased}"
+        )
+        # The jobs a grouped rate-limited lease chose (`limits.grouped_candidates`, which
+        # holds their rows locked).
+        self.reserve_ids = (
+            f"{lease} FROM (SELECT name, id FROM {s}.job WHERE name = %s"
+            f" AND id = ANY(%s::text[]) AND state IN {READY}) AS next{leased}"
+        )
+        self.limits = LimitStatements(s, READY, DUE)
         self.active = f"SELECT count(*) FROM {s}.job WHERE name = %s AND state = 'active'"
         # Completions and retries of one flush, in one statement: state 'completed' or 'retry'.
         # ... and the queues of the jobs that finished are notified on the finished channel,
@@ -265,9 +285,11 @@ async def lease_jobs(
     lease_ms: int,
     worker_id: str,
     max_active: int | None,
+    rate: RateLimit | None = None,
 ) -> list[Leased]:
-    """Lease up to `limit` due jobs by priority then age (`max_active`: run this in a
-    transaction, for its advisory lock)."""
+    """Lease up to `limit` due jobs by priority then age, inside the `max_active` cap and the
+    queue's `rate` limit (`limits`: its window counts what this lease starts). With either,
+    run this in a transaction: the advisory lock and the window's row are held till it ends."""
     take = limit
     if max_active is not None:
         await tx.run("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{st.schema}:{queue}",))
@@ -275,7 +297,21 @@ async def lease_jobs(
         take = min(take, max_active - int(active))
         if take <= 0:
             return []
-    rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, queue, take))
+    if rate is None:
+        rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, queue, take))
+    elif rate.group_key is None:
+        left = await allowance(tx, st.limits, queue, [UNGROUPED], rate)
+        take = min(take, left.get(UNGROUPED, 0))
+        if take <= 0:
+            return []
+        rows = await tx.rows(st.reserve, (lease_ms, worker_id, queue, queue, take))
+        await count_starts(tx, st.limits, queue, {UNGROUPED: len(rows)}, rate)
+    else:
+        chosen, per_group = await grouped_candidates(tx, st.limits, queue, take, rate)
+        if not chosen:
+            return []
+        rows = await tx.rows(st.reserve_ids, (lease_ms, worker_id, queue, chosen))
+        await count_starts(tx, st.limits, queue, per_group, rate)
     rows.sort(key=lambda r: (r[0], r[1]))
     leased: list[Leased] = []
     for row in rows:

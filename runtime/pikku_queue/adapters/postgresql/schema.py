@@ -24,6 +24,8 @@ Why it is built this way:
   jobs waiting; an insert updates only two of them (the key and the ready index), and `seq`
   is drawn 1,000 at a time per session: bulk inserts are what those two choices speed up
   (FIFO holds per producer; two producers' jobs interleave by the block each drew).
+* `rate_window` and `dedupe_key` hold the rate limits' windows and the deduplication keys
+  (`limits`), so every process on the database shares them.
 """
 
 from __future__ import annotations
@@ -126,6 +128,30 @@ ALTER TABLE {s}.job DROP CONSTRAINT job_state_check;
 ALTER TABLE {s}.job ADD CONSTRAINT job_state_check
     CHECK (state IN ('created', 'retry', 'active', 'completed', 'failed', 'cancelled'));
 ALTER TABLE {s}.job ADD COLUMN cancel_requested bigint;
+"""
+
+
+@_migration(4)
+def _limits(s: str) -> str:
+    """Rate limits and deduplication (`limits`): a rate-limit window per queue and group,
+    and a deduplication key per queue, each row locked by the statement that counts in it."""
+    return f"""
+CREATE TABLE {s}.rate_window (
+    name text NOT NULL,
+    grp text NOT NULL,
+    ends_at timestamptz NOT NULL,
+    starts integer NOT NULL,
+    PRIMARY KEY (name, grp)
+);
+CREATE TABLE {s}.dedupe_key (
+    name text NOT NULL,
+    key text NOT NULL,
+    job_id text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (name, key)
+);
+CREATE INDEX dedupe_key_expiry ON {s}.dedupe_key (name, expires_at);
+CREATE INDEX dedupe_key_job ON {s}.dedupe_key (name, job_id);
 """
 
 

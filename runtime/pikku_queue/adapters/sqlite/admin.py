@@ -24,7 +24,7 @@ import sqlite3
 from typing import Any
 
 from pikku_queue.adapters.sqlite.codec import job_info
-from pikku_queue.adapters.sqlite.counters import snapshot, stored_count
+from pikku_queue.adapters.sqlite.counters import due_count, snapshot, stored_count
 from pikku_queue.adapters.sqlite.schema import JOB_COLUMNS
 from pikku_queue.adapters.sqlite.thread import ConnectionThread
 from pikku_queue.errors import BackendError
@@ -70,13 +70,7 @@ def _mostly_due(conn: sqlite3.Connection, queue: str, now: int) -> bool:
     then walking the delayed run of `jobs_by_state` finds a page of due ones after reading
     about as many rows, where `_due_rows` would sort every due entry. The due ones are counted
     from `jobs_delayed`, as `Backend.counts` counts them; all delayed from `job_counts`."""
-    due = int(
-        conn.execute(
-            "SELECT count(*) FROM jobs INDEXED BY jobs_delayed WHERE queue = ?"
-            " AND state = 'delayed' AND run_at <= ?",
-            (queue, now),
-        ).fetchone()[0]
-    )
+    due = due_count(conn, queue, now)
     return due > stored_count(conn, queue, "delayed") - due
 
 

@@ -139,15 +139,21 @@ def queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
         return _queue_counts(conn, queue, now)
 
 
-def _queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
-    stored = stored_counts(conn, queue)
-    due = int(
+def due_count(conn: sqlite3.Connection, queue: str, now: int) -> int:
+    """The delayed jobs of `queue` already due at `now` (they count as waiting), from the
+    `jobs_delayed` index up to now."""
+    return int(
         conn.execute(
             "SELECT count(*) FROM jobs INDEXED BY jobs_delayed WHERE queue = ?"
             " AND state = 'delayed' AND run_at <= ?",
             (queue, now),
         ).fetchone()[0]
     )
+
+
+def _queue_counts(conn: sqlite3.Connection, queue: str, now: int) -> QueueCounts:
+    stored = stored_counts(conn, queue)
+    due = due_count(conn, queue, now)
     return QueueCounts(
         waiting=stored.get("waiting", 0) + due,
         active=stored.get("active", 0),
