@@ -22,6 +22,16 @@ from pikku_queue.adapters import connect
 from pikku_queue.backend import WorkerOptions
 from pikku_queue.options import ProcessorOptions, RateLimit
 from pikku_queue.processor import Processor
+from pikku_queue.records import EnqueueRequest
+
+JOBS = 18
+MAX = 3
+PER_MS = 500
+#: Shorter than a window, two at once per process: every slot is free again when a window
+#: opens, so a window's starts come together at its opening (they cannot be mistaken for the
+#: next window's, however late a loaded machine measures them), and a limit kept per process
+#: would let 4 through (2 + 2) where the shared one lets 3.
+HOLD_MS = 100
 
 
 async def main(url: str, queue: str, log: str, most: int, per_ms: int, hold_ms: int) -> None:
@@ -88,6 +98,30 @@ def run_pair(
             when, pid = line.split()
             starts.append((float(when), int(pid)))
     return sorted(starts)
+
+
+def check_two_processes_share_one_limit(url: str, folder: Path) -> None:
+    """The scenario every backend's test runs: JOBS jobs, two worker processes under one
+    `RateLimit(MAX, PER_MS)`, no window holding more than MAX starts."""
+    # Imported here: this file also runs as the worker script, which needs no test helpers.
+    from pikku_queue.conformance.limits import windows_of
+
+    async def fill() -> None:
+        backend = connect(url)
+        await backend.enqueue_many(
+            [EnqueueRequest(queue="limited", payload={"n": n}) for n in range(JOBS)]
+        )
+        await backend.close()
+
+    asyncio.run(fill())
+    starts = run_pair(url, "limited", folder, MAX, PER_MS, HOLD_MS)
+    assert len(starts) == JOBS  # each job started once: waiting for the limit is no attempt
+    assert len({pid for _, pid in starts}) == 2  # both processes took jobs
+    windows = windows_of([when for when, _ in starts], PER_MS)
+    print("starts per window:", [len(w) for w in windows])
+    assert max(len(w) for w in windows) <= MAX, windows
+    # the limit, not the slots, was what held them back: some window used all MAX starts
+    assert max(len(w) for w in windows) == MAX
 
 
 if __name__ == "__main__":
